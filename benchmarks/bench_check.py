@@ -1,0 +1,85 @@
+"""How long `relulint check` takes on a 50-layer MLP beyond a bare `import torch` (goal ≤ 0.5 s).
+
+    python benchmarks/bench_check.py [--repeats 5]
+
+Measured in one run: the median wall time of `python -c "import torch"` and of
+`python -m relulint check bench_mlp.py:MLP50 --format json` in fresh processes, their difference, and an
+in-process breakdown by pipeline stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MODEL = '''
+from torch import nn
+
+
+class MLP50(nn.Module):
+    def __init__(self, width: int = 64, depth: int = 50):
+        super().__init__()
+        layers = [nn.Linear(16, width), nn.ReLU()]
+        for _ in range(depth - 1):
+            layers += [nn.Linear(width, width), nn.ReLU()]
+        self.body = nn.Sequential(*layers, nn.Linear(width, 1))
+
+    def forward(self, x):
+        return self.body(x)
+'''
+
+
+def wall(command: list[str], cwd: Path, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run(command, cwd=cwd, check=False, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def stages(cwd: Path) -> dict[str, float]:
+    import torch  # noqa: F401  (imported before timing the stages)
+
+    from relulint.api import lint_model, load_target
+    from relulint.options import Options
+
+    options = Options()
+    out: dict[str, float] = {}
+    started = time.perf_counter()
+    loaded, _ = load_target(str(cwd / "bench_mlp.py:MLP50"), options, cwd)
+    out["load (import + build)"] = time.perf_counter() - started
+    started = time.perf_counter()
+    lint_model(loaded[0], options, options.training)
+    out["capture + extract + rules"] = time.perf_counter() - started
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = Path(tmp)
+        (cwd / "bench_mlp.py").write_text(MODEL)
+        bare = wall([sys.executable, "-c", "import torch"], cwd, args.repeats)
+        full = wall(
+            [sys.executable, "-m", "relulint", "check", "bench_mlp.py:MLP50", "--format", "json"],
+            cwd,
+            args.repeats,
+        )
+        print(f"python -c 'import torch'            {bare:7.3f} s (median of {args.repeats})")
+        print(f"relulint check (50-layer MLP, json) {full:7.3f} s")
+        print(f"beyond import torch                 {full - bare:7.3f} s   (goal ≤ 0.500 s)")
+        print(f"ratio full / import torch           {full / bare:7.2f}")
+        for name, seconds in stages(cwd).items():
+            print(f"  in-process {name:<28} {seconds:7.3f} s")
+
+
+if __name__ == "__main__":
+    main()

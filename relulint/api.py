@@ -1,0 +1,213 @@
+"""The pipeline, and the Python API: `check(...)` returns the same `Report` the command line renders.
+
+    Target → load → LoadedModel → capture → Capture → extract → ModelFacts → rules → Finding → Report
+
+    >>> import relulint
+    >>> report = relulint.check("examples/pinn.py:DeepNarrowPINN")
+    >>> assert not report.findings, report.findings
+
+Targets may be strings (``"model.py:Net"``, ``"pkg.models:Net"``, ``"model.py"``), `Target` records,
+or `torch.nn.Module` instances. Keyword arguments override `Options` fields (``p=0.1``, ``probe=True``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from relulint import __version__
+from relulint.errors import UsageError
+from relulint.facts import (
+    Chain,
+    Finding,
+    LoadedModel,
+    ModelFacts,
+    Report,
+    Skipped,
+    Target,
+    TargetReport,
+    TrainingFacts,
+)
+from relulint.options import Options
+
+Progress = Callable[[str], None]
+
+
+def make_options(options: Options | None = None, **overrides: Any) -> Options:
+    """`options` (or the defaults) with keyword overrides; unknown names are a usage error."""
+    base = options or Options()
+    names = {f.name for f in dataclasses.fields(Options)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise UsageError(
+            f"unknown option {unknown[0]!r} for relulint.check",
+            hint=f"options are: {', '.join(sorted(names))}",
+        )
+    return base.replace(**overrides) if overrides else base
+
+
+def check(
+    *targets: Any,
+    options: Options | None = None,
+    cwd: str | Path | None = None,
+    progress: Progress | None = None,
+    **overrides: Any,
+) -> Report:
+    """Lint each target and return the `Report` (findings after suppressions and baseline).
+
+    Raises `relulint.errors.RelulintError` (exit code 2 on the command line) for a usage error or an
+    exception in the user's code.
+    """
+    opts = make_options(options, **overrides)
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    if not targets:
+        raise UsageError("no target to check", hint="pass a model: relulint.check('model.py:Net')")
+    training = training_facts(opts, base)
+    reports: list[TargetReport] = []
+    skipped: list[Skipped] = []
+    for item in targets:
+        loaded_models, skips = load_target(item, opts, base)
+        skipped.extend(skips)
+        for loaded in loaded_models:
+            if progress:
+                progress(f"checking {loaded.path}:{loaded.name}")
+            reports.append(lint_model(loaded, opts, training))
+    report = Report(targets=tuple(reports), skipped=tuple(skipped), version=__version__)
+    return postprocess(report, opts)
+
+
+def training_facts(options: Options, base: Path) -> TrainingFacts:
+    """The training set-up: options (config + CLI) combined with training scripts and target files."""
+    if not options.scripts and not options.targets_file:
+        return options.training
+    from relulint.training import gather_training_facts
+
+    return gather_training_facts(options, base)
+
+
+def load_target(item: Any, options: Options, base: Path) -> tuple[list[LoadedModel], list[Skipped]]:
+    """Build the model(s) a target names; an `nn.Module` instance is taken as it is."""
+    if isinstance(item, (str, Path, Target)):
+        from relulint.load import load
+        from relulint.target import parse_target
+
+        target = (
+            item
+            if isinstance(item, Target)
+            else parse_target(str(item), kwargs=options.kwargs, input_shape=options.input_shape, cwd=base)
+        )
+        return load(target, timeout=options.timeout)
+    import torch
+
+    if isinstance(item, torch.nn.Module):
+        from relulint.load import from_module
+
+        return [from_module(item)], []
+    raise UsageError(
+        f"cannot check a {type(item).__name__}",
+        hint="pass 'file.py:Name', 'pkg.module:Name', 'file.py', or an nn.Module instance",
+    )
+
+
+def lint_model(loaded: LoadedModel, options: Options, training: TrainingFacts) -> TargetReport:
+    """Capture, extract, probe and run the rules on one built model."""
+    from relulint.registry import run_rules
+
+    started = time.perf_counter()
+    facts = model_facts(loaded, options, training)
+    facts = with_probes(loaded, facts, options)
+    findings = tuple(sorted(run_rules(facts, options), key=_finding_order))
+    return TargetReport(
+        target=loaded.target.spec,
+        name=loaded.name,
+        path=loaded.path,
+        facts=facts,
+        findings=findings,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def model_facts(loaded: LoadedModel, options: Options, training: TrainingFacts) -> ModelFacts:
+    """Capture the forward pass (under the time limit) and extract its ReLU chains."""
+    from relulint.capture import capture
+    from relulint.extract import extract_chains
+    from relulint.sandbox import user_code
+
+    shape = options.input_shape or loaded.target.input_shape
+    with user_code(options.timeout, f"tracing {loaded.name}.forward", [loaded.path]):
+        captured = capture(loaded, input_shape=shape)
+    chains = extract_chains(loaded, captured)
+    return ModelFacts(
+        target=loaded.target.spec,
+        name=loaded.name,
+        path=loaded.path,
+        location=loaded.location,
+        capture_method=captured.method,
+        capture_reason=captured.reason,
+        chains=chains,
+        training=training,
+        init_events=loaded.init_events,
+    )
+
+
+def chains_to_probe(facts: ModelFacts, options: Options) -> list[Chain]:
+    """`--probe`: the chains at risk (Thm 8 bound above p); `--probe-all`: every chain."""
+    if options.probe_all:
+        return list(facts.chains)
+    if not options.probe:
+        return []
+    from relulint.theory.collapse import p_born_dead_upper
+
+    return [c for c in facts.chains if p_born_dead_upper(c.hidden_widths) > options.p]
+
+
+def with_probes(loaded: LoadedModel, facts: ModelFacts, options: Options) -> ModelFacts:
+    """Facts with the Monte-Carlo probe (`relulint.probe`) of the chosen chains, when asked for."""
+    chains = chains_to_probe(facts, options)
+    if not chains:
+        return facts
+    from relulint.probe import load_probe_data, probe_chain
+
+    data = load_probe_data(options.data) if options.data else None
+    probes, compare = {}, {}
+    for chain in chains:
+        kwargs = dict(
+            samples=options.samples,
+            points=options.points,
+            domain=options.domain,
+            data=data,
+            seed=options.seed,
+            device=options.device,
+            max_memory=options.max_memory,
+        )
+        probes[chain.index] = probe_chain(loaded, chain, **kwargs)
+        if options.compare == "rai":
+            compare[chain.index] = probe_chain(loaded, chain, init="rai", **kwargs)
+    return dataclasses.replace(facts, probes=probes, compare_probes=compare)
+
+
+def postprocess(report: Report, options: Options) -> Report:
+    """Apply `# relulint: ignore[...]` comments, per-file ignores and the baseline."""
+    from relulint.suppress import apply_suppressions
+
+    targets = []
+    for target in report.targets:
+        kept, _suppressed, unused = apply_suppressions(target.findings, options=options, paths=[target.path])
+        targets.append(dataclasses.replace(target, findings=tuple(sorted(kept + unused, key=_finding_order))))
+    report = dataclasses.replace(report, targets=tuple(targets))
+    if options.baseline:
+        from relulint.baseline import filter_report
+
+        report = filter_report(report, options.baseline)
+    return report
+
+
+def _finding_order(finding: Finding) -> tuple[str, int, str, int]:
+    return (finding.path, finding.line, finding.code, finding.chain if finding.chain is not None else -1)
+
+
+def all_findings(reports: Iterable[TargetReport]) -> list[Finding]:
+    return [f for r in reports for f in r.findings]

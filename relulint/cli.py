@@ -1,0 +1,414 @@
+"""The `relulint` command line (typer).
+
+    relulint check [TARGET | FILE ...] [options]   lint models; exit 0 clean, 1 findings, 2 usage/user error
+    relulint probe TARGET [options]                Monte-Carlo born-dead estimate of every chain
+    relulint rules [--format json]                 the rule catalogue
+    relulint rule CODE|NAME                        one rule's full docs
+    relulint --version
+
+This module imports neither torch nor the pipeline at import time: a pre-commit run whose changed files
+hold no model exits without paying for `import torch`.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from relulint import __version__
+from relulint.errors import RelulintError, UsageError
+from relulint.facts import Severity, TrainingFacts
+from relulint.options import Options
+from relulint.output import Sink
+
+app = typer.Typer(
+    name="relulint",
+    help="Catch deep, narrow ReLU networks that are born dead, before you train them.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+FORMATS = ("text", "concise", "json", "sarif", "github")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"relulint {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_callback(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """relulint: a linter for PyTorch models that catches ReLU networks born dead."""
+
+
+# ------------------------------------------------------------------------------------ option parsing
+
+
+def parse_float_pair(text: str, flag: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"{flag} takes two numbers 'LOW,HIGH', got {text!r}", hint=f"{flag} -1.7,1.7") from None
+    if not low < high:
+        raise UsageError(f"{flag}: LOW must be below HIGH, got {text!r}", hint=f"{flag} -1.7,1.7")
+    return low, high
+
+
+def parse_probability(value: float, flag: str) -> float:
+    if not 0.0 < value < 1.0:
+        raise UsageError(f"{flag} must be a probability between 0 and 1, got {value}", hint=f"{flag} 0.01")
+    return value
+
+
+def parse_codes(values: list[str] | None) -> tuple[str, ...]:
+    codes: list[str] = []
+    for value in values or []:
+        codes += [c.strip().upper() for c in value.split(",") if c.strip()]
+    return tuple(codes)
+
+
+def parse_memory(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    raw = text.strip().lower().removesuffix("ib").removesuffix("b")
+    try:
+        if raw and raw[-1] in units:
+            return int(float(raw[:-1]) * units[raw[-1]])
+        return int(raw)
+    except ValueError:
+        raise UsageError(f"--max-memory: cannot read {text!r}", hint="--max-memory 1GiB (or 512MiB, or bytes)") from None
+
+
+@dataclass
+class CliSettings:
+    """What the command line said, before it is merged over the config."""
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+
+
+def load_options(cli: CliSettings, cwd: Path) -> tuple[Options, list[Any], Path | None]:
+    """Defaults ← `[tool.relulint]` ← command line. Returns options, configured targets, config dir."""
+    from relulint.config import load_config
+
+    config = load_config(cwd)
+    options = Options().replace(**config.options)
+    training = options.training
+    if cli.training:
+        values = {k: v for k, v in cli.training.items() if v is not None}
+        training = TrainingFacts(**{**training.__dict__, **values})
+    options = options.replace(**cli.overrides, training=training)
+    return options, list(config.targets), config.base_dir
+
+
+def classify_arguments(arguments: list[str], configured: list[Any], cwd: Path) -> tuple[list[Any], list[str]]:
+    """Split positional arguments into model targets and training scripts.
+
+    `file.py:Name` and `pkg.module:Name` are targets. A plain `.py` file is a target when it defines an
+    `nn.Module` subclass (read statically, without importing it), a training script when it constructs
+    a torch optimizer, and is ignored otherwise (pre-commit passes every changed file). A configured
+    target whose file is among the arguments is checked too.
+    """
+    from relulint.precommit import defines_modules, relevant_targets
+
+    explicit = [a for a in arguments if ":" in a.replace("\\", "/").split("/")[-1] or not a.endswith(".py")]
+    files = [a for a in arguments if a not in explicit]
+    for spec in explicit:
+        if not spec.endswith(".py") and ":" not in spec and ("/" in spec or spec.endswith((".pyi", ".txt"))):
+            raise UsageError(f"{spec!r} is not a Python file or a target", hint="relulint check model.py:Net")
+    targets: list[Any] = list(explicit)
+    targets += relevant_targets(files, configured, cwd=cwd)
+    scripts = [f for f in files if not defines_modules(Path(f)) and Path(f).is_file()]
+    return targets, scripts
+
+
+def run_check(
+    arguments: list[str],
+    cli: CliSettings,
+    fmt: str,
+    output: Path | None,
+    statistics: bool,
+    write_baseline: Path | None,
+    command: str = "check",
+) -> int:
+    """The body of `relulint check`: returns the exit code."""
+    cwd = Path.cwd()
+    sink = Sink(fmt=fmt, output=output)
+    options, configured, _base = load_options(cli, cwd)
+    if arguments:
+        targets, scripts = classify_arguments(arguments, configured, cwd)
+        if not targets:
+            sink.note(f"nothing to check: no nn.Module defined in the {len(arguments)} file(s) given")
+            return 0
+    else:
+        targets, scripts = configured, []
+        if not targets:
+            raise UsageError(
+                "no target to check",
+                hint="relulint check model.py:Net, or list targets under [tool.relulint] in pyproject.toml",
+            )
+    options = options.replace(scripts=tuple(options.scripts) + tuple(scripts))
+    from relulint.api import check
+
+    specs = [_target_spec(t) for t in targets]
+    report = _with_progress(lambda progress: check(*specs, options=options, cwd=cwd, progress=progress), sink)
+    if write_baseline is not None:
+        from relulint.baseline import write_baseline as write
+
+        count = write(report, write_baseline)
+        sink.note(f"wrote {count} finding(s) to baseline {write_baseline}")
+    for skipped in report.skipped:
+        sink.warn(f"skipped {skipped.name}: {skipped.reason}")
+    sink.emit_report(report, options=options, statistics=statistics)
+    if not report.targets and report.skipped:
+        sink.warn("no model was checked: every nn.Module found was skipped")
+    if report.failed(options.fail_on) and not options.exit_zero and write_baseline is None:
+        return 1
+    return 0
+
+
+def _target_spec(item: Any) -> Any:
+    """A configured target may be a string or a table (`target`, `kwargs`, `input-shape`)."""
+    if isinstance(item, str):
+        return item
+    if hasattr(item, "spec"):
+        return item
+    from relulint.target import parse_target
+
+    shape = item.get("input-shape")
+    return parse_target(
+        item["target"], kwargs=item.get("kwargs") or {}, input_shape=tuple(shape) if shape else None
+    )
+
+
+def _with_progress(work: Any, sink: Sink) -> Any:
+    """Run `work(progress)` with a status line on stderr when it is a terminal."""
+    if not sink.interactive:
+        return work(None)
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status("relulint: loading", spinner="dots") as status:
+        return work(lambda text: status.update(f"relulint: {text}"))
+
+
+def guarded(body: Any) -> None:
+    """Run a command body; map relulint errors to exit code 2 with a one-line message and a hint."""
+    try:
+        code = body()
+    except RelulintError as error:
+        Sink.error(error)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        sys.stderr.write("relulint: interrupted\n")
+        raise typer.Exit(130) from None
+    raise typer.Exit(code)
+
+
+# ------------------------------------------------------------------------------------------ commands
+
+
+@app.command("check")
+def check_command(
+    targets: list[str] = typer.Argument(
+        None, help="file.py:Name, pkg.module:Name, file.py (every module in it), or training scripts."
+    ),
+    fmt: str = typer.Option("text", "--format", "-f", help="text, concise, json, sarif or github."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the report to this file."),
+    p: float = typer.Option(None, "--p", help="Largest acceptable born-dead probability [default: 0.01]."),
+    fail_on: str = typer.Option(None, "--fail-on", help="Exit 1 on findings at or above: info, warning, error."),
+    exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even with findings (never hides exit 2)."),
+    select: list[str] = typer.Option(None, "--select", help="Rule codes or prefixes to check (comma list)."),
+    ignore: list[str] = typer.Option(None, "--ignore", help="Rule codes or prefixes to skip."),
+    extend_select: list[str] = typer.Option(None, "--extend-select", help="Add rules to the selection."),
+    statistics: bool = typer.Option(False, "--statistics", help="Count findings per rule."),
+    kwargs: str = typer.Option(None, "--kwargs", help='JSON keyword arguments for the constructor: \'{"width": 4}\'.'),
+    input_shape: str = typer.Option(None, "--input-shape", help="Example input shape for the fallback: 8,16."),
+    timeout: float = typer.Option(None, "--timeout", help="Seconds allowed to import and trace [default: 120]."),
+    baseline: Path = typer.Option(None, "--baseline", help="Report only findings not in this baseline."),
+    write_baseline: Path = typer.Option(None, "--write-baseline", help="Accept today's findings into FILE."),
+    probe: bool = typer.Option(False, "--probe", help="Monte-Carlo estimate for every chain at risk."),
+    probe_all: bool = typer.Option(False, "--probe-all", help="Monte-Carlo estimate for every chain."),
+    samples: int = typer.Option(None, "--samples", help="Probe samples [default: 10000]."),
+    points: int = typer.Option(None, "--points", help="Probe input points [default: 256]."),
+    domain: str = typer.Option(None, "--domain", help="Probe input domain LOW,HIGH [default: ±√3]."),
+    data: Path = typer.Option(None, "--data", help="Probe inputs D (.npy, .pt, .csv)."),
+    seed: int = typer.Option(None, "--seed", help="Probe seed [default: 0]."),
+    device: str = typer.Option(None, "--device", help="Probe device: auto, cpu or cuda."),
+    compare: str = typer.Option(None, "--compare", help="Also probe this init: rai."),
+    max_memory: str = typer.Option(None, "--max-memory", help="Probe memory bound [default: 1GiB]."),
+    target_std: float = typer.Option(None, "--target-std", help="Standard deviation of the training targets."),
+    targets_file: str = typer.Option(None, "--targets", help="Targets file: y.npy, y.npz:key, y.pt, y.csv:column."),
+    optimizer: str = typer.Option(None, "--optimizer", help="Optimizer: sgd, adam, adamw, rmsprop."),
+    lr: float = typer.Option(None, "--lr", help="Learning rate."),
+    momentum: float = typer.Option(None, "--momentum", help="Momentum (SGD, RMSprop) or Adam's beta1."),
+) -> None:
+    """Lint models: exit 0 when clean, 1 on findings at or above --fail-on, 2 on a usage or user-code error."""
+    given = {k: v for k, v in locals().items() if k not in {"targets", "output", "statistics", "write_baseline"}}
+
+    def body() -> int:
+        cli = collect_cli(**given)
+        return run_check(list(targets or []), cli, fmt, output, statistics, write_baseline)
+
+    guarded(body)
+
+
+def collect_cli(**values: Any) -> CliSettings:
+    """Turn the typer parameters into `Options` overrides (only those the user gave)."""
+    fmt = values.pop("fmt", "text")
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}", hint=f"--format one of: {', '.join(FORMATS)}")
+    cli = CliSettings()
+    o = cli.overrides
+    if values.get("p") is not None:
+        o["p"] = parse_probability(values["p"], "--p")
+    if values.get("fail_on") is not None:
+        try:
+            o["fail_on"] = Severity.parse(values["fail_on"])
+        except ValueError as error:
+            raise UsageError(f"--fail-on: {error}", hint="--fail-on warning") from None
+    if values.get("exit_zero"):
+        o["exit_zero"] = True
+    for name in ("select", "ignore", "extend_select"):
+        if values.get(name):
+            o[name] = parse_codes(values[name])
+    if values.get("kwargs") is not None:
+        from relulint.target import parse_kwargs
+
+        o["kwargs"] = parse_kwargs(values["kwargs"])
+    if values.get("input_shape") is not None:
+        from relulint.target import parse_shape
+
+        o["input_shape"] = parse_shape(values["input_shape"])
+    if values.get("timeout") is not None:
+        if values["timeout"] <= 0:
+            raise UsageError("--timeout must be positive", hint="--timeout 120")
+        o["timeout"] = values["timeout"]
+    if values.get("baseline") is not None:
+        o["baseline"] = str(values["baseline"])
+    for name in ("probe", "probe_all"):
+        if values.get(name):
+            o[name] = True
+    for name in ("samples", "points"):
+        if values.get(name) is not None:
+            if values[name] < 1:
+                raise UsageError(f"--{name} must be at least 1", hint=f"--{name} 1000")
+            o[name] = values[name]
+    if values.get("seed") is not None:
+        o["seed"] = values["seed"]
+    if values.get("domain") is not None:
+        o["domain"] = parse_float_pair(values["domain"], "--domain")
+    if values.get("data") is not None:
+        o["data"] = str(values["data"])
+    if values.get("device") is not None:
+        if values["device"] not in ("auto", "cpu", "cuda"):
+            raise UsageError(f"unknown device {values['device']!r}", hint="--device auto, cpu or cuda")
+        o["device"] = values["device"]
+    if values.get("compare") is not None:
+        if values["compare"] != "rai":
+            raise UsageError(f"--compare: unknown init {values['compare']!r}", hint="--compare rai")
+        o["compare"] = "rai"
+    if values.get("max_memory") is not None:
+        o["max_memory"] = parse_memory(values["max_memory"])
+    if values.get("targets_file") is not None:
+        o["targets_file"] = values["targets_file"]
+    training = cli.training
+    if values.get("target_std") is not None:
+        if values["target_std"] < 0:
+            raise UsageError("--target-std must be non-negative", hint="--target-std 0.05")
+        training["target_std"] = values["target_std"]
+        training["target_source"] = "--target-std"
+    if values.get("optimizer") is not None:
+        training["optimizer"] = values["optimizer"].lower()
+    if values.get("lr") is not None:
+        training["lr"] = values["lr"]
+    if values.get("momentum") is not None:
+        training["momentum"] = values["momentum"]
+    return cli
+
+
+@app.command("probe")
+def probe_command(
+    target: str = typer.Argument(..., help="file.py:Name or pkg.module:Name."),
+    fmt: str = typer.Option("text", "--format", "-f", help="text or json."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the report to this file."),
+    kwargs: str = typer.Option(None, "--kwargs", help="JSON keyword arguments for the constructor."),
+    input_shape: str = typer.Option(None, "--input-shape", help="Example input shape for the fallback."),
+    timeout: float = typer.Option(None, "--timeout", help="Seconds allowed to import and trace."),
+    samples: int = typer.Option(None, "--samples", help="Samples [default: 10000]."),
+    points: int = typer.Option(None, "--points", help="Input points [default: 256]."),
+    domain: str = typer.Option(None, "--domain", help="Input domain LOW,HIGH [default: ±√3]."),
+    data: Path = typer.Option(None, "--data", help="Inputs D (.npy, .pt, .csv)."),
+    seed: int = typer.Option(None, "--seed", help="Seed [default: 0]."),
+    device: str = typer.Option(None, "--device", help="auto, cpu or cuda."),
+    compare: str = typer.Option(None, "--compare", help="Also probe this init: rai."),
+    max_memory: str = typer.Option(None, "--max-memory", help="Memory bound [default: 1GiB]."),
+) -> None:
+    """Monte-Carlo estimate of the born-dead probability of every ReLU chain (`dying` Eq. 3.1)."""
+    given = {k: v for k, v in locals().items() if k not in {"target", "output", "fmt"}}
+
+    def body() -> int:
+        if fmt not in ("text", "json"):
+            raise UsageError(f"unknown format {fmt!r} for probe", hint="--format text or json")
+        cli = collect_cli(**given)
+        cli.overrides["probe_all"] = True
+        options, _configured, _base = load_options(cli, Path.cwd())
+        sink = Sink(fmt=fmt, output=output)
+        from relulint.api import check
+
+        report = _with_progress(lambda progress: check(target, options=options, progress=progress), sink)
+        sink.emit_probe(report, options=options)
+        return 0
+
+    guarded(body)
+
+
+@app.command("rules")
+def rules_command(
+    fmt: str = typer.Option("text", "--format", "-f", help="text or json."),
+) -> None:
+    """List every rule: code, name, severity, summary."""
+
+    def body() -> int:
+        if fmt not in ("text", "json"):
+            raise UsageError(f"unknown format {fmt!r} for rules", hint="--format text or json")
+        Sink(fmt=fmt).emit_rules()
+        return 0
+
+    guarded(body)
+
+
+@app.command("rule")
+def rule_command(code: str = typer.Argument(..., help="A rule code (RL101) or name (born-dead-relu-chain).")) -> None:
+    """Show one rule's full documentation."""
+
+    def body() -> int:
+        from relulint.registry import all_rules, find_rule
+
+        rule = find_rule(code)
+        if rule is None:
+            known = ", ".join(all_rules())
+            raise UsageError(f"no rule {code!r}", hint=f"rules are: {known} (relulint rules)")
+        Sink(fmt="text").emit_rule_doc(rule)
+        return 0
+
+    guarded(body)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

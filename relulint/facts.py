@@ -1,0 +1,371 @@
+"""The immutable records that flow one way through relulint's pipeline.
+
+    Target → LoadedModel → Capture → ModelFacts → Finding → Report
+
+Every stage reads the record of the stage before it and returns a new one; nothing is mutated after it
+is built. Only `LoadedModel` holds live torch objects (the user's module); everything from `ModelFacts`
+on is plain data that renders to json without torch.
+
+Layer counting (one convention, used everywhere): a chain's *depth* is the number of ReLU (hidden)
+layers, as in `collapse` Theorem 8 and Eq. 5. `dying` writes "an L-layer network" for L − 1 hidden ReLU
+layers plus a linear output layer (Eq. 2.1); `relulint.theory.layers` converts.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class Severity(enum.IntEnum):
+    """How bad a finding is; ordered so that `--fail-on` compares with `>=`."""
+
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            choices = ", ".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {text!r} (choose from {choices})") from None
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a source file (1-based line and column)."""
+
+    path: str
+    line: int
+    col: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+# --------------------------------------------------------------------------------------------- load
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the user asked to lint: `file.py:Name`, `pkg.module:Name` or `file.py` (every module in it)."""
+
+    spec: str
+    path: Path | None = None  # the file, when the target names one (resolved)
+    module: str | None = None  # dotted module name, when the target names one
+    name: str | None = None  # class or factory name; None = every nn.Module subclass in the file
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    input_shape: tuple[int, ...] | None = None
+
+    @property
+    def display(self) -> str:
+        return self.spec
+
+
+@dataclass(frozen=True)
+class InitEvent:
+    """One initialization applied to one parameter while the model was built (`relulint.inits`)."""
+
+    param: str  # qualified parameter name, e.g. "layers.0.weight"
+    kind: str  # "kaiming_uniform", "normal", "uniform", "orthogonal", "constant", "zeros", "copy", ...
+    args: Mapping[str, Any]
+    source: str  # "nn.init", "tensor-method", "reset_parameters", "apply"
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A built model and where its parts came from in the user's code."""
+
+    target: Target
+    name: str  # the class or factory name
+    module: Any  # torch.nn.Module (Any so that this file needs no torch import)
+    path: str  # the user's file, relative to the working directory when possible
+    location: Location  # where the class / factory is defined
+    module_locations: Mapping[str, Location]  # qualified submodule name ("" = root) → construction site
+    init_events: tuple[InitEvent, ...] = ()
+    rebuild: Any = None  # zero-argument callable building a fresh model (same class/factory and kwargs)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A module in a file that relulint could not lint, and why (e.g. its constructor needs arguments)."""
+
+    name: str
+    reason: str
+    location: Location | None = None
+
+
+# ------------------------------------------------------------------------------------------ capture
+
+
+class NodeKind(str, enum.Enum):
+    INPUT = "input"  # a forward argument
+    MODULE = "module"  # a submodule call; `target` is its qualified name
+    FUNCTION = "function"  # torch / F / operator function; `target` is the function's short name
+    METHOD = "method"  # tensor method; `target` is the method name
+    OUTPUT = "output"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One operation of the captured forward pass, normalised over the capture methods."""
+
+    id: int
+    kind: NodeKind
+    target: str  # qualified module name, or function / method name ("relu", "clamp", "add", "cat", ...)
+    inputs: tuple[int, ...] = ()  # ids of nodes whose outputs this node consumes
+    args: Mapping[str, Any] = field(default_factory=dict)  # literal (non-tensor) arguments, e.g. {"min": 0}
+    location: Location | None = None  # the line in the user's forward, when known
+
+
+@dataclass(frozen=True)
+class Capture:
+    """The model's forward pass as a graph of `Node`s, and how it was obtained."""
+
+    method: str  # "fx", "hooks" or "registration"
+    nodes: tuple[Node, ...]
+    reason: str | None = None  # why a fallback was used (None for fx)
+
+    @property
+    def degraded(self) -> bool:
+        return self.method != "fx"
+
+
+# ------------------------------------------------------------------------------------------ extract
+
+
+@dataclass(frozen=True)
+class InitInfo:
+    """What relulint knows of how one parameter was initialized (`relulint.inits`).
+
+    `law` is the resolved initializer family: "pytorch-default", "kaiming-normal", "kaiming-uniform",
+    "xavier-normal", "xavier-uniform", "lecun", "normal", "uniform", "trunc-normal", "orthogonal",
+    "constant", "zeros", "rai", "custom", "unknown". `symmetric` says whether the law is symmetric about
+    zero (the hypothesis of `collapse` Thm 8). `sigma2` is fan_in · Var(W) for weights (σ_w²) and Var(b)
+    for biases (σ_b²); `mean` the mean of the entries.
+    """
+
+    law: str
+    symmetric: bool | None
+    sigma2: float | None = None
+    mean: float | None = None
+    args: Mapping[str, Any] = field(default_factory=dict)
+    origin: str = "fingerprint"  # "recorded", "fingerprint" or "reconciled"
+    note: str | None = None  # e.g. why the fingerprint overrode the record
+    location: Location | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"law": self.law, "symmetric": self.symmetric, "origin": self.origin}
+        if self.sigma2 is not None:
+            out["sigma2"] = self.sigma2
+        if self.mean is not None:
+            out["mean"] = self.mean
+        if self.args:
+            out["args"] = dict(self.args)
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One affine layer of a chain and what follows it up to its activation."""
+
+    module: str  # qualified name of the Linear ("" for a functional layer)
+    in_features: int
+    out_features: int
+    bias: bool
+    activation: str | None  # "relu" for a hidden layer; None for the linear output layer; or the ending act
+    norm: str | None = None  # "batchnorm", "layernorm", "groupnorm", "instancenorm" before the ReLU
+    norm_training: bool = True  # BatchNorm uses batch statistics (training mode)
+    weight_norm: str | None = None  # "weight_norm" (old API), "parametrize" (new API), "custom"
+    dropout: bool = False
+    location: Location | None = None
+    weight_init: InitInfo | None = None
+    bias_init: InitInfo | None = None
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A pure feed-forward run Linear → (norm / dropout) → ReLU → … (`collapse` Fig. 1).
+
+    `layers` lists every affine layer; the hidden ones (followed by a ReLU) come first. `depth` counts
+    ReLU layers (the convention of `collapse` Thm 8 / Eq. 5).
+    """
+
+    index: int
+    layers: tuple[Layer, ...]
+    input_dim: int
+    output_dim: int
+    end: str  # "output", "residual", "concat", "activation:<name>", "other"
+    location: Location | None = None
+
+    @property
+    def hidden(self) -> tuple[Layer, ...]:
+        return tuple(layer for layer in self.layers if layer.activation == "relu")
+
+    @property
+    def hidden_widths(self) -> tuple[int, ...]:
+        return tuple(layer.out_features for layer in self.hidden)
+
+    @property
+    def depth(self) -> int:
+        return len(self.hidden)
+
+    @property
+    def relu_on_last(self) -> bool:
+        return bool(self.layers) and self.layers[-1].activation == "relu"
+
+    @property
+    def has_bias(self) -> bool:
+        return any(layer.bias for layer in self.hidden)
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        return tuple(layer.module for layer in self.layers)
+
+    @property
+    def shape(self) -> str:
+        """`1 → 10×10 → 1`-style summary; stable, so baselines can fingerprint it."""
+        widths = self.hidden_widths
+        if widths and len(set(widths)) == 1:
+            hidden = f"{widths[0]}×{len(widths)}"
+        else:
+            hidden = "-".join(str(w) for w in widths) or "·"
+        return f"{self.input_dim} → {hidden} → {self.output_dim}"
+
+
+@dataclass(frozen=True)
+class TrainingFacts:
+    """What relulint knows about how the model is trained (`momentum`; all optional)."""
+
+    target_std: float | None = None
+    target_source: str | None = None  # where target_std came from (a file, config, the command line)
+    optimizer: str | None = None  # "sgd", "adam", "adamw", "rmsprop", ...
+    lr: float | None = None
+    momentum: float | None = None  # SGD momentum / RMSprop momentum
+    betas: tuple[float, float] | None = None  # Adam(W)
+    dampening: float | None = None
+    nesterov: bool | None = None
+    location: Location | None = None  # where the optimizer is constructed, when found in a script
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The Monte-Carlo estimate of a chain's born-dead probability (`dying` Eq. 3.1)."""
+
+    samples: int
+    born_dead: int
+    ci: tuple[float, float]
+    near_constant: int
+    device: str
+    seconds: float
+    method: str = ""  # "batched", "reinstantiate", "exact-2-point", ...
+    dead_unit_fraction: tuple[float, ...] = ()
+    init: str = "recorded"  # "recorded" or "rai" (with --compare rai)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def estimate(self) -> float:
+        return self.born_dead / self.samples if self.samples else float("nan")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "samples": self.samples,
+            "born_dead": self.born_dead,
+            "estimate": self.estimate,
+            "ci": list(self.ci),
+            "near_constant": self.near_constant,
+            "device": self.device,
+            "seconds": self.seconds,
+            "method": self.method,
+            "dead_unit_fraction": list(self.dead_unit_fraction),
+            "init": self.init,
+        }
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """Everything the rules read about one model: its chains, their inits, and the training set-up."""
+
+    target: str
+    name: str
+    path: str
+    location: Location
+    capture_method: str
+    capture_reason: str | None
+    chains: tuple[Chain, ...]
+    training: TrainingFacts = field(default_factory=TrainingFacts)
+    probes: Mapping[int, ProbeResult] = field(default_factory=dict)  # chain index → probe
+    compare_probes: Mapping[int, ProbeResult] = field(default_factory=dict)  # chain index → RAI probe
+    init_events: tuple[InitEvent, ...] = ()
+
+
+# ------------------------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One diagnostic: a rule fired on a model (or a chain of it) at a line the user owns."""
+
+    code: str
+    name: str
+    severity: Severity
+    message: str
+    location: Location
+    target: str = ""
+    chain: int | None = None
+    fix: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""  # stable id for baselines and SARIF; does not depend on line numbers
+
+    @property
+    def path(self) -> str:
+        return self.location.path
+
+    @property
+    def line(self) -> int:
+        return self.location.line
+
+
+@dataclass(frozen=True)
+class TargetReport:
+    """The result for one built model (or the error / skip that prevented it)."""
+
+    target: str
+    name: str
+    path: str
+    facts: ModelFacts | None
+    findings: tuple[Finding, ...]
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything one `relulint check` run found; renderers turn it into text, json, sarif, ..."""
+
+    targets: tuple[TargetReport, ...]
+    skipped: tuple[Skipped, ...] = ()
+    fixed: tuple[str, ...] = ()  # baseline entries no longer found
+    version: str = ""
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return tuple(f for t in self.targets for f in t.findings)
+
+    def worst(self) -> Severity | None:
+        return max((f.severity for f in self.findings), default=None)
+
+    def failed(self, fail_on: Severity) -> bool:
+        return any(f.severity >= fail_on for f in self.findings)

@@ -1,0 +1,284 @@
+"""RL101 born-dead-relu-chain: a deep, narrow ReLU chain that is likely constant at initialization.
+
+Theory: `collapse` Theorem 8 / `dying` Theorem 3.2 (upper bound 1 − ∏(1 − 2^−N_l)), `collapse` Eq. 5
+(maximum safe depth), `dying` Theorem 3.3 (lower bound for d_in = 1), `collapse` Proposition 10 (exact
+value for width 2), `dying` Corollary 3.5 (width for a given depth).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from relulint.facts import Chain, Finding, ModelFacts, Severity
+from relulint.registry import Case, Rule, RuleContext, RuleOption
+from relulint.theory.collapse import max_safe_depth, min_safe_width, p_born_dead_upper
+
+PROTECTING_NORMS = {"batchnorm", "layernorm", "groupnorm", "instancenorm"}
+
+
+def unprotected_widths(chain: Chain) -> tuple[int, ...]:
+    """Widths of the ReLU layers that can die for every input.
+
+    A normalization right before the ReLU that centres each unit over the batch (BatchNorm in training
+    mode) or each input over its units (LayerNorm, GroupNorm) leaves at least one positive
+    pre-activation, so that layer is never zero for all of D; `collapse` §5.2 shows batch norm escapes
+    collapse. Weight normalization and dropout do not protect (same section).
+    """
+    widths = []
+    for layer in chain.hidden:
+        protected = layer.norm in PROTECTING_NORMS and (layer.norm != "batchnorm" or layer.norm_training)
+        if not protected:
+            widths.append(layer.out_features)
+    return tuple(widths)
+
+
+def risk(chain: Chain, facts: ModelFacts) -> tuple[float, str]:
+    """The born-dead probability relulint acts on, and where it comes from (probe, or Thm 8 bound)."""
+    probe = facts.probes.get(chain.index)
+    if probe is not None and probe.samples:
+        return probe.estimate, "probe"
+    return p_born_dead_upper(unprotected_widths(chain)), "bound"
+
+
+def theory_values(chain: Chain, p: float) -> dict[str, float | int | None]:
+    """Bounds for the json details: upper (Thm 8), lower (Thm 3.3, d_in = 1), exact (Prop 10, width 2)."""
+    from relulint.theory.collapse import p_collapse_width2
+    from relulint.theory.dying import p_born_dead_lower_din1
+
+    widths = unprotected_widths(chain)
+    width = min(widths) if widths else 0
+    uniform = len(set(widths)) == 1
+    values: dict[str, float | int | None] = {
+        "p_upper": p_born_dead_upper(widths),
+        "p_lower": None,
+        "p_exact_width2": None,
+        "safe_depth": max_safe_depth(width, p) if width else None,
+        "min_width": min_safe_width(len(widths), p) if widths else None,
+    }
+    if uniform and chain.input_dim == 1 and widths:
+        values["p_lower"] = p_born_dead_lower_din1(len(widths), width)
+        if width == 2 and not chain.has_bias:
+            values["p_exact_width2"] = p_collapse_width2(len(widths))
+    return values
+
+
+def percent(p: float) -> str:
+    if p >= 0.995:
+        return f"{100 * p:.1f} %"
+    if p >= 0.0001:
+        return f"{100 * p:.2g} %"
+    return f"{p:.1e}"
+
+
+class BornDeadReluChain(Rule):
+    code = "RL101"
+    name = "born-dead-relu-chain"
+    severity = Severity.WARNING
+    groups = ("architecture",)
+    summary = "A deep, narrow ReLU chain is likely born dead: constant for every input at initialization."
+    what = """
+        Finds chains of Linear → ReLU layers whose probability of being *born dead* — some hidden layer
+        outputs zero for every input, so the network is constant — exceeds `p` (default 1 %). The
+        probability is the upper bound of `collapse` Theorem 8 (= `dying` Theorem 3.2),
+        1 − ∏ₗ (1 − 2^−Nₗ) over the ReLU layer widths Nₗ, or the probe's Monte-Carlo estimate when
+        `--probe` ran. The message gives the widths, the ReLU depth, the probability (with the `dying`
+        Theorem 3.3 lower bound when d_in = 1, and the exact `collapse` Proposition 10 value at width 2),
+        the deepest safe chain at this width (`collapse` Eq. 5) and the narrowest safe width at this
+        depth, and the fixes.
+
+        Depth counts ReLU (hidden) layers, as `collapse` Theorem 8 does; a ReLU on the last layer counts.
+        The rule stands down for layers preceded by a normalization that keeps a live unit for every
+        input (BatchNorm in training mode, LayerNorm, GroupNorm); weight normalization and dropout do not
+        count (`collapse` §5.2).
+    """
+    why = """
+        A born-dead network is constant, its gradient vanishes in every layer before the dead one
+        (`collapse` Lemma 1, Corollary 2), and training can only fit the last layer: it ends at the mean
+        of the target under MSE and at the median under MAE (`collapse` Theorem 4). The loss is flat and
+        the prediction constant, which looks like a bad learning rate. The chance grows with depth and
+        shrinks with width: a 10-layer width-10 net dies 1 % of the time, width 5 more than 10 % and width
+        3 more than 60 % (`collapse` §4, Fig. 6). Symmetric initializations (He, Xavier, orthogonal) all
+        give the same probability (`collapse` Theorem 8, §5.1).
+    """
+    options = (
+        RuleOption("p", 0.01, "the largest acceptable born-dead probability (`collapse` §4: keep it below 1 % or 10 %)"),
+    )
+    references = (
+        "Lu, Su, Karniadakis. Collapse of deep and narrow neural nets (`collapse`): Theorem 8, Eq. 5, Prop. 10, §5.",
+        "Lu, Shin, Su, Karniadakis. Dying ReLU and initialization (`dying`): Theorems 3.2, 3.3, Cor. 3.5.",
+    )
+    INVALID = (
+        Case(
+            title="A PINN-style MLP, 20 ReLU layers of width 4",
+            code="""
+                import torch
+                from torch import nn
+
+
+                class Net(nn.Module):
+                    def __init__(self, width: int = 4, depth: int = 20):
+                        super().__init__()
+                        self.first = nn.Linear(2, width)  # expect: RL101
+                        self.hidden = nn.ModuleList([nn.Linear(width, width) for _ in range(depth - 1)])
+                        self.out = nn.Linear(width, 1)
+
+                    def forward(self, x, t):
+                        h = torch.relu(self.first(torch.cat([x, t], dim=1)))
+                        for layer in self.hidden:
+                            h = torch.relu(layer(h))
+                        return self.out(h)
+            """,
+        ),
+        Case(
+            title="nn.Sequential, width 2, ten ReLU layers",
+            code="""
+                from torch import nn
+
+
+                def Net():
+                    layers = [nn.Linear(1, 2), nn.ReLU()]  # expect: RL101
+                    for _ in range(9):
+                        layers += [nn.Linear(2, 2), nn.ReLU()]
+                    return nn.Sequential(*layers, nn.Linear(2, 1))
+            """,
+        ),
+        Case(
+            title="Weight normalization does not protect",
+            code="""
+                from torch import nn
+                from torch.nn.utils.parametrizations import weight_norm
+
+
+                class Net(nn.Module):
+                    def __init__(self):
+                        super().__init__()
+                        blocks = [weight_norm(nn.Linear(3, 3))]  # expect: RL101
+                        blocks += [weight_norm(nn.Linear(3, 3)) for _ in range(11)]
+                        self.blocks = nn.ModuleList(blocks)
+                        self.head = nn.Linear(3, 1)
+
+                    def forward(self, x):
+                        for block in self.blocks:
+                            x = block(x).relu()
+                        return self.head(x)
+            """,
+        ),
+    )
+    VALID = (
+        Case(
+            title="Wide enough for its depth",
+            code="""
+                import torch
+                from torch import nn
+
+
+                class Net(nn.Module):
+                    def __init__(self, width: int = 32, depth: int = 20):
+                        super().__init__()
+                        self.first = nn.Linear(2, width)
+                        self.hidden = nn.ModuleList([nn.Linear(width, width) for _ in range(depth - 1)])
+                        self.out = nn.Linear(width, 1)
+
+                    def forward(self, x, t):
+                        h = torch.relu(self.first(torch.cat([x, t], dim=1)))
+                        for layer in self.hidden:
+                            h = torch.relu(layer(h))
+                        return self.out(h)
+            """,
+        ),
+        Case(
+            title="Batch norm before every ReLU",
+            code="""
+                from torch import nn
+
+
+                def Net(width: int = 2, depth: int = 10):
+                    layers = [nn.Linear(1, width), nn.BatchNorm1d(width), nn.ReLU()]
+                    for _ in range(depth - 1):
+                        layers += [nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU()]
+                    return nn.Sequential(*layers, nn.Linear(width, 1))
+            """,
+        ),
+        Case(
+            title="A transformer feed-forward block",
+            code="""
+                from torch import nn
+
+
+                class Net(nn.Module):
+                    def __init__(self, d_model: int = 64):
+                        super().__init__()
+                        self.norm = nn.LayerNorm(d_model)
+                        self.ff = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.ReLU(), nn.Linear(4 * d_model, d_model))
+
+                    def forward(self, x):
+                        return x + self.ff(self.norm(x))
+            """,
+        ),
+        Case(
+            title="The same narrow chain with a non-dying activation",
+            code="""
+                from torch import nn
+
+
+                def Net():
+                    layers = [nn.Linear(1, 2), nn.Tanh()]
+                    for _ in range(9):
+                        layers += [nn.Linear(2, 2), nn.Tanh()]
+                    return nn.Sequential(*layers, nn.Linear(2, 1))
+            """,
+        ),
+    )
+
+    def check(self, facts: ModelFacts, ctx: RuleContext) -> Iterator[Finding]:
+        p = ctx.option(type(self), "p")
+        for chain in facts.chains:
+            probability, source = risk(chain, facts)
+            if probability <= p:
+                continue
+            values = theory_values(chain, p)
+            yield self.finding(
+                facts,
+                self.message(chain, probability, source, values, p),
+                chain=chain,
+                severity=Severity.ERROR if probability >= 0.5 else Severity.WARNING,
+                fix=self.fix_text(chain, values),
+                details={"probability": probability, "source": source, "p": p, **values},
+            )
+
+    @staticmethod
+    def message(chain: Chain, probability: float, source: str, values: dict, p: float) -> str:
+        widths = unprotected_widths(chain)
+        width = min(widths)
+        parts = [
+            f"ReLU chain {chain.shape} ({chain.depth} ReLU layers) is born dead with probability "
+            + (
+                f"{percent(probability)} (probe)"
+                if source == "probe"
+                else f"up to {percent(probability)} (collapse Thm 8)"
+            )
+        ]
+        if values.get("p_exact_width2") is not None:
+            parts.append(f"exact width-2 value {percent(values['p_exact_width2'])} (collapse Prop 10)")
+        if values.get("p_lower") is not None:
+            parts.append(f"at least {percent(values['p_lower'])} (dying Thm 3.3)")
+        if source == "probe":
+            parts.append(f"bound {percent(values['p_upper'])}")
+        head = "; ".join(parts) + "."
+        safe, need = values["safe_depth"], values["min_width"]
+        limits = f" At width {width} at most {safe} ReLU layers keep it ≤ {percent(p)} (collapse Eq 5)"
+        limits += f"; {chain.depth} layers need width ≥ {need}."
+        return head + limits
+
+    @staticmethod
+    def fix_text(chain: Chain, values: dict) -> str:
+        need, safe = values["min_width"], values["safe_depth"]
+        widths = unprotected_widths(chain)
+        fixes = [
+            f"widen to {need} (P ≤ {percent(p_born_dead_upper([need] * len(widths)))})",
+            f"cut to {safe} ReLU layers" if safe else "cut the chain",
+            "put BatchNorm/LayerNorm before each ReLU (P → 0, collapse §5.2)",
+            "use an asymmetric init: relulint.init.apply_rai(model) (dying §4)",
+            "or SELU activations (collapse §5.2)",
+        ]
+        return "; ".join(fixes)

@@ -1,0 +1,82 @@
+"""RL901 capture-degraded (info): torch.fx could not trace the model, so a fallback capture was used."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from relulint.facts import Finding, ModelFacts, Severity
+from relulint.registry import Case, Rule, RuleContext
+
+CAPTURE_NAMES = {
+    "hooks": "one forward pass with module hooks and a TorchFunctionMode",
+    "registration": "the order in which submodules were registered",
+}
+
+
+class CaptureDegraded(Rule):
+    code = "RL901"
+    name = "capture-degraded"
+    severity = Severity.INFO
+    groups = ("relulint",)
+    summary = "torch.fx could not trace forward; relulint read the model another way."
+    what = """
+        Reports, for each model, that `torch.fx.symbolic_trace` failed and which fallback relulint
+        used: one concrete forward pass under `torch.no_grad()` recorded with module hooks and a
+        `TorchFunctionMode` (sees every module call and functional ReLU on the path that input took), or,
+        when forward cannot run, the registration order of the submodules (sees no functional ReLU and
+        no skip connection).
+    """
+    why = """
+        The rules read ReLU chains off the captured graph. A forward with data-dependent control flow
+        (`if x.sum() > 0`, `len(x)`, `int(x.shape[0])`, numpy calls) cannot be traced symbolically, and
+        a fallback sees only one path through it: a chain that another branch takes is not checked. The
+        note tells you why, so you can make forward traceable or pass `--input-shape`.
+    """
+    references = ("torch.fx documentation: Limitations of Symbolic Tracing.",)
+    INVALID = (
+        Case(
+            title="Data-dependent control flow",
+            code="""
+                from torch import nn
+
+
+                class Net(nn.Module):  # expect: RL901
+                    def __init__(self):
+                        super().__init__()
+                        self.body = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+
+                    def forward(self, x):
+                        if x.sum() > 0:
+                            return self.body(x)
+                        return self.body(-x)
+            """,
+        ),
+    )
+    VALID = (
+        Case(
+            title="A traceable forward",
+            code="""
+                from torch import nn
+
+
+                class Net(nn.Module):
+                    def __init__(self):
+                        super().__init__()
+                        self.body = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+
+                    def forward(self, x):
+                        return self.body(x)
+            """,
+        ),
+    )
+
+    def check(self, facts: ModelFacts, ctx: RuleContext) -> Iterator[Finding]:
+        if facts.capture_method == "fx":
+            return
+        how = CAPTURE_NAMES.get(facts.capture_method, facts.capture_method)
+        yield self.finding(
+            facts,
+            f"{facts.name}: captured with {how}, because {facts.capture_reason or 'torch.fx failed'}.",
+            details={"capture": facts.capture_method, "reason": facts.capture_reason},
+            fix="make forward traceable by torch.fx, or pass --input-shape for the fallback",
+        )
