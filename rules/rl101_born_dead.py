@@ -1,8 +1,7 @@
 """RL101 born-dead-relu-chain: a deep, narrow ReLU chain that is likely constant at initialization.
 
 Theory: `collapse` Theorem 8 / `dying` Theorem 3.2 (upper bound 1 − ∏(1 − 2^−N_l)), `collapse` Eq. 5
-(maximum safe depth), `dying` Theorem 3.3 (lower bound for d_in = 1), `collapse` Proposition 10 (exact
-value for width 2), `dying` Corollary 3.5 (width for a given depth).
+(maximum safe depth), `dying` Theorem 3.3 (lower bound for d_in = 1), `collapse` Proposition 10 (width 2), `dying` Corollary 3.5 (width for a given depth).
 """
 
 from __future__ import annotations
@@ -41,7 +40,12 @@ def risk(chain: Chain, facts: ModelFacts) -> tuple[float, str]:
 
 
 def theory_values(chain: Chain, p: float) -> dict[str, float | int | None]:
-    """Bounds for the json details: upper (Thm 8), lower (Thm 3.3, d_in = 1), exact (Prop 10, width 2)."""
+    """Bounds for the json details: upper (Thm 8), lower (Thm 3.3, d_in = 1), width 2 (Prop 10).
+
+    The Prop 10 Markov chain is exact up to 3 ReLU layers and a slight underestimate beyond (its
+    Appendix J assumes independent directions; see `relulint.theory.collapse`), so relulint reports
+    max(chain, Thm 3.3 lower bound) and calls it the width-2 value, not an exact one.
+    """
     from relulint.theory.collapse import p_collapse_width2
     from relulint.theory.dying import p_born_dead_lower_din1
 
@@ -51,14 +55,14 @@ def theory_values(chain: Chain, p: float) -> dict[str, float | int | None]:
     values: dict[str, float | int | None] = {
         "p_upper": p_born_dead_upper(widths),
         "p_lower": None,
-        "p_exact_width2": None,
+        "p_width2": None,
         "safe_depth": max_safe_depth(width, p) if width else None,
         "min_width": min_safe_width(len(widths), p) if widths else None,
     }
     if uniform and chain.input_dim == 1 and widths:
         values["p_lower"] = p_born_dead_lower_din1(len(widths), width)
         if width == 2 and not chain.has_bias:
-            values["p_exact_width2"] = p_collapse_width2(len(widths))
+            values["p_width2"] = max(p_collapse_width2(len(widths)), values["p_lower"])
     return values
 
 
@@ -82,7 +86,7 @@ class BornDeadReluChain(Rule):
         probability is the upper bound of `collapse` Theorem 8 (= `dying` Theorem 3.2),
         1 − ∏ₗ (1 − 2^−Nₗ) over the ReLU layer widths Nₗ, or the probe's Monte-Carlo estimate when
         `--probe` ran. The message gives the widths, the ReLU depth, the probability (with the `dying`
-        Theorem 3.3 lower bound when d_in = 1, and the exact `collapse` Proposition 10 value at width 2),
+        Theorem 3.3 lower bound when d_in = 1, and the `collapse` Proposition 10 value at width 2),
         the deepest safe chain at this width (`collapse` Eq. 5) and the narrowest safe width at this
         depth, and the fixes.
 
@@ -258,9 +262,9 @@ class BornDeadReluChain(Rule):
                 else f"up to {percent(probability)} (collapse Thm 8)"
             )
         ]
-        if values.get("p_exact_width2") is not None:
-            parts.append(f"exact width-2 value {percent(values['p_exact_width2'])} (collapse Prop 10)")
-        if values.get("p_lower") is not None:
+        if values.get("p_width2") is not None:
+            parts.append(f"width-2 value {percent(values['p_width2'])} (collapse Prop 10)")
+        elif values.get("p_lower") is not None:
             parts.append(f"at least {percent(values['p_lower'])} (dying Thm 3.3)")
         if source == "probe":
             parts.append(f"bound {percent(values['p_upper'])}")
