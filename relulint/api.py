@@ -76,7 +76,7 @@ def check(
                 progress(f"checking {loaded.path}:{loaded.name}")
             reports.append(lint_model(loaded, opts, training))
     report = Report(targets=tuple(reports), skipped=tuple(skipped), version=__version__)
-    return postprocess(report, opts)
+    return postprocess(report, opts, cwd=base)
 
 
 def training_facts(options: Options, base: Path) -> TrainingFacts:
@@ -189,15 +189,11 @@ def with_probes(loaded: LoadedModel, facts: ModelFacts, options: Options) -> Mod
     return dataclasses.replace(facts, probes=probes, compare_probes=compare)
 
 
-def postprocess(report: Report, options: Options) -> Report:
-    """Apply `# relulint: ignore[...]` comments, per-file ignores and the baseline."""
-    from relulint.suppress import apply_suppressions
+def postprocess(report: Report, options: Options, cwd: Path | None = None) -> Report:
+    """Apply `# relulint: ignore[...]` comments (reporting unused ones), per-file ignores, the baseline."""
+    from relulint.suppress import suppress_report
 
-    targets = []
-    for target in report.targets:
-        kept, _suppressed, unused = apply_suppressions(target.findings, options=options, paths=[target.path])
-        targets.append(dataclasses.replace(target, findings=tuple(sorted(kept + unused, key=_finding_order))))
-    report = dataclasses.replace(report, targets=tuple(targets))
+    report = suppress_report(report, options, cwd=cwd)
     if options.baseline:
         from relulint.baseline import filter_report
 

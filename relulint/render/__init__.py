@@ -1,0 +1,52 @@
+"""Report renderers: one function per format, all reading the same `Report` and `chain_summary`.
+
+    render(report, fmt, options=..., color=..., statistics=...) -> str
+
+Formats (`FORMATS`): `text` (rich panels; plain without colour when not a terminal or with `NO_COLOR`),
+`concise` (`path:line:col: CODE message`), `json` (versioned; docs/json-format.md), `sarif` (2.1.0) and
+`github` (workflow commands). Machine formats are built as plain strings, never through rich markup.
+
+`statistics=True` (`--statistics`, counts per rule): text appends a table of counts to the report,
+concise prints only the counts (as ruff does), json adds a `statistics` list to the document; sarif and
+github are unchanged (their consumers would not read it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from relulint.errors import UsageError
+from relulint.facts import Report
+from relulint.options import Options
+
+FORMATS: tuple[str, ...] = ("text", "concise", "json", "sarif", "github")
+
+
+def render(
+    report: Report,
+    fmt: str,
+    *,
+    options: Options | None = None,
+    color: bool | None = None,
+    statistics: bool = False,
+) -> str:
+    """The report as one string in format `fmt` (ends with a newline unless empty).
+
+    `color=None` means "decide from stdout and `NO_COLOR`" (text only); the other formats never colour.
+    """
+    renderer = _renderers().get(fmt)
+    if renderer is None:
+        raise UsageError(f"unknown format {fmt!r}", hint=f"--format one of: {', '.join(FORMATS)}")
+    return renderer(report, options or Options(), color, statistics)
+
+
+def _renderers() -> dict[str, Callable[[Report, Options, bool | None, bool], str]]:
+    from relulint.render import concise, github, json, sarif, text
+
+    return {
+        "text": lambda r, o, c, s: text.render_text(r, options=o, color=c, statistics=s),
+        "concise": lambda r, o, c, s: concise.render_concise(r, statistics=s),
+        "json": lambda r, o, c, s: json.render_json(r, options=o, statistics=s),
+        "sarif": lambda r, o, c, s: sarif.render_sarif(r, options=o),
+        "github": lambda r, o, c, s: github.render_github(r),
+    }

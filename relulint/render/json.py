@@ -1,0 +1,182 @@
+"""`--format json`: the versioned report document (also documented in docs/json-format.md).
+
+The document is written to stdout (or `-o FILE`) with nothing else on it. Version 1::
+
+    {
+      "version": 1,                      # this document's format; bumped on incompatible changes
+      "relulint": "0.1.0",               # the relulint that wrote it
+      "targets": [                       # one entry per model built and checked
+        {
+          "target": "model.py:Net",      # the target as given (file.py:Name, pkg.mod:Name or file.py)
+          "name": "Net",                 # class or factory name
+          "path": "model.py",            # the model's file, relative to the working directory
+          "line": 5,                     # line of the class / factory definition (null if unknown)
+          "capture": {"method": "fx", "reason": null},   # fx | hooks | registration; why a fallback
+          "seconds": 0.12,               # time spent on this model
+          "chains": [                    # every ReLU chain found (see relulint.summary.chain_summary)
+            {
+              "index": 0, "shape": "1 → 3×12 → 1", "hidden_widths": [3, ...], "depth": 12,
+              "input_dim": 1, "output_dim": 1, "end": "output", "path": "model.py", "line": 8,
+              "p_upper": 0.798,          # collapse Thm 8 upper bound (all ReLU layers)
+              "p_upper_unprotected": 0.798,  # the same over layers without a protecting norm (RL101's)
+              "p_lower": 0.61,           # dying Thm 3.3 lower bound; null unless uniform width, d_in = 1
+              "p_probe": null,           # Monte-Carlo estimate; null without --probe
+              "safe_depth": 1,           # most ReLU layers at this width with P <= p (collapse Eq 5)
+              "min_width": 11,           # narrowest width with P <= p at this depth
+              "verdict": "likely dead",  # no relu | protected | ok | at risk | likely dead
+              "init": [                  # one entry per affine layer of the chain
+                {"module": "layers.0", "in_features": 1, "out_features": 3, "activation": "relu",
+                 "norm": null, "line": 8,
+                 "weight": {"law": "pytorch-default", "symmetric": true, "origin": "...", ...} | null,
+                 "bias": {...} | null}
+              ],
+              "probe": {"samples", "born_dead", "estimate", "ci", "near_constant", "device", "seconds",
+                        "method", "dead_unit_fraction", "init"},     # only when a probe ran
+              "compare_probe": {...}     # only with --compare rai
+            }
+          ],
+          "findings": [
+            {"code": "RL101", "name": "born-dead-relu-chain", "severity": "error",   # info|warning|error
+             "message": "...", "path": "model.py", "line": 8, "col": 1, "target": "model.py:Net",
+             "chain": 0,                 # chain index, or null for a model-level finding
+             "fix": "..." | null, "details": {...},      # rule-specific numbers
+             "fingerprint": "0f3c..."}   # stable id (no line numbers): baselines and SARIF
+          ]
+        }
+      ],
+      "skipped": [{"name": "NeedsArgs", "reason": "...", "path": "models.py", "line": 20}],
+      "fixed": ["RL101 model.py:Net 1 → 3×12 → 1"],  # with --baseline: entries no longer found
+      "summary": {"findings": 1, "errors": 1, "warnings": 0, "info": 0, "models": 1, "skipped": 0,
+                  "fixed": 0},
+      "statistics": [{"code", "name", "count", "severity"}]       # only with --statistics
+    }
+
+Numbers that are not finite (NaN, ±inf) are written as null, so the document is strict JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import PurePath
+from typing import Any
+
+from relulint.facts import Chain, Finding, Layer, ModelFacts, Report, Skipped, TargetReport
+from relulint.options import Options
+from relulint.summary import chain_summary, report_counts
+
+JSON_VERSION = 1
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as strict-JSON data: tuples → lists, non-finite floats → null, enums/paths → strings."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value.label if hasattr(value, "label") and not isinstance(value, bool) else value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, PurePath):
+        return str(value)
+    if hasattr(value, "item"):  # numpy / torch scalars
+        try:
+            return jsonable(value.item())
+        except (TypeError, ValueError):
+            pass
+    return str(value)
+
+
+def layer_record(layer: Layer) -> dict[str, Any]:
+    return {
+        "module": layer.module,
+        "in_features": layer.in_features,
+        "out_features": layer.out_features,
+        "activation": layer.activation,
+        "norm": layer.norm,
+        "line": layer.location.line if layer.location else None,
+        "weight": layer.weight_init.as_dict() if layer.weight_init else None,
+        "bias": layer.bias_init.as_dict() if layer.bias_init else None,
+    }
+
+
+def chain_record(facts: ModelFacts, chain: Chain, p: float) -> dict[str, Any]:
+    """`chain_summary` plus the per-layer inits and the probe results."""
+    probe = facts.probes.get(chain.index)
+    record = chain_summary(chain, p, probe)
+    record["init"] = [layer_record(layer) for layer in chain.layers]
+    if probe is not None:
+        record["probe"] = probe.as_dict()
+    compare = facts.compare_probes.get(chain.index)
+    if compare is not None:
+        record["compare_probe"] = compare.as_dict()
+    return record
+
+
+def finding_record(finding: Finding) -> dict[str, Any]:
+    return {
+        "code": finding.code,
+        "name": finding.name,
+        "severity": finding.severity.label,
+        "message": finding.message,
+        "path": finding.location.path,
+        "line": finding.location.line,
+        "col": finding.location.col,
+        "target": finding.target,
+        "chain": finding.chain,
+        "fix": finding.fix,
+        "details": dict(finding.details),
+        "fingerprint": finding.fingerprint,
+    }
+
+
+def target_record(target: TargetReport, p: float) -> dict[str, Any]:
+    facts = target.facts
+    return {
+        "target": target.target,
+        "name": target.name,
+        "path": target.path,
+        "line": facts.location.line if facts else None,
+        "capture": {"method": facts.capture_method, "reason": facts.capture_reason} if facts else None,
+        "seconds": target.seconds,
+        "chains": [chain_record(facts, c, p) for c in facts.chains] if facts else [],
+        "findings": [finding_record(f) for f in target.findings],
+    }
+
+
+def skipped_record(skipped: Skipped) -> dict[str, Any]:
+    return {
+        "name": skipped.name,
+        "reason": skipped.reason,
+        "path": skipped.location.path if skipped.location else None,
+        "line": skipped.location.line if skipped.location else None,
+    }
+
+
+def json_document(
+    report: Report, *, options: Options | None = None, statistics: bool = False
+) -> dict[str, Any]:
+    """The version-1 document as Python data (strict JSON values)."""
+    p = (options or Options()).p
+    document: dict[str, Any] = {
+        "version": JSON_VERSION,
+        "relulint": report.version,
+        "targets": [target_record(t, p) for t in report.targets],
+        "skipped": [skipped_record(s) for s in report.skipped],
+        "fixed": list(report.fixed),
+        "summary": report_counts(report),
+    }
+    if statistics:
+        from relulint.render.statistics import statistics as rows
+
+        document["statistics"] = rows(report)
+    return jsonable(document)
+
+
+def render_json(report: Report, *, options: Options | None = None, statistics: bool = False) -> str:
+    return (
+        json.dumps(json_document(report, options=options, statistics=statistics), indent=2, allow_nan=False)
+        + "\n"
+    )

@@ -1,0 +1,214 @@
+"""`--format text`: the human report, drawn with rich.
+
+One panel per model: a table of its ReLU chains (shape, ReLU depth, born-dead probability with the
+lower bound and probe when known, the deepest safe chain at this width, the narrowest safe width at this
+depth, verdict) and its findings (severity, code, message and fix, path:line). Then the skipped modules,
+the fixed baseline entries, and the closing line `N findings (x errors, y warnings, z info) in M models`.
+
+Colour only for a terminal without `NO_COLOR`; otherwise plain text at a fixed width of 100 columns so
+that CI logs do not depend on the runner's terminal. Everything from the user's code is added as
+`rich.text.Text` (never parsed as markup), so `ignore[RL101]` in a message stays as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from relulint.facts import Finding, Report, Severity, TargetReport
+from relulint.options import Options
+from relulint.summary import (
+    VERDICT_AT_RISK,
+    VERDICT_LIKELY_DEAD,
+    VERDICT_OK,
+    VERDICT_PROTECTED,
+    chain_summary,
+    summary_line,
+)
+from relulint.theory.collapse import DEPTH_CAP
+
+PLAIN_WIDTH = 100
+SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+VERDICT_STYLE = {
+    VERDICT_LIKELY_DEAD: "bold red",
+    VERDICT_AT_RISK: "yellow",
+    VERDICT_OK: "green",
+    VERDICT_PROTECTED: "green",
+}
+
+
+def wants_color(stream: Any = None) -> bool:
+    """Colour for an interactive terminal unless `NO_COLOR` is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream or sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def percent(p: float | None) -> str:
+    """A probability for people: `79.8 %`, `1.2 %`, `0.0031 %`, `5.4e-18`."""
+    if p is None:
+        return "–"
+    if p >= 0.995 or p == 0:
+        return f"{100 * p:.1f} %"
+    if p >= 1e-4:
+        return f"{100 * p:.2g} %"
+    return f"{p:.1e}"
+
+
+def depth_text(depth: int | None) -> str:
+    if depth is None:
+        return "–"
+    if depth >= DEPTH_CAP:
+        return "unlimited"
+    return str(depth) if depth < 10**6 else f"{depth:.1e}"
+
+
+def probability_cell(summary: dict[str, Any]) -> Text:
+    """`≤ 79.8 %` (Thm 8), `≥ 61 %` (Thm 3.3) and `probe 70 %` on separate lines when known."""
+    lines = [f"≤ {percent(summary['p_upper'])}"]
+    if summary["p_lower"] is not None:
+        lines.append(f"≥ {percent(summary['p_lower'])}")
+    if summary["p_probe"] is not None:
+        lines.append(f"probe {percent(summary['p_probe'])}")
+    return Text("\n".join(lines))
+
+
+def chain_table(target: TargetReport, p: float) -> Table:
+    facts = target.facts
+    assert facts is not None
+    table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, show_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("shape (widths)", overflow="fold")
+    table.add_column("ReLU depth", justify="right")
+    table.add_column("P born dead", justify="right")
+    table.add_column("safe depth\nat width", justify="right")
+    table.add_column("min width\nfor depth", justify="right")
+    table.add_column("verdict")
+    for chain in facts.chains:
+        s = chain_summary(chain, p, facts.probes.get(chain.index))
+        where = f"\nline {s['line']}" if s["line"] else ""
+        table.add_row(
+            str(s["index"]),
+            Text(f"{s['shape']}{where}"),
+            str(s["depth"]),
+            probability_cell(s),
+            depth_text(s["safe_depth"]),
+            depth_text(s["min_width"]),
+            Text(s["verdict"], style=VERDICT_STYLE.get(s["verdict"], "")),
+        )
+    return table
+
+
+def findings_table(findings: tuple[Finding, ...]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("code", no_wrap=True)
+    table.add_column("message", ratio=1, overflow="fold")
+    table.add_column("location", no_wrap=True)
+    for finding in findings:
+        message = Text(finding.message)
+        if finding.fix:
+            message.append(f"\nfix: {finding.fix}", style="dim")
+        table.add_row(
+            Text(finding.severity.label, style=SEVERITY_STYLE[finding.severity]),
+            Text(finding.code, style="bold"),
+            message,
+            Text(f"{finding.location.path}:{finding.location.line}"),
+        )
+    return table
+
+
+def model_panel(target: TargetReport, p: float) -> Panel:
+    parts: list[Any] = []
+    facts = target.facts
+    if facts is not None and facts.capture_method != "fx":
+        reason = f" ({facts.capture_reason})" if facts.capture_reason else ""
+        parts.append(Text(f"capture: {facts.capture_method}{reason}", style="dim"))
+    if facts is None or not facts.chains:
+        parts.append(Text("no ReLU chain found"))
+    else:
+        parts.append(chain_table(target, p))
+    parts.append(Text(""))
+    if target.findings:
+        parts.append(findings_table(target.findings))
+    else:
+        parts.append(Text("no findings", style="green"))
+    title = Text(f"{target.path}:{target.name}", style="bold")
+    return Panel(Group(*parts), title=title, title_align="left", box=box.ROUNDED, expand=True)
+
+
+def closing_lines(report: Report) -> list[Any]:
+    lines: list[Any] = []
+    if report.skipped:
+        lines.append(Text(f"skipped {len(report.skipped)} module(s):", style="bold"))
+        for skipped in report.skipped:
+            where = f" ({skipped.location.path}:{skipped.location.line})" if skipped.location else ""
+            lines.append(Text(f"  {skipped.name}{where}: {skipped.reason}"))
+    if report.fixed:
+        lines.append(
+            Text(f"{len(report.fixed)} baseline entries are fixed (no longer found):", style="green")
+        )
+        lines += [Text(f"  {entry}") for entry in report.fixed]
+    style = _summary_style(report)
+    lines.append(Text(summary_line(report), style=style))
+    return lines
+
+
+def _summary_style(report: Report) -> str:
+    worst = report.worst()
+    return SEVERITY_STYLE[worst] if worst is not None else "bold green"
+
+
+def statistics_table(report: Report) -> Table:
+    from relulint.render.statistics import statistics
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title=None)
+    for column, justify in (("count", "right"), ("code", "left"), ("name", "left"), ("severity", "left")):
+        table.add_column(column, justify=justify)
+    for row in statistics(report):
+        table.add_row(str(row["count"]), row["code"], row["name"], row["severity"])
+    return table
+
+
+def render_text(
+    report: Report, *, options: Options | None = None, color: bool | None = None, statistics: bool = False
+) -> str:
+    """The whole report as a string (ANSI colours only when `color`)."""
+    p = (options or Options()).p
+    color = wants_color() if color is None else color
+    renderables: list[Any] = [model_panel(t, p) for t in report.targets]
+    if statistics and report.findings:
+        renderables.append(statistics_table(report))
+    renderables += closing_lines(report)
+    return to_string(renderables, color=color)
+
+
+def to_string(renderables: list[Any], *, color: bool) -> str:
+    """Render with rich into a string: the terminal's width in colour, a fixed 100 columns in plain."""
+    width = Console().width if color else PLAIN_WIDTH
+    console = Console(
+        width=width,
+        color_system="auto" if color else None,
+        force_terminal=color,
+        no_color=not color,
+        highlight=False,
+        emoji=False,
+        markup=False,
+        soft_wrap=False,
+        legacy_windows=False,
+    )
+    with console.capture() as captured:
+        for renderable in renderables:
+            console.print(renderable)
+    text = captured.get()
+    if not color:
+        text = "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+    return text
