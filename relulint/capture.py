@@ -1,0 +1,773 @@
+"""Capture: the model's forward pass as a graph of normalised `Node`s.
+
+Three methods, tried in order; every fallback says why in `Capture.reason` (reported as RL901):
+
+1. ``fx`` — `torch.fx` symbolic tracing with a custom tracer (bool / None defaults of `forward` are
+   passed as `concrete_args`). `forward` runs on proxies only; module attributes it assigns
+   (``self.calls += 1``) are restored afterwards.
+2. ``hooks`` — when fx fails (data-dependent control flow, ``len(x)``, numpy, ...): run `forward` once
+   under `torch.no_grad()` on a ``torch.randn`` example input, recording leaf-module calls with forward
+   hooks and functions / tensor methods with a `TorchFunctionMode`. The graph is built by tensor
+   identity. The input shape is `input_shape` (batch included) or ``(8, in_features)`` of the first
+   linear layer (``(8, C, 32, 32)`` for a first Conv2d, ...), fed to every required argument of
+   `forward`; with several arguments, ``(8, in_features / n)`` and ``(8, 1)`` are tried next. The
+   user's model, its training flags, parameters, buffers and the global RNG state are left as they
+   were (the run uses a deep copy, or a snapshot restored after when the model cannot be copied).
+   Not handled: integer inputs (embeddings) and required non-tensor arguments.
+3. ``registration`` — when the model has no `forward` or running it fails: the leaf modules in
+   `named_modules()` order, chained linearly (functional activations are not seen).
+
+Node conventions (shared by the three methods, read by `relulint.extract`):
+
+- ``INPUT`` nodes: one per tensor argument of `forward`, ``target`` = the argument name.
+- ``MODULE``: ``target`` = the qualified submodule name (``"body.0"``); leaf modules only (torch's
+  own modules, every `nn.Linear`, parametrized modules and custom linear-like modules).
+- ``FUNCTION`` / ``METHOD``: ``target`` = the short name (``"relu"``, ``"relu_"``, ``"clamp"``,
+  ``"add"``, ``"iadd"``, ``"cat"``, ``"linear"``, ``"sin"``). Operators are named as in `operator`
+  (``x + y`` → ``"add"``; hooks see it as the tensor method ``"add"``).
+- ``inputs``: ids of the producing nodes, in argument order (lists such as ``cat([a, b])`` are
+  flattened; duplicates kept). Values that are not tensors of the graph (shapes, sizes) are left out.
+- ``args``: literal (non-tensor) arguments by name, positional ones named from a small table
+  (``torch.clamp(x, 0)`` → ``{"min": 0}``, ``torch.cat(xs, 1)`` → ``{"dim": 1}``) or ``"arg<i>"``
+  (``i`` counts ``self`` / the first tensor as 0). Model parameters and buffers passed as arguments
+  are listed under ``args["params"]`` as ``{argument name: qualified parameter name}``, e.g.
+  ``F.linear(x, self.w, self.b)`` → ``{"params": {"weight": "w", "bias": "b"}}``.
+- ``location``: the innermost line of the user's file (`LoadedModel.path`) on the call stack.
+- Attribute reads of parameters (fx ``get_attr``) are not nodes; non-tensor values (``x.size(0)``,
+  ``x.shape``) are not nodes under fx and not recorded by hooks. ``x.T`` is the method node ``"T"``.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.fx
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.overrides import TorchFunctionMode
+
+from relulint.errors import CaptureError
+from relulint.facts import Capture, LoadedModel, Location, Node, NodeKind
+
+BATCH = 8  # rows of the example input of the hooks capture
+
+# Positional parameter names of the operations whose literal arguments matter (index 0 = input / self).
+POSITIONAL: dict[str, tuple[str, ...]] = {
+    "clamp": ("input", "min", "max"),
+    "clip": ("input", "min", "max"),
+    "clamp_min": ("input", "min"),
+    "cat": ("tensors", "dim"),
+    "concat": ("tensors", "dim"),
+    "concatenate": ("tensors", "dim"),
+    "stack": ("tensors", "dim"),
+    "relu": ("input", "inplace"),
+    "relu6": ("input", "inplace"),
+    "threshold": ("input", "threshold", "value", "inplace"),
+    "hardtanh": ("input", "min_val", "max_val", "inplace"),
+    "leaky_relu": ("input", "negative_slope", "inplace"),
+    "elu": ("input", "alpha", "inplace"),
+    "celu": ("input", "alpha", "inplace"),
+    "softplus": ("input", "beta", "threshold"),
+    "dropout": ("input", "p", "training", "inplace"),
+    "alpha_dropout": ("input", "p", "training", "inplace"),
+    "feature_alpha_dropout": ("input", "p", "training", "inplace"),
+    "dropout1d": ("input", "p", "training", "inplace"),
+    "dropout2d": ("input", "p", "training", "inplace"),
+    "dropout3d": ("input", "p", "training", "inplace"),
+    "linear": ("input", "weight", "bias"),
+    "batch_norm": ("input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps"),
+    "layer_norm": ("input", "normalized_shape", "weight", "bias", "eps"),
+    "group_norm": ("input", "num_groups", "weight", "bias", "eps"),
+    "instance_norm": ("input", "running_mean", "running_var", "weight", "bias", "use_input_stats"),
+    "rms_norm": ("input", "normalized_shape", "weight", "eps"),
+    "flatten": ("input", "start_dim", "end_dim"),
+    "softmax": ("input", "dim"),
+    "log_softmax": ("input", "dim"),
+    "add": ("input", "other"),
+    "sub": ("input", "other"),
+    "mul": ("input", "other"),
+    "div": ("input", "other"),
+    "truediv": ("input", "other"),
+}
+
+# Tensor methods and attributes whose results are not tensors (fx makes nodes of them; we drop them).
+NONTENSOR_METHODS = frozenset(
+    {"size", "dim", "numel", "nelement", "ndimension", "item", "tolist", "element_size", "is_contiguous"}
+)
+NONTENSOR_ATTRS = frozenset({"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad", "layout"})
+NONTENSOR_FUNCTIONS = frozenset({"_assert", "_assert_async", "len", "isinstance", "numel"})
+
+# Names of the weight of a custom linear-like module, and of a weight-norm gain beside it.
+WEIGHT_NAMES = frozenset({"w", "W", "v", "V", "kernel"})
+GAIN_NAMES = frozenset({"g", "weight_g", "scale", "gain", "weight_scale", "magnitude"})
+
+CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
+
+_DUNDER_RENAMES = {
+    "radd": "add",
+    "rsub": "sub",
+    "rmul": "mul",
+    "rtruediv": "truediv",
+    "rdiv": "div",
+    "rfloordiv": "floordiv",
+    "rmatmul": "matmul",
+    "rpow": "pow",
+}
+
+
+# ------------------------------------------------------------------------------------- public
+
+
+def capture(loaded: LoadedModel, *, input_shape: tuple[int, ...] | None = None) -> Capture:
+    """The forward pass of `loaded.module` as a `Capture` (fx, else hooks, else registration order).
+
+    `input_shape` is the full shape of the example input of the hooks capture (batch included, e.g.
+    ``(8, 16)``); by default it is inferred from the first linear layer. Errors raised by the user's
+    code are never propagated: they select the next method and end up in `Capture.reason`.
+    """
+    module = loaded.module
+    if not isinstance(module, nn.Module):
+        raise CaptureError(
+            f"{loaded.name} is a {type(module).__name__}, not a torch.nn.Module",
+            hint="relulint checks nn.Module instances",
+        )
+    locate = _Locator(loaded.path)
+    with preserved_rng(), restored_attributes(module):
+        if not has_forward(module):
+            return registration_capture(module, f"{type(module).__name__} has no forward (a container)")
+        try:
+            return fx_capture(module, locate)
+        except Exception as exc:  # noqa: BLE001 - any error of the user's forward under fx
+            fx_reason = f"torch.fx could not trace forward: {describe_exception(exc)}"
+        result = hooks_capture(module, locate, input_shape)
+        if isinstance(result, Capture):
+            return Capture(method="hooks", nodes=result.nodes, reason=f"{fx_reason} {result.reason}")
+        return registration_capture(module, f"{fx_reason}; {result}")
+
+
+def has_forward(module: nn.Module) -> bool:
+    """Whether the module's class defines a `forward` (containers such as `nn.ModuleList` do not)."""
+    forward = getattr(type(module), "forward", None)
+    unimplemented = getattr(nn.Module, "forward", None)
+    return forward is not None and forward is not unimplemented
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"TypeError: first line of the message"``."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def is_leaf_module(module: nn.Module) -> bool:
+    """Modules that are recorded as one call, not traced into.
+
+    torch's own modules (except the containers `nn.Sequential`, `nn.ModuleList`, ...), every `nn.Linear`
+    subclass, parametrized modules (new-style weight norm) and custom linear-like modules
+    (`custom_linear_weight`).
+    """
+    if isinstance(module, CONTAINERS):
+        return False
+    if isinstance(module, nn.Linear) or parametrize.is_parametrized(module):
+        return True
+    qual = type(module).__module__
+    if qual.startswith(("torch.nn", "torch.ao.nn")):
+        return True
+    return custom_linear_weight(module) is not None
+
+
+def custom_linear_weight(module: nn.Module) -> tuple[str, torch.Tensor] | None:
+    """The (name, weight) of a user-defined linear-like module, else None.
+
+    Linear-like: a module of the user's own (not torch's) with no submodules, exactly one 2-D parameter
+    named like a weight (``weight``, ``weight_v``, ``w``, ``v``, ...; not a gain), and otherwise only
+    biases, weight-norm gains (``g``, ``weight_g``, ``scale``, ...) and parameters of at most one dimension.
+    """
+    if type(module).__module__.startswith("torch.") or next(module.children(), None) is not None:
+        return None
+    params = list(module.named_parameters(recurse=False))
+    weights = [(name, p) for name, p in params if p.dim() == 2 and _is_weight_name(name)]
+    if len(weights) != 1:
+        return None
+    for name, p in params:
+        if p is weights[0][1] or p.dim() <= 1:
+            continue
+        if p.dim() > 2 or not (name in GAIN_NAMES or "bias" in name.lower()):
+            return None
+    return weights[0]
+
+
+def _is_weight_name(name: str) -> bool:
+    return name not in GAIN_NAMES and ("weight" in name.lower() or name in WEIGHT_NAMES)
+
+
+# ----------------------------------------------------------------------------------- rng state
+
+
+@contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Restore the global torch RNG state (CPU, and CUDA when initialised) on exit."""
+    cpu = torch.random.get_rng_state()
+    cuda = None
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        cuda = torch.cuda.get_rng_state_all()
+    try:
+        yield
+    finally:
+        torch.random.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+class _Locator:
+    """Finds the innermost frame of the user's file on the current stack."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.real = os.path.realpath(path) if path else ""
+        self._cache: dict[str, bool] = {}
+
+    def matches(self, filename: str) -> bool:
+        hit = self._cache.get(filename)
+        if hit is None:
+            hit = bool(self.real) and os.path.realpath(filename) == self.real
+            self._cache[filename] = hit
+        return hit
+
+    def here(self, depth: int = 1) -> Location | None:
+        frame = sys._getframe(depth)
+        while frame is not None:
+            if self.matches(frame.f_code.co_filename):
+                return Location(self.path, frame.f_lineno)
+            frame = frame.f_back
+        return None
+
+
+_NOT_LITERAL = object()
+
+
+def literal(value: Any) -> Any:
+    """`value` as plain data when it is a literal (number, bool, str, None, dtype, tuples of them)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (torch.dtype, torch.device)):
+        return str(value)
+    if isinstance(value, (tuple, list, torch.Size)):
+        items = [literal(v) for v in value]
+        return _NOT_LITERAL if any(v is _NOT_LITERAL for v in items) else tuple(items)
+    return _NOT_LITERAL
+
+
+@dataclass
+class _Args:
+    """Producers, literal arguments and parameter references of one call."""
+
+    inputs: list[int] = field(default_factory=list)
+    args: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+    def mapping(self) -> dict[str, Any]:
+        out = dict(self.args)
+        if self.params:
+            out["params"] = dict(self.params)
+        return out
+
+
+# resolve(value) → ("input", node id) | ("param", qualified name) | ("skip", None) | None (not a reference)
+Resolver = Callable[[Any], "tuple[str, Any] | None"]
+
+
+def split_args(name: str, args: Sequence[Any], kwargs: Mapping[str, Any], resolve: Resolver) -> _Args:
+    """Sort a call's arguments into graph inputs, literal args and parameter references."""
+    out = _Args()
+    names = POSITIONAL.get(name.rstrip("_"), ())
+    for index, value in enumerate(args):
+        key = names[index] if index < len(names) else f"arg{index}"
+        _take(out, key, value, resolve)
+    for key, value in kwargs.items():
+        _take(out, key, value, resolve)
+    return out
+
+
+def _take(out: _Args, key: str, value: Any, resolve: Resolver) -> None:
+    refs = _references(value, resolve)
+    if refs:
+        params = [ref for kind, ref in refs if kind == "param"]
+        out.inputs.extend(ref for kind, ref in refs if kind == "input")
+        if len(params) == 1:
+            out.params[key] = params[0]
+        else:
+            out.params.update({f"{key}.{i}": p for i, p in enumerate(params)})
+        return
+    value = literal(value)
+    if value is not _NOT_LITERAL:
+        out.args[key] = value
+
+
+def _references(value: Any, resolve: Resolver) -> list[tuple[str, Any]]:
+    if isinstance(value, (list, tuple)):
+        return [ref for item in value for ref in _references(item, resolve)]
+    if isinstance(value, dict):
+        return [ref for item in value.values() for ref in _references(item, resolve)]
+    ref = resolve(value)
+    if ref is None:
+        return []
+    return [ref] if ref[0] != "skip" else [("skip", None)]
+
+
+def short_name(func: Any) -> str:
+    """`torch.relu` → ``"relu"``; operator functions keep their `operator` names (``"iadd"``)."""
+    name = getattr(func, "__name__", None) or type(func).__name__
+    if name == "__get__":  # tensor attribute (`x.T`)
+        owner = getattr(func, "__self__", None)
+        return getattr(owner, "__name__", name)
+    if name.startswith("__") and name.endswith("__") and len(name) > 4:
+        bare = name[2:-2]
+        return _DUNDER_RENAMES.get(bare, bare)
+    if name.startswith("_") and getattr(torch.nn.functional, name[1:], None) is func:
+        return name[1:]  # `F.threshold` is named `_threshold`
+    return name
+
+
+# ------------------------------------------------------------------------------------------- fx
+
+
+class _Tracer(torch.fx.Tracer):
+    """fx tracer with relulint's leaf modules that remembers where in the user's file each node is."""
+
+    def __init__(self, locate: _Locator) -> None:
+        super().__init__()
+        self.locate = locate
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return is_leaf_module(m)
+
+    def create_node(self, *args: Any, **kwargs: Any) -> torch.fx.Node:
+        node = super().create_node(*args, **kwargs)
+        node.meta["relulint_location"] = self.locate.here(2)
+        return node
+
+
+def concrete_args_for(module: nn.Module) -> dict[str, Any]:
+    """`forward` parameters whose default is a bool or None, with that default."""
+    try:
+        signature = inspect.signature(module.forward)
+    except (TypeError, ValueError):
+        return {}
+    return {
+        name: p.default
+        for name, p in signature.parameters.items()
+        if p.default is None or isinstance(p.default, bool)
+    }
+
+
+def fx_capture(module: nn.Module, locate: _Locator) -> Capture:
+    """Trace `module.forward` with torch.fx; raises whatever the user's forward raises under tracing."""
+    concrete = concrete_args_for(module)
+    graph = _Tracer(locate).trace(module, concrete_args=concrete or None)
+    return Capture(method="fx", nodes=tuple(_FxConverter(concrete).convert(graph)))
+
+
+def _argument_name(target: str) -> str:
+    """fx names the placeholder of a concrete argument ``use_relu_1``; its argument is ``use_relu``."""
+    return re.sub(r"_\d+$", "", target.lstrip("*"))
+
+
+class _FxConverter:
+    """fx graph → `Node`s (drops concrete placeholders, attribute reads and non-tensor values)."""
+
+    def __init__(self, concrete: Mapping[str, Any]) -> None:
+        self.concrete = set(concrete)
+        self.ids: dict[torch.fx.Node, int] = {}
+        self.attrs: dict[torch.fx.Node, str] = {}
+        self.dropped: set[torch.fx.Node] = set()
+        self.nodes: list[Node] = []
+
+    def convert(self, graph: torch.fx.Graph) -> list[Node]:
+        for fx_node in graph.nodes:
+            self._convert(fx_node)
+        return self.nodes
+
+    def _resolve(self, value: Any) -> tuple[str, Any] | None:
+        if not isinstance(value, torch.fx.Node):
+            return None
+        if value in self.attrs:
+            return ("param", self.attrs[value])
+        if value in self.ids:
+            return ("input", self.ids[value])
+        return ("skip", None)
+
+    def _convert(self, fx_node: torch.fx.Node) -> None:
+        op = fx_node.op
+        if op == "get_attr":
+            self.attrs[fx_node] = str(fx_node.target)
+            return
+        if op == "placeholder":
+            if _argument_name(str(fx_node.target)) in self.concrete:
+                self.dropped.add(fx_node)
+                return
+            self._add(fx_node, NodeKind.INPUT, str(fx_node.target).lstrip("*"), _Args())
+            return
+        if self._is_dropped(fx_node):
+            self.dropped.add(fx_node)
+            return
+        if op == "output":
+            self._add(
+                fx_node, NodeKind.OUTPUT, "output", split_args("output", fx_node.args, {}, self._resolve)
+            )
+            return
+        if op == "call_module":
+            kind, target = NodeKind.MODULE, str(fx_node.target)
+        elif op == "call_method":
+            kind, target = NodeKind.METHOD, str(fx_node.target)
+        elif fx_node.target is getattr and len(fx_node.args) == 2 and isinstance(fx_node.args[1], str):
+            # `x.T` is `getattr(x, "T")` under fx; the hooks capture sees the tensor attribute "T"
+            kind, target = NodeKind.METHOD, fx_node.args[1]
+            self._add(fx_node, kind, target, split_args(target, fx_node.args[:1], {}, self._resolve))
+            return
+        else:
+            kind, target = NodeKind.FUNCTION, short_name(fx_node.target)
+        self._add(fx_node, kind, target, split_args(target, fx_node.args, fx_node.kwargs, self._resolve))
+
+    def _is_dropped(self, fx_node: torch.fx.Node) -> bool:
+        """Nodes of concrete arguments (fx's specialisation asserts) and of non-tensor values."""
+        sources = [n for n in fx_node.all_input_nodes if n not in self.attrs]
+        from_dropped = bool(sources) and all(n in self.dropped for n in sources)
+        if fx_node.op == "call_method":
+            return fx_node.target in NONTENSOR_METHODS or from_dropped
+        if fx_node.op != "call_function":
+            return False
+        name = short_name(fx_node.target)
+        if name in NONTENSOR_FUNCTIONS or name.startswith("_assert"):
+            return True
+        if name == "getattr":
+            return (len(fx_node.args) > 1 and fx_node.args[1] in NONTENSOR_ATTRS) or from_dropped
+        makes_tensors = getattr(fx_node.target, "__module__", None) or ""
+        return from_dropped and not makes_tensors.startswith("torch")
+
+    def _add(self, fx_node: torch.fx.Node, kind: NodeKind, target: str, parts: _Args) -> None:
+        node_id = len(self.nodes)
+        self.ids[fx_node] = node_id
+        location = fx_node.meta.get("relulint_location")
+        self.nodes.append(Node(node_id, kind, target, tuple(parts.inputs), parts.mapping(), location))
+
+
+# ---------------------------------------------------------------------------------------- hooks
+
+
+def effective_leaves(module: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The leaf modules (`is_leaf_module`) not inside another leaf, in registration order.
+
+    The root itself is never a leaf: like fx, the hooks capture records what its `forward` does.
+    """
+    out: list[tuple[str, nn.Module]] = []
+    seen: set[int] = set()
+
+    def visit(prefix: str, parent: nn.Module) -> None:
+        for name, child in parent.named_children():
+            if child is None or id(child) in seen:
+                continue
+            seen.add(id(child))
+            qualname = f"{prefix}{name}"
+            if is_leaf_module(child):
+                out.append((qualname, child))
+            else:
+                visit(f"{qualname}.", child)
+
+    visit("", module)
+    return out
+
+
+class _Recorder:
+    """Builds `Node`s from a real forward run, linking them by the identity of the tensors."""
+
+    def __init__(self, module: nn.Module, locate: _Locator) -> None:
+        self.locate = locate
+        self.names: dict[int, str] = {}  # id(tensor) → its first qualified name
+        for name, tensor in module.named_parameters(remove_duplicate=False):
+            self.names.setdefault(id(tensor), name)
+        for name, tensor in module.named_buffers(remove_duplicate=False):
+            self.names.setdefault(id(tensor), name)
+        self.reset()
+
+    def reset(self) -> None:
+        self.nodes: list[Node] = []
+        self.producer: dict[int, int] = {}
+        self.alive: list[Any] = []  # keeps recorded tensors alive so that their ids stay unique
+        self.depth = 0
+
+    def resolve(self, value: Any) -> tuple[str, Any] | None:
+        if not isinstance(value, torch.Tensor):
+            return None
+        key = id(value)
+        if key in self.producer:
+            return ("input", self.producer[key])
+        if key in self.names:
+            return ("param", self.names[key])
+        return ("skip", None)
+
+    def add(self, kind: NodeKind, target: str, parts: _Args, outputs: Any, location: Location | None) -> int:
+        node_id = len(self.nodes)
+        self.nodes.append(Node(node_id, kind, target, tuple(parts.inputs), parts.mapping(), location))
+        for tensor in _tensors(outputs):
+            self.producer[id(tensor)] = node_id
+            self.alive.append(tensor)
+        return node_id
+
+    def record_call(self, func: Any, args: Sequence[Any], kwargs: Mapping[str, Any], out: Any) -> None:
+        if not _tensors(out):
+            return
+        name = short_name(func)
+        qualname = getattr(func, "__qualname__", "") or ""
+        is_method = qualname.startswith(("TensorBase.", "Tensor.", "_TensorBase.", "getset_descriptor."))
+        kind = NodeKind.METHOD if is_method else NodeKind.FUNCTION
+        parts = split_args(name, args, kwargs, self.resolve)
+        self.add(kind, name, parts, out, self.locate.here(3))
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in _tensors(item)]
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in _tensors(item)]
+    return []
+
+
+class _FunctionRecorder(TorchFunctionMode):
+    """Records torch functions and tensor methods called outside leaf modules."""
+
+    def __init__(self, recorder: _Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_function__(self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if self.recorder.depth == 0:
+            self.recorder.record_call(func, args, kwargs, out)
+        return out
+
+
+def _install_hooks(module: nn.Module, recorder: _Recorder) -> list[Any]:
+    handles = []
+    for qualname, leaf in effective_leaves(module):
+        handles.append(leaf.register_forward_pre_hook(_pre_hook(recorder), prepend=True))
+        handles.append(
+            leaf.register_forward_hook(_post_hook(recorder, qualname), with_kwargs=True, always_call=True)
+        )
+    return handles
+
+
+def _pre_hook(recorder: _Recorder) -> Callable[..., None]:
+    def hook(module: nn.Module, args: Any) -> None:
+        recorder.depth += 1
+
+    return hook
+
+
+def _post_hook(recorder: _Recorder, qualname: str) -> Callable[..., None]:
+    def hook(module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
+        recorder.depth -= 1
+        if recorder.depth == 0 and output is not None:
+            parts = split_args("", args, kwargs or {}, recorder.resolve)
+            recorder.add(NodeKind.MODULE, qualname, parts, output, recorder.locate.here(2))
+
+    return hook
+
+
+def required_arguments(module: nn.Module) -> list[str]:
+    """Names of the positional arguments of `forward` without a default (``*args`` counts as one)."""
+    try:
+        signature = inspect.signature(module.forward)
+    except (TypeError, ValueError):
+        return ["input"]
+    names = []
+    for name, p in signature.parameters.items():
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty:
+            names.append(name)
+    if not names and any(p.kind == p.VAR_POSITIONAL for p in signature.parameters.values()):
+        names.append("input")
+    return names
+
+
+def candidate_shapes(
+    module: nn.Module, count: int, input_shape: tuple[int, ...] | None
+) -> list[tuple[int, ...]]:
+    """Example-input shapes to try, each fed to every one of the `count` required arguments."""
+    if input_shape:
+        return [tuple(input_shape)]
+    shapes: list[tuple[int, ...]] = []
+    for _, leaf in effective_leaves(module):
+        first = _first_shape(leaf)
+        if first is None:
+            continue
+        shapes.append(first)
+        if len(first) == 2 and count > 1 and first[1] % count == 0:
+            shapes.append((BATCH, first[1] // count))
+        break
+    if not shapes:  # no layer module: a functional model, weights stored as (out, in) like F.linear
+        matrix = next((p for p in module.parameters() if p.dim() == 2), None)
+        if matrix is not None:
+            shapes.append((BATCH, int(matrix.shape[1])))
+    shapes.append((BATCH, 1))
+    return list(dict.fromkeys(shapes))
+
+
+def _first_shape(leaf: nn.Module) -> tuple[int, ...] | None:
+    if isinstance(leaf, nn.Linear) and not isinstance(leaf.weight, nn.parameter.UninitializedParameter):
+        return (BATCH, leaf.in_features)
+    custom = custom_linear_weight(leaf)
+    if custom is not None:
+        return (BATCH, int(getattr(leaf, "in_features", custom[1].shape[1])))
+    spatial = {nn.Conv1d: (64,), nn.Conv2d: (32, 32), nn.Conv3d: (16, 16, 16)}
+    for cls, size in spatial.items():
+        if type(leaf) is cls:
+            return (BATCH, leaf.in_channels, *size)
+    return None
+
+
+def _example_dtype(module: nn.Module) -> tuple[torch.dtype, torch.device]:
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        if tensor.is_floating_point() and not isinstance(tensor, nn.parameter.UninitializedTensorMixin):
+            return tensor.dtype, tensor.device
+    return torch.get_default_dtype(), torch.device("cpu")
+
+
+def hooks_capture(
+    module: nn.Module, locate: _Locator, input_shape: tuple[int, ...] | None = None
+) -> Capture | str:
+    """Run `forward` once on an example input and record it; a string says why this failed."""
+    names = required_arguments(module)
+    shapes = candidate_shapes(module, len(names), input_shape)
+    scratch = _copy_or_none(module)
+    if scratch is None and any(
+        isinstance(p, nn.parameter.UninitializedTensorMixin) for p in module.parameters()
+    ):
+        return "forward was not run: the model has uninitialised lazy modules and cannot be copied"
+    with _scratch_model(module, scratch) as model:
+        dtype, device = _example_dtype(model)
+        recorder = _Recorder(model, locate)
+        handles = _install_hooks(model, recorder)
+        failures: list[str] = []
+        try:
+            for shape in shapes:
+                recorder.reset()
+                inputs = [torch.randn(shape, dtype=dtype, device=device) for _ in names]
+                for name, tensor in zip(names, inputs, strict=True):
+                    recorder.add(NodeKind.INPUT, name, _Args(), tensor, None)
+                try:
+                    with torch.no_grad(), _FunctionRecorder(recorder):
+                        output = model(*inputs)
+                except Exception as exc:  # noqa: BLE001 - the user's forward failed on this input
+                    failures.append(f"shape {shape}: {describe_exception(exc)}")
+                    continue
+                parts = split_args("output", (output,), {}, recorder.resolve)
+                recorder.add(NodeKind.OUTPUT, "output", parts, None, None)
+                what = f"{len(names)} inputs of shape {shape}" if len(names) > 1 else f"shape {shape}"
+                reason = f"(example input: {what}, torch.randn)"
+                return Capture(method="hooks", nodes=tuple(recorder.nodes), reason=reason)
+        finally:
+            for handle in handles:
+                handle.remove()
+    tried = "; ".join(failures) if failures else "no example input to try"
+    return f"running forward on an example input failed ({tried})"
+
+
+@contextmanager
+def _scratch_model(module: nn.Module, scratch: nn.Module | None) -> Iterator[nn.Module]:
+    """The deep copy of the model to run; without one, the model itself, restored after."""
+    if scratch is not None:
+        yield scratch
+        return
+    with restored_state(module):
+        yield module
+
+
+def _copy_or_none(module: nn.Module) -> nn.Module | None:
+    try:
+        return copy.deepcopy(module)
+    except Exception:  # noqa: BLE001 - e.g. old-style weight_norm modules refuse deepcopy
+        return None
+
+
+@contextmanager
+def restored_attributes(module: nn.Module) -> Iterator[None]:
+    """Restore every module's attributes (shallowly) on exit.
+
+    fx runs the user's `forward` on the model itself (with proxies), so ``self.calls += 1`` or
+    ``self.last = h`` would otherwise change the user's model or leave a proxy on it.
+    """
+    saved = [(m, dict(m.__dict__)) for m in module.modules()]
+    try:
+        yield
+    finally:
+        for m, attributes in saved:
+            m.__dict__.clear()
+            m.__dict__.update(attributes)
+
+
+@contextmanager
+def restored_state(module: nn.Module) -> Iterator[None]:
+    """Restore every module's training flag, parameters, buffers and tensor attributes on exit."""
+    modules = list(module.modules())
+    modes = [(m, m.training) for m in modules]
+    slots = [(m, dict(m._parameters), dict(m._buffers)) for m in modules]
+    attrs = [(m, {k: v for k, v in vars(m).items() if isinstance(v, torch.Tensor)}) for m in modules]
+    values = [(t, t.detach().clone()) for t in _state_tensors(modules)]
+    try:
+        yield
+    finally:
+        for m, params, buffers in slots:
+            m._parameters.clear()
+            m._parameters.update(params)
+            m._buffers.clear()
+            m._buffers.update(buffers)
+        for m, saved in attrs:
+            m.__dict__.update(saved)
+        with torch.no_grad():
+            for tensor, saved in values:
+                if tensor.shape == saved.shape:
+                    tensor.copy_(saved)
+        for m, training in modes:
+            m.training = training
+
+
+def _state_tensors(modules: list[nn.Module]) -> list[torch.Tensor]:
+    seen: set[int] = set()
+    out = []
+    for m in modules:
+        for t in list(m._parameters.values()) + list(m._buffers.values()):
+            if (
+                t is not None
+                and id(t) not in seen
+                and not isinstance(t, nn.parameter.UninitializedTensorMixin)
+            ):
+                seen.add(id(t))
+                out.append(t)
+    return out
+
+
+# --------------------------------------------------------------------------------- registration
+
+
+def registration_capture(module: nn.Module, reason: str) -> Capture:
+    """The leaf modules in registration order, chained linearly between one input and the output."""
+    nodes = [Node(0, NodeKind.INPUT, "input")]
+    for qualname, _ in effective_leaves(module):
+        nodes.append(Node(len(nodes), NodeKind.MODULE, qualname, (len(nodes) - 1,)))
+    nodes.append(Node(len(nodes), NodeKind.OUTPUT, "output", (len(nodes) - 1,)))
+    return Capture(method="registration", nodes=tuple(nodes), reason=reason)
