@@ -1,0 +1,718 @@
+"""The training set-up RL401 reads: optimizer, step size, momentum and the scale of the targets.
+
+Three sources, all optional, combined here into one `TrainingFacts` (`momentum`: Arnekvist et al.):
+
+* explicit values — `[tool.relulint.training]` (parsed by :func:`training_from_config`) and the command line
+  (`--target-std`, `--optimizer`, `--lr`, `--momentum`), merged by the CLI into `Options.training`;
+* training scripts, read statically (:func:`scan_training_script`): every `torch.optim` constructor call,
+  with its literal arguments.  A value that is not a literal is *unknown* and stays unknown;
+* a targets file (:func:`target_std`): `.npy`, `.npz[:key]`, `.pt[:key]`, `.csv[:column]`, read in chunks.
+
+Explicit values win over script values; `--target-std` wins over a targets file, which wins over a
+configured `target-std`.  Where each value came from is recorded in `TrainingFacts.notes` / `target_source`.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import difflib
+import math
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any
+
+from relulint.errors import ConfigError, DataError
+from relulint.facts import Location, TrainingFacts
+from relulint.options import Options
+
+__all__ = [
+    "OPTIMIZER_SIGNATURES",
+    "UNKNOWN",
+    "OptimizerCall",
+    "RunningStats",
+    "gather_training_facts",
+    "scan_training_script",
+    "target_stats",
+    "target_std",
+    "training_from_config",
+]
+
+CHUNK = 1 << 20  # elements per chunk when streaming a targets file
+
+
+class _Unknown:
+    """A value written in the script that is not a literal (a variable, a call, an expression)."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNKNOWN: Any = _Unknown()
+
+# torch 2.13 signatures (tests/test_training.py checks them against `inspect.signature`): the positional
+# parameters after `params`, then the defaults of those relulint reads.
+OPTIMIZER_SIGNATURES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "sgd": (
+        ("lr", "momentum", "dampening", "weight_decay", "nesterov"),
+        {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "nesterov": False},
+    ),
+    "adam": (("lr", "betas", "eps", "weight_decay", "amsgrad"), {"lr": 1e-3, "betas": (0.9, 0.999)}),
+    "adamw": (("lr", "betas", "eps", "weight_decay", "amsgrad"), {"lr": 1e-3, "betas": (0.9, 0.999)}),
+    "nadam": (("lr", "betas", "eps", "weight_decay", "momentum_decay"), {"lr": 2e-3, "betas": (0.9, 0.999)}),
+    "radam": (("lr", "betas", "eps", "weight_decay"), {"lr": 1e-3, "betas": (0.9, 0.999)}),
+    "adamax": (("lr", "betas", "eps", "weight_decay"), {"lr": 2e-3, "betas": (0.9, 0.999)}),
+    "rmsprop": (
+        ("lr", "alpha", "eps", "weight_decay", "momentum", "centered"),
+        {"lr": 1e-2, "momentum": 0.0},
+    ),
+    "adagrad": (("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"), {"lr": 1e-2}),
+    "adadelta": (("lr", "rho", "eps", "weight_decay"), {"lr": 1.0}),
+    "asgd": (("lr", "lambd", "alpha", "t0", "weight_decay"), {"lr": 1e-2}),
+    "rprop": (("lr", "etas", "step_sizes"), {"lr": 1e-2}),
+    "lbfgs": (("lr", "max_iter"), {"lr": 1.0}),
+    "sparseadam": (("lr", "betas", "eps"), {"lr": 1e-3, "betas": (0.9, 0.999)}),
+}
+_CLASS_NAMES = {
+    "SGD": "sgd",
+    "Adam": "adam",
+    "AdamW": "adamw",
+    "NAdam": "nadam",
+    "RAdam": "radam",
+    "Adamax": "adamax",
+    "RMSprop": "rmsprop",
+    "Adagrad": "adagrad",
+    "Adadelta": "adadelta",
+    "ASGD": "asgd",
+    "Rprop": "rprop",
+    "LBFGS": "lbfgs",
+    "SparseAdam": "sparseadam",
+}
+_READ = ("lr", "momentum", "betas", "dampening", "nesterov")
+
+
+# ----------------------------------------------------------------------------------- training scripts
+
+
+@dataclass(frozen=True)
+class OptimizerCall:
+    """One `torch.optim.X(...)` construction found in a training script.
+
+    `args` maps each parameter relulint reads (lr, momentum, betas, dampening, nesterov) to its value:
+    the literal written, PyTorch's default when the argument is absent, or `UNKNOWN` when it is not a
+    literal (or may hide in `**kwargs`).  `given` names the arguments written in the call.
+    """
+
+    optimizer: str  # lower-case class name: "sgd", "adam", ...
+    location: Location
+    args: Mapping[str, Any] = field(default_factory=dict)
+    given: tuple[str, ...] = ()
+
+    @property
+    def unknown(self) -> tuple[str, ...]:
+        return tuple(name for name, value in self.args.items() if value is UNKNOWN)
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{k}={'unknown' if v is UNKNOWN else repr(v)}" for k, v in self.args.items())
+        return f"{self.optimizer}({shown}) at {self.location.path}:{self.location.line}"
+
+
+class _OptimizerFinder(ast.NodeVisitor):
+    """Resolves import aliases of `torch.optim` and collects constructor calls of its optimizers."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.aliases: dict[str, str] = {}  # local name -> dotted name ("optim" -> "torch.optim")
+        self.calls: list[OptimizerCall] = []
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if alias.asname:
+                self.aliases[alias.asname] = alias.name
+            else:
+                top = alias.name.split(".")[0]
+                self.aliases[top] = top
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.module and not node.level:
+            for alias in node.names:
+                self.aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+
+    def qualified(self, node: ast.expr) -> str | None:
+        if isinstance(node, ast.Name):
+            return self.aliases.get(node.id)
+        if isinstance(node, ast.Attribute):
+            head = self.qualified(node.value)
+            return f"{head}.{node.attr}" if head else None
+        return None
+
+    def visit_Call(self, node: ast.Call) -> None:
+        name = optimizer_name(self.qualified(node.func))
+        if name is not None:
+            self.calls.append(read_call(name, node, Location(self.path, node.lineno, node.col_offset + 1)))
+        self.generic_visit(node)
+
+
+def optimizer_name(qualified: str | None) -> str | None:
+    """`torch.optim.SGD`, `torch.optim.sgd.SGD` → "sgd"; anything else → None."""
+    if not qualified or not qualified.startswith("torch.optim."):
+        return None
+    return _CLASS_NAMES.get(qualified.rsplit(".", 1)[-1])
+
+
+def literal(node: ast.expr) -> Any:
+    """The value of a literal argument (numbers, tuples, lists, True/False, -x), else `UNKNOWN`."""
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return UNKNOWN
+    if isinstance(value, list):
+        value = tuple(value)
+    return value
+
+
+def read_call(name: str, node: ast.Call, location: Location) -> OptimizerCall:
+    """The arguments relulint reads from one optimizer call: literal, default, or `UNKNOWN`."""
+    positional, defaults = OPTIMIZER_SIGNATURES[name]
+    written: dict[str, Any] = {}
+    star_args = any(isinstance(a, ast.Starred) for a in node.args)
+    for index, arg in enumerate(node.args[1:]):  # args[0] is the parameters
+        if isinstance(arg, ast.Starred):
+            break
+        if index < len(positional):
+            written[positional[index]] = literal(arg)
+    star_kwargs = False
+    for keyword in node.keywords:
+        if keyword.arg is None:
+            star_kwargs = True
+        else:
+            written[keyword.arg] = literal(keyword.value)
+    args: dict[str, Any] = {}
+    for key in _READ:
+        if key in written:
+            args[key] = written[key]
+        elif key in defaults:
+            args[key] = UNKNOWN if (star_kwargs or star_args) else defaults[key]
+    return OptimizerCall(name, location, args, tuple(k for k in written if k in _READ))
+
+
+def scan_training_script(path: str | Path, display: str | None = None) -> list[OptimizerCall]:
+    """Every `torch.optim` optimizer constructed in a training script, found statically (AST, no import).
+
+    Recognizes `torch.optim.SGD(...)`, `import torch.optim as optim; optim.Adam(...)`, `from torch import
+    optim`, `from torch.optim import SGD as S`, `import torch as th; th.optim.AdamW(...)`.  Only literal
+    arguments are read; any other expression is recorded as `UNKNOWN`, never guessed.  `display` is the
+    path written into the locations (default: `path` as given).
+    """
+    file = Path(path)
+    try:
+        source = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(
+            f"cannot read training script {file}: {exc}", hint="pass an existing Python file"
+        ) from None
+    try:
+        tree = ast.parse(source, filename=str(file))
+    except SyntaxError as exc:
+        raise DataError(
+            f"cannot parse training script {file}:{exc.lineno}: {exc.msg}",
+            hint="relulint reads training scripts statically; fix the syntax error",
+        ) from None
+    finder = _OptimizerFinder(display or str(path))
+    finder.visit(tree)
+    return sorted(finder.calls, key=lambda c: (c.location.line, c.location.col))
+
+
+# ---------------------------------------------------------------------------------- target statistics
+
+
+class RunningStats:
+    """Per-column count, mean and sum of squared deviations, merged chunk by chunk (Chan et al.)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.mean: Any = None
+        self.m2: Any = None
+
+    def update(self, chunk: Any) -> None:
+        """Add a chunk of shape (rows, columns) (numpy, float64)."""
+        import numpy as np
+
+        rows = chunk.shape[0]
+        if rows == 0:
+            return
+        if not np.all(np.isfinite(chunk)):
+            raise ValueError("non-finite value (nan or inf)")
+        mean = chunk.mean(axis=0)
+        m2 = ((chunk - mean) ** 2).sum(axis=0)
+        if self.n == 0:
+            self.n, self.mean, self.m2 = rows, mean, m2
+            return
+        total = self.n + rows
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (rows / total)
+        self.m2 = self.m2 + m2 + delta**2 * (self.n * rows / total)
+        self.n = total
+
+    def stds(self) -> list[float]:
+        """Population standard deviation of each column (ddof = 0, as σ̂ in `momentum` Eq. 1)."""
+        if self.n == 0:
+            return []
+        return [math.sqrt(max(float(v), 0.0) / self.n) for v in self.m2]
+
+
+def split_spec(spec: str, base_dir: Path) -> tuple[Path, str | None]:
+    """`y.npz:key` → (path, "key"); a drive letter or an existing file name containing ':' stays whole."""
+    whole = base_dir / spec
+    if whole.exists():
+        return whole, None
+    head, sep, tail = spec.rpartition(":")
+    if sep and head and Path(head).suffix.lower() in {".npy", ".npz", ".pt", ".pth", ".csv"}:
+        return base_dir / head, tail
+    return whole, None
+
+
+def target_std(spec: str, base_dir: Path | str = ".") -> float:
+    """The standard deviation γ of the training targets in a file (`momentum` Eq. 1).
+
+    `spec` is `y.npy`, `y.npz[:key]`, `y.pt[:key]` or `y.csv[:column]` (relative to `base_dir`).  For
+    targets with several outputs (shape (N, k)) it is the *smallest* per-output standard deviation: each
+    output is a regression target of its own in the paper's analysis.  See :func:`target_stats`.
+    """
+    return min(target_stats(spec, base_dir))
+
+
+def target_stats(spec: str, base_dir: Path | str = ".") -> list[float]:
+    """Per-output standard deviations of a targets file; raises `DataError` with a one-line message.
+
+    Memory: `.npy` and `.npz` members are read through their header and then streamed in chunks of
+    ~1 M values (a zip member is decompressed as it is read), so files larger than memory work; `.csv` is
+    streamed row by row.  `.pt` files are loaded with `torch.load(weights_only=True, mmap=True)`: a
+    tensor saved by `torch.save` is memory-mapped, not read into memory, but the container must unpickle.
+    """
+    path, key = split_spec(spec, Path(base_dir))
+    suffix = path.suffix.lower()
+    readers = {
+        ".npy": _npy_stats,
+        ".npz": _npz_stats,
+        ".pt": _pt_stats,
+        ".pth": _pt_stats,
+        ".csv": _csv_stats,
+    }
+    reader = readers.get(suffix)
+    if reader is None:
+        raise DataError(
+            f"targets file {spec}: unsupported format {suffix or '(none)'}",
+            hint="use .npy, .npz:key, .pt[:key] or .csv:column",
+        )
+    if not path.is_file():
+        raise DataError(f"targets file {path} not found", hint="check the path given to --targets / targets")
+    try:
+        stats = reader(path, key, spec)
+    except DataError:
+        raise
+    except ValueError as exc:
+        raise DataError(f"targets file {spec}: {exc}", hint="targets must be finite numbers") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"cannot read targets file {spec}: {exc}", hint="is the file complete?") from None
+    values = stats.stds()
+    if not values or stats.n == 0:
+        raise DataError(
+            f"targets file {spec} holds no values", hint="point --targets at the training targets"
+        )
+    return values
+
+
+def _npy_stream(stream: IO[bytes], spec: str) -> RunningStats:
+    """Read an `.npy` header from a byte stream and fold its data into `RunningStats` chunk by chunk."""
+    import numpy as np
+
+    fmt = np.lib.format
+    version = fmt.read_magic(stream)
+    if version == (1, 0):
+        shape, fortran, dtype = fmt.read_array_header_1_0(stream)
+    else:
+        shape, fortran, dtype = fmt.read_array_header_2_0(stream)
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise DataError(
+            f"targets file {spec}: dtype {dtype} is not numeric", hint="save the targets as floats"
+        )
+    rows = shape[0] if shape else 1
+    columns = math.prod(shape[1:]) if len(shape) > 1 else 1
+    chunks = _read_chunks(stream, dtype, rows * columns, spec)
+    if fortran and columns > 1:
+        return _fortran_stats(chunks, rows, columns)
+    stats = RunningStats()
+    carry = np.empty(0)
+    for chunk in chunks:
+        flat = np.concatenate([carry, chunk]) if carry.size else chunk
+        whole = (flat.size // columns) * columns
+        stats.update(flat[:whole].reshape(-1, columns))
+        carry = flat[whole:]
+    return stats
+
+
+def _read_chunks(stream: IO[bytes], dtype: Any, count: int, spec: str) -> Iterator[Any]:
+    import numpy as np
+
+    remaining = count
+    while remaining > 0:
+        take = min(CHUNK, remaining)
+        data = stream.read(take * dtype.itemsize)
+        if len(data) < take * dtype.itemsize:
+            raise DataError(f"targets file {spec} is truncated", hint="re-save the array")
+        yield np.frombuffer(data, dtype=dtype).astype(np.float64)
+        remaining -= take
+
+
+def _fortran_stats(chunks: Iterable[Any], rows: int, columns: int) -> RunningStats:
+    """Column-major data streams one column after the other: element i is row i % rows of column i // rows."""
+    import numpy as np
+
+    per_column = [RunningStats() for _ in range(columns)]
+    position = 0
+    for chunk in chunks:
+        offset = 0
+        while offset < chunk.size:
+            column, row = divmod(position, rows)
+            take = min(rows - row, chunk.size - offset)
+            per_column[column].update(chunk[offset : offset + take].reshape(-1, 1))
+            offset += take
+            position += take
+    merged = RunningStats()
+    merged.n = rows
+    merged.mean = np.array([float(s.mean[0]) for s in per_column])
+    merged.m2 = np.array([float(s.m2[0]) for s in per_column])
+    return merged
+
+
+def _npy_stats(path: Path, key: str | None, spec: str) -> RunningStats:
+    if key:
+        raise DataError(
+            f"targets file {spec}: a .npy file holds one array, no key", hint=f"--targets {path.name}"
+        )
+    with path.open("rb") as stream:
+        return _npy_stream(stream, spec)
+
+
+def _npz_stats(path: Path, key: str | None, spec: str) -> RunningStats:
+    with zipfile.ZipFile(path) as archive:
+        names = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
+        if key is None:
+            if len(names) != 1:
+                raise DataError(
+                    f"targets file {path.name} holds {len(names)} arrays; name one",
+                    hint=f"--targets {path.name}:KEY (arrays: {', '.join(names) or 'none'})",
+                )
+            key = names[0]
+        if key not in names:
+            raise DataError(
+                f"targets file {path.name} has no array {key!r}",
+                hint=f"choose one of: {', '.join(names) or '(none)'}",
+            )
+        with archive.open(f"{key}.npy") as stream:
+            return _npy_stream(stream, spec)
+
+
+def _pt_stats(path: Path, key: str | None, spec: str) -> RunningStats:
+    import torch
+
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # not a zip-format checkpoint (legacy torch.save): cannot memory-map
+        try:
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
+            raise DataError(f"cannot load targets file {spec}: {_first_line(exc)}", hint=_PT_HINT) from None
+    except Exception as exc:  # noqa: BLE001 - pickle errors, UnpicklingError for non-weights content
+        raise DataError(f"cannot load targets file {spec}: {_first_line(exc)}", hint=_PT_HINT) from None
+    tensor = _select(loaded, key, spec)
+    if not isinstance(tensor, torch.Tensor):
+        raise DataError(f"targets file {spec} holds a {type(tensor).__name__}, not a tensor", hint=_PT_HINT)
+    if tensor.is_complex() or tensor.dtype == torch.bool:
+        raise DataError(f"targets file {spec}: dtype {tensor.dtype} is not a real number type", hint=_PT_HINT)
+    flat = tensor.reshape(tensor.shape[0], -1) if tensor.dim() > 1 else tensor.reshape(-1, 1)
+    stats = RunningStats()
+    step = max(1, CHUNK // max(1, flat.shape[1]))
+    for start in range(0, flat.shape[0], step):
+        stats.update(flat[start : start + step].to(torch.float64).numpy())
+    return stats
+
+
+_PT_HINT = "save the targets with torch.save(tensor) or torch.save({'y': tensor}) and pass FILE.pt[:key]"
+
+
+def _select(loaded: Any, key: str | None, spec: str) -> Any:
+    """A `.pt` file's tensor: the file's object, or `loaded[key]` for a dict / list / tuple."""
+    if key is None:
+        if isinstance(loaded, Mapping) and len(loaded) == 1:
+            return next(iter(loaded.values()))
+        if isinstance(loaded, Mapping):
+            raise DataError(
+                f"targets file {spec} holds a dict; name the tensor",
+                hint=f"keys: {', '.join(map(str, loaded))}",
+            )
+        return loaded
+    if isinstance(loaded, Mapping):
+        if key not in loaded:
+            raise DataError(
+                f"targets file {spec}: no key {key!r}", hint=f"keys: {', '.join(map(str, loaded))}"
+            )
+        return loaded[key]
+    if (
+        isinstance(loaded, (list, tuple))
+        and key.lstrip("-").isdigit()
+        and -len(loaded) <= int(key) < len(loaded)
+    ):
+        return loaded[int(key)]
+    raise DataError(
+        f"targets file {spec}: cannot select {key!r} from a {type(loaded).__name__}", hint=_PT_HINT
+    )
+
+
+def _csv_stats(path: Path, key: str | None, spec: str) -> RunningStats:
+    """Stream one column of a CSV file with a header row; `key` is a column name or a 0-based index."""
+    import numpy as np
+
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise DataError(f"targets file {spec} is empty", hint="the first row must name the columns")
+        column = _csv_column(header, key, path)
+        stats = RunningStats()
+        buffer: list[float] = []
+        for row in reader:
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            buffer.append(_csv_number(row, column, header, reader.line_num, path))
+            if len(buffer) >= CHUNK:
+                stats.update(np.asarray(buffer).reshape(-1, 1))
+                buffer.clear()
+        stats.update(np.asarray(buffer, dtype=np.float64).reshape(-1, 1))
+        return stats
+
+
+def _csv_column(header: list[str], key: str | None, path: Path) -> int:
+    names = [h.strip() for h in header]
+    if key is None:
+        if len(names) == 1:
+            return 0
+        raise DataError(
+            f"targets file {path.name} has {len(names)} columns; name one",
+            hint=f"--targets {path.name}:COLUMN (columns: {', '.join(names)})",
+        )
+    if key in names:
+        return names.index(key)
+    if key.isdigit() and int(key) < len(names):
+        return int(key)
+    raise DataError(f"targets file {path.name} has no column {key!r}", hint=f"columns: {', '.join(names)}")
+
+
+def _csv_number(row: list[str], column: int, header: list[str], line: int, path: Path) -> float:
+    cell = row[column].strip() if column < len(row) else ""
+    try:
+        value = float(cell)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        name = header[column].strip()
+        raise DataError(
+            f"targets file {path.name}: row {line}, column {name!r}: {cell!r} is not a finite number",
+            hint="targets must be numeric; clean the file or choose another column",
+        )
+    return value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------- config table
+
+CONFIG_KEYS = ("target-std", "targets", "optimizer", "lr", "momentum", "betas", "dampening", "nesterov")
+SECTION = "[tool.relulint.training]"
+
+
+def training_from_config(table: Mapping[str, Any], base_dir: Path) -> tuple[TrainingFacts, str | None]:
+    """Parse `[tool.relulint.training]`: the explicit training facts and the targets file, if any.
+
+    Keys: `target-std` (number ≥ 0), `targets` (path, `y.npz:key`, `y.csv:column`; relative to the
+    config's directory, returned absolute), `optimizer` (a `torch.optim` class name), `lr` (> 0),
+    `momentum` (SGD / RMSprop momentum, [0, 1)), `betas` ([β1, β2] for Adam-family), `dampening`
+    ([0, 1]), `nesterov` (bool).  An unknown key or a wrong type raises `ConfigError` naming the key.
+    """
+    for key in table:
+        if key not in CONFIG_KEYS:
+            close = difflib.get_close_matches(key, CONFIG_KEYS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(CONFIG_KEYS)}"
+            raise ConfigError(f"{SECTION}: unknown key {key!r}", hint=hint)
+    if "target-std" in table and "targets" in table:
+        raise ConfigError(
+            f"{SECTION}: set either 'target-std' or 'targets', not both", hint="remove one of the two keys"
+        )
+    values: dict[str, Any] = {}
+    notes: list[str] = []
+    if "target-std" in table:
+        values["target_std"] = _number(table, "target-std", low=0.0)
+        values["target_source"] = f"{SECTION} target-std"
+    if "optimizer" in table:
+        values["optimizer"] = _optimizer(table["optimizer"])
+    if "lr" in table:
+        values["lr"] = _number(table, "lr", low=0.0, strict=True)
+    if "momentum" in table:
+        values["momentum"] = _number(table, "momentum", low=0.0, high=1.0)
+    if "dampening" in table:
+        values["dampening"] = _number(table, "dampening", low=0.0, high=1.0, high_open=False)
+    if "betas" in table:
+        values["betas"] = _betas(table["betas"])
+    if "nesterov" in table:
+        if not isinstance(table["nesterov"], bool):
+            raise _wrong("nesterov", "true or false", table["nesterov"])
+        values["nesterov"] = table["nesterov"]
+    targets = None
+    if "targets" in table:
+        if not isinstance(table["targets"], str) or not table["targets"].strip():
+            raise _wrong("targets", 'a file name, e.g. "data/y.npy" or "data/y.csv:y"', table["targets"])
+        targets = _absolute_spec(table["targets"].strip(), Path(base_dir))
+    if values:
+        notes.append(f"{', '.join(k for k in table if k not in ('targets',))} from {SECTION}")
+    return TrainingFacts(**values, notes=tuple(notes)), targets
+
+
+def _wrong(key: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(
+        f"{SECTION} {key}: expected {expected}, got {value!r}", hint=f"fix '{key}' in pyproject.toml"
+    )
+
+
+def _number(
+    table: Mapping[str, Any],
+    key: str,
+    *,
+    low: float,
+    high: float | None = None,
+    strict: bool = False,
+    high_open: bool = True,
+) -> float:
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _wrong(key, "a number", value)
+    value = float(value)
+    too_low = value <= low if strict else value < low
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        upper = "" if high is None else f" and {'<' if high_open else '≤'} {high:g}"
+        raise _wrong(key, f"a number {'>' if strict else '≥'} {low:g}{upper}", value)
+    return value
+
+
+def _betas(value: Any) -> tuple[float, float]:
+    ok = isinstance(value, (list, tuple)) and len(value) == 2
+    ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1 for v in value)
+    if not ok:
+        raise _wrong("betas", "two numbers in [0, 1), e.g. [0.9, 0.999]", value)
+    return float(value[0]), float(value[1])
+
+
+def _optimizer(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _wrong("optimizer", 'an optimizer name such as "SGD" or "Adam"', value)
+    name = value.strip().rsplit(".", 1)[-1].lower()
+    if name not in OPTIMIZER_SIGNATURES:
+        known = ", ".join(sorted(_CLASS_NAMES))
+        raise ConfigError(f"{SECTION} optimizer: unknown optimizer {value!r}", hint=f"one of: {known}")
+    return name
+
+
+def _absolute_spec(spec: str, base_dir: Path) -> str:
+    path, key = split_spec(spec, base_dir)
+    return str(path.resolve()) + (f":{key}" if key is not None else "")
+
+
+# ---------------------------------------------------------------------------------------- combination
+
+
+def gather_training_facts(options: Options, cwd: Path) -> TrainingFacts:
+    """Combine explicit facts (config + CLI, `options.training`) with training scripts and a targets file.
+
+    Explicit values win; a script's optimizer fills what is missing and gives the location (the first
+    optimizer constructed, in the order the scripts are given — others are listed in `notes`).  When
+    `--optimizer` names a different optimizer than the script's, the script is ignored.  The targets file
+    sets `target_std` unless `--target-std` was given on the command line.
+    """
+    cwd = Path(cwd)
+    facts = options.training
+    calls = [call for script in options.scripts for call in _scan(script, cwd)]
+    if calls:
+        facts = merge_script_call(facts, calls[0])
+        facts = _note(facts, *(f"also found {c.describe()} (not used)" for c in calls[1:]))
+    elif options.scripts:
+        facts = _note(facts, f"no torch.optim optimizer constructed in {', '.join(options.scripts)}")
+    if options.targets_file:
+        facts = merge_targets_file(facts, options.targets_file, cwd)
+    return facts
+
+
+def _scan(script: str, cwd: Path) -> list[OptimizerCall]:
+    path = Path(script) if Path(script).is_absolute() else cwd / script
+    if not path.is_file():
+        raise DataError(f"training script {script} not found", hint="pass an existing training script")
+    return scan_training_script(path, display=_display(path, cwd))
+
+
+def _display(path: Path, cwd: Path) -> str:
+    try:
+        return path.resolve().relative_to(cwd.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def merge_script_call(facts: TrainingFacts, call: OptimizerCall) -> TrainingFacts:
+    """Fill the facts' missing fields from one optimizer call; explicit values win, unknowns stay None."""
+    where = f"{call.location.path}:{call.location.line}"
+    if facts.optimizer is not None and facts.optimizer != call.optimizer:
+        return _note(
+            facts, f"{call.describe()} ignored: the optimizer is set to {facts.optimizer!r} explicitly"
+        )
+    changes: dict[str, Any] = {"optimizer": call.optimizer, "location": call.location}
+    notes = [f"optimizer {call.optimizer} from {where}"]
+    for key, value in call.args.items():
+        current = getattr(facts, key)
+        if value is UNKNOWN:
+            if current is None:
+                notes.append(f"{key} at {where} is not a literal: unknown")
+            continue
+        if current is not None:
+            if current != value:
+                notes.append(f"{key}={current!r} (configured) overrides {key}={value!r} at {where}")
+            continue
+        changes[key] = float(value) if key in ("lr", "momentum", "dampening") else value
+        if key == "betas":
+            changes[key] = tuple(float(v) for v in value)
+        source = "given" if key in call.given else "PyTorch default"
+        notes.append(f"{key}={value!r} ({source}) from {where}")
+    return _note(replace(facts, **changes), *notes)
+
+
+def merge_targets_file(facts: TrainingFacts, spec: str, cwd: Path) -> TrainingFacts:
+    """Set `target_std` from a targets file, unless `--target-std` was given on the command line."""
+    if facts.target_std is not None and facts.target_source == "--target-std":
+        return _note(facts, f"--target-std overrides the targets file {spec}")
+    stds = target_stats(spec, cwd)
+    std = min(stds)
+    shown = _display(Path(spec), cwd) if Path(spec).is_absolute() else spec
+    note = f"target std {std:.3g} from {shown}"
+    if len(stds) > 1:
+        note += f" (smallest of {len(stds)} outputs: {', '.join(f'{s:.3g}' for s in stds)})"
+    return _note(replace(facts, target_std=std, target_source=shown), note)
+
+
+def _note(facts: TrainingFacts, *notes: str) -> TrainingFacts:
+    return replace(facts, notes=tuple(facts.notes) + tuple(notes)) if notes else facts
