@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-MODEL = '''
+MODEL = """
 from torch import nn
 
 
@@ -31,7 +31,7 @@ class MLP50(nn.Module):
 
     def forward(self, x):
         return self.body(x)
-'''
+"""
 
 
 def wall(command: list[str], cwd: Path, repeats: int) -> float:

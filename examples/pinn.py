@@ -1,7 +1,7 @@
 """A physics-informed network u(x, t) in two versions: one relulint flags, and its fix.
 
-    relulint check examples/pinn.py            # both models; DeepNarrowPINN fails
-    relulint check examples/pinn.py:WidePINN   # the fix passes
+relulint check examples/pinn.py            # both models; DeepNarrowPINN fails
+relulint check examples/pinn.py:WidePINN   # the fix passes
 """
 
 import torch

@@ -59,7 +59,9 @@ def parse_float_pair(text: str, flag: str) -> tuple[float, float]:
     try:
         low, high = (float(v) for v in text.split(","))
     except ValueError:
-        raise UsageError(f"{flag} takes two numbers 'LOW,HIGH', got {text!r}", hint=f"{flag} -1.7,1.7") from None
+        raise UsageError(
+            f"{flag} takes two numbers 'LOW,HIGH', got {text!r}", hint=f"{flag} -1.7,1.7"
+        ) from None
     if not low < high:
         raise UsageError(f"{flag}: LOW must be below HIGH, got {text!r}", hint=f"{flag} -1.7,1.7")
     return low, high
@@ -86,7 +88,9 @@ def parse_memory(text: str) -> int:
             return int(float(raw[:-1]) * units[raw[-1]])
         return int(raw)
     except ValueError:
-        raise UsageError(f"--max-memory: cannot read {text!r}", hint="--max-memory 1GiB (or 512MiB, or bytes)") from None
+        raise UsageError(
+            f"--max-memory: cannot read {text!r}", hint="--max-memory 1GiB (or 512MiB, or bytes)"
+        ) from None
 
 
 @dataclass
@@ -226,15 +230,25 @@ def check_command(
     fmt: str = typer.Option("text", "--format", "-f", help="text, concise, json, sarif or github."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the report to this file."),
     p: float = typer.Option(None, "--p", help="Largest acceptable born-dead probability [default: 0.01]."),
-    fail_on: str = typer.Option(None, "--fail-on", help="Exit 1 on findings at or above: info, warning, error."),
-    exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even with findings (never hides exit 2)."),
+    fail_on: str = typer.Option(
+        None, "--fail-on", help="Exit 1 on findings at or above: info, warning, error."
+    ),
+    exit_zero: bool = typer.Option(
+        False, "--exit-zero", help="Exit 0 even with findings (never hides exit 2)."
+    ),
     select: list[str] = typer.Option(None, "--select", help="Rule codes or prefixes to check (comma list)."),
     ignore: list[str] = typer.Option(None, "--ignore", help="Rule codes or prefixes to skip."),
     extend_select: list[str] = typer.Option(None, "--extend-select", help="Add rules to the selection."),
     statistics: bool = typer.Option(False, "--statistics", help="Count findings per rule."),
-    kwargs: str = typer.Option(None, "--kwargs", help='JSON keyword arguments for the constructor: \'{"width": 4}\'.'),
-    input_shape: str = typer.Option(None, "--input-shape", help="Example input shape for the fallback: 8,16."),
-    timeout: float = typer.Option(None, "--timeout", help="Seconds allowed to import and trace [default: 120]."),
+    kwargs: str = typer.Option(
+        None, "--kwargs", help="JSON keyword arguments for the constructor: '{\"width\": 4}'."
+    ),
+    input_shape: str = typer.Option(
+        None, "--input-shape", help="Example input shape for the fallback: 8,16."
+    ),
+    timeout: float = typer.Option(
+        None, "--timeout", help="Seconds allowed to import and trace [default: 120]."
+    ),
     baseline: Path = typer.Option(None, "--baseline", help="Report only findings not in this baseline."),
     write_baseline: Path = typer.Option(None, "--write-baseline", help="Accept today's findings into FILE."),
     probe: bool = typer.Option(False, "--probe", help="Monte-Carlo estimate for every chain at risk."),
@@ -247,14 +261,20 @@ def check_command(
     device: str = typer.Option(None, "--device", help="Probe device: auto, cpu or cuda."),
     compare: str = typer.Option(None, "--compare", help="Also probe this init: rai."),
     max_memory: str = typer.Option(None, "--max-memory", help="Probe memory bound [default: 1GiB]."),
-    target_std: float = typer.Option(None, "--target-std", help="Standard deviation of the training targets."),
-    targets_file: str = typer.Option(None, "--targets", help="Targets file: y.npy, y.npz:key, y.pt, y.csv:column."),
+    target_std: float = typer.Option(
+        None, "--target-std", help="Standard deviation of the training targets."
+    ),
+    targets_file: str = typer.Option(
+        None, "--targets", help="Targets file: y.npy, y.npz:key, y.pt, y.csv:column."
+    ),
     optimizer: str = typer.Option(None, "--optimizer", help="Optimizer: sgd, adam, adamw, rmsprop."),
     lr: float = typer.Option(None, "--lr", help="Learning rate."),
     momentum: float = typer.Option(None, "--momentum", help="Momentum (SGD, RMSprop) or Adam's beta1."),
 ) -> None:
     """Lint models: exit 0 when clean, 1 on findings at or above --fail-on, 2 on a usage or user-code error."""
-    given = {k: v for k, v in locals().items() if k not in {"targets", "output", "statistics", "write_baseline"}}
+    given = {
+        k: v for k, v in locals().items() if k not in {"targets", "output", "statistics", "write_baseline"}
+    }
 
     def body() -> int:
         cli = collect_cli(**given)
@@ -389,7 +409,9 @@ def rules_command(
 
 
 @app.command("rule")
-def rule_command(code: str = typer.Argument(..., help="A rule code (RL101) or name (born-dead-relu-chain).")) -> None:
+def rule_command(
+    code: str = typer.Argument(..., help="A rule code (RL101) or name (born-dead-relu-chain)."),
+) -> None:
     """Show one rule's full documentation."""
 
     def body() -> int:

@@ -33,7 +33,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.utils import parametrize
 
 import relulint.inits
 from relulint.capture import custom_linear_weight
@@ -482,22 +481,10 @@ def _has_bias(module: nn.Module) -> bool:
 
 
 def weight_norm_kind(module: nn.Module) -> str | None:
-    """``"parametrize"`` (new API), ``"weight_norm"`` (old API), ``"custom"`` or None."""
-    if parametrize.is_parametrized(module, "weight"):
-        chain = module.parametrizations["weight"]
-        if any(type(p).__name__ == "_WeightNorm" for p in chain):
-            return "parametrize"
-    names = {name for name, _ in module.named_parameters(recurse=False)}
-    if {"weight_g", "weight_v"} <= names:
-        return "weight_norm"
-    if type(module).__module__.startswith("torch."):
-        return None
-    from relulint.capture import GAIN_NAMES
+    """``"parametrize"`` (new API), ``"weight_norm"`` (old API), ``"custom"`` or None (`relulint.weightnorm`)."""
+    from relulint.weightnorm import weight_norm_kind as kind
 
-    class_name = type(module).__name__.lower()
-    if names & GAIN_NAMES or "weightnorm" in class_name or "weight_norm" in class_name:
-        return "custom"
-    return None
+    return kind(module)
 
 
 def classify_operation(root: nn.Module, node: Node, nodes: Mapping[int, Node]) -> Role:

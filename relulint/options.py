@@ -12,7 +12,9 @@ from typing import Any
 
 from relulint.facts import Severity, TrainingFacts
 
-DEFAULT_P = 0.01  # keep P(born dead) below 1 %: the threshold `collapse` §4 recommends ("less than 1% or 10%")
+DEFAULT_P = (
+    0.01  # keep P(born dead) below 1 %: the threshold `collapse` §4 recommends ("less than 1% or 10%")
+)
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,9 @@ class Sink:
                 self.output.parent.mkdir(parents=True, exist_ok=True)
                 self.output.write_text(text, encoding="utf-8")
             except OSError as error:
-                raise DataError(f"cannot write {self.output}: {error.strerror}", hint="check -o/--output") from None
+                raise DataError(
+                    f"cannot write {self.output}: {error.strerror}", hint="check -o/--output"
+                ) from None
             return
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -103,7 +105,6 @@ class Sink:
             ]
             self.write(json.dumps({"version": 1, "rules": rows}, indent=2))
             return
-        from rich.console import Console
         from rich.table import Table
 
         table = Table(title=None, show_lines=False, box=None, pad_edge=False)

@@ -118,7 +118,13 @@ class Rule:
         """A finding of this rule; located at the chain (or `location`, or the model's definition)."""
         where = location or (chain.location if chain is not None else None) or facts.location
         key = "|".join(
-            [cls.code, facts.path, facts.name, ",".join(chain.modules) if chain else "", chain.shape if chain else ""]
+            [
+                cls.code,
+                facts.path,
+                facts.name,
+                ",".join(chain.modules) if chain else "",
+                chain.shape if chain else "",
+            ]
         )
         return Finding(
             code=cls.code,

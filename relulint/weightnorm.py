@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 SCALE_NAMES = ("g", "weight_g", "gain", "scale", "weight_scale", "magnitude")
-DIRECTION_NAMES = ("v", "weight_v", "direction", "weight_direction")
+DIRECTION_NAMES = ("v", "weight_v", "weight", "direction", "weight_direction")
 
 _NORM_FUNCTIONS = {"norm", "vector_norm"}  # Tensor.norm, torch.norm, torch.linalg.vector_norm / norm
 _ROOT_FUNCTIONS = {"sqrt", "rsqrt"}
@@ -69,7 +69,10 @@ def weight_norm_kind(module: Any) -> str | None:
         return "parametrize"
     if _old_style_weight_norm(module):
         return "weight_norm"
-    if _named_scale_and_direction(module):
+    if type(module).__module__.startswith("torch."):
+        return None  # torch's own layers are weight-normalized only through the two APIs above
+    class_name = type(module).__name__.lower()
+    if _named_scale_and_direction(module) or "weightnorm" in class_name or "weight_norm" in class_name:
         return "custom"
     if _own_graph_divides_by_norm(module):
         return "custom"

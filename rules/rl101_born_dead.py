@@ -105,7 +105,11 @@ class BornDeadReluChain(Rule):
         give the same probability (`collapse` Theorem 8, §5.1).
     """
     options = (
-        RuleOption("p", 0.01, "the largest acceptable born-dead probability (`collapse` §4: keep it below 1 % or 10 %)"),
+        RuleOption(
+            "p",
+            0.01,
+            "the largest acceptable born-dead probability (`collapse` §4: keep it below 1 % or 10 %)",
+        ),
     )
     references = (
         "Lu, Su, Karniadakis. Collapse of deep and narrow neural nets (`collapse`): Theorem 8, Eq. 5, Prop. 10, §5.",

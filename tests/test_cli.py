@@ -72,7 +72,9 @@ def assert_usage_error(result, *needles: str) -> None:
     assert "error:" in text and "hint:" in text, text
     for needle in needles:
         assert needle in text, text
-    assert not re.search(r"relulint/(api|cli|load|sandbox|capture|extract|target)\.py", text.replace(os.sep, "/")), text
+    assert not re.search(
+        r"relulint/(api|cli|load|sandbox|capture|extract|target)\.py", text.replace(os.sep, "/")
+    ), text
 
 
 def test_version() -> None:
@@ -211,7 +213,10 @@ def test_real_process_errors_and_json(tmp_path) -> None:
     assert json.loads(done.stdout)["targets"][0]["name"] == "Net"
     assert "raw fd print" in done.stderr
     missing = subprocess.run(
-        [sys.executable, "-m", "relulint", "check", "nope.py:Net"], cwd=tmp_path, capture_output=True, text=True
+        [sys.executable, "-m", "relulint", "check", "nope.py:Net"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert missing.returncode == 2
     assert "Traceback" not in missing.stderr and "hint:" in missing.stderr

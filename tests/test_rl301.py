@@ -201,7 +201,6 @@ def _facts_from(model: nn.Module) -> ModelFacts:
             DividesByNorm,
             "custom",
             id="custom-w-over-norm",
-            marks=pytest.mark.xfail(reason="extract does not yet use relulint.weightnorm's graph pattern"),
         ),
     ],
 )

@@ -23,7 +23,9 @@ def bound_note(chain: Chain) -> str:
     if laws & {"orthogonal", "rai", "custom", "unknown"} or any(
         layer.weight_init is not None and layer.weight_init.symmetric is False for layer in chain.hidden
     ):
-        reasons.append("the weights are not independent symmetric draws (dependent rows or an asymmetric law)")
+        reasons.append(
+            "the weights are not independent symmetric draws (dependent rows or an asymmetric law)"
+        )
     if not reasons:
         reasons.append("the probe's inputs D are not a single fixed input")
     return "the theory does not cover this case: " + "; ".join(reasons)
