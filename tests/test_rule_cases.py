@@ -13,7 +13,7 @@ import pytest
 
 import relulint
 from relulint.options import Options
-from relulint.registry import Case, Rule, all_rules
+from relulint.registry import EXPECT_PATTERN, Case, Rule, all_rules
 
 RULES = all_rules()
 REQUIRED_SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "References")
@@ -39,15 +39,24 @@ def run_case(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> rel
     return relulint.check(f"model.py:{case.target}", options=options, cwd=tmp_path)
 
 
+def marks(case: Case, code: str) -> set[tuple[str, int]]:
+    """(file, line) of every `# expect: CODE` mark, in the model file and the case's extra files."""
+    found = {("model.py", line) for mark, line in case.expected() if mark == code}
+    for name, text in case.files.items():
+        for number, line in enumerate(text.splitlines(), start=1):
+            match = EXPECT_PATTERN.search(line)
+            if match and code in [c.strip() for c in match.group("codes").split(",")]:
+                found.add((name, number))
+    return found
+
+
 @pytest.mark.parametrize(("rule", "case"), cases("INVALID"))
 def test_invalid_case_fires_at_marked_lines(rule: type[Rule], case: Case, tmp_path, monkeypatch) -> None:
-    expected = {(code, line) for code, line in case.expected() if code == rule.code}
+    expected = marks(case, rule.code)
     assert expected, f"{rule.code} INVALID case {case.title!r} marks no line with '# expect: {rule.code}'"
     report = run_case(case, tmp_path, monkeypatch)
-    fired = {(f.code, f.line) for f in report.findings if f.code == rule.code}
-    assert fired == expected, [f"{f.code}:{f.line} {f.message}" for f in report.findings]
-    for finding in report.findings:
-        assert finding.path == "model.py"
+    fired = {(f.path, f.line) for f in report.findings if f.code == rule.code}
+    assert fired == expected, [f"{f.code} {f.path}:{f.line} {f.message}" for f in report.findings]
 
 
 @pytest.mark.parametrize(("rule", "case"), cases("VALID"))
@@ -65,4 +74,4 @@ def test_rule_has_docs_and_examples(rule: type[Rule]) -> None:
         assert docs[section].strip(), f"{rule.code}: empty '{section}' section"
     assert rule.VALID and rule.INVALID, f"{rule.code}: needs VALID and INVALID example models"
     for case in rule.INVALID:
-        assert any(code == rule.code for code, _ in case.expected()), f"{rule.code}: unmarked INVALID case"
+        assert marks(case, rule.code), f"{rule.code}: unmarked INVALID case"
