@@ -1,20 +1,821 @@
-"""Initializer recording and fingerprinting (placeholder interface; replaced by the initializer work)."""
+"""Know how every parameter was initialized: record the init calls, fingerprint the values, reconcile.
+
+Why it matters: `dying` Thm 3.2 (= `collapse` Thm 8) bounds the born-dead probability for weights drawn from
+*symmetric* laws, whatever their scale (He, Xavier, LeCun, PyTorch's default, orthogonal, LSUV: `collapse`
+§5.1, `dying` §4.3), while RAI (`dying` §4.1) breaks the symmetry; the length map (`collapse` Eq. 2–3,
+`dying` Thm 4.3) needs σ_w² = fan_in · Var(W). Three parts:
+
+* :class:`InitRecorder` — while a model is built, wraps the ``torch.nn.init`` functions and the in-place
+  tensor methods (``uniform_``, ``normal_``, ``fill_``, ``zero_``, ``copy_``, …) and records the outermost
+  call on each tensor, keyed by storage (``.data`` is a new tensor object on the same storage), with its
+  arguments, its *source* (``nn.init``, ``tensor-method``, ``reset_parameters`` inside a torch layer's
+  ``reset_parameters``, ``apply`` inside ``Module.apply``, ``relulint.init``) and the innermost user line.
+  :meth:`InitRecorder.events_for` maps the events to qualified parameter names (every event kept; the last
+  one wins when resolving).
+* :func:`fingerprint` — what the values themselves say: zero, constant (positive bias), orthogonal rows,
+  the RAI signature (one positive outlier per row over a Gaussian bulk), symmetric or not (mean and sign
+  tests against their standard errors), the law's shape (uniform vs normal vs truncated: range and
+  kurtosis) and σ² = fan_in · Var(W), named after the init it matches (He, Xavier, LeCun, PyTorch default).
+* :func:`resolve` / :func:`describe_layer` — reconcile the record with the fingerprint. Where they
+  disagree (e.g. ``w.data.abs_()`` after ``kaiming_normal_``: an op that is not recorded) the fingerprint
+  wins and the `InitInfo` note says so; where the tensor is too small to fingerprint, the record wins.
+"""
 
 from __future__ import annotations
 
+import math
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
-from relulint.facts import InitEvent
+from relulint.facts import InitEvent, InitInfo, Location
+
+__all__ = [
+    "NN_INIT_FUNCTIONS",
+    "TENSOR_METHODS",
+    "InitRecorder",
+    "describe_layer",
+    "fingerprint",
+    "info_from_event",
+    "recording",
+    "resolve",
+]
+
+NN_INIT_FUNCTIONS = (
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "constant_",
+    "ones_",
+    "zeros_",
+    "eye_",
+    "dirac_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "orthogonal_",
+    "sparse_",
+)
+# in-place tensor methods that (re)initialize values → their positional argument names and defaults
+TENSOR_METHODS: Mapping[str, tuple[tuple[str, Any], ...]] = {
+    "uniform_": (("from", 0.0), ("to", 1.0)),
+    "normal_": (("mean", 0.0), ("std", 1.0)),
+    "fill_": (("value", None),),
+    "zero_": (),
+    "copy_": (("src", None),),
+    "exponential_": (("lambd", 1.0),),
+    "bernoulli_": (("p", 0.5),),
+    "cauchy_": (("median", 0.0), ("sigma", 1.0)),
+    "geometric_": (("p", None),),
+    "log_normal_": (("mean", 1.0), ("std", 2.0)),
+    "random_": (("from", None), ("to", None)),
+}
+
+MIN_ENTRIES = 32  # below this, statistics are too weak: trust the record
+SHAPE_MIN_ENTRIES = 256  # below this, uniform vs normal is only a guess (not used to overrule a record)
+Z_ASYMMETRY = 5.0  # |z| beyond which mean or sign imbalance means "not symmetric about zero"
+RAI_MIN_FAN_IN = 16  # the RAI outlier test needs the positive entry to stand out of a Gaussian row
+RAI_MIN_ROWS = 8
+ORTHOGONAL_TOL = 1e-3  # relative Frobenius error of W Wᵀ − c·I
+
+# ------------------------------------------------------------------------------------------ recording
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """One recorded call before it is mapped to parameter names."""
+
+    seq: int
+    storage: int
+    start: int  # byte range inside the storage
+    end: int
+    kind: str
+    args: Mapping[str, Any]
+    source: str
+    location: Location | None
+
+
+class _State(threading.local):
+    depth: int = 0
+
+
+_LOCAL = _State()
+_ACTIVE: list[InitRecorder] = []
+_PATCHES: list[tuple[Any, str, Any]] = []  # (owner, attribute, original) while patched
+_LOCK = threading.Lock()
+_SEQ = [0]
+
+
+def _dir_of(module_file: str | None) -> str:
+    return os.path.dirname(os.path.abspath(module_file)) + os.sep if module_file else "\0"
+
+
+def _torch_dir() -> str:
+    import torch
+
+    return _dir_of(torch.__file__)
+
+
+_RELULINT_DIR = _dir_of(__file__)
+_TORCH_DIR: list[str] = []
+
+
+def _context(frame: Any, default: str) -> tuple[str, Location | None]:
+    """(source, innermost user location) from the call stack (a `sys._getframe` walk; cheap)."""
+    torch_dir = _TORCH_DIR[0] if _TORCH_DIR else _torch_dir()
+    location: Location | None = None
+    source: str | None = None
+    while frame is not None and (location is None or source is None):
+        code = frame.f_code
+        filename = code.co_filename
+        if filename.startswith(torch_dir):
+            if source is None and code.co_name.endswith("reset_parameters"):
+                source = "reset_parameters"
+            elif source is None and code.co_name == "apply" and filename.endswith("module.py"):
+                source = "apply"
+        elif (
+            location is None and not filename.startswith(_RELULINT_DIR) and not filename.startswith("<frozen")
+        ):
+            location = Location(_display_path(filename), frame.f_lineno)
+        frame = frame.f_back
+    return source or default, location
+
+
+def _display_path(filename: str) -> str:
+    try:
+        relative = os.path.relpath(filename)
+    except ValueError:
+        return filename
+    return filename if relative.startswith("..") else relative
+
+
+def _storage_range(tensor: Any) -> tuple[int, int, int] | None:
+    """(storage data_ptr, first byte, end byte) of a tensor's elements; None for meta / storage-less tensors."""
+    try:
+        storage = tensor.untyped_storage()
+        ptr = storage.data_ptr()
+    except (RuntimeError, NotImplementedError, AttributeError, TypeError):
+        return None
+    if not ptr:
+        return None
+    size = tensor.element_size()
+    start = tensor.storage_offset() * size
+    if tensor.numel() == 0:
+        return ptr, start, start
+    if tensor.is_contiguous():
+        return ptr, start, start + tensor.numel() * size
+    span = sum((n - 1) * abs(s) for n, s in zip(tensor.shape, tensor.stride(), strict=False)) + 1
+    return ptr, start, start + span * size
+
+
+def _plain(value: Any) -> Any:
+    """A json-friendly version of an init argument."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (bool, int, float, str)) for v in value):
+        return list(value)
+    if hasattr(value, "numel") and hasattr(value, "shape"):
+        if value.numel() == 1:
+            return float(value.item())
+        return f"tensor{tuple(value.shape)}"
+    return repr(value)
+
+
+def _emit(
+    kind: str, tensors: Iterable[Any], args: Mapping[str, Any], default_source: str, frame: Any
+) -> None:
+    if not _ACTIVE:
+        return
+    source, location = _context(frame, default_source)
+    plain = {k: _plain(v) for k, v in args.items()}
+    for tensor in tensors:
+        where = _storage_range(tensor)
+        if where is None:
+            continue
+        _SEQ[0] += 1
+        raw = _Raw(_SEQ[0], *where, kind=kind, args=plain, source=source, location=location)
+        for recorder in _ACTIVE:
+            recorder._raw.append(raw)
+
+
+@contextmanager
+def recording(kind: str, tensors: Sequence[Any], args: Mapping[str, Any], *, source: str) -> Iterator[None]:
+    """Record one init done by library code (e.g. `relulint.init.rai_`) and hide the calls made inside it."""
+    outer = _LOCAL.depth == 0
+    _LOCAL.depth += 1
+    try:
+        yield
+    finally:
+        _LOCAL.depth -= 1
+    if outer and _ACTIVE:
+        _emit(kind, tensors, args, source, sys._getframe(2))
+
+
+def _nn_init_wrapper(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    import inspect
+
+    signature = inspect.signature(original)
+    kind = name.rstrip("_")
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _LOCAL.depth or not _ACTIVE:
+            return original(*args, **kwargs)
+        _LOCAL.depth += 1
+        try:
+            result = original(*args, **kwargs)
+        finally:
+            _LOCAL.depth -= 1
+        try:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            values = dict(bound.arguments)
+        except TypeError:
+            return result
+        tensor = values.pop("tensor", None)
+        values.pop("generator", None)
+        _emit(kind, [tensor], values, "nn.init", sys._getframe(1))
+        return result
+
+    wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+    wrapper.__name__ = name
+    wrapper.__doc__ = original.__doc__
+    return wrapper
+
+
+def _method_wrapper(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    spec = TENSOR_METHODS[name]
+    kind = {"fill": "constant", "zero": "zeros"}.get(name.rstrip("_"), name.rstrip("_"))
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _LOCAL.depth or not _ACTIVE:
+            return original(self, *args, **kwargs)
+        _LOCAL.depth += 1
+        try:
+            result = original(self, *args, **kwargs)
+        finally:
+            _LOCAL.depth -= 1
+        values = {key: default for key, default in spec}
+        values.update(zip((key for key, _ in spec), args, strict=False))
+        values.update((k, v) for k, v in kwargs.items() if k != "generator")
+        if name == "copy_":
+            src = values.pop("src", None)
+            values = {"src_shape": list(src.shape)} if hasattr(src, "shape") else {}
+            values.pop("non_blocking", None)
+        _emit(kind, [self], values, "tensor-method", sys._getframe(1))
+        return result
+
+    wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+    wrapper.__name__ = name
+    return wrapper
+
+
+def _patch() -> None:
+    import torch
+    import torch.nn.init as nn_init
+
+    if not _TORCH_DIR:
+        _TORCH_DIR.append(_torch_dir())
+    for name in NN_INIT_FUNCTIONS:
+        original = getattr(nn_init, name, None)
+        if original is not None:
+            _PATCHES.append((nn_init, name, original))
+            setattr(nn_init, name, _nn_init_wrapper(name, original))
+    for name in TENSOR_METHODS:
+        had_own = name in torch.Tensor.__dict__
+        original = getattr(torch.Tensor, name)
+        _PATCHES.append((torch.Tensor, name, original if had_own else None))
+        setattr(torch.Tensor, name, _method_wrapper(name, original))
+
+
+def _unpatch() -> None:
+    while _PATCHES:
+        owner, name, original = _PATCHES.pop()
+        if original is None:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, original)
 
 
 class InitRecorder:
-    """Records every initialization applied while a model is built (context manager)."""
+    """Records every initialization applied while a model is built (a context manager).
 
-    def __enter__(self) -> "InitRecorder":
+        with InitRecorder() as rec:
+            model = build()
+        events = rec.events_for(model)
+
+    Recording is global while active (the patched functions see every thread); nested recorders each get
+    every event. Everything is restored in ``__exit__``, also when the build raises.
+    """
+
+    def __init__(self) -> None:
+        self._raw: list[_Raw] = []
+
+    def __enter__(self) -> InitRecorder:
+        with _LOCK:
+            if not _ACTIVE:
+                _patch()
+            _ACTIVE.append(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        return None
+        with _LOCK:
+            if self in _ACTIVE:
+                _ACTIVE.remove(self)
+            if not _ACTIVE:
+                _unpatch()
+
+    @property
+    def count(self) -> int:
+        """Number of raw calls recorded (on any tensor)."""
+        return len(self._raw)
 
     def events_for(self, module: Any) -> tuple[InitEvent, ...]:
-        return ()
+        """Every recorded init of ``module``'s parameters, as `InitEvent`s in call order.
+
+        Matching is by storage: an event belongs to a parameter when their byte ranges overlap; one that
+        covers only part of the parameter carries ``args["partial"] = True``. Tied parameters get each
+        event under every name.
+        """
+        by_storage: dict[int, list[tuple[str, int, int]]] = {}
+        for name, param in module.named_parameters(remove_duplicate=False):
+            where = _storage_range(param)
+            if where is not None:
+                by_storage.setdefault(where[0], []).append((name, where[1], where[2]))
+        events: list[InitEvent] = []
+        for raw in self._raw:
+            for name, start, end in by_storage.get(raw.storage, ()):
+                if raw.start < end and start < raw.end or (start == end == raw.start):
+                    args = dict(raw.args)
+                    if raw.start > start or raw.end < end:
+                        args["partial"] = True
+                    events.append(InitEvent(name, raw.kind, args, raw.source, raw.location))
+        return tuple(events)
+
+
+# ---------------------------------------------------------------------------------------- the record
+
+
+def _fans(shape: Sequence[int]) -> tuple[int, int]:
+    """(fan_in, fan_out) as ``torch.nn.init`` computes them (receptive field included)."""
+    if len(shape) < 2:
+        return (int(shape[0]) if shape else 1), 1
+    receptive = math.prod(int(s) for s in shape[2:]) if len(shape) > 2 else 1
+    return int(shape[1]) * receptive, int(shape[0]) * receptive
+
+
+def _gain(nonlinearity: str, param: Any) -> float:
+    try:
+        from torch.nn.init import calculate_gain
+
+        return float(calculate_gain(nonlinearity, param))
+    except (ValueError, TypeError):
+        return 1.0
+
+
+def _truncated_normal_var(mean: float, std: float, a: float, b: float) -> tuple[float, float]:
+    """(mean, variance) of N(mean, std²) truncated to [a, b]."""
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    phi = lambda z: math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)  # noqa: E731
+    cdf = lambda z: 0.5 * (1 + math.erf(z / math.sqrt(2)))  # noqa: E731
+    z = max(cdf(beta) - cdf(alpha), 1e-300)
+    m = mean + std * (phi(alpha) - phi(beta)) / z
+    var = std * std * (1 + (alpha * phi(alpha) - beta * phi(beta)) / z - ((phi(alpha) - phi(beta)) / z) ** 2)
+    return m, var
+
+
+def _rai_entry_moments(args: Mapping[str, Any], fan_in: int, bias_column: bool) -> tuple[float, float]:
+    """(mean, variance) of one RAI weight entry: Beta with prob 1/cols, N(0, σ_w²/fan_in) otherwise."""
+    sigma_w = float(args.get("sigma_w", 0.6007))
+    mu1, mu2 = float(args.get("mu1", 2 / 3)), float(args.get("mu2", 0.5))
+    cols = fan_in + (1 if bias_column else 0)
+    mean = mu1 / cols
+    second = mu2 / cols + (1 - 1 / cols) * sigma_w**2 / fan_in
+    return mean, second - mean * mean
+
+
+def info_from_event(
+    event: InitEvent, shape: Sequence[int], kind: str = "weight", *, fan_in: int | None = None
+) -> InitInfo:
+    """What the recorded call implies: law, symmetry, σ² (fan_in · Var for weights, Var for biases), mean.
+
+    Formulas are torch's (`torch.nn.init`): kaiming ``std = gain / sqrt(fan_mode)`` (uniform bound √3·std),
+    xavier ``std = gain·sqrt(2 / (fan_in + fan_out))``, orthogonal rows of norm ``gain``; PyTorch's default
+    ``nn.Linear`` weight is ``kaiming_uniform_(a=√5)`` inside ``reset_parameters`` (σ_w² = 1/3), its bias
+    ``U(±1/sqrt(fan_in))``.
+    """
+    a = event.args
+    w_fan_in, w_fan_out = _fans(shape)
+    scale = w_fan_in if kind == "weight" else 1  # σ² = fan_in · Var for weights
+    law, symmetric, mean, var = "custom", None, None, None
+    k = event.kind
+    torch_default = event.source == "reset_parameters"
+    if k in ("kaiming_uniform", "kaiming_normal"):
+        fan = w_fan_in if a.get("mode", "fan_in") == "fan_in" else w_fan_out
+        gain = _gain(a.get("nonlinearity", "leaky_relu"), a.get("a", 0))
+        var, mean, symmetric = gain * gain / fan, 0.0, True
+        law = "kaiming-" + k.split("_")[1]
+        if torch_default and k == "kaiming_uniform" and abs(float(a.get("a", 0)) - math.sqrt(5)) < 1e-6:
+            law = "pytorch-default"
+    elif k in ("xavier_uniform", "xavier_normal"):
+        gain = float(a.get("gain", 1.0))
+        var, mean, symmetric = gain * gain * 2.0 / (w_fan_in + w_fan_out), 0.0, True
+        law = "xavier-" + k.split("_")[1]
+    elif k == "uniform":
+        lo = float(a.get("a", a.get("from", 0.0)) or 0.0)
+        hi = float(a.get("b", a.get("to", 1.0)) if a.get("b", a.get("to", 1.0)) is not None else 1.0)
+        mean, var = (lo + hi) / 2, (hi - lo) ** 2 / 12
+        symmetric = math.isclose(lo, -hi, rel_tol=1e-9, abs_tol=1e-12)
+        law = "pytorch-default" if torch_default and symmetric else "uniform"
+    elif k in ("normal", "trunc_normal"):
+        mu, std = float(a.get("mean", 0.0)), float(a.get("std", 1.0))
+        if k == "trunc_normal" and std > 0:
+            lo, hi = float(a.get("a", -2.0)), float(a.get("b", 2.0))
+            mean, var = _truncated_normal_var(mu, std, lo, hi)
+            symmetric = mu == 0 and math.isclose(lo, -hi)
+            law = "trunc-normal"
+        else:
+            mean, var, symmetric, law = mu, std * std, mu == 0, "normal"
+    elif k == "orthogonal":
+        gain = float(a.get("gain", 1.0))
+        rows, cols = w_fan_out, w_fan_in
+        var = gain * gain / (cols if rows <= cols else rows)
+        mean, symmetric, law = 0.0, True, "orthogonal"
+    elif k == "sparse":
+        std = float(a.get("std", 0.01))
+        var = (1 - float(a.get("sparsity", 0.0))) * std * std
+        mean, symmetric, law = 0.0, True, "sparse"
+    elif k in ("constant", "ones", "zeros"):
+        value = {"ones": 1.0, "zeros": 0.0}.get(k, a.get("val", a.get("value")))
+        value = float(value) if isinstance(value, (int, float)) else None
+        mean, var = value, 0.0
+        law = "zeros" if value == 0 else "constant"
+        symmetric = value == 0 if value is not None else None
+    elif k in ("eye", "dirac"):
+        law, symmetric = "identity", False
+    elif k == "rai":
+        entry_fan_in = w_fan_in if kind == "weight" else (fan_in or 1)
+        mean, var = _rai_entry_moments(a, entry_fan_in, bias_column=True)
+        law, symmetric = "rai", False
+    elif k in ("exponential", "bernoulli", "geometric", "log_normal", "random"):
+        law, symmetric = "custom", False  # laws on [0, ∞): not symmetric about zero
+    if kind == "bias" and law == "pytorch-default" and fan_in:
+        var = 1.0 / (3.0 * fan_in)
+    sigma2 = var * scale if var is not None else None
+    args = {"init": f"{_call_name(event)}", "source": event.source, **dict(a)}
+    return InitInfo(law, symmetric, sigma2, mean, args, origin="recorded", location=event.location)
+
+
+def _call_name(event: InitEvent) -> str:
+    """How the user wrote the call: ``nn.init.kaiming_normal_``, ``.fill_()``, ``relulint.init.rai_``."""
+    if event.source == "tensor-method":
+        method = {"constant": "fill", "zeros": "zero"}.get(event.kind, event.kind)
+        return f".{method}_()"
+    if event.source == "relulint.init":
+        return "relulint.init.rai_" + ("" if event.kind == "rai" else f" (first layer: {event.kind})")
+    if event.source == "reset_parameters":
+        return f"reset_parameters → nn.init.{event.kind}_"
+    return f"nn.init.{event.kind}_"
+
+
+# ------------------------------------------------------------------------------------ the fingerprint
+
+
+def _values(tensor: Any) -> Any:
+    """The tensor's values as a float64 numpy array (None when it has no data, e.g. on the meta device)."""
+    import numpy as np
+
+    try:
+        t = tensor.detach()
+        if t.is_meta:
+            return None
+        return t.to("cpu").double().numpy().astype(np.float64, copy=False)
+    except (RuntimeError, TypeError, AttributeError):
+        return None
+
+
+def _symmetry(x: Any) -> tuple[bool, str]:
+    """Is the law symmetric about zero? Mean and sign tests, each against its standard error (|z| ≤ 5)."""
+    import numpy as np
+
+    n = x.size
+    std = float(x.std(ddof=1))
+    z_mean = float(x.mean()) / (std / math.sqrt(n)) if std > 0 else 0.0
+    nonzero = int(np.count_nonzero(x))
+    positive = int(np.count_nonzero(x > 0))
+    z_sign = (positive - nonzero / 2) / math.sqrt(nonzero / 4) if nonzero else 0.0
+    symmetric = abs(z_mean) <= Z_ASYMMETRY and abs(z_sign) <= Z_ASYMMETRY
+    why = f"mean z = {z_mean:+.1f}, {positive}/{nonzero} entries positive (sign z = {z_sign:+.1f})"
+    return symmetric, why
+
+
+def _orthogonal(w: Any) -> tuple[bool, float]:
+    """Rows (or, when there are more rows than columns, columns) orthonormal up to a common scale c."""
+    import numpy as np
+
+    m = w if w.shape[0] <= w.shape[1] else w.T
+    gram = m @ m.T
+    c = float(np.trace(gram)) / gram.shape[0]
+    if c <= 0:
+        return False, 0.0
+    error = float(np.linalg.norm(gram - c * np.eye(gram.shape[0]))) / (c * math.sqrt(gram.shape[0]))
+    return error < ORTHOGONAL_TOL, c
+
+
+def _rai_signature(w: Any) -> dict[str, float] | None:
+    """`dying` §4.1's signature: most rows hold one large positive entry over an N(0, s²) bulk.
+
+    Per row, the largest entry is an outlier when it exceeds the 0.1 % quantile of the maximum of fan_in
+    Gaussians of the bulk's (robust, MAD) scale; RAI puts one in a fraction ``fan_in / (fan_in + 1) ·
+    P(X > t·s)`` of the rows (≈ 0.6 for Beta(2, 1) at fan_in = 16, → fan_in / (fan_in + 1) as it grows), a
+    symmetric law as often at the minimum as at the maximum.
+    """
+    from statistics import NormalDist
+
+    import numpy as np
+
+    rows, fan_in = w.shape
+    if fan_in < RAI_MIN_FAN_IN or rows < RAI_MIN_ROWS:
+        return None
+    order = np.argsort(w, axis=1)
+    top = w[np.arange(rows), order[:, -1]]
+    bottom = w[np.arange(rows), order[:, 0]]
+    rest = np.sort(w, axis=1)[:, :-1]  # each row without its largest entry (RAI's positive draw)
+    s = float(np.median(np.abs(w - np.median(w)))) * 1.4826  # robust: at most 1 / (fan_in + 1) outliers
+    if s <= 0:
+        return None
+    t = NormalDist().inv_cdf(0.999 ** (1.0 / fan_in)) * s
+    high = top > t
+    frac_high, frac_low = float(high.mean()), float((bottom < -t).mean())
+    if frac_high - frac_low < 0.3 or int(high.sum()) < 3:
+        return None
+    if abs(float(np.mean(np.sign(rest)))) * math.sqrt(rest.size) > Z_ASYMMETRY:
+        return None  # the bulk is not centred at zero (sign test): not N(0, s²)
+    positive = top[high]
+    return {
+        "rows_with_positive_entry": frac_high,
+        "positive_mean": float(positive.mean()),
+        "positive_max": float(positive.max()),
+        "sigma_w": float(np.sqrt(np.mean(rest**2))) * math.sqrt(fan_in),
+    }
+
+
+def _shape_law(x: Any) -> tuple[str, bool]:
+    """(shape, confident): "uniform", "trunc-normal", "normal" or "custom" from range and kurtosis.
+
+    The half-range ``(max − min) / 2 / std`` is ≈ √3 for a uniform law and grows like sqrt(2 ln n) for a
+    normal one; the kurtosis is 1.8 (uniform), 3 (normal), ≈ 2.4 (normal truncated at ±2σ). Below
+    ``SHAPE_MIN_ENTRIES`` entries the guess (nearest kurtosis) is returned as not confident.
+    """
+    centred = x - x.mean()
+    std = float(centred.std())
+    if std == 0:
+        return "custom", False
+    n = x.size
+    ratio = float(x.max() - x.min()) / 2 / std  # half-range / std: √3 for a uniform law
+    kurtosis = float((centred**4).mean()) / std**4
+    if n < SHAPE_MIN_ENTRIES:
+        guesses = {"uniform": 1.8, "normal": 3.0}
+        return min(guesses, key=lambda k: abs(kurtosis - guesses[k])), False
+    slack = 1 + 3 * math.sqrt(0.8 / n)  # ≈ 6 SE of the sample std of a uniform law
+    if ratio <= math.sqrt(3) * slack:
+        return "uniform", True
+    se = math.sqrt(24.0 / n)
+    if kurtosis < 3 - 5 * se and ratio < 2.9:
+        return "trunc-normal", True
+    if abs(kurtosis - 3) <= max(0.3, 5 * se):
+        return "normal", True
+    return "custom", True
+
+
+def _name_weight_law(shape_law: str, sigma2: float, fan_in: int, fan_out: int, n: int) -> str:
+    """Name the symmetric weight law after the init whose σ_w² it matches (He 2, LeCun 1, Xavier, default 1/3)."""
+    tol = max(0.1, 5 * math.sqrt(2.0 / max(n - 1, 1)))
+    refs = {
+        "kaiming": 2.0,
+        "xavier": 2.0 * fan_in / (fan_in + fan_out),
+        "lecun": 1.0,
+    }
+    if shape_law == "uniform":
+        refs["pytorch-default"] = 1.0 / 3.0
+    best = min(refs, key=lambda key: abs(math.log(sigma2 / refs[key])) if sigma2 > 0 else math.inf)
+    if sigma2 > 0 and abs(sigma2 / refs[best] - 1) <= tol:
+        if best in ("kaiming", "xavier"):
+            return f"{best}-{'uniform' if shape_law == 'uniform' else 'normal'}"
+        return best
+    return shape_law
+
+
+def fingerprint(tensor: Any, kind: str = "weight", *, fan_in: int | None = None) -> InitInfo:
+    """Classify a parameter's values (`InitInfo` with origin "fingerprint").
+
+    ``kind`` is "weight" (σ² = fan_in · Var(W), fan_in = product of the dimensions after the first) or
+    "bias" (σ² = Var(b); pass the layer's ``fan_in`` to recognise PyTorch's default ``U(±1/sqrt(fan_in))``).
+    Exact classes work at any size (zero, constant, orthogonal, identity); the statistical ones need
+    ``MIN_ENTRIES`` entries, below which the law is "unknown" with the note "too few entries to fingerprint".
+    """
+    import numpy as np
+
+    x = _values(tensor)
+    if x is None or x.size == 0:
+        return InitInfo("unknown", None, note="no values to fingerprint (meta or empty tensor)")
+    shape = tuple(x.shape)
+    w_fan_in, w_fan_out = _fans(shape)
+    scale = w_fan_in if kind == "weight" else 1
+    flat = x.ravel()
+    n = flat.size
+    mean = float(flat.mean())
+    var = float(flat.var(ddof=1)) if n > 1 else None
+    sigma2 = scale * var if var is not None else None
+    args: dict[str, Any] = {"entries": n}
+    if not np.any(flat):
+        return InitInfo("zeros", True, 0.0, 0.0, args)
+    if n >= 2 and float(flat.max()) == float(flat.min()):
+        args["value"] = mean
+        note = None
+        if kind == "bias" and mean > 0:
+            note = "positive constant bias: lowers the born-dead risk (dying Fig. 4) but does not remove it"
+        return InitInfo("constant", False, 0.0, mean, args, note=note)
+    if kind == "weight" and x.ndim >= 2 and min(shape[0], w_fan_in) >= 2:
+        matrix = x.reshape(shape[0], -1)
+        ortho, c = _orthogonal(matrix)
+        if ortho:
+            if np.all(matrix >= 0):
+                return InitInfo("identity", False, sigma2, mean, {**args, "scale": math.sqrt(c)})
+            gain = math.sqrt(c)
+            return InitInfo("orthogonal", True, sigma2, mean, {**args, "gain": gain})
+    if n < MIN_ENTRIES:
+        return InitInfo("unknown", None, sigma2, mean, args, note=f"too few entries to fingerprint ({n})")
+    if kind == "weight" and x.ndim >= 2:
+        rai = _rai_signature(x.reshape(shape[0], -1))
+        if rai is not None:
+            return InitInfo("rai", False, sigma2, mean, {**args, **rai})
+    symmetric, why = _symmetry(flat)
+    if not symmetric:
+        note = f"not symmetric about zero: {why}"
+        if float(flat.min()) >= 0:
+            note += "; all entries ≥ 0"
+        return InitInfo("custom", False, sigma2, mean, args, note=note)
+    zeros = float(np.mean(flat == 0))
+    if zeros > 0.1:
+        return InitInfo("sparse", True, sigma2, mean, {**args, "sparsity": zeros})
+    shape_law, confident = _shape_law(flat)
+    args["shape_confident"] = confident
+    if kind == "weight":
+        law = _name_weight_law(shape_law, sigma2, w_fan_in, w_fan_out, n)
+    else:
+        law = shape_law
+        if (
+            shape_law == "uniform"
+            and fan_in
+            and abs(var * 3 * fan_in - 1) <= max(0.1, 5 * math.sqrt(0.8 / n))
+        ):
+            law = "pytorch-default"
+    return InitInfo(law, True, sigma2, mean, {**args, "shape": shape_law}, note=None)
+
+
+# ------------------------------------------------------------------------------------ reconciliation
+
+_FAMILY = {
+    "pytorch-default": "uniform",
+    "kaiming-uniform": "uniform",
+    "xavier-uniform": "uniform",
+    "uniform": "uniform",
+    "kaiming-normal": "normal",
+    "xavier-normal": "normal",
+    "normal": "normal",
+    "trunc-normal": "normal",
+    "lecun": None,
+}
+_EXACT = {"zeros", "constant"}
+
+
+def _disagreement(recorded: InitInfo, found: InitInfo, shape: Sequence[int]) -> str | None:
+    """Why the fingerprint contradicts the record (None when they agree or the fingerprint cannot tell)."""
+    if found.law == "unknown":
+        if recorded.law in _EXACT and found.sigma2:
+            return "the values are not constant"
+        return None
+    if (recorded.law in _EXACT) != (found.law in _EXACT):
+        return f"the values are {'constant' if found.law in _EXACT else 'not constant'}"
+    if recorded.law in _EXACT:
+        if (
+            recorded.mean is not None
+            and found.mean is not None
+            and not math.isclose(recorded.mean, found.mean)
+        ):
+            return f"the constant is {found.mean:g}, not {recorded.mean:g}"
+        return None
+    if recorded.symmetric and found.symmetric is False:
+        # only this direction: failing to detect an asymmetry (few rows, RAI's rare outliers) proves nothing
+        return found.note or "the values are not symmetric about zero"
+    if recorded.law == "orthogonal" and found.law != "orthogonal" and len(shape) >= 2 and min(shape[:2]) >= 2:
+        return "the rows are not orthogonal"
+    if recorded.law in ("rai", "identity") or found.law in (
+        "orthogonal",
+        "identity",
+        "sparse",
+        "rai",
+        "custom",
+    ):
+        return None
+    fam_r, fam_f = _FAMILY.get(recorded.law), _FAMILY.get(str(found.args.get("shape", found.law)))
+    if fam_r and fam_f and fam_r != fam_f and found.args.get("shape_confident"):
+        return f"the values look {fam_f}, not {fam_r}"
+    entries = int(found.args.get("entries", 0))
+    if recorded.sigma2 and found.sigma2 is not None and entries >= MIN_ENTRIES:
+        ratio = found.sigma2 / recorded.sigma2
+        if abs(ratio - 1) > max(0.25, 6 * math.sqrt(2.0 / entries)):
+            return f"their variance is {ratio:.3g}× the recorded one"
+    return None
+
+
+def resolve(
+    events: Sequence[InitEvent], tensor: Any, kind: str = "weight", *, fan_in: int | None = None
+) -> InitInfo | None:
+    """One parameter's `InitInfo`: the last recorded init, checked against the fingerprint of its values.
+
+    * no record → the fingerprint (origin "fingerprint");
+    * a record the values confirm → the record (origin "recorded"), with the measured σ² when the record
+      implies none;
+    * a record of an unknown law (``copy_``, ``random_``…) or a partial re-init → the fingerprint, noting the
+      record (origin "reconciled");
+    * a record the values contradict → the fingerprint, noting why (origin "reconciled");
+    * too few entries to fingerprint → the record, noting that.
+    """
+    if tensor is None:
+        return None
+    found = fingerprint(tensor, kind, fan_in=fan_in)
+    full = [e for e in events if not e.args.get("partial")]
+    if not full:
+        if events:
+            return replace(
+                found, origin="reconciled", note=_join("only part of it was re-initialized", found.note)
+            )
+        return found
+    last = full[-1]
+    later_partial = events.index(last) < len(events) - 1
+    shape = tuple(tensor.shape)
+    recorded = info_from_event(last, shape, kind, fan_in=fan_in)
+    where = f" at {last.location}" if last.location else ""
+    described = f"{recorded.args.get('init')}{where}"
+    if later_partial:
+        note = f"recorded {described}, then partly overwritten; law from the values"
+        return replace(found, origin="reconciled", note=_join(note, found.note), location=last.location)
+    if recorded.law == "custom" and recorded.symmetric is None:
+        if found.law == "unknown":
+            return replace(recorded, note=found.note)
+        note = f"recorded {described}; law from the values"
+        return replace(found, origin="reconciled", note=note, location=last.location)
+    reason = _disagreement(recorded, found, shape)
+    if reason is not None:
+        note = f"recorded {described}, but {reason}: trusting the values (changed by an unrecorded op?)"
+        return replace(found, origin="reconciled", note=note, location=last.location)
+    if found.law == "unknown":
+        return replace(
+            recorded,
+            sigma2=recorded.sigma2 if recorded.sigma2 is not None else found.sigma2,
+            note="too few entries to fingerprint; trusting the record",
+        )
+    return replace(
+        recorded,
+        sigma2=recorded.sigma2 if recorded.sigma2 is not None else found.sigma2,
+        mean=recorded.mean if recorded.mean is not None else found.mean,
+        note=recorded.note or (found.note if recorded.law != found.law else None),
+    )
+
+
+def _join(*notes: str | None) -> str | None:
+    text = "; ".join(n for n in notes if n)
+    return text or None
+
+
+def describe_layer(loaded: Any, qualname: str) -> tuple[InitInfo | None, InitInfo | None]:
+    """(weight, bias) `InitInfo` of the Linear ``qualname`` of a `LoadedModel` (record ∘ fingerprint).
+
+    The record is ``loaded.init_events`` for ``{qualname}.weight`` / ``{qualname}.bias``; the values are the
+    module's current ``weight`` / ``bias`` (for a weight-normalized layer, the effective weight, which has no
+    record of its own: its law comes from the values). Returns (None, None) for a name that is not a
+    submodule, and None for a missing bias.
+    """
+    try:
+        module = loaded.module.get_submodule(qualname) if qualname else loaded.module
+    except AttributeError:
+        return None, None
+    weight = getattr(module, "weight", None)
+    bias = getattr(module, "bias", None)
+    fan_in = int(weight.shape[1]) if hasattr(weight, "shape") and len(weight.shape) == 2 else None
+    events = tuple(getattr(loaded, "init_events", ()) or ())
+    prefix = f"{qualname}." if qualname else ""
+    infos: list[InitInfo | None] = []
+    for attr, tensor in (("weight", weight), ("bias", bias)):
+        if tensor is None or not hasattr(tensor, "shape"):
+            infos.append(None)
+            continue
+        mine = [e for e in events if e.param == f"{prefix}{attr}"]
+        infos.append(resolve(mine, tensor, attr, fan_in=fan_in))
+    return infos[0], infos[1]

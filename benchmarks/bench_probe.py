@@ -1,0 +1,166 @@
+"""Speed of the Monte-Carlo probe (`relulint.probe`): the figures and ratios of the probe issue, one run.
+
+    python benchmarks/bench_probe.py [--quick]
+
+1. 10⁶ samples of a ``1 → 10×10 → 1`` bias-free He-normal chain: time, ratio to a per-sample loop in the
+   papers' style (timed on 2,000 samples, extrapolated), ratio to the *floor* = drawing only the random
+   numbers the probe consumed (same kinds, same counts, same call sizes, same generator).
+2. ``2 → 4×20 → 1`` with biases, PyTorch default init, 256 points: samples/s beside a plain implementation
+   (one batched matmul per layer over all samples × points, no early exit).
+3. How the cost grows with samples, points, width and depth.
+
+Timings are the best of a few repeats (the machine may be shared); ratios use figures from this run only.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from probe_helpers import make_chain  # noqa: E402
+
+from relulint.probe import _Tally, probe_chain  # noqa: E402
+
+
+def best(fn: Callable[[], object], repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def papers_loop(n: int, width: int = 10, depth: int = 10, seed: int = 0) -> float:
+    """Seconds per sample of a per-sample loop: build He-normal weights with torch, evaluate D = {-1, +1}."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.tensor([[-1.0], [1.0]])
+    dead = 0
+    start = time.perf_counter()
+    for _ in range(n):
+        h, fan_in, zero_layers = x, 1, []
+        for _layer in range(depth):
+            w = torch.randn(width, fan_in, generator=gen) * math.sqrt(2.0 / fan_in)
+            h = torch.relu(h @ w.T)
+            fan_in = width
+            zero_layers.append((h == 0).all())
+        w = torch.randn(1, width, generator=gen) * math.sqrt(2.0 / width)
+        _out = h @ w.T
+        dead += bool(torch.stack(zero_layers).any())
+    return (time.perf_counter() - start) / n
+
+
+def floor_seconds(drawn: Counter[str], block: int, seed: int = 0) -> float:
+    """Draw exactly ``drawn`` random numbers (per kind) in calls of ``block`` numbers: the RNG floor."""
+    gen = torch.Generator().manual_seed(seed)
+    buf = torch.empty(block)
+    start = time.perf_counter()
+    for kind, count in drawn.items():
+        fill = buf.normal_ if kind == "normal" else buf.uniform_
+        for _ in range(count // block):
+            fill(generator=gen)
+        if count % block:
+            buf[: count % block].normal_(generator=gen) if kind == "normal" else buf[
+                : count % block
+            ].uniform_(generator=gen)
+    return time.perf_counter() - start
+
+
+def plain_20x4(samples: int, points: int = 256, chunk: int = 1024, seed: int = 0) -> float:
+    """The plain implementation: sample every layer, one batched matmul per layer, no early exit."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.empty(points, 2).uniform_(-math.sqrt(3), math.sqrt(3), generator=gen)
+    dims = [2, *[4] * 20, 1]
+    dead = 0
+    start = time.perf_counter()
+    with torch.no_grad():
+        for done in range(0, samples, chunk):
+            b = min(chunk, samples - done)
+            h = x.expand(b, points, 2)
+            any_zero = torch.zeros(b, dtype=torch.bool)
+            for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+                bound = 1.0 / math.sqrt(fan_in)
+                w = torch.empty(b, fan_out, fan_in).uniform_(-bound, bound, generator=gen)
+                bias = torch.empty(b, 1, fan_out).uniform_(-bound, bound, generator=gen)
+                h = torch.baddbmm(bias, h, w.transpose(1, 2))
+                if i < len(dims) - 2:
+                    h = h.relu()
+                    any_zero |= (h == 0).flatten(1).all(1)
+            dead += int(any_zero.sum())
+    return time.perf_counter() - start
+
+
+def main(quick: bool = False) -> None:
+    torch.set_grad_enabled(False)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
+    n1 = 200_000 if quick else 1_000_000
+
+    # ---- 1. 1 → 10×10 → 1, bias-free He normal
+    chain = make_chain(1, [10] * 10, law="he-normal")
+    tally = _Tally()
+    result = probe_chain(None, chain, samples=n1, seed=0, device="cpu", progress=False, tally=tally)
+    t_probe = best(lambda: probe_chain(None, chain, samples=n1, seed=0, device="cpu", progress=False))
+    block = 2 * 10 * 9600  # the probe's call size for the reduced layers (2 points × width × chunk)
+    t_floor = best(lambda: floor_seconds(tally.drawn, block))
+    t_loop = best(lambda: papers_loop(2000), repeats=2) / 2000 * n1
+    per = sum(tally.drawn.values()) / n1
+    print(f"\n1. {n1:,} samples of 1 → 10×10 → 1, bias-free He normal ({result.method})")
+    print(f"   P(born dead) = {result.estimate:.5f}  CI [{result.ci[0]:.5f}, {result.ci[1]:.5f}]")
+    print(f"   probe          {t_probe:8.3f} s  ({t_probe / n1 * 1e6:.3f} µs/sample)")
+    print(f"   papers' loop   {t_loop:8.3f} s  ({t_loop / n1 * 1e6:.1f} µs/sample, 2,000 timed)")
+    print(f"   RNG floor      {t_floor:8.3f} s  ({per:.1f} random numbers/sample: {dict(tally.drawn)})")
+    print(f"   speed-up vs loop {t_loop / t_probe:6.1f}×   (goal ≥ 10×)")
+    print(f"   probe / floor    {t_probe / t_floor:6.2f}×   (goal ≤ 1.5×)")
+    print(
+        f"   numbers drawn: {per:.0f}/sample vs {10 + 9 * 100 + 10} weights (Gaussian reduction: 2N per layer)"
+    )
+
+    # ---- 2. 2 → 4×20 → 1 with biases, PyTorch default, 256 points
+    n2 = 20_000 if quick else 50_000
+    chain2 = make_chain(2, [4] * 20, law="default", bias=True)
+    r2 = probe_chain(None, chain2, samples=n2, seed=0, device="cpu", progress=False)
+    t2 = best(lambda: probe_chain(None, chain2, samples=n2, seed=0, device="cpu", progress=False))
+    tp = best(lambda: plain_20x4(n2 // 2), repeats=2) * 2
+    print(f"\n2. 2 → 4×20 → 1 with biases, PyTorch default init, 256 points, {n2:,} samples ({r2.method})")
+    print(f"   P(born dead) = {r2.estimate:.4f}; near-constant {r2.near_constant / r2.samples:.4f}")
+    print(f"   probe  {n2 / t2:10,.0f} samples/s")
+    print(f"   plain  {n2 / tp:10,.0f} samples/s")
+    print(f"   ratio  {tp / t2:10.2f}×   (goal ≥ 2.5×)")
+
+    # ---- 3. cost growth (general path: d_in = 2, biases, PyTorch default)
+    print("\n3. cost growth, general path (2 → N×L → 1, biases, PyTorch default): µs per sample")
+    base = {"samples": 10_000, "points": 256, "width": 4, "depth": 20}
+    rows = [
+        ("samples", [5_000, 20_000, 80_000]),
+        ("points", [64, 256, 1024]),
+        ("width", [4, 16, 64]),
+        ("depth", [10, 20, 40]),
+    ]
+    if quick:
+        rows = [(name, values[:2]) for name, values in rows]
+    for name, values in rows:
+        cells = []
+        for value in values:
+            cfg = {**base, name: value}
+            c = make_chain(2, [cfg["width"]] * cfg["depth"], law="default", bias=True)
+            t = best(
+                lambda c=c, cfg=cfg: probe_chain(
+                    None, c, samples=cfg["samples"], points=cfg["points"], device="cpu", progress=False
+                ),
+                repeats=2,
+            )
+            cells.append(f"{name}={value}: {t / cfg['samples'] * 1e6:8.2f}")
+        print("   " + "   ".join(cells))
+
+
+if __name__ == "__main__":
+    main(quick="--quick" in sys.argv)

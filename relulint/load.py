@@ -1,0 +1,660 @@
+"""Import the user's file, build the model(s) a `Target` names, and record where every submodule was built.
+
+**Importing** follows pytest's default ``prepend`` import mode:
+
+* a file's *import root* is the directory above its top package (found by walking up through directories
+  holding an ``__init__.py``), or its own directory when it is not in a package; that root and the
+  project root (the nearest parent with ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``) are
+  inserted at the front of ``sys.path`` when missing, and **stay there** (like pytest: code that imports
+  lazily, e.g. inside ``forward``, keeps working);
+* the file is imported under its dotted name (``pkg/sub/mod.py`` → ``pkg.sub.mod``), so relative and
+  sibling imports work; a file outside a package is imported under its basename (``model``);
+* when ``sys.modules`` already holds a *different* module under that name (two ``model.py`` files in one
+  process, or a file named like an installed module), the file is imported under a unique name
+  ``<name>_<hash of its path>`` instead; relative imports of such a packaged file then fail (documented
+  limitation);
+* each file is imported once per process (cached by resolved path), because importing runs user code;
+* ``pkg.module:Name`` is imported with ``importlib.import_module``, the working directory (and ``src/``
+  when the package lives there) on ``sys.path``.
+
+Imports and builds run inside `relulint.sandbox.user_code` (time limit, stdout → stderr, the user's
+traceback). Modules stay in ``sys.modules``.
+
+**Construction sites.** While a model is built, ``torch.nn.Module.__init__`` is wrapped (restored in
+``finally``) to note, for each module object created, the innermost frame of the user's code on the stack
+(a ``sys._getframe`` walk: no source is read), skipping the module's own ``__init__`` chain and stopping at
+relulint's frames. After the build, `module_locations` maps qualified names to these sites; a module
+with no site (built by ``copy.deepcopy``, or by relulint itself: the root of a class target) inherits its
+parent's, and the root falls back to the class definition.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import difflib
+import functools
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import types
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from relulint.errors import LoadError, UsageError
+from relulint.facts import LoadedModel, Location, Skipped, Target
+from relulint.sandbox import RELULINT, USER, Origins, display_path, user_code
+
+__all__ = ["from_module", "import_file", "load"]
+
+PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+_IMPORTED: dict[str, types.ModuleType] = {}  # normcase(resolved path) → module
+
+
+def _nn() -> Any:
+    import torch.nn
+
+    return torch.nn
+
+
+# --------------------------------------------------------------------------------------------- import
+
+
+def package_layout(path: Path) -> tuple[Path, list[str]]:
+    """(import root, dotted name parts) of a file: ``/r/pkg/sub/mod.py`` → ``(/r, ["pkg", "sub", "mod"])``."""
+    parts = [] if path.name == "__init__.py" else [path.stem]
+    directory = path.parent
+    while (directory / "__init__.py").is_file() and directory.name.isidentifier():
+        parts.insert(0, directory.name)
+        directory = directory.parent
+    return directory, parts
+
+
+def project_root(start: Path) -> Path | None:
+    """The nearest directory at or above ``start`` holding a project marker (pyproject.toml, .git, …)."""
+    for directory in (start, *start.parents):
+        if any((directory / marker).exists() for marker in PROJECT_MARKERS):
+            return directory
+    return None
+
+
+def _prepend_sys_path(*directories: Path | None) -> None:
+    """Insert each directory at the front of ``sys.path`` unless it is already there (first one first)."""
+    for directory in reversed([d for d in directories if d is not None]):
+        entry = str(directory)
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+
+
+def _same_file(module: types.ModuleType, path: Path) -> bool:
+    filename = getattr(module, "__file__", None)
+    if not filename:
+        return False
+    try:
+        return os.path.samefile(filename, path)
+    except OSError:
+        return False
+
+
+def _package_conflict(parts: list[str], root: Path) -> bool:
+    """Is a parent package of ``parts`` already imported from somewhere other than under ``root``?"""
+    for i in range(1, len(parts)):
+        package = sys.modules.get(".".join(parts[:i]))
+        if package is None:
+            continue
+        expected = os.path.normcase(str(root.joinpath(*parts[:i])))
+        found = {os.path.normcase(os.path.abspath(p)) for p in getattr(package, "__path__", ()) or ()}
+        if expected not in found:
+            return True
+    return False
+
+
+def _exec_file(name: str, path: Path) -> types.ModuleType:
+    """Import exactly ``path`` as ``sys.modules[name]`` (removed again when executing it fails)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:  # pragma: no cover - .py files always have a loader
+        raise LoadError(f"cannot import {display_path(path)}", hint="is it a Python source file?")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        if sys.modules.get(name) is module:
+            del sys.modules[name]
+        raise
+    return module
+
+
+def _unique_name(name: str, path: Path) -> str:
+    digest = hashlib.sha1(os.path.normcase(str(path)).encode()).hexdigest()[:8]
+    return f"{name.replace('.', '_')}_{digest}"
+
+
+def _import_as(parts: list[str], root: Path, path: Path) -> types.ModuleType:
+    """Import ``path`` under its dotted name, or under a unique one when that name is taken."""
+    name = ".".join(parts)
+    existing = sys.modules.get(name)
+    if existing is not None and _same_file(existing, path):
+        return existing
+    if existing is None:
+        if len(parts) == 1:
+            return _exec_file(name, path)
+        if not _package_conflict(parts, root):
+            module = importlib.import_module(name)
+            if _same_file(module, path):
+                return module
+    return _exec_file(_unique_name(name, path), path)
+
+
+def import_file(path: Path, timeout: float | None = 120.0) -> types.ModuleType:
+    """Import a user's file once per process (see the module docstring for the naming and ``sys.path``)."""
+    path = Path(path).resolve()
+    key = os.path.normcase(str(path))
+    if key in _IMPORTED:
+        return _IMPORTED[key]
+    root, parts = package_layout(path)
+    _prepend_sys_path(root, project_root(path.parent))
+    with user_code(timeout, f"importing {display_path(path)}", [str(path)]):
+        module = _import_as(parts, root, path)
+    _IMPORTED[key] = module
+    return module
+
+
+def _import_dotted(dotted: str, timeout: float | None, cwd: Path) -> types.ModuleType:
+    """``importlib.import_module(dotted)`` with the working directory (and ``src/``) on ``sys.path``."""
+    top = dotted.split(".")[0]
+    src = cwd / "src"
+    in_src = (src / top).is_dir() or (src / f"{top}.py").is_file()
+    _prepend_sys_path(cwd, src if in_src else None)
+    with user_code(timeout, f"importing {dotted}"):
+        try:
+            return importlib.import_module(dotted)
+        except ModuleNotFoundError as error:
+            if error.name and (dotted == error.name or dotted.startswith(error.name + ".")):
+                raise LoadError(
+                    f"cannot import {dotted!r}: no module named {error.name!r}",
+                    hint=f"run relulint from the directory that contains {top}/, install your package "
+                    "(pip install -e .), or pass the file: path/to/module.py:Name",
+                ) from None
+            raise
+
+
+# ---------------------------------------------------------------------------------------- definitions
+
+
+@functools.lru_cache(maxsize=64)
+def _class_lines(filename: str, mtime: float) -> dict[str, int]:
+    """Top-level ``class`` statement lines of a file (one parse per file)."""
+    try:
+        tree = ast.parse(Path(filename).read_text(encoding="utf-8", errors="replace"), filename=filename)
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    return {node.name: node.lineno for node in tree.body if isinstance(node, ast.ClassDef)}
+
+
+def _source_file(obj: Any) -> str | None:
+    try:
+        return inspect.getsourcefile(obj) or inspect.getfile(obj)
+    except (TypeError, OSError):
+        return None
+
+
+def _definition_line(obj: Any, filename: str) -> int:
+    """The ``class`` / ``def`` line of ``obj`` (past its decorators), 1 when it cannot be found."""
+    if isinstance(obj, type) and obj.__qualname__ == obj.__name__:
+        try:
+            found = _class_lines(filename, os.path.getmtime(filename)).get(obj.__name__)
+        except OSError:
+            found = None
+        if found:
+            return found
+    try:
+        lines, start = inspect.getsourcelines(obj)
+    except (TypeError, OSError, IndexError):
+        code = getattr(obj, "__code__", None)
+        return int(getattr(code, "co_firstlineno", 1) or 1)
+    for offset, text in enumerate(lines):
+        if text.lstrip().startswith(("class ", "def ", "async def ")):
+            return max(start, 1) + offset
+    return max(start, 1)
+
+
+def definition(obj: Any, fallback: str | None = None) -> Location:
+    """Where a class or function is defined (path relative to the working directory when under it)."""
+    if not isinstance(obj, (type, types.FunctionType)) and not inspect.isroutine(obj):
+        obj = type(obj)  # a callable instance, a partial: its class
+    filename = _source_file(obj)
+    if filename is None:
+        return Location(fallback or f"<{getattr(obj, '__module__', 'unknown')}>", 1)
+    return Location(display_path(filename), _definition_line(obj, filename))
+
+
+# ------------------------------------------------------------------------------- construction sites
+
+
+class ConstructionSites:
+    """Wraps ``torch.nn.Module.__init__`` while active to note where each module object is built.
+
+    with ConstructionSites(origins) as sites:
+        model = build()
+    locations = sites.locations(model, root=class_location)
+    """
+
+    def __init__(self, origins: Origins) -> None:
+        self.origins = origins
+        self._sites: dict[int, tuple[Any, str, int]] = {}  # id → (module kept alive, filename, line)
+        self._original: Any = None
+        self._shown: dict[str, str] = {}
+
+    def __enter__(self) -> ConstructionSites:
+        module_class = _nn().Module
+        self._original = original = module_class.__dict__["__init__"]
+        sites, find = self._sites, self._find
+
+        @functools.wraps(original)
+        def __init__(module: Any, *args: Any, **kwargs: Any) -> None:
+            if id(module) not in sites:
+                site = find(sys._getframe(1), module)
+                if site is not None:
+                    sites[id(module)] = (module, site[0], site[1])
+            original(module, *args, **kwargs)
+
+        module_class.__init__ = __init__
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _nn().Module.__init__ = self._original
+
+    def _find(self, frame: Any, module: Any) -> tuple[str, int] | None:
+        """The innermost user frame that is not the module's own ``__init__``; None past relulint's frames."""
+        kind = self.origins.kind
+        while frame is not None:
+            code = frame.f_code
+            origin = kind(code.co_filename)
+            if origin == USER:
+                own_init = (
+                    code.co_name == "__init__"
+                    and code.co_argcount > 0
+                    and frame.f_locals.get(code.co_varnames[0]) is module
+                )
+                if not own_init:
+                    return code.co_filename, frame.f_lineno
+            elif origin == RELULINT:
+                return None
+            frame = frame.f_back
+        return None
+
+    def _location(self, filename: str, line: int) -> Location:
+        shown = self._shown.get(filename)
+        if shown is None:
+            shown = self._shown[filename] = display_path(filename)
+        return Location(shown, line)
+
+    def locations(self, model: Any, root: Location) -> dict[str, Location]:
+        """Qualified name → construction site for every submodule of ``model`` ("" = the root)."""
+        found: dict[str, Location] = {}
+        for qualname, sub in model.named_modules(remove_duplicate=False):
+            site = self._sites.get(id(sub))
+            if site is not None and site[0] is sub:
+                found[qualname] = self._location(site[1], site[2])
+            elif qualname:
+                found[qualname] = found.get(qualname.rpartition(".")[0], root)
+            else:
+                found[qualname] = root
+        return found
+
+
+# ------------------------------------------------------------------------------------------ resolving
+
+
+@dataclasses.dataclass
+class _Context:
+    """What one `load` call knows: the target, its imported module, and who owns which source file."""
+
+    target: Target
+    module: types.ModuleType
+    source: Path | None  # the module's file
+    where: str  # how messages name the file or module
+    origins: Origins
+    user_files: tuple[str, ...]
+    timeout: float | None
+
+
+def _module_classes(module: types.ModuleType) -> list[type]:
+    """nn.Module subclasses defined at the top of ``module`` (not imported ones), in source order."""
+    nn = _nn()
+    seen: set[int] = set()
+    classes: list[type] = []
+    for value in list(vars(module).values()):
+        if (
+            isinstance(value, type)
+            and issubclass(value, nn.Module)
+            and value.__module__ == module.__name__
+            and "<locals>" not in value.__qualname__
+            and id(value) not in seen
+        ):
+            seen.add(id(value))
+            classes.append(value)
+    filename = getattr(module, "__file__", None)
+    lines: Mapping[str, int] = {}
+    if filename:
+        try:
+            lines = _class_lines(filename, os.path.getmtime(filename))
+        except OSError:
+            lines = {}
+    order = {id(c): i for i, c in enumerate(classes)}
+    return sorted(classes, key=lambda c: (lines.get(c.__qualname__, 10**9), order[id(c)]))
+
+
+def _public_names(obj: Any) -> list[str]:
+    try:
+        names = list(vars(obj))
+    except TypeError:
+        names = dir(obj)
+    return [n for n in names if not n.startswith("_")]
+
+
+def _missing_name(ctx: _Context, owner: Any, part: str, name: str) -> LoadError:
+    close = difflib.get_close_matches(part, _public_names(owner), n=3, cutoff=0.6)
+    if close:
+        hint = "did you mean " + " or ".join(repr(c) for c in close) + "?"
+    else:
+        classes = [c.__qualname__ for c in _module_classes(ctx.module)]
+        hint = (
+            f"nn.Module classes in {ctx.where}: {', '.join(classes)}"
+            if classes
+            else f"{ctx.where} defines no nn.Module class: name a class or a function that returns a model"
+        )
+    return LoadError(f"{ctx.where} has no {part!r}" + (f" (in {name!r})" if part != name else ""), hint=hint)
+
+
+def _resolve(ctx: _Context, name: str) -> Any:
+    obj: Any = ctx.module
+    for part in name.split("."):
+        try:
+            obj = getattr(obj, part)
+        except Exception:
+            raise _missing_name(ctx, obj, part, name) from None
+    return obj
+
+
+def _article(word: str) -> str:
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
+
+
+def _not_a_model(ctx: _Context, name: str, obj: Any) -> LoadError:
+    classes = [c.__qualname__ for c in _module_classes(ctx.module)]
+    hint = "name an nn.Module subclass or a function that returns one"
+    if classes:
+        hint += f" (in {ctx.where}: {', '.join(classes)})"
+    if isinstance(obj, types.ModuleType):
+        what = "a module"
+    elif isinstance(obj, type):
+        bases = ", ".join(b.__name__ for b in obj.__bases__)
+        what = f"a class but not an nn.Module subclass (bases: {bases})"
+    else:
+        what = _article(type(obj).__name__)
+    return LoadError(f"{name!r} in {ctx.where} is {what}, not an nn.Module class or factory", hint=hint)
+
+
+# ------------------------------------------------------------------------------------------ arguments
+
+
+def _example_value(parameter: inspect.Parameter) -> Any:
+    annotation = parameter.annotation
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    for type_name, value in (("bool", True), ("int", 4), ("float", 0.1), ("str", "relu")):
+        if text == type_name:
+            return value
+    return 4
+
+
+def _parameters(obj: Any) -> list[inspect.Parameter] | None:
+    try:
+        return list(inspect.signature(obj).parameters.values())
+    except (TypeError, ValueError):
+        return None
+
+
+def _accepts_any(parameters: list[inspect.Parameter]) -> bool:
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def _keyword_names(parameters: list[inspect.Parameter]) -> list[str]:
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in parameters if p.kind in kinds]
+
+
+def _missing(parameters: list[inspect.Parameter], kwargs: Mapping[str, Any]) -> list[inspect.Parameter]:
+    required = (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    )
+    return [
+        p
+        for p in parameters
+        if p.kind in required
+        and p.default is inspect.Parameter.empty
+        and (p.name not in kwargs or p.kind is inspect.Parameter.POSITIONAL_ONLY)
+    ]
+
+
+def _missing_message(label: str, missing: list[inspect.Parameter]) -> tuple[str, str]:
+    names = ", ".join(p.name for p in missing)
+    positional = [p.name for p in missing if p.kind is inspect.Parameter.POSITIONAL_ONLY]
+    if positional:
+        return (
+            f"{label}() needs positional-only argument{'s' if len(positional) > 1 else ''} "
+            f"{', '.join(positional)} to build",
+            f"--kwargs cannot pass positional-only arguments: add a factory, e.g. def make_model(): "
+            f"return {label}(...), and check file.py:make_model",
+        )
+    example = json.dumps({p.name: _example_value(p) for p in missing})
+    return (
+        f"{label}() needs argument{'s' if len(missing) > 1 else ''} {names} to build",
+        f"pass {'them' if len(missing) > 1 else 'it'} as JSON: --kwargs '{example}', or give "
+        f"{'them defaults' if len(missing) > 1 else 'it a default'}",
+    )
+
+
+def _check_arguments(label: str, obj: Any, kwargs: Mapping[str, Any]) -> None:
+    """`LoadError` for an unexpected keyword or a missing required argument of ``obj(**kwargs)``."""
+    parameters = _parameters(obj)
+    if parameters is None:
+        return
+    if not _accepts_any(parameters):
+        accepted = _keyword_names(parameters)
+        for key in kwargs:
+            if key not in accepted:
+                close = difflib.get_close_matches(key, accepted, n=1)
+                hint = f"{label} accepts: {', '.join(accepted) or 'no keyword arguments'}"
+                if close:
+                    hint = f"did you mean {close[0]!r}? " + hint
+                raise LoadError(f"{label}() got an unexpected keyword argument {key!r}", hint=hint)
+    missing = _missing(parameters, kwargs)
+    if missing:
+        message, hint = _missing_message(label, missing)
+        raise LoadError(message, hint=hint)
+
+
+def _accepted_kwargs(obj: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of ``kwargs`` that ``obj`` accepts (whole-file mode passes each class what it takes)."""
+    parameters = _parameters(obj)
+    if parameters is None or _accepts_any(parameters):
+        return dict(kwargs)
+    accepted = set(_keyword_names(parameters))
+    return {k: v for k, v in kwargs.items() if k in accepted}
+
+
+# --------------------------------------------------------------------------------------------- build
+
+
+def _rebuilder(
+    build: Callable[..., Any], kwargs: Mapping[str, Any], label: str, ctx: _Context
+) -> Callable[[], Any]:
+    """A zero-argument callable building a fresh model (in the sandbox, without recording)."""
+    arguments = dict(kwargs)
+    timeout, files = ctx.timeout, ctx.user_files
+
+    def rebuild() -> Any:
+        with user_code(timeout, f"rebuilding {label}", files):
+            return build(**arguments)
+
+    return rebuild
+
+
+def _build(ctx: _Context, label: str, build: Callable[..., Any], kwargs: Mapping[str, Any]) -> LoadedModel:
+    """Call the class / factory in the sandbox, recording inits and construction sites."""
+    from relulint.inits import InitRecorder
+
+    location = definition(build, fallback=ctx.where)
+    with user_code(ctx.timeout, f"building {label}", ctx.user_files):
+        with ConstructionSites(ctx.origins) as sites, InitRecorder() as recorder:
+            model = build(**kwargs)
+    if not isinstance(model, _nn().Module):
+        raise LoadError(
+            f"{label}() returned {_article(type(model).__name__)}, not an nn.Module",
+            hint=f"a factory target must return the model: def {label}(): return Net()",
+        )
+    return LoadedModel(
+        target=ctx.target,
+        name=label,
+        module=model,
+        path=display_path(ctx.source) if ctx.source else location.path,
+        location=location,
+        module_locations=sites.locations(model, root=location),
+        init_events=tuple(recorder.events_for(model)),
+        rebuild=_rebuilder(build, kwargs, label, ctx),
+    )
+
+
+def _load_named(ctx: _Context, name: str) -> LoadedModel:
+    obj = _resolve(ctx, name)
+    nn = _nn()
+    if isinstance(obj, nn.Module):
+        loaded = from_module(obj, name=name)
+        path = display_path(ctx.source) if ctx.source else loaded.path
+        return dataclasses.replace(loaded, target=ctx.target, path=path)
+    if isinstance(obj, types.ModuleType) or (isinstance(obj, type) and not issubclass(obj, nn.Module)):
+        raise _not_a_model(ctx, name, obj)
+    if not callable(obj):
+        raise _not_a_model(ctx, name, obj)
+    _check_arguments(name, obj, ctx.target.kwargs)
+    return _build(ctx, name, obj, ctx.target.kwargs)
+
+
+def _load_file(ctx: _Context) -> tuple[list[LoadedModel], list[Skipped]]:
+    """Every nn.Module subclass defined in the file; those that cannot be built are skipped, with why."""
+    loaded: list[LoadedModel] = []
+    skipped: list[Skipped] = []
+    for cls in _module_classes(ctx.module):
+        label = cls.__qualname__
+        kwargs = _accepted_kwargs(cls, ctx.target.kwargs)
+        parameters = _parameters(cls)
+        missing = _missing(parameters, kwargs) if parameters is not None else []
+        if missing:
+            names = ", ".join(p.name for p in missing)
+            reason = (
+                f"its constructor needs argument{'s' if len(missing) > 1 else ''} {names} (pass --kwargs)"
+            )
+            skipped.append(Skipped(label, reason, definition(cls, fallback=ctx.where)))
+            continue
+        try:
+            loaded.append(_build(ctx, label, cls, kwargs))
+        except LoadError as error:
+            skipped.append(Skipped(label, error.message, definition(cls, fallback=ctx.where)))
+    return loaded, skipped
+
+
+def _context(target: Target, timeout: float | None) -> _Context:
+    """Import the target's file or module and work out which source files are the user's."""
+    cwd = Path.cwd()
+    if target.path is not None:
+        path = Path(target.path).resolve()
+        module = import_file(path, timeout)
+        root, _parts = package_layout(path)
+        roots = [root, project_root(path.parent)]
+        return _Context(
+            target=target,
+            module=module,
+            source=path,
+            where=display_path(path),
+            origins=Origins([path], [str(r) for r in roots if r is not None]),
+            user_files=(str(path),),
+            timeout=timeout,
+        )
+    if target.module:
+        module = _import_dotted(target.module, timeout, cwd)
+        filename = getattr(module, "__file__", None)
+        source = Path(filename).resolve() if filename else None
+        roots: list[Path | None] = [cwd, project_root(source.parent) if source else None]
+        files = (str(source),) if source else ()
+        return _Context(
+            target=target,
+            module=module,
+            source=source,
+            where=target.module,
+            origins=Origins(files, [str(r) for r in roots if r is not None]),
+            user_files=files,
+            timeout=timeout,
+        )
+    raise UsageError(f"target {target.spec!r} names no file or module", hint="relulint check model.py:Net")
+
+
+def load(target: Target, *, timeout: float = 120.0) -> tuple[list[LoadedModel], list[Skipped]]:
+    """Import the target and build its model(s): ``([LoadedModel, ...], [Skipped, ...])``.
+
+    A named target builds one model (or raises `LoadError` / `UserCodeError`); a whole-file target builds
+    every nn.Module subclass defined in the file, skipping those that need arguments or fail to build. A
+    file that defines none gives two empty lists (the caller reports it).
+    """
+    ctx = _context(target, timeout)
+    if target.name is None:
+        return _load_file(ctx)
+    return [_load_named(ctx, target.name)], []
+
+
+# -------------------------------------------------------------------------------------- from_module
+
+
+def _class_location(cls: type, origins: Origins, cache: dict[type, Location | None]) -> Location | None:
+    if cls not in cache:
+        filename = _source_file(cls)
+        cache[cls] = definition(cls) if filename and origins.kind(filename) == USER else None
+    return cache[cls]
+
+
+def from_module(module: Any, *, name: str | None = None) -> LoadedModel:
+    """A `LoadedModel` for an already built module (the Python API: ``relulint.check(model)``).
+
+    Nothing was recorded while it was built, so each submodule's location is the definition of its class
+    when that class is user code, else its parent's (ending at the root's class definition); there are
+    no init events and no ``rebuild``.
+    """
+    cls = type(module)
+    root = definition(cls)
+    origins = Origins()
+    cache: dict[type, Location | None] = {}
+    locations: dict[str, Location] = {}
+    for qualname, sub in module.named_modules(remove_duplicate=False):
+        if not qualname:
+            locations[qualname] = root
+            continue
+        own = _class_location(type(sub), origins, cache)
+        locations[qualname] = own or locations.get(qualname.rpartition(".")[0], root)
+    label = name or cls.__name__
+    target = Target(spec=f"{cls.__module__}:{cls.__qualname__}", module=cls.__module__, name=cls.__qualname__)
+    return LoadedModel(
+        target=target,
+        name=label,
+        module=module,
+        path=root.path,
+        location=root,
+        module_locations=locations,
+    )

@@ -1,0 +1,250 @@
+"""Parse what the user asked to lint into a `Target` (no user code runs here).
+
+Three forms:
+
+* ``path/to/file.py:Name`` — a class or factory in a file (``Outer.Inner`` reaches a nested attribute);
+* ``pkg.module:Name`` — the same in an importable module (the working directory is put on ``sys.path``);
+* ``path/to/file.py`` — every ``nn.Module`` subclass defined in the file (``name`` is None).
+
+Also the two small option parsers the command line and the config share: `parse_kwargs` (a JSON object,
+never ``eval``) and `parse_shape` (``"8,16"`` → ``(8, 16)``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from relulint.errors import LoadError, UsageError
+from relulint.facts import Target
+
+__all__ = ["parse_kwargs", "parse_shape", "parse_target", "split_target"]
+
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+_EXAMPLE = "relulint check model.py:Net (or pkg.module:Net, or model.py for every module in it)"
+
+
+def split_target(spec: str) -> tuple[str, str | None]:
+    """``"dir/model.py:Net"`` → ``("dir/model.py", "Net")``; ``"model.py"`` → ``("model.py", None)``.
+
+    Raises `UsageError` for more than one ``:`` or an empty part.
+    """
+    text = spec.strip()
+    if not text:
+        raise UsageError("empty target", hint=_EXAMPLE)
+    if text.count(":") > 1:
+        raise UsageError(f"target {spec!r} has more than one ':'", hint=_EXAMPLE)
+    location, sep, name = text.partition(":")
+    if not location:
+        raise UsageError(f"target {spec!r} names no file or module before ':'", hint=_EXAMPLE)
+    if sep and not name.strip():
+        raise UsageError(
+            f"target {spec!r} has an empty name after ':'",
+            hint=f"name the class or factory: {location}:Net, or drop ':' to check every module in the file",
+        )
+    return location.strip(), (name.strip() if sep else None)
+
+
+def _check_name(spec: str, name: str) -> None:
+    if not _DOTTED.fullmatch(name):
+        hint = "name a class or factory function (e.g. Net or make_net)"
+        if "(" in name:
+            hint += "; pass constructor arguments with --kwargs '{\"width\": 4}'"
+        raise UsageError(f"{name!r} in target {spec!r} is not a Python name", hint=hint)
+
+
+def parse_target(
+    spec: str,
+    *,
+    kwargs: Mapping[str, Any] | None = None,
+    input_shape: Any = None,
+    cwd: Path | None = None,
+) -> Target:
+    """The `Target` that ``spec`` names; files are resolved against ``cwd`` (default: the working directory).
+
+    Raises `UsageError` for bad syntax (``a:b:c``, an empty name, ``file.txt``, bad kwargs or shape) and
+    `LoadError` for a file that does not exist or a module that cannot be found. Nothing is imported: a
+    dotted module is only looked up (its top-level package is found without executing it).
+    """
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    location, name = split_target(spec)
+    if name is not None:
+        _check_name(spec, name)
+    arguments = _check_kwargs(kwargs)
+    shape = _check_shape(input_shape)
+    if _is_file_like(location, base):
+        path = _resolve_file(location, base, spec)
+        return Target(spec=spec, path=path, name=name, kwargs=arguments, input_shape=shape)
+    if name is None:
+        raise UsageError(
+            f"target {spec!r} names a module but no class",
+            hint=f"name the model: {location}:Net, or pass the file to check every module in it",
+        )
+    _find_module(location, base)
+    return Target(spec=spec, module=location, name=name, kwargs=arguments, input_shape=shape)
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+_FILE_SUFFIXES = frozenset(
+    "txt json yaml yml toml cfg ini md rst ipynb pyi pyc pt pth ckpt onnx csv sh".split()
+)
+
+
+def _is_file_like(location: str, base: Path) -> bool:
+    """A path (``.py``, a separator, an existing file, a known file suffix) rather than a dotted module."""
+    if location.endswith(".py") or "/" in location or "\\" in location or not _DOTTED.fullmatch(location):
+        return True
+    if "." in location and location.rsplit(".", 1)[-1].lower() in _FILE_SUFFIXES:
+        return True
+    return (base / location).is_file()
+
+
+def _resolve_file(location: str, base: Path, spec: str) -> Path:
+    """The resolved ``.py`` file, or a `UsageError` / `LoadError` saying what is wrong with it."""
+    path = Path(os.path.expanduser(location))
+    if not path.is_absolute():
+        path = base / path
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.py"))[:5]
+        hint = f"name a file in it, e.g. {location.rstrip('/')}/{inside[0]}:Net" if inside else _EXAMPLE
+        raise UsageError(f"{location!r} is a directory, not a Python file", hint=hint)
+    if path.suffix != ".py":
+        hint = "export the notebook to a .py file first (jupyter nbconvert --to script)"
+        raise UsageError(
+            f"{location!r} in target {spec!r} is not a Python file",
+            hint=hint if path.suffix == ".ipynb" else _EXAMPLE,
+        )
+    if not path.is_file():
+        raise LoadError(f"file not found: {location}", hint=_missing_file_hint(path, base))
+    return path.resolve()
+
+
+def _missing_file_hint(path: Path, base: Path) -> str:
+    """'did you mean …' from the nearest existing directory, else 'check the path'."""
+    parent = path.parent
+    missing = path.name
+    while not parent.is_dir() and parent != parent.parent:
+        missing = parent.name
+        parent = parent.parent
+    try:
+        entries = [e.name for e in os.scandir(parent) if not e.name.startswith(".")]
+    except OSError:
+        entries = []
+    if missing == path.name:  # compare the stems of the .py files: "mdel" ~ "model", not "nope" ~ "loop"
+        stems = {e[:-3]: e for e in entries if e.endswith(".py")}
+        close = [
+            stems[c] for c in difflib.get_close_matches(Path(missing).stem, list(stems), n=1, cutoff=0.7)
+        ]
+    else:
+        close = difflib.get_close_matches(missing, entries, n=1, cutoff=0.7)
+    if close:
+        suggestion = parent / close[0]
+        try:
+            shown = suggestion.relative_to(base).as_posix()
+        except ValueError:
+            shown = suggestion.as_posix()
+        return f"did you mean {shown}?"
+    return f"check the path (relative to {base.as_posix()})"
+
+
+# -------------------------------------------------------------------------------------------- modules
+
+
+def _find_module(dotted: str, base: Path) -> None:
+    """Raise `LoadError` when the top-level package of ``dotted`` cannot be found (nothing is executed)."""
+    top = dotted.split(".")[0]
+    if top in sys.modules:
+        return
+    extra = [str(base)] + ([str(base / "src")] if (base / "src").is_dir() else [])
+    added = [p for p in extra if p not in sys.path]
+    sys.path[:0] = added
+    try:
+        found = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        found = None
+    finally:
+        for entry in added:
+            if entry in sys.path:
+                sys.path.remove(entry)
+    if found is None:
+        raise LoadError(
+            f"cannot import {dotted!r}: no module named {top!r}",
+            hint=f"run relulint from the directory that contains {top}/ (or {top}.py), "
+            "install your package (pip install -e .), or pass the file: path/to/module.py:Name",
+        )
+
+
+# ------------------------------------------------------------------------------------ kwargs and shape
+
+
+def _check_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, Mapping):
+        raise UsageError(
+            f"kwargs must be a mapping of parameter names to values, got {type(kwargs).__name__}",
+            hint="--kwargs '{\"width\": 4}'",
+        )
+    for key in kwargs:
+        if not isinstance(key, str) or not key.isidentifier():
+            raise UsageError(f"kwargs: {key!r} is not a parameter name", hint="--kwargs '{\"width\": 4}'")
+    return dict(kwargs)
+
+
+def _check_shape(shape: Any) -> tuple[int, ...] | None:
+    if shape is None:
+        return None
+    if isinstance(shape, str):
+        return parse_shape(shape)
+    try:
+        values = tuple(shape)
+    except TypeError:
+        values = (shape,)
+    if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+        raise UsageError(
+            f"input shape {shape!r} must be positive integers", hint="--input-shape 8,16 (batch, features)"
+        )
+    return values
+
+
+def parse_kwargs(text: str) -> dict[str, Any]:
+    """``'{"width": 4}'`` → ``{"width": 4}``: a JSON object (never evaluated as Python).
+
+    Raises `UsageError` for invalid JSON (with its line and column) or JSON that is not an object.
+    """
+    hint = '--kwargs \'{"width": 4, "act": "relu"}\' (a JSON object: keys in double quotes)'
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno} column {error.colno}" if "\n" in text else f"column {error.colno}"
+        raise UsageError(
+            f"--kwargs is not valid JSON: {error.msg} at {where} of {text!r}", hint=hint
+        ) from None
+    if not isinstance(value, dict):
+        raise UsageError(f"--kwargs must be a JSON object, got {type(value).__name__}: {text!r}", hint=hint)
+    return _check_kwargs(value)
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``"8,16"`` → ``(8, 16)``; brackets and spaces are allowed (``"(8, 16)"``). Positive integers only."""
+    hint = "--input-shape 8,16 (batch, features)"
+    body = text.strip().strip("()[]").strip()
+    parts = [p.strip() for p in body.split(",")] if body else []
+    if parts and parts[-1] == "":
+        parts.pop()  # "8," → (8,)
+    if not parts:
+        raise UsageError(f"--input-shape {text!r} is empty", hint=hint)
+    values: list[int] = []
+    for part in parts:
+        if not re.fullmatch(r"\+?\d+", part) or int(part) <= 0:
+            raise UsageError(f"--input-shape {text!r}: {part!r} is not a positive integer", hint=hint)
+        values.append(int(part))
+    return tuple(values)

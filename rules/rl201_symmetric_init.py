@@ -1,0 +1,297 @@
+"""RL201 symmetric-init-deep-narrow: a born-dead-prone chain initialized from a law symmetric about zero.
+
+Theory: `dying` Thm 3.2 (any symmetric weight law: P(born dead) ≤ 1 − ∏(1 − 2^−N_l), the same for every
+scale), `collapse` §5.1 and `dying` §4.3 (orthogonal and LSUV do not help; a positive constant bias
+lowers the probability but does not remove it, `dying` Fig. 4), `dying` §4.1 / Thm 4.1 (RAI, the fix:
+1 − ∏(1 − (1/2 − γ_l)^N_l) with γ_1 = 0 and γ_l ∈ (0, 1/2]), `dying` §5 (88 % → 22 % at 10 layers, width 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from relulint.rules.rl101_born_dead import percent, risk, unprotected_widths
+
+from relulint.facts import Chain, Finding, InitInfo, ModelFacts, Severity
+from relulint.registry import Case, Rule, RuleContext, RuleOption
+from relulint.theory.dying import rai_upper_bound
+
+LABELS = {
+    "pytorch-default": "PyTorch's default (kaiming_uniform_(a=√5))",
+    "kaiming-normal": "He/Kaiming normal",
+    "kaiming-uniform": "He/Kaiming uniform",
+    "xavier-normal": "Xavier/Glorot normal",
+    "xavier-uniform": "Xavier/Glorot uniform",
+    "lecun": "LeCun",
+    "normal": "zero-mean normal",
+    "uniform": "zero-mean uniform",
+    "trunc-normal": "truncated normal",
+    "orthogonal": "orthogonal",
+    "sparse": "sparse normal",
+    "zeros": "all-zero",
+}
+
+
+def init_label(info: InitInfo) -> str:
+    return LABELS.get(info.law, f"{info.law} (symmetric)")
+
+
+def chain_inits(chain: Chain) -> tuple[list[InitInfo], bool, bool]:
+    """(known weight inits of the hidden layers, any RAI, any asymmetric) — what RL201 decides on."""
+    infos = [layer.weight_init for layer in chain.hidden if layer.weight_init is not None]
+    rai = any(info.law == "rai" for info in infos)
+    asymmetric = any(info.symmetric is False for info in infos)
+    return [info for info in infos if info.symmetric], rai, asymmetric
+
+
+def positive_biases(chain: Chain) -> list[float]:
+    """The positive constant biases of the hidden layers (`dying` Fig. 4: they lower the risk)."""
+    values = []
+    for layer in chain.hidden:
+        info = layer.bias_init
+        if info is not None and info.law == "constant" and info.mean is not None and info.mean > 0:
+            values.append(info.mean)
+    return values
+
+
+class SymmetricInitDeepNarrow(Rule):
+    code = "RL201"
+    name = "symmetric-init-deep-narrow"
+    severity = Severity.WARNING
+    groups = ("initialization",)
+    summary = (
+        "A deep, narrow ReLU chain is initialized from a symmetric law (He, Xavier, orthogonal…): use RAI."
+    )
+    what = """
+        Finds ReLU chains whose born-dead probability exceeds `p` (the `collapse` Theorem 8 / `dying`
+        Theorem 3.2 bound, or the probe's estimate) and whose hidden-layer weights were drawn from a law
+        symmetric about zero: He/Kaiming, Xavier/Glorot, LeCun, PyTorch's default
+        `kaiming_uniform_(a=√5)`, any zero-mean normal or uniform, and also orthogonal and LSUV. relulint
+        knows the initializer from the calls it records while the model is built (`torch.nn.init.*`,
+        in-place `.data.normal_()` and friends, `reset_parameters`, `model.apply(fn)`) and from a
+        statistical fingerprint of the values.
+
+        The message names the initializer, says why it cannot help, and what the randomized asymmetric
+        initialization (RAI, `relulint.init.apply_rai`) buys for this chain: the `dying` Theorem 4.1 bound
+        and, with `--probe --compare rai`, the measured probability under RAI. A positive constant bias
+        is reported as lowering the risk without removing it. Chains initialized by RAI are never flagged
+        here (RL101 still fires when they stay above `p`).
+    """
+    why = """
+        For any weights drawn independently from laws symmetric about zero (and symmetric or zero
+        biases), each hidden layer of width N_l is zero on every input with probability 2^−N_l given the
+        layers before it, so P(born dead) ≤ 1 − ∏(1 − 2^−N_l) (`dying` Theorem 3.2, `collapse` Theorem 8)
+        and the bound is nearly attained. The scale of the law does not enter: He, Xavier and LeCun only
+        rescale the same sign pattern, and orthogonal / LSUV give "very close" probabilities (`collapse`
+        §5.1, `dying` §4.3). The common advice "use He init" therefore does not help a deep, narrow net.
+        A large positive bias lowers the probability but does not remove it (`dying` Fig. 4). RAI draws
+        one entry per row of [W, b] from a positive law, so each unit is active on a positive fraction of
+        inputs: the bound becomes 1 − ∏(1 − (1/2 − γ_l)^N_l) with γ_l > 0 (`dying` Theorem 4.1), and
+        `dying` §5 measures 88 % → 22 % born dead for a 10-layer width-2 net.
+    """
+    use_instead = """
+        from torch import nn
+
+        from relulint.init import apply_rai
+
+
+        def Net():
+            layers = [nn.Linear(1, 2), nn.ReLU()]
+            for _ in range(9):
+                layers += [nn.Linear(2, 2), nn.ReLU()]
+            return apply_rai(nn.Sequential(*layers, nn.Linear(2, 1)))
+    """
+    options = (
+        RuleOption(
+            "p", None, "largest acceptable born-dead probability; None = the global `p` (default 1 %)"
+        ),
+    )
+    references = (
+        "Lu, Shin, Su, Karniadakis. Dying ReLU and initialization (`dying`): Thm 3.2, §4.1 (RAI), Eq. 4.2, "
+        "Thm 4.1, §4.3 and Fig. 4, §5.",
+        "Lu, Su, Karniadakis. Collapse of deep and narrow neural nets (`collapse`): Theorem 8, §5.1.",
+    )
+    INVALID = (
+        Case(
+            title="PyTorch's default init, width 2, ten ReLU layers",
+            code="""
+                from torch import nn
+
+
+                def Net():
+                    layers = [nn.Linear(1, 2), nn.ReLU()]  # expect: RL201
+                    for _ in range(9):
+                        layers += [nn.Linear(2, 2), nn.ReLU()]
+                    return nn.Sequential(*layers, nn.Linear(2, 1))
+            """,
+        ),
+        Case(
+            title="He init applied with model.apply: the usual advice does not help",
+            code="""
+                from torch import nn
+
+
+                def he(module):
+                    if isinstance(module, nn.Linear):
+                        nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                        nn.init.zeros_(module.bias)
+
+
+                class Net(nn.Module):
+                    def __init__(self, width: int = 3, depth: int = 12):
+                        super().__init__()
+                        self.inp = nn.Linear(2, width)  # expect: RL201
+                        self.hidden = nn.ModuleList([nn.Linear(width, width) for _ in range(depth - 1)])
+                        self.out = nn.Linear(width, 1)
+                        self.apply(he)
+
+                    def forward(self, x):
+                        x = self.inp(x).relu()
+                        for layer in self.hidden:
+                            x = layer(x).relu()
+                        return self.out(x)
+            """,
+        ),
+        Case(
+            title="Orthogonal init (and LSUV, which only rescales it)",
+            code="""
+                import torch
+                from torch import nn
+
+
+                class Net(nn.Module):
+                    def __init__(self):
+                        super().__init__()
+                        self.layers = nn.ModuleList([nn.Linear(4, 4) for _ in range(20)])  # expect: RL201
+                        for layer in self.layers:
+                            nn.init.orthogonal_(layer.weight)
+                            nn.init.zeros_(layer.bias)
+                        self.head = nn.Linear(4, 1)
+
+                    def forward(self, x):
+                        for layer in self.layers:
+                            x = torch.relu(layer(x))
+                        return self.head(x)
+            """,
+        ),
+        Case(
+            title="A positive constant bias lowers the risk but does not remove it",
+            code="""
+                from torch import nn
+
+
+                def Net():
+                    layers = []
+                    for i in range(12):
+                        layer = nn.Linear(1 if i == 0 else 2, 2)  # expect: RL201
+                        nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                        layer.bias.data.fill_(10.0)
+                        layers += [layer, nn.ReLU()]
+                    return nn.Sequential(*layers, nn.Linear(2, 1))
+            """,
+        ),
+    )
+    VALID = (
+        Case(
+            title="The same chain initialized by RAI (RL101 may still fire; RL201 does not)",
+            code="""
+                from torch import nn
+
+                from relulint.init import apply_rai
+
+
+                def Net():
+                    layers = [nn.Linear(1, 2), nn.ReLU()]
+                    for _ in range(9):
+                        layers += [nn.Linear(2, 2), nn.ReLU()]
+                    return apply_rai(nn.Sequential(*layers, nn.Linear(2, 1)))
+            """,
+        ),
+        Case(
+            title="He init on a chain wide enough for its depth",
+            code="""
+                from torch import nn
+
+
+                def Net(width: int = 32, depth: int = 10):
+                    layers = []
+                    for i in range(depth):
+                        layer = nn.Linear(3 if i == 0 else width, width)
+                        nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                        nn.init.zeros_(layer.bias)
+                        layers += [layer, nn.ReLU()]
+                    return nn.Sequential(*layers, nn.Linear(width, 1))
+            """,
+        ),
+    )
+
+    def check(self, facts: ModelFacts, ctx: RuleContext) -> Iterator[Finding]:
+        p = ctx.option(type(self), "p")
+        p = ctx.options.p if p is None else float(p)
+        for chain in facts.chains:
+            if not chain.hidden:
+                continue
+            symmetric, rai, asymmetric = chain_inits(chain)
+            if rai or asymmetric or not symmetric:
+                continue  # RAI / asymmetric / unknown init: not this rule's advice (RL101 still applies)
+            probability, source = risk(chain, facts)
+            if probability <= p:
+                continue
+            details = self.details(chain, facts, symmetric, probability, source, p)
+            yield self.finding(
+                facts,
+                self.message(chain, details),
+                chain=chain,
+                fix="initialize with relulint.init.apply_rai(model) (dying §4.1: He first layer, RAI after it)",
+                details=details,
+            )
+
+    @staticmethod
+    def details(
+        chain: Chain, facts: ModelFacts, inits: list[InitInfo], probability: float, source: str, p: float
+    ) -> dict:
+        widths = unprotected_widths(chain) or chain.hidden_widths
+        laws = list(dict.fromkeys(init_label(info) for info in inits))
+        compare = facts.compare_probes.get(chain.index)
+        return {
+            "init": laws,
+            "probability": probability,
+            "source": source,
+            "p": p,
+            "p_upper_symmetric": rai_upper_bound(widths, 0.0),
+            # Thm 4.1 with every γ_l (l ≥ 2) at its largest value 1/2: only the He first layer can die
+            "p_upper_rai_best": rai_upper_bound(widths, 0.5),
+            "rai_measured": compare.estimate if compare is not None and compare.samples else None,
+            "positive_bias": positive_biases(chain),
+        }
+
+    @staticmethod
+    def message(chain: Chain, d: dict) -> str:
+        how = "probe" if d["source"] == "probe" else "dying Thm 3.2 bound"
+        if d["positive_bias"] and d["source"] != "probe":
+            how = "dying Thm 3.2 bound for zero bias"
+        parts = [
+            f"ReLU chain {chain.shape} ({chain.depth} ReLU layers) is initialized with {', '.join(d['init'])}, "
+            f"a law symmetric about zero: it is born dead with probability {percent(d['probability'])} ({how})."
+        ]
+        parts.append(
+            "Rescaling a symmetric law changes nothing: each layer of width N dies with probability 2^−N "
+            "whatever the variance, and orthogonal/LSUV do no better (dying Thm 3.2, collapse §5.1)."
+        )
+        if d["positive_bias"]:
+            bias = ", ".join(f"{b:g}" for b in dict.fromkeys(d["positive_bias"]))
+            parts.append(
+                f"The positive constant bias ({bias}) lowers this risk but does not remove it (dying Fig. 4)."
+            )
+        rai = (
+            f"RAI (relulint.init.apply_rai) lowers the bound to 1 − ∏(1 − (1/2 − γ_l)^N_l) (dying Thm 4.1), "
+            f"{percent(d['p_upper_rai_best'])} at γ_l = 1/2 against {percent(d['p_upper_symmetric'])} at γ_l = 0"
+        )
+        if d["rai_measured"] is not None:
+            rai += f"; measured under RAI: {percent(d['rai_measured'])} (probe)"
+        else:
+            rai += (
+                " (dying §5 measures 88 % → 22 % at 10 layers of width 2; --probe --compare rai measures it)"
+            )
+        parts.append(rai + ".")
+        return " ".join(parts)

@@ -1,0 +1,228 @@
+"""RL202 signal-length-decay: the init's variance shrinks (or blows up) the signal along a ReLU chain.
+
+Theory: the length map of `collapse` Eq. 2–3 (= `dying` Thm 4.3 with symmetric weights),
+E[q^l] = σ_w²/2 · E[q^{l−1}] + σ_b², with E[q^1] = σ_w² q^0 + σ_b²; He init (σ_w² = 2) keeps E[q] constant.
+PyTorch's default `nn.Linear` init has σ_w² = 1/3, a factor 1/6 per layer. Under RAI the factor is at most
+A_upp/2 = N/(N + 1) (`dying` Cor. 4.4 with σ_w from Eq. 4.2).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from relulint.rules.rl201_symmetric_init import init_label
+
+from relulint.facts import Chain, Finding, Layer, ModelFacts, Severity
+from relulint.registry import Case, Rule, RuleContext, RuleOption
+from relulint.theory.dying import rai_length_map_coefficients
+
+
+def weight_second_moment(layer: Layer) -> float | None:
+    """fan_in · E[w²] of a layer's weights (σ_w² of `collapse` Eq. 2–3 when the law is centred)."""
+    info = layer.weight_init
+    if info is None or info.sigma2 is None or info.law == "unknown":
+        return None  # no record and too few entries: a sample variance of 4 numbers is no measurement
+    mean = info.mean or 0.0
+    return info.sigma2 + layer.in_features * mean * mean
+
+
+def bias_second_moment(layer: Layer) -> float:
+    """E[b²] of a layer's biases (σ_b² of `collapse` Eq. 2–3; a constant c gives c²); 0 without a bias."""
+    info = layer.bias_init
+    if not layer.bias or info is None:
+        return 0.0
+    mean = info.mean or 0.0
+    return (info.sigma2 or 0.0) + mean * mean
+
+
+def layer_factor(layer: Layer, first: bool) -> float | None:
+    """The layer's factor on E[q]: σ_w² for the chain's first layer (its input is not rectified), σ_w²/2 after
+    a ReLU (`collapse` Eq. 3); for RAI layers the upper factor A_upp/2 of `dying` Cor. 4.4."""
+    info = layer.weight_init
+    if info is not None and info.law == "rai" and not first:
+        sigma_w = float(info.args.get("sigma_w", 0.6007))
+        mu1, mu2 = float(info.args.get("mu1", 2 / 3)), float(info.args.get("mu2", 0.5))
+        _, upper, _ = rai_length_map_coefficients(layer.in_features, sigma_w, mu1, mu2)
+        return upper
+    s2 = weight_second_moment(layer)
+    if s2 is None:
+        return None
+    return s2 if first else s2 / 2.0
+
+
+def show_factor(f: float) -> str:
+    if f <= 0:
+        return "×0"
+    if f < 1:
+        return f"×1/{1 / f:.3g}"
+    return f"×{f:.3g}"
+
+
+class SignalLengthDecay(Rule):
+    code = "RL202"
+    name = "signal-length-decay"
+    severity = Severity.WARNING
+    groups = ("initialization",)
+    summary = "The init's weight variance shrinks (or blows up) the signal along a ReLU chain by more than `factor`."
+    what = """
+        Follows the expected squared length of the signal through each ReLU chain with the length map of
+        `collapse` Eq. 2–3, E[q^l] = σ_w²/2 · E[q^{l−1}] + σ_b², using every layer's σ_w² = fan_in · Var(W)
+        as relulint recorded or fingerprinted it. It fires when the input's contribution changes by more
+        than `factor` (default 10³) between the chain's input and its output. The message gives the
+        per-layer factor, the total, how much of the output's E[q] still comes from the input rather
+        than from the biases, and the init that keeps E[q] constant (He: σ_w² = 2).
+    """
+    why = """
+        With PyTorch's default `nn.Linear` init (`kaiming_uniform_(a=√5)`, σ_w² = 1/3) the signal shrinks
+        by 1/6 per ReLU layer (`collapse` Eq. 3): after a few layers the output is set by the biases and
+        hardly depends on the input, so the network is nearly constant at initialization even when it is
+        not born dead, and gradients vanish the same way. A variance above 2 blows the signal up instead.
+        He initialization, σ_w² = 2, is the fixed point that keeps E[q] constant (`collapse` Eq. 3);
+        RAI keeps it bounded with A_upp/2 = N/(N + 1) (`dying` Thm 4.3, Cor. 4.4, Eq. 4.2).
+    """
+    options = (
+        RuleOption(
+            "factor", 1e3, "largest acceptable change of the signal length across a chain (either way)"
+        ),
+    )
+    references = (
+        "Lu, Su, Karniadakis. Collapse of deep and narrow neural nets (`collapse`): Eq. 2–3.",
+        "Lu, Shin, Su, Karniadakis. Dying ReLU and initialization (`dying`): Thm 4.3, Cor. 4.4, Eq. 4.2.",
+        "He, Zhang, Ren, Sun. Delving deep into rectifiers (2015): σ_w² = 2 for ReLU.",
+    )
+    INVALID = (
+        Case(
+            title="PyTorch's default init on a 6-layer MLP: the signal shrinks ×1/6 per layer",
+            code="""
+                import torch
+                from torch import nn
+
+
+                class Net(nn.Module):
+                    def __init__(self, width: int = 64, depth: int = 6):
+                        super().__init__()
+                        self.first = nn.Linear(8, width)  # expect: RL202
+                        self.hidden = nn.ModuleList([nn.Linear(width, width) for _ in range(depth - 1)])
+                        self.out = nn.Linear(width, 1)
+
+                    def forward(self, x):
+                        x = torch.relu(self.first(x))
+                        for layer in self.hidden:
+                            x = torch.relu(layer(x))
+                        return self.out(x)
+            """,
+        ),
+        Case(
+            title="A normal init with a fixed std of 1 blows the signal up",
+            code="""
+                from torch import nn
+
+
+                def Net():
+                    layers = []
+                    for i in range(4):
+                        layer = nn.Linear(16 if i == 0 else 128, 128)  # expect: RL202
+                        nn.init.normal_(layer.weight, std=1.0)
+                        layers += [layer, nn.ReLU()]
+                    return nn.Sequential(*layers, nn.Linear(128, 1))
+            """,
+        ),
+    )
+    VALID = (
+        Case(
+            title="He init keeps E[q] constant",
+            code="""
+                import torch
+                from torch import nn
+
+
+                class Net(nn.Module):
+                    def __init__(self, width: int = 64, depth: int = 6):
+                        super().__init__()
+                        self.first = nn.Linear(8, width)
+                        self.hidden = nn.ModuleList([nn.Linear(width, width) for _ in range(depth - 1)])
+                        self.out = nn.Linear(width, 1)
+                        for layer in [self.first, *self.hidden, self.out]:
+                            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                            nn.init.zeros_(layer.bias)
+
+                    def forward(self, x):
+                        x = torch.relu(self.first(x))
+                        for layer in self.hidden:
+                            x = torch.relu(layer(x))
+                        return self.out(x)
+            """,
+        ),
+        Case(
+            title="A shallow MLP with the default init stays within the factor",
+            code="""
+                from torch import nn
+
+
+                def Net():
+                    return nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1))
+            """,
+        ),
+    )
+
+    def check(self, facts: ModelFacts, ctx: RuleContext) -> Iterator[Finding]:
+        limit = float(ctx.option(type(self), "factor"))
+        for chain in facts.chains:
+            if not chain.hidden:
+                continue
+            factors = [layer_factor(layer, first=i == 0) for i, layer in enumerate(chain.layers)]
+            if any(f is None for f in factors):
+                continue  # an init relulint could not measure: no claim
+            known = [float(f) for f in factors if f is not None]
+            total = math.prod(known)
+            if 1.0 / limit <= total <= limit:
+                continue
+            details = self.details(chain, known, total, limit)
+            yield self.finding(
+                facts,
+                self.message(chain, details),
+                chain=chain,
+                fix="nn.init.kaiming_normal_(w, nonlinearity='relu') (σ_w² = 2) for every Linear of the chain, "
+                "or relulint.init.apply_rai(model) for deep, narrow chains",
+                details=details,
+            )
+
+    @staticmethod
+    def details(chain: Chain, factors: list[float], total: float, limit: float) -> dict:
+        """Per-layer factors, total, and the share of the output's E[q] that still comes from the input."""
+        q = 1.0  # q^0 = |x|²/d_in = 1 (standardized inputs)
+        for layer, factor in zip(chain.layers, factors, strict=True):
+            q = factor * q + bias_second_moment(layer)
+        inits = [layer.weight_init for layer in chain.layers if layer.weight_init is not None]
+        return {
+            "factors": factors,
+            "total": total,
+            "factor": limit,
+            "input_share": total / q if q > 0 else None,
+            "q_out": q,
+            "init": list(dict.fromkeys(init_label(info) for info in inits)),
+            "sigma_w2": [weight_second_moment(layer) for layer in chain.layers],
+        }
+
+    @staticmethod
+    def message(chain: Chain, d: dict) -> str:
+        after = d["factors"][1:] or d["factors"]
+        if max(after) - min(after) <= 1e-9 * max(after):
+            per_layer = f"{show_factor(after[0])} per ReLU layer"
+        else:
+            per_layer = f"{show_factor(min(after))} to {show_factor(max(after))} per ReLU layer"
+        direction = "shrinks" if d["total"] < 1 else "grows"
+        text = (
+            f"ReLU chain {chain.shape} ({', '.join(d['init'])}): the signal length E[q] {direction} {per_layer} "
+            f"(collapse Eq 2–3, σ_w²/2 per layer), {show_factor(d['total'])} across its {len(d['factors'])} "
+            f"layers (limit ×{d['factor']:g})."
+        )
+        share = d["input_share"]
+        if d["total"] < 1 and share is not None and share < 0.5:
+            text += (
+                f" The biases dominate: the input accounts for {share:.2%} of E[q] at the chain's output, so the "
+                "network is nearly constant at initialization even when it is not born dead."
+            )
+        text += " He init (σ_w² = 2, nn.init.kaiming_normal_(w, nonlinearity='relu')) keeps E[q] constant."
+        return text
