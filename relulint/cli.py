@@ -229,7 +229,7 @@ def check_command(
     ),
     fmt: str = typer.Option("text", "--format", "-f", help="text, concise, json, sarif or github."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the report to this file."),
-    p: float = typer.Option(None, "--p", help="Largest acceptable born-dead probability [default: 0.01]."),
+    p: float = typer.Option(None, "--p", help="Largest acceptable born-dead probability \\[default: 0.01]."),
     fail_on: str = typer.Option(
         None, "--fail-on", help="Exit 1 on findings at or above: info, warning, error."
     ),
@@ -247,20 +247,20 @@ def check_command(
         None, "--input-shape", help="Example input shape for the fallback: 8,16."
     ),
     timeout: float = typer.Option(
-        None, "--timeout", help="Seconds allowed to import and trace [default: 120]."
+        None, "--timeout", help="Seconds allowed to import and trace \\[default: 120]."
     ),
     baseline: Path = typer.Option(None, "--baseline", help="Report only findings not in this baseline."),
     write_baseline: Path = typer.Option(None, "--write-baseline", help="Accept today's findings into FILE."),
     probe: bool = typer.Option(False, "--probe", help="Monte-Carlo estimate for every chain at risk."),
     probe_all: bool = typer.Option(False, "--probe-all", help="Monte-Carlo estimate for every chain."),
-    samples: int = typer.Option(None, "--samples", help="Probe samples [default: 10000]."),
-    points: int = typer.Option(None, "--points", help="Probe input points [default: 256]."),
-    domain: str = typer.Option(None, "--domain", help="Probe input domain LOW,HIGH [default: ±√3]."),
+    samples: int = typer.Option(None, "--samples", help="Probe samples \\[default: 10000]."),
+    points: int = typer.Option(None, "--points", help="Probe input points \\[default: 256]."),
+    domain: str = typer.Option(None, "--domain", help="Probe input domain LOW,HIGH \\[default: ±√3]."),
     data: Path = typer.Option(None, "--data", help="Probe inputs D (.npy, .pt, .csv)."),
-    seed: int = typer.Option(None, "--seed", help="Probe seed [default: 0]."),
+    seed: int = typer.Option(None, "--seed", help="Probe seed \\[default: 0]."),
     device: str = typer.Option(None, "--device", help="Probe device: auto, cpu or cuda."),
     compare: str = typer.Option(None, "--compare", help="Also probe this init: rai."),
-    max_memory: str = typer.Option(None, "--max-memory", help="Probe memory bound [default: 1GiB]."),
+    max_memory: str = typer.Option(None, "--max-memory", help="Probe memory bound \\[default: 1GiB]."),
     target_std: float = typer.Option(
         None, "--target-std", help="Standard deviation of the training targets."
     ),
@@ -365,14 +365,14 @@ def probe_command(
     kwargs: str = typer.Option(None, "--kwargs", help="JSON keyword arguments for the constructor."),
     input_shape: str = typer.Option(None, "--input-shape", help="Example input shape for the fallback."),
     timeout: float = typer.Option(None, "--timeout", help="Seconds allowed to import and trace."),
-    samples: int = typer.Option(None, "--samples", help="Samples [default: 10000]."),
-    points: int = typer.Option(None, "--points", help="Input points [default: 256]."),
-    domain: str = typer.Option(None, "--domain", help="Input domain LOW,HIGH [default: ±√3]."),
+    samples: int = typer.Option(None, "--samples", help="Samples \\[default: 10000]."),
+    points: int = typer.Option(None, "--points", help="Input points \\[default: 256]."),
+    domain: str = typer.Option(None, "--domain", help="Input domain LOW,HIGH \\[default: ±√3]."),
     data: Path = typer.Option(None, "--data", help="Inputs D (.npy, .pt, .csv)."),
-    seed: int = typer.Option(None, "--seed", help="Seed [default: 0]."),
+    seed: int = typer.Option(None, "--seed", help="Seed \\[default: 0]."),
     device: str = typer.Option(None, "--device", help="auto, cpu or cuda."),
     compare: str = typer.Option(None, "--compare", help="Also probe this init: rai."),
-    max_memory: str = typer.Option(None, "--max-memory", help="Memory bound [default: 1GiB]."),
+    max_memory: str = typer.Option(None, "--max-memory", help="Memory bound \\[default: 1GiB]."),
 ) -> None:
     """Monte-Carlo estimate of the born-dead probability of every ReLU chain (`dying` Eq. 3.1)."""
     given = {k: v for k, v in locals().items() if k not in {"target", "output", "fmt"}}
