@@ -199,6 +199,7 @@ def extract_chains(loaded: LoadedModel, capture: Capture) -> tuple[Chain, ...]:
         layers = tuple(graph.layer(node_id, tails[node_id]) for node_id in path)
         if not any(layer.activation == "relu" for layer in layers):
             continue
+        layers = _pooled_inits(loaded, layers)
         chains.append(
             Chain(
                 index=len(chains),
@@ -210,6 +211,48 @@ def extract_chains(loaded: LoadedModel, capture: Capture) -> tuple[Chain, ...]:
             )
         )
     return tuple(chains)
+
+
+def _pooled_inits(loaded: LoadedModel, layers: tuple[Layer, ...]) -> tuple[Layer, ...]:
+    """Re-read the weight laws of the hidden layers after the first together (`inits.pool_chain_asymmetry`).
+
+    Catches hand-written RAI on narrow layers, whose tensors are each too small to fingerprint.
+    """
+    hidden = [i for i, layer in enumerate(layers) if layer.activation == "relu"][1:]
+    if len(hidden) < 2:
+        return layers
+    rows = []
+    for i in hidden:
+        weight, bias = _layer_tensors(loaded, layers[i].module)
+        bias_law = layers[i].bias_init.law if layers[i].bias_init is not None else None
+        if bias_law in ("constant", "zeros"):
+            bias = None  # a known constant bias (dying Fig. 4) is no sign of an asymmetric weight law
+        if weight is None:
+            rows.append(None)
+        else:
+            rows.append(weight if bias is None else torch.cat([weight, bias.reshape(-1, 1)], dim=1))
+    infos = relulint.inits.pool_chain_asymmetry([layers[i].weight_init for i in hidden], rows)
+    if infos is None:
+        return layers
+    out = list(layers)
+    for i, info in zip(hidden, infos, strict=True):
+        out[i] = replace(out[i], weight_init=info)
+    return tuple(out)
+
+
+def _layer_tensors(loaded: LoadedModel, qualname: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The (weight, bias) values of a Linear submodule, detached; (None, None) for a functional layer."""
+    if not qualname:
+        return None, None
+    try:
+        module = loaded.module.get_submodule(qualname)
+    except AttributeError:
+        return None, None
+    weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        return None, None
+    bias = bias.detach() if isinstance(bias, torch.Tensor) and bias.dim() == 1 else None
+    return weight.detach(), bias
 
 
 def normalise_name(name: str) -> str:

@@ -41,9 +41,14 @@ __all__ = [
     "describe_layer",
     "fingerprint",
     "info_from_event",
+    "pool_chain_asymmetry",
+    "pooled_positive_z",
     "recording",
     "resolve",
 ]
+
+# relative tolerance for comparing a recorded constant with float32 values (2^-23 ≈ 1.2e-7, with margin)
+FLOAT32_REL_TOL = 1e-6
 
 NN_INIT_FUNCTIONS = (
     "uniform_",
@@ -79,6 +84,10 @@ TENSOR_METHODS: Mapping[str, tuple[tuple[str, Any], ...]] = {
 MIN_ENTRIES = 32  # below this, statistics are too weak: trust the record
 SHAPE_MIN_ENTRIES = 256  # below this, uniform vs normal is only a guess (not used to overrule a record)
 Z_ASYMMETRY = 5.0  # |z| beyond which mean or sign imbalance means "not symmetric about zero"
+# one-sided z of the pooled mean of [W, b] over a chain's layers (`pool_chain_asymmetry`): a symmetric law
+# passes it with probability 1.3e-3, RAI at width 2 over nine layers gives z ≈ 3.3 on average
+Z_POOLED_POSITIVE = 3.0
+TOO_FEW_TO_FINGERPRINT = "too few entries to fingerprint; trusting the record"
 RAI_MIN_FAN_IN = 16  # the RAI outlier test needs the positive entry to stand out of a Gaussian row
 RAI_MIN_ROWS = 8
 ORTHOGONAL_TOL = 1e-3  # relative Frobenius error of W Wᵀ − c·I
@@ -706,7 +715,7 @@ def _disagreement(recorded: InitInfo, found: InitInfo, shape: Sequence[int]) -> 
         if (
             recorded.mean is not None
             and found.mean is not None
-            and not math.isclose(recorded.mean, found.mean)
+            and not math.isclose(recorded.mean, found.mean, rel_tol=FLOAT32_REL_TOL, abs_tol=1e-30)
         ):
             return f"the constant is {found.mean:g}, not {recorded.mean:g}"
         return None
@@ -715,6 +724,14 @@ def _disagreement(recorded: InitInfo, found: InitInfo, shape: Sequence[int]) -> 
         return found.note or "the values are not symmetric about zero"
     if recorded.law == "orthogonal" and found.law != "orthogonal" and len(shape) >= 2 and min(shape[:2]) >= 2:
         return "the rows are not orthogonal"
+    if recorded.law == "orthogonal" and found.law == "orthogonal":
+        # LSUV and hand-written rescaling (`w.data.mul_(c)` after `orthogonal_`) keep the rows orthogonal
+        # but change the gain, hence σ_w² of the length map (`collapse` Eq 2-3): compare the gains.
+        recorded_gain = float(recorded.args.get("gain", 1.0))
+        found_gain = float(found.args.get("gain", recorded_gain))
+        if not math.isclose(recorded_gain, found_gain, rel_tol=1e-3):
+            return f"the gain is {found_gain:.4g}, not {recorded_gain:.4g}"
+        return None
     if recorded.law in ("rai", "identity") or found.law in (
         "orthogonal",
         "identity",
@@ -779,7 +796,7 @@ def resolve(
         return replace(
             recorded,
             sigma2=recorded.sigma2 if recorded.sigma2 is not None else found.sigma2,
-            note="too few entries to fingerprint; trusting the record",
+            note=TOO_FEW_TO_FINGERPRINT,
         )
     return replace(
         recorded,
@@ -787,6 +804,58 @@ def resolve(
         mean=recorded.mean if recorded.mean is not None else found.mean,
         note=recorded.note or (found.note if recorded.law != found.law else None),
     )
+
+
+def pooled_positive_z(rows: Sequence[Any]) -> tuple[float, int]:
+    """One-sided z of the mean of the entries of several ``[W, b]`` matrices, and how many entries.
+
+    RAI (`dying` §4.1) draws one entry of each row of ``[W, b]`` from a positive law and the rest from
+    N(0, σ²), so the entries have mean E[P] / (fan_in + 1) > 0, while every symmetric law has mean 0. One
+    narrow layer has too few entries to tell (width 2: three per row), but a chain has many layers drawn
+    the same way: pooled, the mean test has power where the per-tensor fingerprint has none.
+    """
+    import numpy as np
+
+    values = np.concatenate([np.asarray(r, dtype=np.float64).ravel() for r in rows]) if rows else np.zeros(0)
+    n = int(values.size)
+    if n < 8:
+        return 0.0, n
+    std = float(values.std(ddof=1))
+    return (float(values.mean()) / (std / math.sqrt(n)) if std > 0 else 0.0), n
+
+
+def pool_chain_asymmetry(
+    infos: Sequence[InitInfo | None], rows: Sequence[Any]
+) -> tuple[InitInfo | None, ...] | None:
+    """The weight inits of a chain's hidden layers after the first, re-read together (see `pooled_positive_z`).
+
+    Only layers whose law the values have not confirmed are re-read: no record, a reconciled one, or a
+    record trusted because its tensor is too small (e.g. ``w.data[:] = v`` after ``reset_parameters``, an
+    assignment no hook sees). When their pooled ``[W, b]`` entries have a clearly positive mean, each
+    becomes an asymmetric "custom" law with a note. Returns the new infos, or None when nothing changes.
+    """
+    open_ = [
+        i
+        for i, info in enumerate(infos)
+        if info is None or info.origin != "recorded" or info.note == TOO_FEW_TO_FINGERPRINT
+    ]
+    if not open_:
+        return None
+    z, n = pooled_positive_z([rows[i] for i in open_ if rows[i] is not None])
+    if z < Z_POOLED_POSITIVE:
+        return None
+    note = (
+        f"pooled over {len(open_)} layers, the entries of [W, b] have a positive mean (z = {z:.1f}, "
+        f"{n} entries): an asymmetric init such as RAI (dying §4.1)"
+    )
+    out = list(infos)
+    for i in open_:
+        info = infos[i]
+        sigma2 = info.sigma2 if info is not None else None
+        out[i] = InitInfo(
+            "custom", False, sigma2, info.mean if info else None, origin="fingerprint", note=note
+        )
+    return tuple(out)
 
 
 def _join(*notes: str | None) -> str | None:

@@ -31,6 +31,26 @@ def unprotected_widths(chain: Chain) -> tuple[int, ...]:
     return tuple(widths)
 
 
+def asymmetric_init(chain: Chain) -> bool:
+    """Some hidden layer after the first has weights from a law *not* symmetric about zero (e.g. RAI).
+
+    `collapse` Thm 8 and `dying` Thm 3.2–3.3 assume symmetric laws. For an asymmetric init the upper bound
+    still holds (`dying` Thm 4.1 is it with γ_l = 0, and γ_l ≥ 0 only lowers it), but the lower bound and
+    the width-2 value do not.
+    """
+    return any(
+        layer.weight_init is not None and layer.weight_init.symmetric is False for layer in chain.hidden[1:]
+    )
+
+
+def symmetric_init(chain: Chain) -> bool:
+    """Every hidden layer after the first has a known law symmetric about zero: the hypothesis of the
+    `dying` Thm 3.3 lower bound and the `collapse` Prop 10 width-2 value (an unknown init gives neither)."""
+    return all(
+        layer.weight_init is not None and layer.weight_init.symmetric is True for layer in chain.hidden[1:]
+    )
+
+
 def risk(chain: Chain, facts: ModelFacts) -> tuple[float, str]:
     """The born-dead probability relulint acts on, and where it comes from (probe, or Thm 8 bound)."""
     probe = facts.probes.get(chain.index)
@@ -59,7 +79,7 @@ def theory_values(chain: Chain, p: float) -> dict[str, float | int | None]:
         "safe_depth": max_safe_depth(width, p) if width else None,
         "min_width": min_safe_width(len(widths), p) if widths else None,
     }
-    if uniform and chain.input_dim == 1 and widths:
+    if uniform and chain.input_dim == 1 and widths and symmetric_init(chain):
         values["p_lower"] = p_born_dead_lower_din1(len(widths), width)
         if width == 2 and not chain.has_bias:
             values["p_width2"] = max(p_collapse_width2(len(widths)), values["p_lower"])
@@ -272,9 +292,20 @@ class BornDeadReluChain(Rule):
             parts.append(f"at least {percent(values['p_lower'])} (dying Thm 3.3)")
         if source == "probe":
             parts.append(f"bound {percent(values['p_upper'])}")
+        elif asymmetric_init(chain):
+            parts.append(
+                "the bound is for symmetric inits; this chain's asymmetric init (RAI) lowers it "
+                "(dying Thm 4.1): --probe measures it"
+            )
         head = "; ".join(parts) + "."
         safe, need = values["safe_depth"], values["min_width"]
-        limits = f" At width {width} at most {safe} ReLU layers keep it ≤ {percent(p)} (collapse Eq 5)"
+        if safe:
+            limits = f" At width {width} at most {safe} ReLU layers keep it ≤ {percent(p)} (collapse Eq 5)"
+        else:
+            limits = (
+                f" At width {width} a single ReLU layer already dies with probability 2^−{width} = "
+                f"{percent(2.0**-width)} > {percent(p)} (collapse Eq 5)"
+            )
         limits += f"; {chain.depth} layers need width ≥ {need}."
         return head + limits
 

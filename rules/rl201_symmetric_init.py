@@ -3,7 +3,7 @@
 Theory: `dying` Thm 3.2 (any symmetric weight law: P(born dead) ≤ 1 − ∏(1 − 2^−N_l), the same for every
 scale), `collapse` §5.1 and `dying` §4.3 (orthogonal and LSUV do not help; a positive constant bias
 lowers the probability but does not remove it, `dying` Fig. 4), `dying` §4.1 / Thm 4.1 (RAI, the fix:
-1 − ∏(1 − (1/2 − γ_l)^N_l) with γ_1 = 0 and γ_l ∈ (0, 1/2]), `dying` §5 (88 % → 22 % at 10 layers, width 2).
+1 − ∏(1 − (1/2 − γ_l)^N_l) with γ_1 = 0 and γ_l ∈ (0, 1/2]), `dying` §5 (88 % → 22 % at 10 layers in its count, i.e. 9 ReLU layers, width 2).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ LABELS = {
     "xavier-normal": "Xavier/Glorot normal",
     "xavier-uniform": "Xavier/Glorot uniform",
     "lecun": "LeCun",
-    "normal": "zero-mean normal",
-    "uniform": "zero-mean uniform",
+    "normal": "normal",
+    "uniform": "uniform",
     "trunc-normal": "truncated normal",
     "orthogonal": "orthogonal",
     "sparse": "sparse normal",
@@ -33,15 +33,31 @@ LABELS = {
 
 
 def init_label(info: InitInfo) -> str:
-    return LABELS.get(info.law, f"{info.law} (symmetric)")
+    """A person's name for an init: "He/Kaiming normal", "zero-mean uniform", "normal (mean 0.5)"."""
+    label = LABELS.get(info.law, info.law)
+    if info.law in ("normal", "uniform", "trunc-normal"):
+        if info.mean is not None and abs(info.mean) > 0:
+            return f"{label} (mean {info.mean:.3g})"
+        return f"zero-mean {label}"
+    return label
 
 
 def chain_inits(chain: Chain) -> tuple[list[InitInfo], bool, bool]:
-    """(known weight inits of the hidden layers, any RAI, any asymmetric) — what RL201 decides on."""
-    infos = [layer.weight_init for layer in chain.hidden if layer.weight_init is not None]
-    rai = any(info.law == "rai" for info in infos)
-    asymmetric = any(info.symmetric is False for info in infos)
-    return [info for info in infos if info.symmetric], rai, asymmetric
+    """(symmetric weight inits of the hidden layers, any RAI, any asymmetric or unknown) — what RL201 decides on.
+
+    RAI keeps a He first layer (`dying` §4.1), so the layers after the first decide: RL201 speaks only when
+    each of them has a known law symmetric about zero. A layer whose law is unknown (too few entries to
+    fingerprint, no record) counts as "not known symmetric": RL201 stays silent rather than name an init
+    the chain may not have (RL101 still reports the risk).
+    """
+    hidden = chain.hidden
+    deciding = hidden[1:] or hidden
+    known = [layer.weight_init for layer in hidden if layer.weight_init is not None]
+    rai = any(info.law == "rai" for info in known)
+    not_symmetric = any(
+        layer.weight_init is None or layer.weight_init.symmetric is not True for layer in deciding
+    )
+    return [info for info in known if info.symmetric], rai, not_symmetric
 
 
 def positive_biases(chain: Chain) -> list[float]:
@@ -87,7 +103,8 @@ class SymmetricInitDeepNarrow(Rule):
         A large positive bias lowers the probability but does not remove it (`dying` Fig. 4). RAI draws
         one entry per row of [W, b] from a positive law, so each unit is active on a positive fraction of
         inputs: the bound becomes 1 − ∏(1 − (1/2 − γ_l)^N_l) with γ_l > 0 (`dying` Theorem 4.1), and
-        `dying` §5 measures 88 % → 22 % born dead for a 10-layer width-2 net.
+        `dying` §5 measures 88 % → 22 % born dead for a 10-layer width-2 net (`dying` counts the output
+        layer: 9 ReLU layers).
     """
     use_instead = """
         from torch import nn
@@ -284,14 +301,16 @@ class SymmetricInitDeepNarrow(Rule):
                 f"The positive constant bias ({bias}) lowers this risk but does not remove it (dying Fig. 4)."
             )
         rai = (
-            f"RAI (relulint.init.apply_rai) lowers the bound to 1 − ∏(1 − (1/2 − γ_l)^N_l) (dying Thm 4.1), "
-            f"{percent(d['p_upper_rai_best'])} at γ_l = 1/2 against {percent(d['p_upper_symmetric'])} at γ_l = 0"
+            "RAI (relulint.init.apply_rai) lowers the bound to 1 − ∏(1 − (1/2 − γ_l)^N_l) (dying Thm 4.1), "
+            f"between {percent(d['p_upper_rai_best'])} (γ_l → 1/2) and {percent(d['p_upper_symmetric'])} "
+            "(γ_l → 0) for this chain: the theorem proves γ_l > 0 but does not give it"
         )
         if d["rai_measured"] is not None:
             rai += f"; measured under RAI: {percent(d['rai_measured'])} (probe)"
         else:
             rai += (
-                " (dying §5 measures 88 % → 22 % at 10 layers of width 2; --probe --compare rai measures it)"
+                " (dying §5 measures 88 % → 22 % for its 10-layer width-2 net, i.e. 9 ReLU layers; "
+                "--probe --compare rai measures this chain)"
             )
         parts.append(rai + ".")
         return " ".join(parts)

@@ -51,6 +51,27 @@ def layer_factor(layer: Layer, first: bool) -> float | None:
     return s2 if first else s2 / 2.0
 
 
+def unnormalized_runs(chain: Chain) -> list[list[int]]:
+    """Indices of the chain's layers in runs between normalizations.
+
+    A norm (BatchNorm, LayerNorm, GroupNorm) between a Linear and its ReLU sets the variance of that
+    layer's pre-activations to one whatever came before, so the length map (`collapse` Eq. 2–3) restarts
+    after it: the signal can only shrink or grow within a run of unnormalized layers.
+    """
+    runs: list[list[int]] = []
+    current: list[int] = []
+    for i, layer in enumerate(chain.layers):
+        if layer.norm is not None:
+            if current:
+                runs.append(current)
+            current = []
+            continue
+        current.append(i)
+    if current:
+        runs.append(current)
+    return runs
+
+
 def show_factor(f: float) -> str:
     if f <= 0:
         return "×0"
@@ -155,6 +176,19 @@ class SignalLengthDecay(Rule):
             """,
         ),
         Case(
+            title="BatchNorm before each ReLU resets the length map: the default init does not decay",
+            code="""
+                from torch import nn
+
+
+                def Net(width: int = 64, depth: int = 12):
+                    layers = []
+                    for i in range(depth):
+                        layers += [nn.Linear(8 if i == 0 else width, width), nn.BatchNorm1d(width), nn.ReLU()]
+                    return nn.Sequential(*layers, nn.Linear(width, 1))
+            """,
+        ),
+        Case(
             title="A shallow MLP with the default init stays within the factor",
             code="""
                 from torch import nn
@@ -172,13 +206,16 @@ class SignalLengthDecay(Rule):
             if not chain.hidden:
                 continue
             factors = [layer_factor(layer, first=i == 0) for i, layer in enumerate(chain.layers)]
-            if any(f is None for f in factors):
+            runs = unnormalized_runs(chain)
+            if not runs or any(factors[i] is None for run in runs for i in run):
                 continue  # an init relulint could not measure: no claim
-            known = [float(f) for f in factors if f is not None]
+            run = max(runs, key=lambda r: abs(math.log(max(math.prod(float(factors[i]) for i in r), 1e-300))))
+            known = [float(factors[i]) for i in run]  # type: ignore[arg-type]
             total = math.prod(known)
             if 1.0 / limit <= total <= limit:
                 continue
-            details = self.details(chain, known, total, limit)
+            details = self.details(chain, known, total, limit, layers=[chain.layers[i] for i in run])
+            details["normalized"] = len(run) < len(chain.layers)
             yield self.finding(
                 facts,
                 self.message(chain, details),
@@ -189,12 +226,15 @@ class SignalLengthDecay(Rule):
             )
 
     @staticmethod
-    def details(chain: Chain, factors: list[float], total: float, limit: float) -> dict:
+    def details(
+        chain: Chain, factors: list[float], total: float, limit: float, layers: list[Layer] | None = None
+    ) -> dict:
         """Per-layer factors, total, and the share of the output's E[q] that still comes from the input."""
+        layers = list(chain.layers) if layers is None else layers
         q = 1.0  # q^0 = |x|²/d_in = 1 (standardized inputs)
-        for layer, factor in zip(chain.layers, factors, strict=True):
+        for layer, factor in zip(layers, factors, strict=True):
             q = factor * q + bias_second_moment(layer)
-        inits = [layer.weight_init for layer in chain.layers if layer.weight_init is not None]
+        inits = [layer.weight_init for layer in layers if layer.weight_init is not None]
         return {
             "factors": factors,
             "total": total,
@@ -215,8 +255,13 @@ class SignalLengthDecay(Rule):
         direction = "shrinks" if d["total"] < 1 else "grows"
         text = (
             f"ReLU chain {chain.shape} ({', '.join(d['init'])}): the signal length E[q] {direction} {per_layer} "
-            f"(collapse Eq 2–3, σ_w²/2 per layer), {show_factor(d['total'])} across its {len(d['factors'])} "
-            f"layers (limit ×{d['factor']:g})."
+            f"(collapse Eq 2–3, σ_w²/2 per layer), {show_factor(d['total'])} across "
+            + (
+                f"{len(d['factors'])} layers between normalizations"
+                if d.get("normalized")
+                else f"its {len(d['factors'])} layers"
+            )
+            + f" (limit ×{d['factor']:g})."
         )
         share = d["input_share"]
         if d["total"] < 1 and share is not None and share < 0.5:

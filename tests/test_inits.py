@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -13,6 +14,7 @@ from torch import nn
 from relulint.facts import InitEvent, LoadedModel, Location, Target
 from relulint.init import rai_
 from relulint.inits import InitRecorder, describe_layer, fingerprint, resolve
+from relulint.options import Options
 
 
 def line_of(marker: str) -> int:
@@ -314,13 +316,11 @@ def test_no_record_is_a_pure_fingerprint() -> None:
     assert resolve((), None) is None
 
 
-def test_describe_layer_json_shape_and_missing_bias() -> None:
+def test_describe_layer_missing_bias_and_missing_module() -> None:
     with InitRecorder() as rec:
         model = nn.Sequential(nn.Linear(3, 4, bias=False), nn.ReLU())
     weight, bias = describe_layer(loaded(model, rec.events_for(model)), "0")
-    assert bias is None
-    out = {"init": {"weight": weight.as_dict(), "bias": None}}
-    assert out["init"]["weight"]["law"] == "pytorch-default"
+    assert bias is None and weight.law == "pytorch-default"
     assert describe_layer(loaded(model, ()), "missing") == (None, None)
 
 
@@ -342,3 +342,31 @@ def test_parameter_created_from_randn_is_fingerprinted() -> None:
 def test_module_is_importable_without_side_effects() -> None:
     assert "uniform_" not in torch.Tensor.__dict__
     assert sys.modules["relulint.inits"].InitRecorder is InitRecorder
+
+
+def test_json_report_carries_each_layers_init(tmp_path) -> None:
+    """`relulint check --format json` on a real file: chains[].layers[].init.{weight,bias} (issue contract)."""
+    from relulint.api import check
+    from relulint.render import render
+
+    (tmp_path / "net.py").write_text(
+        "from torch import nn\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.a = nn.Linear(32, 32)\n"
+        "        self.b = nn.Linear(32, 1)\n"
+        "        nn.init.kaiming_normal_(self.a.weight, mode='fan_out', nonlinearity='relu')\n"
+        "        nn.init.constant_(self.a.bias, 0.1)\n"
+        "    def forward(self, x):\n"
+        "        return self.b(self.a(x).relu())\n"
+    )
+    report = check(f"{tmp_path / 'net.py'}:Net", cwd=tmp_path)
+    document = json.loads(render(report, "json", options=Options()))
+    first, last = document["targets"][0]["chains"][0]["layers"]
+    assert first["module"] == "a" and first["line"] == 5
+    weight, bias = first["init"]["weight"], first["init"]["bias"]
+    assert weight["law"] == "kaiming-normal" and weight["origin"] == "recorded"
+    assert weight["args"]["mode"] == "fan_out" and weight["sigma2"] == pytest.approx(2.0)
+    assert bias["law"] == "constant" and bias["mean"] == pytest.approx(0.1) and bias["origin"] == "recorded"
+    assert last["init"]["weight"]["law"] == "pytorch-default"

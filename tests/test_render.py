@@ -285,11 +285,11 @@ def test_json_document_fields() -> None:
     first = document["targets"][0]
     assert {"target", "name", "path", "line", "capture", "chains", "findings"} <= set(first)
     chain = first["chains"][0]
-    for key in ("hidden_widths", "depth", "p_upper", "p_lower", "safe_depth", "line", "verdict", "init"):
+    for key in ("hidden_widths", "depth", "p_upper", "p_lower", "safe_depth", "line", "verdict", "layers"):
         assert key in chain
-    assert chain["init"][0]["weight"]["law"] == "pytorch-default"
-    assert chain["init"][0]["bias"]["symmetric"] is True
-    assert chain["init"][-1]["weight"] is None
+    assert chain["layers"][0]["init"]["weight"]["law"] == "pytorch-default"
+    assert chain["layers"][0]["init"]["bias"]["symmetric"] is True
+    assert chain["layers"][-1]["init"]["weight"] is None
     assert "probe" not in chain
     finding = first["findings"][0]
     for key in ("code", "name", "severity", "message", "path", "line", "details", "fingerprint"):

@@ -24,11 +24,11 @@ The document is written to stdout (or `-o FILE`) with nothing else on it. Versio
               "safe_depth": 1,           # most ReLU layers at this width with P <= p (collapse Eq 5)
               "min_width": 11,           # narrowest width with P <= p at this depth
               "verdict": "likely dead",  # no relu | protected | ok | at risk | likely dead
-              "init": [                  # one entry per affine layer of the chain
+              "layers": [                # one entry per affine layer of the chain
                 {"module": "layers.0", "in_features": 1, "out_features": 3, "activation": "relu",
                  "norm": null, "line": 8,
-                 "weight": {"law": "pytorch-default", "symmetric": true, "origin": "...", ...} | null,
-                 "bias": {...} | null}
+                 "init": {"weight": {"law": "pytorch-default", "symmetric": true, "origin": "...", ...} | null,
+                          "bias": {...} | null}}
               ],
               "probe": {"samples", "born_dead", "estimate", "ci", "near_constant", "device", "seconds",
                         "method", "dead_unit_fraction", "init"},     # only when a probe ran
@@ -97,8 +97,10 @@ def layer_record(layer: Layer) -> dict[str, Any]:
         "activation": layer.activation,
         "norm": layer.norm,
         "line": layer.location.line if layer.location else None,
-        "weight": layer.weight_init.as_dict() if layer.weight_init else None,
-        "bias": layer.bias_init.as_dict() if layer.bias_init else None,
+        "init": {
+            "weight": layer.weight_init.as_dict() if layer.weight_init else None,
+            "bias": layer.bias_init.as_dict() if layer.bias_init else None,
+        },
     }
 
 
@@ -106,7 +108,7 @@ def chain_record(facts: ModelFacts, chain: Chain, p: float) -> dict[str, Any]:
     """`chain_summary` plus the per-layer inits and the probe results."""
     probe = facts.probes.get(chain.index)
     record = chain_summary(chain, p, probe)
-    record["init"] = [layer_record(layer) for layer in chain.layers]
+    record["layers"] = [layer_record(layer) for layer in chain.layers]
     if probe is not None:
         record["probe"] = probe.as_dict()
     compare = facts.compare_probes.get(chain.index)
