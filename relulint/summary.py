@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from relulint.facts import Chain, ProbeResult, Report, Severity
+from relulint.facts import Chain, InitInfo, ProbeResult, Report, Severity
 
 #: Verdicts, from best to worst.
 VERDICT_NO_RELU = "no relu"  # the chain has no ReLU layer: nothing can die
@@ -40,10 +40,108 @@ def unprotected_widths(chain: Chain) -> tuple[int, ...]:
     return tuple(widths)
 
 
+def asymmetric_init(chain: Chain) -> bool:
+    """Some hidden layer after the first has weights from a law *not* symmetric about zero (e.g. RAI).
+
+    `collapse` Thm 8 and `dying` Thm 3.2–3.3 assume symmetric laws. For an asymmetric init the upper bound
+    still holds (`dying` Thm 4.1 is it with γ_l = 0, and γ_l ≥ 0 only lowers it), but the lower bound and
+    the width-2 value do not.
+    """
+    return any(
+        layer.weight_init is not None and layer.weight_init.symmetric is False for layer in chain.hidden[1:]
+    )
+
+
+def symmetric_init(chain: Chain) -> bool:
+    """Every hidden layer after the first has a known law symmetric about zero: the hypothesis of the
+    `dying` Thm 3.3 lower bound and the `collapse` Prop 10 width-2 value (an unknown init gives neither)."""
+    return all(
+        layer.weight_init is not None and layer.weight_init.symmetric is True for layer in chain.hidden[1:]
+    )
+
+
+INIT_LABELS = {
+    "pytorch-default": "PyTorch's default (kaiming_uniform_(a=√5))",
+    "kaiming-normal": "He/Kaiming normal",
+    "kaiming-uniform": "He/Kaiming uniform",
+    "xavier-normal": "Xavier/Glorot normal",
+    "xavier-uniform": "Xavier/Glorot uniform",
+    "lecun": "LeCun",
+    "normal": "normal",
+    "uniform": "uniform",
+    "trunc-normal": "truncated normal",
+    "orthogonal": "orthogonal",
+    "sparse": "sparse normal",
+    "zeros": "all-zero",
+    "rai": "RAI",
+}
+
+
+def init_label(info: InitInfo) -> str:
+    """A person's name for an init: "He/Kaiming normal", "zero-mean uniform", "normal (mean 0.5)"."""
+    label = INIT_LABELS.get(info.law, info.law)
+    if info.law in ("normal", "uniform", "trunc-normal"):
+        if info.symmetric is False and info.mean is not None and abs(info.mean) > 0:
+            return f"{label} (mean {info.mean:.3g})"
+        return f"zero-mean {label}"
+    return label
+
+
+def init_runs(chain: Chain) -> list[tuple[int, int, str]]:
+    """The chain's inits for people, consecutive layers with the same one merged: ``[(first, last, text)]``.
+
+    ``text`` is e.g. ``"He/Kaiming normal σ_w²=2, bias zeros"``; ``first``/``last`` index ``chain.layers``.
+    """
+
+    def describe(layer: Any) -> str:
+        w, b = layer.weight_init, layer.bias_init
+        text = "unknown" if w is None else init_label(w)
+        if w is not None and w.sigma2 is not None and w.law not in ("zeros", "unknown"):
+            text += f" σ_w²={w.sigma2:.2g}"
+        if b is not None:
+            if b.law == "constant" and b.mean is not None:
+                bias = f"constant {b.mean:.3g}"
+            else:
+                bias = "PyTorch default" if b.law == "pytorch-default" else INIT_LABELS.get(b.law, b.law)
+            text += f", bias {bias}"
+        elif not layer.bias:
+            text += ", no bias"
+        return text
+
+    runs: list[tuple[int, int, str]] = []
+    for i, layer in enumerate(chain.layers):
+        text = describe(layer)
+        if runs and runs[-1][2] == text:
+            runs[-1] = (runs[-1][0], i, text)
+        else:
+            runs.append((i, i, text))
+    return runs
+
+
+def init_notes(chain: Chain) -> list[str]:
+    """Why relulint trusted the values over a recorded init, per layer (`relulint.inits.resolve`)."""
+    where: dict[tuple[str, str], list[int]] = {}
+    for i, layer in enumerate(chain.layers):
+        for kind, info in (("weight", layer.weight_init), ("bias", layer.bias_init)):
+            if info is not None and info.origin == "reconciled" and info.note:
+                note = (
+                    info.note.split(" at ")[0] + info.note[info.note.find(",") :]
+                    if " at " in info.note
+                    else info.note
+                )
+                where.setdefault((kind, note), []).append(i)
+    notes = []
+    for (kind, note), layers in where.items():
+        label = f"layer {layers[0]}" if len(layers) == 1 else f"layers {', '.join(map(str, layers))}"
+        notes.append(f"{label} {kind}: {note}")
+    return notes
+
+
 def p_lower_bound(chain: Chain) -> float | None:
-    """`dying` Thm 3.3 lower bound, when it applies: uniform width and a one-dimensional input."""
+    """`dying` Thm 3.3 lower bound, when it applies: uniform width, a one-dimensional input, and a
+    symmetric init (the theorem's hypothesis)."""
     widths = chain.hidden_widths
-    if not widths or len(set(widths)) != 1 or chain.input_dim != 1:
+    if not widths or len(set(widths)) != 1 or chain.input_dim != 1 or not symmetric_init(chain):
         return None
     try:
         from relulint.theory.dying import p_born_dead_lower_din1

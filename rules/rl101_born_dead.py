@@ -10,45 +10,19 @@ from collections.abc import Iterator
 
 from relulint.facts import Chain, Finding, ModelFacts, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
+from relulint.summary import PROTECTING_NORMS, asymmetric_init, symmetric_init, unprotected_widths
 from relulint.theory.collapse import max_safe_depth, min_safe_width, p_born_dead_upper
 
-PROTECTING_NORMS = {"batchnorm", "layernorm", "groupnorm", "instancenorm"}
-
-
-def unprotected_widths(chain: Chain) -> tuple[int, ...]:
-    """Widths of the ReLU layers that can die for every input.
-
-    A normalization right before the ReLU that centres each unit over the batch (BatchNorm in training
-    mode) or each input over its units (LayerNorm, GroupNorm) leaves at least one positive
-    pre-activation, so that layer is never zero for all of D; `collapse` §5.2 shows batch norm escapes
-    collapse. Weight normalization and dropout do not protect (same section).
-    """
-    widths = []
-    for layer in chain.hidden:
-        protected = layer.norm in PROTECTING_NORMS and (layer.norm != "batchnorm" or layer.norm_training)
-        if not protected:
-            widths.append(layer.out_features)
-    return tuple(widths)
-
-
-def asymmetric_init(chain: Chain) -> bool:
-    """Some hidden layer after the first has weights from a law *not* symmetric about zero (e.g. RAI).
-
-    `collapse` Thm 8 and `dying` Thm 3.2–3.3 assume symmetric laws. For an asymmetric init the upper bound
-    still holds (`dying` Thm 4.1 is it with γ_l = 0, and γ_l ≥ 0 only lowers it), but the lower bound and
-    the width-2 value do not.
-    """
-    return any(
-        layer.weight_init is not None and layer.weight_init.symmetric is False for layer in chain.hidden[1:]
-    )
-
-
-def symmetric_init(chain: Chain) -> bool:
-    """Every hidden layer after the first has a known law symmetric about zero: the hypothesis of the
-    `dying` Thm 3.3 lower bound and the `collapse` Prop 10 width-2 value (an unknown init gives neither)."""
-    return all(
-        layer.weight_init is not None and layer.weight_init.symmetric is True for layer in chain.hidden[1:]
-    )
+__all__ = [
+    "PROTECTING_NORMS",
+    "BornDeadReluChain",
+    "asymmetric_init",
+    "percent",
+    "risk",
+    "symmetric_init",
+    "theory_values",
+    "unprotected_widths",
+]
 
 
 def risk(chain: Chain, facts: ModelFacts) -> tuple[float, str]:

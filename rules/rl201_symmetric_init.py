@@ -14,32 +14,8 @@ from relulint.rules.rl101_born_dead import percent, risk, unprotected_widths
 
 from relulint.facts import Chain, Finding, InitInfo, ModelFacts, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
+from relulint.summary import init_label
 from relulint.theory.dying import rai_upper_bound
-
-LABELS = {
-    "pytorch-default": "PyTorch's default (kaiming_uniform_(a=√5))",
-    "kaiming-normal": "He/Kaiming normal",
-    "kaiming-uniform": "He/Kaiming uniform",
-    "xavier-normal": "Xavier/Glorot normal",
-    "xavier-uniform": "Xavier/Glorot uniform",
-    "lecun": "LeCun",
-    "normal": "normal",
-    "uniform": "uniform",
-    "trunc-normal": "truncated normal",
-    "orthogonal": "orthogonal",
-    "sparse": "sparse normal",
-    "zeros": "all-zero",
-}
-
-
-def init_label(info: InitInfo) -> str:
-    """A person's name for an init: "He/Kaiming normal", "zero-mean uniform", "normal (mean 0.5)"."""
-    label = LABELS.get(info.law, info.law)
-    if info.law in ("normal", "uniform", "trunc-normal"):
-        if info.mean is not None and abs(info.mean) > 0:
-            return f"{label} (mean {info.mean:.3g})"
-        return f"zero-mean {label}"
-    return label
 
 
 def chain_inits(chain: Chain) -> tuple[list[InitInfo], bool, bool]:

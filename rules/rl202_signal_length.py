@@ -11,10 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from relulint.rules.rl201_symmetric_init import init_label
-
 from relulint.facts import Chain, Finding, Layer, ModelFacts, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
+from relulint.summary import init_label
 from relulint.theory.dying import rai_length_map_coefficients
 
 

@@ -144,3 +144,12 @@ def test_pooled_test_power_and_false_positive_rate() -> None:
         false_positive += pooled_positive_z(sym)[0] >= Z_POOLED_POSITIVE
     assert detected / draws > 0.5
     assert false_positive / draws < 0.01
+
+
+def test_text_report_shows_each_layers_init_and_the_reconcile_note(models) -> None:
+    from relulint.options import Options
+    from relulint.render import render
+
+    text = render(check(f"{models}:LSUV"), "text", options=Options())
+    assert "layers 1–5 orthogonal σ_w²=9, bias PyTorch default" in text
+    assert "note: layers 1, 2, 3, 4, 5 weight: recorded nn.init.orthogonal_, but the gain is 3" in text

@@ -30,6 +30,8 @@ from relulint.summary import (
     VERDICT_OK,
     VERDICT_PROTECTED,
     chain_summary,
+    init_notes,
+    init_runs,
     summary_line,
 )
 from relulint.theory.collapse import DEPTH_CAP
@@ -107,6 +109,20 @@ def chain_table(target: TargetReport, p: float) -> Table:
     return table
 
 
+def init_lines(target: TargetReport) -> list[Text]:
+    """Each chain's initializers, runs of equal layers merged (`summary.init_runs`), and why relulint
+    trusted the values over a record where it did."""
+    facts = target.facts
+    assert facts is not None
+    lines: list[Text] = []
+    for chain in facts.chains:
+        runs = init_runs(chain)
+        spans = [f"{'layer ' + str(a) if a == b else f'layers {a}–{b}'} {text}" for a, b, text in runs]
+        lines.append(Text(f"init #{chain.index}: " + "; ".join(spans)))
+        lines += [Text(f"  note: {note}", style="dim") for note in init_notes(chain)]
+    return lines
+
+
 def findings_table(findings: tuple[Finding, ...]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
     table.add_column("severity", no_wrap=True)
@@ -136,6 +152,7 @@ def model_panel(target: TargetReport, p: float) -> Panel:
         parts.append(Text("no ReLU chain found"))
     else:
         parts.append(chain_table(target, p))
+        parts += init_lines(target)
     parts.append(Text(""))
     if target.findings:
         parts.append(findings_table(target.findings))
