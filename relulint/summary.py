@@ -32,12 +32,7 @@ def unprotected_widths(chain: Chain) -> tuple[int, ...]:
     BatchNorm in training mode, LayerNorm and GroupNorm centre the pre-activations, so some unit stays
     positive for every input (`collapse` §5.2); weight normalization and dropout do not protect.
     """
-    widths = []
-    for layer in chain.hidden:
-        protected = layer.norm in PROTECTING_NORMS and (layer.norm != "batchnorm" or layer.norm_training)
-        if not protected:
-            widths.append(layer.out_features)
-    return tuple(widths)
+    return tuple(layer.out_features for layer in chain.hidden if not _protects(layer))
 
 
 def asymmetric_init(chain: Chain) -> bool:
@@ -102,7 +97,8 @@ def init_runs(chain: Chain) -> list[tuple[int, int, str]]:
             if b.law == "constant" and b.mean is not None:
                 bias = f"constant {b.mean:.3g}"
             else:
-                bias = "PyTorch default" if b.law == "pytorch-default" else INIT_LABELS.get(b.law, b.law)
+                short = {"pytorch-default": "PyTorch default", "zeros": "zeros"}
+                bias = short.get(b.law) or INIT_LABELS.get(b.law, b.law)
             text += f", bias {bias}"
         elif not layer.bias:
             text += ", no bias"
@@ -166,6 +162,38 @@ def verdict(chain: Chain, risk: float, p: float) -> str:
     return VERDICT_OK
 
 
+def normalization_note(chain: Chain) -> str | None:
+    """Why RL101 stands down on (some of) a chain's layers, or why a norm present does not count.
+
+    BatchNorm in training mode, LayerNorm and GroupNorm before a ReLU keep one unit positive for every input
+    (`collapse` §5.2); BatchNorm in eval mode applies fixed running statistics, an affine map like any
+    other, and weight norm only re-parametrizes W: neither protects.
+    """
+    protected = [layer for layer in chain.hidden if _protects(layer)]
+    eval_bn = [layer for layer in chain.hidden if layer.norm == "batchnorm" and not layer.norm_training]
+    parts = []
+    if protected:
+        norms = ", ".join(sorted({str(layer.norm) for layer in protected}))
+        if len(protected) == chain.depth:
+            parts.append(
+                f"{norms} before every ReLU keeps a unit alive for every input: P → 0 (collapse §5.2)"
+            )
+        else:
+            parts.append(
+                f"{norms} protects {len(protected)} of {chain.depth} ReLU layers (collapse §5.2); "
+                f"the other {chain.depth - len(protected)} can die"
+            )
+    if eval_bn:
+        parts.append(
+            f"{len(eval_bn)} BatchNorm layer(s) in eval mode use fixed running statistics and do not protect"
+        )
+    return "; ".join(parts) or None
+
+
+def _protects(layer: Any) -> bool:
+    return layer.norm in PROTECTING_NORMS and (layer.norm != "batchnorm" or layer.norm_training)
+
+
 def chain_summary(chain: Chain, p: float, probe: ProbeResult | None = None) -> dict[str, Any]:
     """The theory's numbers for one chain (json-ready; every count is ReLU layers).
 
@@ -173,8 +201,10 @@ def chain_summary(chain: Chain, p: float, probe: ProbeResult | None = None) -> d
     `p_upper` (`collapse` Thm 8 over all hidden widths), `p_upper_unprotected` (the same over layers not
     protected by a normalization, what RL101 acts on), `p_lower` (`dying` Thm 3.3; null unless the width is
     uniform and d_in = 1), `p_probe` (the Monte-Carlo estimate; null without a probe), `safe_depth` (most
-    ReLU layers at this chain's narrowest width with P ≤ p, `collapse` Eq. 5; 10**18 means unbounded),
-    `min_width` (narrowest uniform width with P ≤ p at this depth), `verdict` (one of `VERDICTS`).
+    ReLU layers at the narrowest unprotected width with P ≤ p, `collapse` Eq. 5; 10**18 means unbounded),
+    `min_width` (narrowest uniform width with P ≤ p for the unprotected layers; both null when a norm
+    protects every layer), `verdict` (one of `VERDICTS`),
+    `normalization` (why normalized layers do or do not count, `normalization_note`; null without norms).
     """
     from relulint.theory.collapse import max_safe_depth, min_safe_width, p_born_dead_upper
 
@@ -196,11 +226,13 @@ def chain_summary(chain: Chain, p: float, probe: ProbeResult | None = None) -> d
         "line": chain.location.line if chain.location else None,
         "p_upper": p_upper,
         "p_upper_unprotected": p_acting,
-        "p_lower": p_lower_bound(chain),
+        "p_lower": p_lower_bound(chain) if len(unprotected) == len(widths) else None,
         "p_probe": p_probe,
-        "safe_depth": max_safe_depth(min(widths), p) if widths else None,
-        "min_width": min_safe_width(chain.depth, p) if widths else None,
+        # both over the layers that can die (the unprotected ones), as RL101 reports them
+        "safe_depth": max_safe_depth(min(unprotected), p) if unprotected else None,
+        "min_width": min_safe_width(len(unprotected), p) if unprotected else None,
         "verdict": verdict(chain, risk, p),
+        "normalization": normalization_note(chain),
     }
 
 

@@ -10,7 +10,13 @@ from collections.abc import Iterator
 
 from relulint.facts import Chain, Finding, ModelFacts, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
-from relulint.summary import PROTECTING_NORMS, asymmetric_init, symmetric_init, unprotected_widths
+from relulint.summary import (
+    PROTECTING_NORMS,
+    asymmetric_init,
+    normalization_note,
+    symmetric_init,
+    unprotected_widths,
+)
 from relulint.theory.collapse import max_safe_depth, min_safe_width, p_born_dead_upper
 
 __all__ = [
@@ -53,7 +59,7 @@ def theory_values(chain: Chain, p: float) -> dict[str, float | int | None]:
         "safe_depth": max_safe_depth(width, p) if width else None,
         "min_width": min_safe_width(len(widths), p) if widths else None,
     }
-    if uniform and chain.input_dim == 1 and widths and symmetric_init(chain):
+    if uniform and chain.input_dim == 1 and widths and symmetric_init(chain) and len(widths) == chain.depth:
         values["p_lower"] = p_born_dead_lower_din1(len(widths), width)
         if width == 2 and not chain.has_bias:
             values["p_width2"] = max(p_collapse_width2(len(widths)), values["p_lower"])
@@ -280,8 +286,12 @@ class BornDeadReluChain(Rule):
                 f" At width {width} a single ReLU layer already dies with probability 2^−{width} = "
                 f"{percent(2.0**-width)} > {percent(p)} (collapse Eq 5)"
             )
-        limits += f"; {chain.depth} layers need width ≥ {need}."
-        return head + limits
+        if len(widths) < chain.depth:
+            limits += f"; its {len(widths)} unprotected ReLU layers need width ≥ {need}."
+        else:
+            limits += f"; {chain.depth} layers need width ≥ {need}."
+        note = normalization_note(chain)
+        return head + limits + (f" Normalization: {note}." if note else "")
 
     @staticmethod
     def fix_text(chain: Chain, values: dict) -> str:

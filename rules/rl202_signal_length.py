@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from relulint.rules.rl101_born_dead import percent
+
 from relulint.facts import Chain, Finding, Layer, ModelFacts, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.summary import init_label
@@ -265,7 +267,7 @@ class SignalLengthDecay(Rule):
         share = d["input_share"]
         if d["total"] < 1 and share is not None and share < 0.5:
             text += (
-                f" The biases dominate: the input accounts for {share:.2%} of E[q] at the chain's output, so the "
+                f" The biases dominate: the input accounts for {percent(share)} of E[q] at the chain's output, so the "
                 "network is nearly constant at initialization even when it is not born dead."
             )
         text += " He init (σ_w² = 2, nn.init.kaiming_normal_(w, nonlinearity='relu')) keeps E[q] constant."

@@ -2,7 +2,7 @@
 
 One panel per model: a table of its ReLU chains (shape, ReLU depth, born-dead probability with the
 lower bound and probe when known, the deepest safe chain at this width, the narrowest safe width at this
-depth, verdict) and its findings (severity, code, message and fix, path:line). Then the skipped modules,
+depth, verdict) and its findings (severity, code, name, path:line, then the message and the fix). Then the skipped modules,
 the fixed baseline entries, and the closing line `N findings (x errors, y warnings, z info) in M models`.
 
 Colour only for a terminal without `NO_COLOR`; otherwise plain text at a fixed width of 100 columns so
@@ -18,6 +18,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console, Group
+from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -32,6 +33,7 @@ from relulint.summary import (
     chain_summary,
     init_notes,
     init_runs,
+    normalization_note,
     summary_line,
 )
 from relulint.theory.collapse import DEPTH_CAP
@@ -75,7 +77,9 @@ def depth_text(depth: int | None) -> str:
 
 def probability_cell(summary: dict[str, Any]) -> Text:
     """`≤ 79.8 %` (Thm 8), `≥ 61 %` (Thm 3.3) and `probe 70 %` on separate lines when known."""
-    lines = [f"≤ {percent(summary['p_upper'])}"]
+    lines = [f"≤ {percent(summary['p_upper_unprotected'])}"]
+    if summary["p_upper_unprotected"] != summary["p_upper"]:
+        lines.append(f"(≤ {percent(summary['p_upper'])} unnormalized)")
     if summary["p_lower"] is not None:
         lines.append(f"≥ {percent(summary['p_lower'])}")
     if summary["p_probe"] is not None:
@@ -119,27 +123,32 @@ def init_lines(target: TargetReport) -> list[Text]:
         runs = init_runs(chain)
         spans = [f"{'layer ' + str(a) if a == b else f'layers {a}–{b}'} {text}" for a, b, text in runs]
         lines.append(Text(f"init #{chain.index}: " + "; ".join(spans)))
+        note = normalization_note(chain)
+        if note:
+            lines.append(Text(f"norm #{chain.index}: {note}"))
         lines += [Text(f"  note: {note}", style="dim") for note in init_notes(chain)]
     return lines
 
 
-def findings_table(findings: tuple[Finding, ...]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
-    table.add_column("severity", no_wrap=True)
-    table.add_column("code", no_wrap=True)
-    table.add_column("message", ratio=1, overflow="fold")
-    table.add_column("location", no_wrap=True)
+def findings_block(findings: tuple[Finding, ...]) -> Group:
+    """Each finding as a block: `severity CODE name  path:line`, then the message and the fix, indented.
+
+    A block rather than a table column gives the message the panel's whole width, so long messages
+    (every number with its theorem) stay readable in a 100-column CI log.
+    """
+    blocks: list[Any] = []
     for finding in findings:
-        message = Text(finding.message)
+        head = Text()
+        head.append(finding.severity.label, style=SEVERITY_STYLE[finding.severity])
+        head.append(" ")
+        head.append(finding.code, style="bold")
+        head.append(f" {finding.name}  ")
+        head.append(f"{finding.location.path}:{finding.location.line}", style="bold")
+        body = Text(finding.message)
         if finding.fix:
-            message.append(f"\nfix: {finding.fix}", style="dim")
-        table.add_row(
-            Text(finding.severity.label, style=SEVERITY_STYLE[finding.severity]),
-            Text(finding.code, style="bold"),
-            message,
-            Text(f"{finding.location.path}:{finding.location.line}"),
-        )
-    return table
+            body.append(f"\nfix: {finding.fix}", style="dim")
+        blocks += [head, Padding(body, (0, 0, 0, 2))]
+    return Group(*blocks)
 
 
 def model_panel(target: TargetReport, p: float) -> Panel:
@@ -155,7 +164,7 @@ def model_panel(target: TargetReport, p: float) -> Panel:
         parts += init_lines(target)
     parts.append(Text(""))
     if target.findings:
-        parts.append(findings_table(target.findings))
+        parts.append(findings_block(target.findings))
     else:
         parts.append(Text("no findings", style="green"))
     title = Text(f"{target.path}:{target.name}", style="bold")
