@@ -24,6 +24,7 @@ The document is written to stdout (or `-o FILE`) with nothing else on it. Versio
               "safe_depth": 1,           # most ReLU layers at this width with P <= p (collapse Eq 5)
               "min_width": 11,           # narrowest width with P <= p at this depth
               "verdict": "likely dead",  # no relu | protected | ok | at risk | likely dead
+              "normalization": null,     # why normalized layers count or not (string), or null
               "layers": [                # one entry per affine layer of the chain
                 {"module": "layers.0", "in_features": 1, "out_features": 3, "activation": "relu",
                  "norm": null, "line": 8,
