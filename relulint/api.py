@@ -99,7 +99,7 @@ def load_target(item: Any, options: Options, base: Path) -> tuple[list[LoadedMod
             if isinstance(item, Target)
             else parse_target(str(item), kwargs=options.kwargs, input_shape=options.input_shape, cwd=base)
         )
-        return load(target, timeout=options.timeout)
+        return load(target, timeout=options.timeout, strict=True)  # user-code errors are exit 2
     import torch
 
     if isinstance(item, torch.nn.Module):

@@ -4,7 +4,8 @@
     relulint check --baseline relulint-baseline.json         # report only findings not in it
 
 A finding is keyed by what does not move when code is edited around it: the rule code, the model's file
-and name, and for a chain finding the chain's layer names and shape (`1 → 3×12 → 1`) — never a line
+(relative to the project root: the directory of the pyproject.toml holding `[tool.relulint]`, else the
+git root, else the working directory, so the key does not depend on where relulint runs) and name, and for a chain finding the chain's layer names and shape (`1 → 3×12 → 1`) — never a line
 number, and not the way the target was spelled (`model.py` and `model.py:Net` give the same key).
 Entries carry a count, so two identical findings need two entries. Entries for models that were not
 linted in this run (pre-commit lints only changed files) are neither matched nor reported as fixed.
@@ -19,7 +20,6 @@ File format (version 1; sorted, without timestamps, so it diffs well)::
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable
@@ -29,6 +29,7 @@ from typing import Any
 
 from relulint.errors import DataError
 from relulint.facts import Chain, Finding, Report, TargetReport
+from relulint.registry import fingerprint, fingerprint_root, project_path
 
 BASELINE_VERSION = 1
 
@@ -71,35 +72,37 @@ def _chain(target: TargetReport, index: int | None) -> Chain | None:
     return next((c for c in target.facts.chains if c.index == index), None)
 
 
-def finding_key(finding: Finding, target: TargetReport) -> str:
-    """The line-free key of a finding of `target`'s model."""
-    chain = _chain(target, finding.chain)
-    parts = [
+def finding_key(finding: Finding, target: TargetReport, root: Path | None = None) -> str:
+    """The line-free key of a finding of `target`'s model: `registry.fingerprint` (the same id SARIF's
+    partialFingerprints carry), plus which comment for RL900. Paths are relative to the project root
+    (`registry.fingerprint_root`), so a baseline matches from any working directory."""
+    return fingerprint(
         finding.code,
-        Path(target.path).as_posix(),
+        target.path,
         target.name,
-        ",".join(chain.modules) if chain else "",
-        chain.shape if chain else "",
-        str(finding.details.get("directive", "")),  # RL900: which comment
-    ]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+        _chain(target, finding.chain),
+        extra=str(finding.details.get("directive", "")),  # RL900: which comment
+        root=root,
+    )
 
 
-def entry_for(finding: Finding, target: TargetReport) -> BaselineEntry:
+def entry_for(finding: Finding, target: TargetReport, root: Path | None = None) -> BaselineEntry:
+    root = root if root is not None else fingerprint_root()
     chain = _chain(target, finding.chain)
     return BaselineEntry(
-        key=finding_key(finding, target),
+        key=finding_key(finding, target, root),
         code=finding.code,
         name=finding.name,
-        path=Path(target.path).as_posix(),
+        path=project_path(target.path, root),
         model=target.name,
         shape=chain.shape if chain else "",
         message=finding.message,
     )
 
 
-def keyed_findings(report: Report) -> list[tuple[str, Finding, TargetReport]]:
-    return [(finding_key(f, t), f, t) for t in report.targets for f in t.findings]
+def keyed_findings(report: Report, root: Path | None = None) -> list[tuple[str, Finding, TargetReport]]:
+    root = root if root is not None else fingerprint_root()
+    return [(finding_key(f, t, root), f, t) for t in report.targets for f in t.findings]
 
 
 # ------------------------------------------------------------------------------------------- files
@@ -108,9 +111,10 @@ def keyed_findings(report: Report) -> list[tuple[str, Finding, TargetReport]]:
 def baseline_from_report(report: Report) -> Baseline:
     """Every finding of the report as a baseline (identical findings merged with a count)."""
     merged: dict[str, BaselineEntry] = {}
+    root = fingerprint_root()
     for target in report.targets:
         for finding in target.findings:
-            entry = entry_for(finding, target)
+            entry = entry_for(finding, target, root)
             if entry.key in merged:
                 entry = dataclasses.replace(merged[entry.key], count=merged[entry.key].count + 1)
             merged[entry.key] = entry
@@ -214,8 +218,9 @@ def filter_report(report: Report, baseline: Baseline | str | Path) -> Report:
     """The report without the findings the baseline accepts; `Report.fixed` lists the fixed entries."""
     if not isinstance(baseline, Baseline):
         baseline = read_baseline(baseline)
-    linted = {(Path(t.path).as_posix(), t.name) for t in report.targets}
-    keyed = keyed_findings(report)
+    root = fingerprint_root()
+    linted = {(project_path(t.path, root), t.name) for t in report.targets}
+    keyed = keyed_findings(report, root)
     new, fixed = filter_baseline(((k, f) for k, f, _ in keyed), baseline, linted)
     keep = {id(f) for f in new}
     targets = tuple(

@@ -73,11 +73,14 @@ def parse_probability(value: float, flag: str) -> float:
     return value
 
 
-def parse_codes(values: list[str] | None) -> tuple[str, ...]:
+def parse_codes(values: list[str] | None, flag: str = "--select") -> tuple[str, ...]:
+    """`--select RL1,RL201 --select RL9` → codes, validated as `[tool.relulint] select` is."""
+    from relulint.config import parse_selectors
+
     codes: list[str] = []
     for value in values or []:
-        codes += [c.strip().upper() for c in value.split(",") if c.strip()]
-    return tuple(codes)
+        codes += [c for c in value.split(",") if c.strip()]
+    return parse_selectors(codes, flag, lambda message, hint: UsageError(message, hint=hint))
 
 
 def parse_memory(text: str) -> int:
@@ -111,28 +114,73 @@ def load_options(cli: CliSettings, cwd: Path) -> tuple[Options, list[Any], Path 
     if cli.training:
         values = {k: v for k, v in cli.training.items() if v is not None}
         training = TrainingFacts(**{**training.__dict__, **values})
-    options = options.replace(**cli.overrides, training=training)
+    overrides = dict(cli.overrides)
+    selection = {name: overrides.pop(name) for name in SELECTION if name in overrides}
+    options = options.replace(**overrides, training=training)
+    if selection:
+        options = options.replace(**merge_selection(options, selection))
     return options, list(config.targets), config.base_dir
+
+
+SELECTION = ("select", "extend_select", "ignore")
+
+
+def merge_selection(config: Options, cli: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """The command line's selectors layered over the config's, the ruff way ("Rule selection").
+
+    `--select` replaces the config's selection entirely (its `select`, `extend-select` and `ignore`);
+    `--extend-select` / `--ignore` alone edit the rules the config enables. The result is one layer of
+    `Options` fields that `registry.enabled_rules` resolves to the same rules.
+    """
+    if cli.get("select"):
+        return {name: tuple(cli.get(name, ())) for name in SELECTION}
+    from relulint.registry import resolve_selection
+
+    layers = [
+        (config.select, config.extend_select, config.ignore),
+        ((), cli.get("extend_select", ()), cli.get("ignore", ())),
+    ]
+    enabled = tuple(sorted(resolve_selection(layers)))
+    # one layer naming the enabled rules exactly; nothing enabled: ignore everything
+    return {"select": enabled, "extend_select": (), "ignore": () if enabled else ("RL",)}
 
 
 def classify_arguments(arguments: list[str], configured: list[Any], cwd: Path) -> tuple[list[Any], list[str]]:
     """Split positional arguments into model targets and training scripts.
 
-    `file.py:Name` and `pkg.module:Name` are targets. A plain `.py` file is a target when it defines an
-    `nn.Module` subclass (read statically, without importing it), a training script when it constructs
-    a torch optimizer, and is ignored otherwise (pre-commit passes every changed file). A configured
-    target whose file is among the arguments is checked too.
+    `file.py:Name` and `pkg.module:Name` are targets. An existing file without `:` (a `.py` file, or a
+    script without the suffix such as `bin/deploy`, which pre-commit tags `python` by its shebang) is
+    read statically, without importing it: it is a target when it defines an `nn.Module` subclass, else
+    a training script (scanned for torch optimizers) when it is a `.py` file or has a python shebang,
+    and is ignored otherwise (pre-commit passes every changed file). A configured target whose file is
+    among the arguments is checked too. A path that does not exist is a usage error.
     """
-    from relulint.precommit import defines_modules, relevant_targets
+    from relulint.precommit import defines_modules, python_script, relevant_targets
 
-    explicit = [a for a in arguments if ":" in a.replace("\\", "/").split("/")[-1] or not a.endswith(".py")]
-    files = [a for a in arguments if a not in explicit]
-    for spec in explicit:
-        if not spec.endswith(".py") and ":" not in spec and ("/" in spec or spec.endswith((".pyi", ".txt"))):
-            raise UsageError(f"{spec!r} is not a Python file or a target", hint="relulint check model.py:Net")
+    explicit: list[str] = []
+    files: list[str] = []
+    for argument in arguments:
+        path = Path(argument) if Path(argument).is_absolute() else cwd / argument
+        if ":" in argument.replace("\\", "/").split("/")[-1]:
+            explicit.append(argument)
+        elif path.is_file():
+            files.append(argument)
+        elif "/" in argument or "\\" in argument or argument.endswith((".py", ".pyi", ".txt")):
+            problem = "is a directory" if path.is_dir() else "is not an existing file or a target"
+            raise UsageError(
+                f"{argument!r} {problem}", hint="relulint check model.py (every module in it) or model.py:Net"
+            )
+        else:
+            explicit.append(argument)  # `pkg.module`: the target parser says what is missing
     targets: list[Any] = list(explicit)
     targets += relevant_targets(files, configured, cwd=cwd)
-    scripts = [f for f in files if not defines_modules(Path(f)) and Path(f).is_file()]
+    scripts = []
+    for name in files:
+        path = Path(name) if Path(name).is_absolute() else cwd / name
+        if not path.is_file() or defines_modules(path):
+            continue
+        if path.suffix == ".py" or python_script(path):
+            scripts.append(name)
     return targets, scripts
 
 
@@ -149,6 +197,8 @@ def run_check(
     cwd = Path.cwd()
     sink = Sink(fmt=fmt, output=output)
     options, configured, _base = load_options(cli, cwd)
+    if write_baseline is not None:
+        options = options.replace(baseline=None)  # accept every finding, not only those new to the old file
     if arguments:
         targets, scripts = classify_arguments(arguments, configured, cwd)
         if not targets:
@@ -164,7 +214,7 @@ def run_check(
     options = options.replace(scripts=tuple(options.scripts) + tuple(scripts))
     from relulint.api import check
 
-    specs = [_target_spec(t) for t in targets]
+    specs = [_target_spec(t, options, cwd) for t in targets]
     report = _with_progress(lambda progress: check(*specs, options=options, cwd=cwd, progress=progress), sink)
     if write_baseline is not None:
         from relulint.baseline import write_baseline as write
@@ -181,10 +231,11 @@ def run_check(
     return 0
 
 
-def _target_spec(item: Any) -> Any:
-    """A configured target may be a string or a table (`target`, `kwargs`, `input-shape`)."""
+def _target_spec(item: Any, options: Options, cwd: Path) -> Any:
+    """A configured target may be a string or a table (`target`, `kwargs`, `input-shape`); a script
+    without the `.py` suffix (`bin/deploy`, `bin/deploy:Net`) becomes a `Target` record for its file."""
     if isinstance(item, str):
-        return item
+        return _script_target(item, options, cwd) or item
     if hasattr(item, "spec"):
         return item
     from relulint.target import parse_target
@@ -192,6 +243,25 @@ def _target_spec(item: Any) -> Any:
     shape = item.get("input-shape")
     return parse_target(
         item["target"], kwargs=item.get("kwargs") or {}, input_shape=tuple(shape) if shape else None
+    )
+
+
+def _script_target(spec: str, options: Options, cwd: Path) -> Any:
+    """`Target` for an existing file without the `.py` suffix (parse_target takes only `.py` files)."""
+    from relulint.precommit import split_spec
+
+    location, name = split_spec(spec)
+    path = Path(location) if Path(location).is_absolute() else cwd / location
+    if location.endswith(".py") or not path.is_file():
+        return None
+    from relulint.facts import Target
+
+    return Target(
+        spec=spec,
+        path=path.resolve(),
+        name=name,
+        kwargs=dict(options.kwargs),
+        input_shape=options.input_shape,
     )
 
 
@@ -299,9 +369,9 @@ def collect_cli(**values: Any) -> CliSettings:
             raise UsageError(f"--fail-on: {error}", hint="--fail-on warning") from None
     if values.get("exit_zero"):
         o["exit_zero"] = True
-    for name in ("select", "ignore", "extend_select"):
+    for name in SELECTION:
         if values.get(name):
-            o[name] = parse_codes(values[name])
+            o[name] = parse_codes(values[name], "--" + name.replace("_", "-"))
     if values.get("kwargs") is not None:
         from relulint.target import parse_kwargs
 

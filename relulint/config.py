@@ -107,6 +107,41 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+# ------------------------------------------------------------------------------------- rule selectors
+
+SELECTOR_HINT = "codes or prefixes: RL101, RL1, RL or ALL (relulint rules lists the codes)"
+Fail = Callable[[str, str], Exception]
+
+
+def parse_selectors(values: list[str], key: str, fail: Fail) -> tuple[str, ...]:
+    """Rule selectors (`select`, `ignore`, `extend-select`, `--select`, ...): upper-cased, `ALL` → `RL`.
+
+    Shared by `[tool.relulint]` and the command line. A value that is not `RL` + up to three digits, or
+    a full code that no rule has, raises `fail(message, hint)` naming `key` (`'select'`, `--select`)
+    and the value.
+    """
+    codes = ["RL" if c == "ALL" else c for c in (v.strip().upper() for v in values)]
+    for code in codes:
+        if not SELECTOR.match(code):
+            raise fail(f"{key}: {code!r} is not a rule code or prefix (RL101, RL1, RL)", SELECTOR_HINT)
+        if len(code) == 5:
+            known_rule_code(code, key, fail)
+    return tuple(codes)
+
+
+def known_rule_code(code: str, key: str, fail: Fail) -> str:
+    """The registered code for a code or rule name; `fail(message, hint)` naming `key` otherwise."""
+    from relulint.registry import all_rules, find_rule
+
+    rule = find_rule(code)
+    if rule is None:
+        known = tuple(all_rules())
+        close = difflib.get_close_matches(code.upper(), known, n=1)
+        suggestion = f" (did you mean '{close[0]}'?)" if close else ""
+        raise fail(f"{key}: unknown rule {code!r}{suggestion}", f"rules are: {', '.join(known)}")
+    return rule.code
+
+
 # ------------------------------------------------------------------------------------------ loading
 
 
@@ -297,32 +332,13 @@ class _Reader:
     def selectors(self, key: str, value: Any, table: str = "tool.relulint") -> tuple[str, ...]:
         if isinstance(value, str):
             value = [value]
-        codes = [c.strip().upper() for c in self.strings(key, value, table)]
-        codes = ["RL" if c == "ALL" else c for c in codes]
-        for code in codes:
-            if not SELECTOR.match(code):
-                raise self.fail(
-                    f"'{key}': {code!r} is not a rule code or prefix (RL101, RL1, RL)", table=table
-                )
-            if len(code) == 5:
-                self.rule_code(key, code, table)
-        return tuple(codes)
+        return parse_selectors(
+            self.strings(key, value, table), f"'{key}'", lambda m, h: self.fail(m, hint=h, table=table)
+        )
 
     def rule_code(self, key: str, code: str, table: str = "tool.relulint") -> str:
         """The registered code for a code or rule name; an error naming `key` otherwise."""
-        from relulint.registry import all_rules, find_rule
-
-        rule = find_rule(code)
-        if rule is None:
-            known = tuple(all_rules())
-            close = difflib.get_close_matches(code.upper(), known, n=1)
-            suggestion = f" (did you mean '{close[0]}'?)" if close else ""
-            raise self.fail(
-                f"'{key}': unknown rule {code!r}{suggestion}",
-                hint=f"rules are: {', '.join(known)}",
-                table=table,
-            )
-        return rule.code
+        return known_rule_code(code, f"'{key}'", lambda m, h: self.fail(m, hint=h, table=table))
 
     def per_file_ignores(self, key: str, value: Any) -> dict[str, tuple[str, ...]]:
         if not isinstance(value, Mapping):
@@ -422,7 +438,7 @@ class _Reader:
         head, sep, tail = spec.rpartition(":")
         if sep and head and not _is_drive(spec):
             path, name = head, tail
-        if not path.endswith(".py"):
+        if not path.endswith(".py") and not (self.base_dir / path).is_file():  # a script `bin/deploy`
             return spec
         rebased = _rebase(path, self.base_dir, self.cwd)
         return rebased if name is None else f"{rebased}:{name}"

@@ -36,6 +36,7 @@ import difflib
 import functools
 import hashlib
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import json
@@ -116,7 +117,10 @@ def _package_conflict(parts: list[str], root: Path) -> bool:
 
 def _exec_file(name: str, path: Path) -> types.ModuleType:
     """Import exactly ``path`` as ``sys.modules[name]`` (removed again when executing it fails)."""
-    spec = importlib.util.spec_from_file_location(name, path)
+    loader = None
+    if path.suffix not in importlib.machinery.all_suffixes():  # `bin/deploy`: a script without `.py`
+        loader = importlib.machinery.SourceFileLoader(name, str(path))
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
     if spec is None or spec.loader is None:  # pragma: no cover - .py files always have a loader
         raise LoadError(f"cannot import {display_path(path)}", hint="is it a Python source file?")
     module = importlib.util.module_from_spec(spec)
@@ -549,8 +553,12 @@ def _load_named(ctx: _Context, name: str) -> LoadedModel:
     return _build(ctx, name, obj, ctx.target.kwargs)
 
 
-def _load_file(ctx: _Context) -> tuple[list[LoadedModel], list[Skipped]]:
-    """Every nn.Module subclass defined in the file; those that cannot be built are skipped, with why."""
+def _load_file(ctx: _Context, strict: bool = False) -> tuple[list[LoadedModel], list[Skipped]]:
+    """Every nn.Module subclass defined in the file; those that need arguments are skipped, with why.
+
+    A class whose construction raises (the user's code failing, or hanging past the time limit) is
+    skipped too unless `strict`, when the error propagates (exit code 2 on the command line).
+    """
     loaded: list[LoadedModel] = []
     skipped: list[Skipped] = []
     for cls in _module_classes(ctx.module):
@@ -564,6 +572,9 @@ def _load_file(ctx: _Context) -> tuple[list[LoadedModel], list[Skipped]]:
                 f"its constructor needs argument{'s' if len(missing) > 1 else ''} {names} (pass --kwargs)"
             )
             skipped.append(Skipped(label, reason, definition(cls, fallback=ctx.where)))
+            continue
+        if strict:
+            loaded.append(_build(ctx, label, cls, kwargs))
             continue
         try:
             loaded.append(_build(ctx, label, cls, kwargs))
@@ -607,16 +618,20 @@ def _context(target: Target, timeout: float | None) -> _Context:
     raise UsageError(f"target {target.spec!r} names no file or module", hint="relulint check model.py:Net")
 
 
-def load(target: Target, *, timeout: float = 120.0) -> tuple[list[LoadedModel], list[Skipped]]:
+def load(
+    target: Target, *, timeout: float = 120.0, strict: bool = False
+) -> tuple[list[LoadedModel], list[Skipped]]:
     """Import the target and build its model(s): ``([LoadedModel, ...], [Skipped, ...])``.
 
     A named target builds one model (or raises `LoadError` / `UserCodeError`); a whole-file target builds
-    every nn.Module subclass defined in the file, skipping those that need arguments or fail to build. A
-    file that defines none gives two empty lists (the caller reports it).
+    every nn.Module subclass defined in the file, skipping those that need arguments, and those that fail
+    to build unless `strict` (`relulint.check` and the command line pass it: an exception in the user's
+    code is an error there, as for a named target). A file that defines none gives two empty lists (the
+    caller reports it).
     """
     ctx = _context(target, timeout)
     if target.name is None:
-        return _load_file(ctx)
+        return _load_file(ctx, strict=strict)
     return [_load_named(ctx, target.name)], []
 
 

@@ -59,7 +59,7 @@ class Sink:
     # documents ---------------------------------------------------------------------------------------
 
     def write(self, text: str) -> None:
-        if not text.endswith("\n"):
+        if text and not text.endswith("\n"):  # an empty report (concise, no findings) stays empty
             text += "\n"
         if self.output is not None:
             try:
@@ -80,6 +80,11 @@ class Sink:
         from relulint.render import render
 
         self.write(render(report, self.fmt, options=options, color=self.color(), statistics=statistics))
+        if self.fmt == "concise":  # its stdout is findings only: fixed baseline entries are notes
+            from relulint.render.concise import fixed_notes
+
+            for note in fixed_notes(report):
+                self.note(note)
 
     def emit_probe(self, report: Report, *, options: Options) -> None:
         from relulint.render.probe import render_probe

@@ -45,23 +45,67 @@ def module_classes(tree: ast.Module) -> set[str]:
     return found
 
 
-def module_classes_in(path: Path) -> set[str] | None:
-    """The `nn.Module` classes defined in a file; None when it cannot be parsed."""
+MAX_SCRIPT_BYTES = 4 << 20  # a file without the `.py` suffix larger than this is not read as Python
+
+
+def _binary_or_large(path: Path) -> bool:
+    """A file without the `.py` suffix that is not worth parsing: too large, or binary (a NUL byte)."""
     try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        if path.stat().st_size > MAX_SCRIPT_BYTES:
+            return True
+        with path.open("rb") as handle:
+            return b"\0" in handle.read(8192)
+    except OSError:
+        return True
+
+
+def python_shebang(path: Path) -> bool:
+    """Does the file start with a `#!` line naming python (how pre-commit's identify tags a script)?"""
+    try:
+        with Path(path).open("rb") as handle:
+            first = handle.readline(256)
+    except OSError:
+        return False
+    return first.startswith(b"#!") and b"python" in first
+
+
+def module_classes_in(path: Path) -> set[str] | None:
+    """The `nn.Module` classes defined in a file; None when it cannot be parsed (or, for a file without
+    the `.py` suffix, is binary or larger than `MAX_SCRIPT_BYTES`)."""
+    path = Path(path)
+    if path.suffix != ".py" and _binary_or_large(path):
+        return None
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
         return module_classes(ast.parse(text, filename=str(path)))
     except (OSError, SyntaxError, ValueError):
         return None
 
 
-def defines_modules(path: Path) -> bool:
-    """Does this Python file define an `nn.Module` subclass? (A file that does not parse counts when it
-    mentions `Module`, so the loader reports its syntax error.)"""
+def python_source(path: Path) -> bool:
+    """Is this existing file Python: a `.py` file, or a script whose first line is a python shebang
+    (`bin/deploy` starting `#!/usr/bin/env python`, which pre-commit's identify tags `python`)?"""
     path = Path(path)
-    if path.suffix != ".py" or not path.is_file():
+    return path.is_file() and (path.suffix == ".py" or python_shebang(path))
+
+
+def python_script(path: Path) -> bool:
+    """Is this file without the `.py` suffix a Python script that parses (`bin/deploy`)? Such a file is
+    scanned for optimizer constructions like a `.py` training script."""
+    return python_source(path) and module_classes_in(Path(path)) is not None
+
+
+def defines_modules(path: Path) -> bool:
+    """Does this Python file define an `nn.Module` subclass? A `.py` file that does not parse counts when
+    it mentions `Module`, so the loader reports its syntax error; a script with a python shebang and no
+    `.py` suffix (`bin/deploy`) counts only when it parses; other files never count."""
+    path = Path(path)
+    if not python_source(path):
         return False
     classes = module_classes_in(path)
     if classes is None:
+        if path.suffix != ".py":
+            return False
         try:
             return bool(MODULE_HINT.search(path.read_text(encoding="utf-8", errors="replace")))
         except OSError:
@@ -106,9 +150,10 @@ def module_file(dotted: str, roots: Iterable[Path]) -> Path | None:
 def target_file(spec: str, cwd: Path) -> Path | None:
     """The source file a target names (resolved), or None when it cannot be told statically."""
     location, _name = split_spec(spec)
-    if location.endswith(".py"):
-        path = Path(location)
-        return (path if path.is_absolute() else cwd / path).resolve()
+    path = Path(location)
+    path = path if path.is_absolute() else cwd / path
+    if location.endswith(".py") or ("/" in location or "\\" in location) or path.is_file():
+        return path.resolve()  # `.py` files, and scripts without the suffix (`bin/deploy:Net`)
     if re.fullmatch(r"[A-Za-z_][\w.]*", location):
         found = module_file(location, [cwd, cwd / "src"])
         return found.resolve() if found is not None else None
@@ -125,9 +170,10 @@ def relevant_targets(
     """What to lint for these changed files (pre-commit's arguments).
 
     1. every configured target (string or table, returned unchanged) whose file is among `filenames`;
-    2. every changed `.py` file that defines `nn.Module` subclasses: the file itself (`"path.py"`, every
-       module in it) or, when configured targets already cover some of its classes, one `"path.py:Class"`
-       target per remaining class, so a configured target keeps its kwargs and is not linted twice.
+    2. every changed Python file (`.py`, or a script with a python shebang such as `bin/deploy`) that
+       defines `nn.Module` subclasses: the file itself (`"path.py"`, every module in it) or, when
+       configured targets already cover some of its classes, one `"path.py:Class"` target per remaining
+       class, so a configured target keeps its kwargs and is not linted twice.
     An empty list means nothing is relevant: the caller exits 0 without importing torch.
     """
     base = Path(cwd) if cwd is not None else Path.cwd()
@@ -135,7 +181,7 @@ def relevant_targets(
     for name in filenames:
         path = Path(name)
         absolute = path if path.is_absolute() else base / path
-        if absolute.suffix == ".py" and absolute.is_file():
+        if python_source(absolute):  # `.py` files and python-shebang scripts (read, never imported)
             changed.setdefault(_key(absolute), str(name))
     chosen: list[Any] = []
     covered: dict[str, set[str | None]] = {}
@@ -152,7 +198,7 @@ def relevant_targets(
             continue  # a configured whole-file target already lints every module of the file
         classes = module_classes_in(Path(key))
         if classes is None:
-            if defines_modules(Path(key)):
+            if defines_modules(Path(key)):  # a `.py` file with a syntax error: the loader reports it
                 chosen.append(name)
             continue
         if not classes:

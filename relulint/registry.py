@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import pkgutil
 import re
 import textwrap
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from relulint.facts import Chain, Finding, Location, ModelFacts, Severity
@@ -117,15 +119,6 @@ class Rule:
     ) -> Finding:
         """A finding of this rule; located at the chain (or `location`, or the model's definition)."""
         where = location or (chain.location if chain is not None else None) or facts.location
-        key = "|".join(
-            [
-                cls.code,
-                facts.path,
-                facts.name,
-                ",".join(chain.modules) if chain else "",
-                chain.shape if chain else "",
-            ]
-        )
         return Finding(
             code=cls.code,
             name=cls.name,
@@ -136,7 +129,7 @@ class Rule:
             chain=chain.index if chain is not None else None,
             fix=fix,
             details=dict(details or {}),
-            fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16],
+            fingerprint=fingerprint(cls.code, facts.path, facts.name, chain),
         )
 
     @classmethod
@@ -202,25 +195,109 @@ def find_rule(code_or_name: str) -> type[Rule] | None:
     return next((r for r in rules.values() if r.name == key.lower()), None)
 
 
-def _matches(code: str, selectors: Iterable[str]) -> bool:
-    return any(code.startswith(s.strip().upper()) for s in selectors if s.strip())
+# ---------------------------------------------------------------------------------------- selection
+
+Selection = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # (select, extend_select, ignore)
+
+
+def _specificity(selector: str) -> int:
+    """`RL` (ALL) < `RL1` < `RL10` < `RL101`: a longer prefix is more specific."""
+    return len(selector)
+
+
+def selection_updates(
+    select: Iterable[str], extend_select: Iterable[str], ignore: Iterable[str]
+) -> dict[str, bool]:
+    """What one layer of selectors says about each rule it mentions: code → enabled.
+
+    Selectors apply from the least to the most specific, so the more specific one wins
+    (`select = ["RL101"]`, `ignore = ["RL1"]` keeps RL101); at equal specificity `ignore` wins (ruff).
+    """
+    codes = list(all_rules())
+    chosen = [(s.strip().upper(), True) for s in (*select, *extend_select) if s.strip()]
+    chosen += [(s.strip().upper(), False) for s in ignore if s.strip()]
+    updates: dict[str, bool] = {}
+    for level in sorted({_specificity(s) for s, _ in chosen}):
+        for enabled in (True, False):
+            for selector, on in chosen:
+                if on is enabled and _specificity(selector) == level:
+                    updates.update({code: on for code in codes if code.startswith(selector)})
+    return updates
+
+
+def resolve_selection(layers: Iterable[Selection]) -> set[str]:
+    """The enabled codes after applying each layer (defaults ← config ← command line) in turn.
+
+    ruff's "Rule selection": a layer that sets `select` replaces the whole selection so far (the
+    command line's `--select` discards the config's `select`, `extend-select` and `ignore`); a layer
+    with only `extend-select` / `ignore` edits it.
+    """
+    enabled = {code for code, rule in all_rules().items() if rule.default_enabled}
+    for select, extend_select, ignore in layers:
+        updates = selection_updates(select, extend_select, ignore)
+        if select:
+            enabled = {code for code, on in updates.items() if on}
+        else:
+            enabled |= {code for code, on in updates.items() if on}
+            enabled -= {code for code, on in updates.items() if not on}
+    return enabled
 
 
 def enabled_rules(options: Options) -> list[type[Rule]]:
-    """The rules selected by `select` / `extend-select` minus `ignore` (ruff semantics: prefixes match)."""
-    chosen = []
-    for code, rule in all_rules().items():
-        if options.select:
-            on = _matches(code, options.select)
-        else:
-            on = rule.default_enabled
-        if options.extend_select and _matches(code, options.extend_select):
-            on = True
-        if options.ignore and _matches(code, options.ignore):
-            on = False
-        if on:
-            chosen.append(rule)
-    return chosen
+    """The rules selected by `select` / `extend-select` / `ignore` (ruff semantics: prefixes match, the
+    more specific selector wins)."""
+    codes = resolve_selection([(options.select, options.extend_select, options.ignore)])
+    return [rule for code, rule in all_rules().items() if code in codes]
+
+
+# -------------------------------------------------------------------------------------- fingerprints
+
+
+def fingerprint_root(cwd: str | Path | None = None) -> Path:
+    """The directory fingerprints' paths are relative to: the directory of the pyproject.toml holding
+    `[tool.relulint]` (found upward from `cwd`, as the config is), else the git root, else `cwd`."""
+    from relulint.config import find_pyproject
+    from relulint.errors import ConfigError
+
+    start = Path(cwd if cwd is not None else Path.cwd()).resolve()
+    try:
+        config = find_pyproject(start)
+    except ConfigError:  # an unreadable pyproject.toml is reported by the config loader, not here
+        config = None
+    if config is not None:
+        return config.parent
+    return next((d for d in (start, *start.parents) if (d / ".git").exists()), start)
+
+
+def project_path(path: str, root: Path | None = None) -> str:
+    """`path` (relative to the working directory, or absolute) relative to `fingerprint_root()`, posix;
+    the path as given (posix) when it lies outside the root or is not a file path (`<module>`)."""
+    if not path or path.startswith("<"):
+        return path
+    root = root if root is not None else fingerprint_root()
+    absolute = Path(os.path.abspath(path))
+    try:
+        return absolute.resolve().relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError):
+        return Path(path).as_posix()
+
+
+def fingerprint(
+    code: str, path: str, model: str, chain: Chain | None = None, extra: str = "", root: Path | None = None
+) -> str:
+    """The stable, line-free id of a finding (SARIF partialFingerprints, baseline keys): rule code, the
+    model's file relative to the project root (so it does not depend on the working directory), the
+    model's name, and for a chain finding the chain's layer names and shape."""
+    parts = [
+        code,
+        project_path(path, root),
+        model,
+        ",".join(chain.modules) if chain else "",
+        chain.shape if chain else "",
+    ]
+    if extra:
+        parts.append(extra)
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
 def run_rules(facts: ModelFacts, options: Options) -> Iterator[Finding]:

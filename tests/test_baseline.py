@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from test_render import make_chain, make_finding, make_report, make_target
+from typer.testing import CliRunner
 
+import relulint
 from relulint.baseline import (
     BASELINE_VERSION,
     Baseline,
@@ -17,6 +20,7 @@ from relulint.baseline import (
     read_baseline,
     write_baseline,
 )
+from relulint.cli import app
 from relulint.errors import DataError
 
 
@@ -124,3 +128,83 @@ def test_baseline_file_is_deterministic(tmp_path) -> None:
     assert (tmp_path / "one.json").read_text() == (tmp_path / "two.json").read_text()
     paths = [e["path"] for e in json.loads((tmp_path / "one.json").read_text())["entries"]]
     assert paths == sorted(paths)
+
+
+# ------------------------------------------------------------------ the command line, any directory
+
+DEEP_NARROW = """\
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, width: int = 3, depth: int = 12):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(1, width)] + [nn.Linear(width, width) for _ in range(depth - 1)])
+        self.out = nn.Linear(width, 1)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = torch.relu(layer(x))
+        return self.out(x)
+"""
+
+
+def project(root: Path, config: str | None) -> Path:
+    (root / "models").mkdir(parents=True)
+    (root / "models" / "model.py").write_text(DEEP_NARROW, encoding="utf-8")
+    (root / "tools" / "deep").mkdir(parents=True)
+    if config is not None:
+        (root / "pyproject.toml").write_text(config, encoding="utf-8")
+    return root
+
+
+def cli(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(cwd)
+    return CliRunner().invoke(app, args)
+
+
+def test_baseline_written_at_the_root_matches_from_a_subdirectory(tmp_path, monkeypatch) -> None:
+    config = '[tool.relulint]\ntargets = ["models/model.py:Net"]\nbaseline = "relulint-baseline.json"\n'
+    root = project(tmp_path, config)
+    written = cli(["check", "--write-baseline", "relulint-baseline.json"], root, monkeypatch)
+    assert written.exit_code == 0 and "wrote 4 finding(s)" in written.stderr, written.output
+    entries = json.loads((root / "relulint-baseline.json").read_text(encoding="utf-8"))["entries"]
+    assert {e["path"] for e in entries} == {"models/model.py"}
+    for where in (root, root / "tools", root / "tools" / "deep"):
+        result = cli(["check", "--format", "json"], where, monkeypatch)
+        assert result.exit_code == 0, (where, result.output)
+        document = json.loads(result.stdout)
+        assert document["targets"][0]["name"] == "Net" and document["targets"][0]["findings"] == []
+        assert document["fixed"] == [], where  # the entries are matched, not reported as fixed
+    # an explicit target spelled from the subdirectory (outside it: an absolute path) matches too
+    spelled = cli(["check", "../models/model.py:Net", "-f", "json"], root / "tools", monkeypatch)
+    assert spelled.exit_code == 0 and json.loads(spelled.stdout)["targets"][0]["findings"] == [], (
+        spelled.output
+    )
+
+
+def test_without_config_keys_are_relative_to_the_git_root(tmp_path, monkeypatch) -> None:
+    root = project(tmp_path, None)
+    (root / ".git").mkdir()
+    written = cli(["check", "models/model.py:Net", "--write-baseline", "b.json"], root, monkeypatch)
+    assert written.exit_code == 0, written.output
+    result = cli(
+        ["check", "../models/model.py", "--baseline", "../b.json", "-f", "json"], root / "tools", monkeypatch
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["targets"][0]["findings"] == []
+
+
+def test_key_is_the_sarif_fingerprint(tmp_path, monkeypatch) -> None:
+    """One implementation: the baseline key of a chain finding is the finding's own fingerprint."""
+    root = project(tmp_path, '[tool.relulint]\ntargets = ["models/model.py:Net"]\n')
+    monkeypatch.chdir(root / "tools")
+    report = relulint.check("../models/model.py:Net")
+    (target,) = report.targets
+    assert target.findings
+    for finding in target.findings:
+        assert finding_key(finding, target) == finding.fingerprint
+    monkeypatch.chdir(root)
+    again = relulint.check("models/model.py:Net")
+    assert [f.fingerprint for f in again.findings] == [f.fingerprint for f in report.findings]

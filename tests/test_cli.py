@@ -252,3 +252,229 @@ def test_example_from_readme(monkeypatch) -> None:
     assert "RL101" in {f["code"] for f in json.loads(bad.stdout)["targets"][0]["findings"]}
     good = runner.invoke(app, ["check", "examples/pinn.py:WidePINN"])
     assert good.exit_code == 0, good.output
+
+
+# ------------------------------------------------------------------------------- rule selection
+
+
+def codes_fired(result) -> set[str]:
+    assert result.exit_code in (0, 1), result.output
+    return {f["code"] for t in json.loads(result.stdout)["targets"] for f in t["findings"]}
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "needle"),
+    [
+        ("--select", "XYZ", "'XYZ'"),
+        ("--select", "RL101,RL1X", "'RL1X'"),
+        ("--ignore", "RL999", "'RL999'"),
+        ("--extend-select", "RL9999", "'RL9999'"),
+        ("--ignore", "born-dead-relu-chain", "'BORN-DEAD-RELU-CHAIN'"),
+    ],
+)
+@pytest.mark.parametrize("exit_zero", [False, True])
+def test_bad_cli_selectors_are_usage_errors(flag, value, needle, exit_zero, tmp_path, monkeypatch) -> None:
+    """Validated like `[tool.relulint] select`: a bad code would silently disable the gate."""
+    write(tmp_path, "model.py", DEEP_NARROW)
+    args = ["check", "model.py:Net", flag, value] + (["--exit-zero"] if exit_zero else [])
+    result = invoke(args, tmp_path, monkeypatch)
+    assert_usage_error(result, flag, needle)
+    (message,) = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert message.startswith(f"relulint: error: {flag}: ")
+    assert result.stdout == ""
+
+
+def test_cli_selectors_accept_lowercase_and_all(tmp_path, monkeypatch) -> None:
+    write(tmp_path, "model.py", DEEP_NARROW)
+    fired = codes_fired(
+        invoke(["check", "model.py:Net", "-f", "json", "--select", "rl101"], tmp_path, monkeypatch)
+    )
+    assert fired == {"RL101"}
+    everything = ["check", "model.py:Net", "-f", "json", "--select", "ALL"]
+    assert codes_fired(invoke(everything, tmp_path, monkeypatch)) == {"RL101", "RL102", "RL201", "RL202"}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--select", "RL101", "--ignore", "RL1"], {"RL101"}),  # the more specific selector wins
+        (["--select", "RL1", "--ignore", "RL101"], {"RL102"}),
+        (["--select", "RL1,RL201", "--ignore", "ALL"], {"RL101", "RL102", "RL201"}),  # RL1 beats RL
+        (["--ignore", "RL1", "--extend-select", "RL102"], {"RL102", "RL201", "RL202"}),
+        (["--select", "RL2", "--ignore", "RL2"], set()),  # equal specificity: ignore wins
+    ],
+)
+def test_more_specific_selector_wins_on_the_command_line(args, expected, tmp_path, monkeypatch) -> None:
+    write(tmp_path, "model.py", DEEP_NARROW)
+    result = invoke(["check", "model.py:Net", "-f", "json", *args], tmp_path, monkeypatch)
+    assert codes_fired(result) == expected
+
+
+def test_more_specific_selector_wins_in_the_config(tmp_path, monkeypatch) -> None:
+    write(tmp_path, "model.py", DEEP_NARROW)
+    write(tmp_path, "pyproject.toml", '[tool.relulint]\nselect = ["RL101"]\nignore = ["RL1"]\n')
+    assert codes_fired(invoke(["check", "model.py:Net", "-f", "json"], tmp_path, monkeypatch)) == {"RL101"}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], {"RL102", "RL202"}),  # the config alone: RL2 minus RL201, plus RL102
+        (["--select", "RL201"], {"RL201"}),  # --select resets the config's select AND ignore ...
+        (["--select", "RL101"], {"RL101"}),  # ... and its extend-select
+        (["--extend-select", "RL101"], {"RL101", "RL102", "RL202"}),  # edits the config's rules
+        (["--extend-select", "RL201"], {"RL102", "RL201", "RL202"}),  # a later layer beats its ignore
+        (["--ignore", "RL202"], {"RL102"}),
+        (["--ignore", "RL"], set()),
+    ],
+)
+def test_cli_selection_layers_over_the_config_like_ruff(args, expected, tmp_path, monkeypatch) -> None:
+    write(tmp_path, "model.py", DEEP_NARROW)
+    write(
+        tmp_path,
+        "pyproject.toml",
+        '[tool.relulint]\nselect = ["RL2"]\nignore = ["RL201"]\nextend-select = ["RL102"]\n',
+    )
+    result = invoke(["check", "model.py:Net", "-f", "json", *args], tmp_path, monkeypatch)
+    assert codes_fired(result) == expected
+    assert result.exit_code == (1 if expected - {"RL102"} else 0), result.output  # RL102 is info
+
+
+# ------------------------------------------------------------- files pre-commit passes without `.py`
+
+
+def write_script(directory: Path, name: str, source: str) -> Path:
+    path = write(directory, name, "#!/usr/bin/env python\n" + textwrap.dedent(source).lstrip())
+    path.chmod(0o755)
+    return path
+
+
+def test_extensionless_python_script_is_linted(tmp_path, monkeypatch) -> None:
+    """pre-commit's identify tags `bin/deploy` python by its shebang and passes it to the hook."""
+    write_script(tmp_path, "bin/deploy", DEEP_NARROW)
+    result = invoke(["check", "bin/deploy", "--format", "json"], tmp_path, monkeypatch)
+    assert result.exit_code == 1, result.output
+    (target,) = json.loads(result.stdout)["targets"]
+    assert target["path"] == "bin/deploy" and target["name"] == "Net"
+    rl101 = next(f for f in target["findings"] if f["code"] == "RL101")
+    assert (rl101["path"], rl101["line"]) == ("bin/deploy", 9)  # one line below model.py's: the shebang
+    named = invoke(["check", "bin/deploy:Net", "--select", "RL101", "-f", "concise"], tmp_path, monkeypatch)
+    assert named.exit_code == 1 and named.stdout.startswith("bin/deploy:9:1: RL101 "), named.output
+
+
+def test_extensionless_scripts_without_models_are_scanned_or_ignored(tmp_path, monkeypatch) -> None:
+    write(tmp_path, "wide.py", WIDE)
+    write_script(tmp_path, "bin/train", "import torch\nopt = torch.optim.SGD([torch.zeros(1)], lr=0.1)\n")
+    write(tmp_path, "bin/notes", "#!/bin/sh\necho 'class A(nn.Module): pass'\n")
+    write(tmp_path, "bin/data", "class A(nn.Module): pass\n")  # no python shebang: not a Python file
+    result = invoke(
+        ["check", "wide.py", "bin/train", "bin/notes", "bin/data", "-f", "json"], tmp_path, monkeypatch
+    )
+    assert result.exit_code == 0, result.output
+    (target,) = json.loads(result.stdout)["targets"]
+    assert target["name"] == "Wide"
+    only_others = invoke(["check", "bin/notes", "bin/data"], tmp_path, monkeypatch)
+    assert only_others.exit_code == 0 and "nothing to check" in only_others.stderr, only_others.output
+
+
+@pytest.mark.parametrize("missing", ["bin/nope", "nope.py", "models/"])
+def test_missing_paths_are_usage_errors(missing, tmp_path, monkeypatch) -> None:
+    (tmp_path / "models").mkdir()
+    result = invoke(["check", missing, "--exit-zero"], tmp_path, monkeypatch)
+    assert_usage_error(result, repr(missing))
+
+
+# ------------------------------------------------------------------ whole-file mode and user errors
+
+BREAKS = """
+    from torch import nn
+
+
+    def helper():
+        raise ValueError("bad width")
+
+
+    class Bad(nn.Module):
+        def __init__(self):
+            super().__init__()
+            helper()
+"""
+
+
+@pytest.mark.parametrize("exit_zero", [False, True])
+def test_whole_file_exception_in_user_code_is_exit_2(exit_zero, tmp_path, monkeypatch) -> None:
+    """Skipping a module whose __init__ raises would pass the gate on a model that cannot even be built."""
+    write(
+        tmp_path,
+        "bad.py",
+        textwrap.dedent(WIDE) + textwrap.dedent(BREAKS).replace("from torch import nn\n", ""),
+    )
+    result = invoke(["check", "bad.py", *(["--exit-zero"] if exit_zero else [])], tmp_path, monkeypatch)
+    assert_usage_error(result, "ValueError: bad width", "building Bad")
+    (message,) = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert message == "relulint: error: ValueError: bad width while building Bad"
+    assert 'File "bad.py"' in result.stderr and "helper()" in result.stderr  # the tail of THEIR traceback
+    assert "skipped" not in result.stderr
+    named = invoke(["check", "bad.py:Bad"], tmp_path, monkeypatch)
+    assert_usage_error(named, "ValueError: bad width", "building Bad")
+
+
+def test_whole_file_exception_while_importing_is_exit_2(tmp_path, monkeypatch) -> None:
+    write(tmp_path, "broken.py", textwrap.dedent(WIDE) + "\nraise RuntimeError('no GPU here')\n")
+    result = invoke(["check", "broken.py", "--exit-zero"], tmp_path, monkeypatch)
+    assert_usage_error(result, "RuntimeError", "no GPU here", "broken.py")
+
+
+def test_whole_file_exception_in_a_real_process(tmp_path) -> None:
+    write(tmp_path, "bad.py", BREAKS)
+    command = [sys.executable, "-m", "relulint", "check", "bad.py", "--format", "json"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == "" and "ValueError: bad width" in done.stderr and "hint:" in done.stderr
+
+
+# ------------------------------------------------------------------------------------- baselines
+
+
+def test_concise_reports_fixed_baseline_entries_on_stderr(tmp_path, monkeypatch) -> None:
+    write(tmp_path, "model.py", DEEP_NARROW)
+    written = invoke(
+        ["check", "model.py:Net", "--write-baseline", "b.json", "-f", "concise"], tmp_path, monkeypatch
+    )
+    assert written.exit_code == 0, written.output
+    same = invoke(["check", "model.py:Net", "--baseline", "b.json", "-f", "concise"], tmp_path, monkeypatch)
+    assert same.exit_code == 0 and same.stdout == "" and "fixed:" not in same.stderr, same.output
+    write(tmp_path, "model.py", DEEP_NARROW.replace("width: int = 3", "width: int = 4"))
+    command = [
+        sys.executable,
+        "-m",
+        "relulint",
+        "check",
+        "model.py:Net",
+        "--baseline",
+        "b.json",
+        "-f",
+        "concise",
+    ]
+    result = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )  # fresh import
+    assert result.returncode == 1, result.stderr
+    assert result.stdout and all(
+        re.match(r"model\.py:\d+:\d+: RL\d{3} ", line) for line in result.stdout.splitlines()
+    )
+    fixed = [line for line in result.stderr.splitlines() if "fixed:" in line]
+    assert "relulint: fixed: RL101 model.py:Net 1 → 3×12 → 1 (baseline entry no longer found)" in fixed
+    assert len(fixed) == 4, result.stderr  # RL101, RL102, RL201, RL202 of the 3-wide chain
+
+
+def test_write_baseline_ignores_the_configured_baseline(tmp_path, monkeypatch) -> None:
+    """Re-writing must accept every finding, not only those new to the old file (nor fail without it)."""
+    write(tmp_path, "model.py", DEEP_NARROW)
+    write(tmp_path, "pyproject.toml", '[tool.relulint]\ntargets = ["model.py:Net"]\nbaseline = "b.json"\n')
+    first = invoke(["check", "--write-baseline", "b.json"], tmp_path, monkeypatch)
+    assert first.exit_code == 0 and "wrote 4 finding(s)" in first.stderr, first.output
+    again = invoke(["check", "--write-baseline", "b.json"], tmp_path, monkeypatch)
+    assert "wrote 4 finding(s)" in again.stderr, again.output
+    assert len(json.loads((tmp_path / "b.json").read_text())["entries"]) == 4
+    assert invoke(["check"], tmp_path, monkeypatch).exit_code == 0

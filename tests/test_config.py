@@ -246,3 +246,35 @@ def test_training_must_be_a_table(tmp_path, monkeypatch) -> None:
 def test_training_errors_name_the_file_and_key(tmp_path, monkeypatch) -> None:
     message = error(tmp_path, "[tool.relulint.training]\ntarget-sdt = 0.05\n", monkeypatch)
     assert "target-sdt" in message
+
+
+@pytest.mark.parametrize(
+    ("value", "flag"),
+    [("XYZ", "--select"), ("RL999", "--ignore"), ("RL1X", "--extend-select")],
+)
+def test_config_and_cli_selectors_are_validated_alike(value, flag, tmp_path, monkeypatch) -> None:
+    """One implementation (`config.parse_selectors`): the same message and hint, naming key or flag."""
+    from typer.testing import CliRunner
+
+    from relulint.cli import app
+
+    key = flag.removeprefix("--")
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path, f"[tool.relulint]\n{key} = [{value!r}]\n", monkeypatch)
+    config_message = raised.value.message
+    assert config_message.startswith(f"pyproject.toml: [tool.relulint] '{key}': ")
+    (tmp_path / "pyproject.toml").unlink()
+    result = CliRunner().invoke(app, ["check", "model.py:Net", flag, value])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"relulint: error: {flag}: " + config_message.split(f"'{key}': ", 1)[1]
+    assert lines[1] == f"  hint: {raised.value.hint}"
+
+
+def test_script_targets_are_rebased_like_py_files(tmp_path, monkeypatch) -> None:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "deploy").write_text("#!/usr/bin/env python\n", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    write_config(tmp_path, '[tool.relulint]\ntargets = ["bin/deploy:Net", "pkg.mod:Net"]\n')
+    monkeypatch.chdir(tmp_path / "sub")
+    assert load_config(tmp_path / "sub").targets == ("../bin/deploy:Net", "pkg.mod:Net")

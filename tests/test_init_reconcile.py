@@ -150,6 +150,7 @@ def test_text_report_shows_each_layers_init_and_the_reconcile_note(models) -> No
     from relulint.options import Options
     from relulint.render import render
 
-    text = render(check(f"{models}:LSUV"), "text", options=Options())
+    rendered = render(check(f"{models}:LSUV"), "text", options=Options())
+    text = " ".join(rendered.replace("│", " ").split())  # the panel wraps lines at 100 columns
     assert "layers 1–5 orthogonal σ_w²=9, bias PyTorch default" in text
     assert "note: layers 1, 2, 3, 4, 5 weight: recorded nn.init.orthogonal_, but the gain is 3" in text

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from relulint.precommit import defines_modules, module_classes_in, relevant_targets, target_file
+from relulint.precommit import (
+    defines_modules,
+    module_classes_in,
+    python_script,
+    relevant_targets,
+    target_file,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -150,3 +156,19 @@ def test_hooks_manifest_is_valid() -> None:
     for hook in hooks.values():
         assert hook["entry"] == "relulint check"
         assert hook["types"] == ["python"] and hook["require_serial"] is True
+
+
+def test_python_scripts_without_the_suffix(tmp_path) -> None:
+    """identify tags an executable with a python shebang `python`, so pre-commit passes `bin/deploy`."""
+    deploy = write(tmp_path, "bin/deploy", "#!/usr/bin/env python3\n" + textwrap.dedent(MODELS).lstrip())
+    write(tmp_path, "bin/train", "#!/usr/bin/env python\nimport torch\nopt = torch.optim.SGD([], lr=0.1)\n")
+    write(tmp_path, "bin/shell", "#!/bin/sh\nclass A(nn.Module): pass\n")
+    write(tmp_path, "bin/plain", "class A(nn.Module): pass\n")
+    write(tmp_path, "bin/broken", "#!/usr/bin/env python\nclass A(nn.Module):\n  def f(:\n")
+    (tmp_path / "bin" / "blob").write_bytes(b"#!/usr/bin/env python\nclass A(nn.Module): pass\n\0\0")
+    names = ["bin/deploy", "bin/train", "bin/shell", "bin/plain", "bin/broken", "bin/blob"]
+    assert relevant_targets(names, [], cwd=tmp_path) == ["bin/deploy"]
+    assert defines_modules(deploy) and module_classes_in(deploy) == {"A", "B", "C", "D", "E"}
+    assert [n for n in names if python_script(tmp_path / n)] == ["bin/deploy", "bin/train"]
+    covered = relevant_targets(["bin/deploy"], ["bin/deploy:A"], cwd=tmp_path)
+    assert covered == ["bin/deploy:A", "bin/deploy:B", "bin/deploy:C", "bin/deploy:D", "bin/deploy:E"]

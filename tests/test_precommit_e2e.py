@@ -155,3 +155,15 @@ def test_change_without_models_passes(project: Path, env: dict[str, str]) -> Non
     git(project, env, "add", "train.py", "README.md")
     result = try_repo(project, env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_commit_adding_an_executable_script_without_suffix_fails(project: Path, env: dict[str, str]) -> None:
+    """identify tags `bin/deploy` (a python shebang, executable) `python`: pre-commit passes it to the hook,
+    which must lint it rather than stop with "not a Python file"."""
+    write(project, "bin/deploy", "#!/usr/bin/env python\n" + textwrap.dedent(DEEP_NARROW).lstrip())
+    (project / "bin" / "deploy").chmod(0o755)
+    git(project, env, "add", "bin/deploy")
+    failed = try_repo(project, env)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "bin/deploy:9" in failed.stdout and "RL101" in failed.stdout, failed.stdout
+    assert "not a Python file" not in failed.stdout

@@ -7,6 +7,8 @@ without examples fails here.
 
 from __future__ import annotations
 
+import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,65 @@ def test_rule_has_docs_and_examples(rule: type[Rule]) -> None:
     assert rule.VALID and rule.INVALID, f"{rule.code}: needs VALID and INVALID example models"
     for case in rule.INVALID:
         assert marks(case, rule.code), f"{rule.code}: unmarked INVALID case"
+
+
+RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
+PAPERS = ("collapse", "dying", "nonconvergence", "momentum")  # DESIGN.md's names for the four papers
+PAPER = re.compile(r"`(" + "|".join(PAPERS) + r")`")
+RESULT = re.compile(r"\b(Eq|Thm|Theorem|Lemma|Prop|Proposition)\b\.?\s*\d|§\s*\d")
+NO_PAPER = {"RL900", "RL901"}  # relulint's own rules
+
+
+def rule_modules() -> list[str]:
+    return sorted(p.stem for p in RULES_DIR.glob("*.py") if not p.stem.startswith("_"))
+
+
+def test_rule_modules_are_found() -> None:
+    assert len(rule_modules()) >= 8
+
+
+@pytest.mark.parametrize("stem", rule_modules())
+def test_every_rule_module_registers_exactly_one_rule(stem: str) -> None:
+    module = importlib.import_module(f"relulint.rules.{stem}")
+    defined = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, Rule)
+        and value.__module__ == module.__name__
+        and "code" in value.__dict__
+    ]
+    assert len(defined) == 1, f"rules/{stem}.py defines {[r.__name__ for r in defined]}"
+    (rule,) = defined
+    assert RULES[rule.code] is rule, f"rules/{stem}.py: {rule.code} is not the registered class"
+    assert stem.startswith(rule.code.lower()), f"rules/{stem}.py holds {rule.code}"
+
+
+def test_every_registered_rule_lives_in_its_own_module() -> None:
+    modules = [rule.__module__ for rule in RULES.values()]
+    assert len(set(modules)) == len(modules)
+    assert sorted(m.rsplit(".", 1)[-1] for m in modules) == rule_modules()
+
+
+@pytest.mark.parametrize("rule", list(RULES.values()), ids=list(RULES))
+def test_why_cites_the_paper_and_the_result(rule: type[Rule]) -> None:
+    why = rule.docs()["Why is this bad?"]
+    if rule.code in NO_PAPER:
+        return
+    assert PAPER.search(why), f"{rule.code}: 'Why is this bad?' names no paper in backticks {PAPERS}"
+    assert RESULT.search(why), f"{rule.code}: 'Why is this bad?' cites no equation/theorem/lemma/§"
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("see `collapse` Theorem 8", True),
+        ("see `dying` §4.3", True),
+        ("as `momentum` Eq. 1 shows", True),
+        ("see collapse Theorem 8", False),  # no backticks
+        ("see `collapse`, which is a paper", False),  # no result
+        ("see `resnet` Theorem 8", False),  # not one of the papers
+    ],
+)
+def test_citation_check_is_not_toothless(text: str, ok: bool) -> None:
+    assert bool(PAPER.search(text) and RESULT.search(text)) is ok

@@ -6,13 +6,17 @@ partialFingerprints and rule indices."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from functools import lru_cache
 from pathlib import Path
 
 import jsonschema
 import pytest
 from test_render import make_chain, make_finding, make_report, make_target, mixed_report
+from typer.testing import CliRunner
 
+from relulint.cli import app
 from relulint.facts import Location, Severity, Skipped
 from relulint.options import Options
 from relulint.registry import all_rules
@@ -141,3 +145,80 @@ def test_location_columns() -> None:
         "startLine": 3,
         "startColumn": 7,
     }
+
+
+# ------------------------------------------------------------------------- real `relulint check` runs
+
+DEEP_NARROW = """\
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, width: int = 3, depth: int = 12):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(1, width)] + [nn.Linear(width, width) for _ in range(depth - 1)])
+        self.out = nn.Linear(width, 1)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = torch.relu(layer(x))
+        return self.out(x)
+"""
+
+
+def sarif_project(root: Path) -> Path:
+    (root / "models").mkdir()
+    (root / "models" / "model.py").write_text(DEEP_NARROW, encoding="utf-8")
+    (root / "models" / "suppressed.py").write_text(
+        DEEP_NARROW.replace("class Net", "class Other").replace(
+            "self.out = nn.Linear(width, 1)", "self.out = nn.Linear(width, 1)  # relulint: ignore[RL202]"
+        ),
+        encoding="utf-8",
+    )
+    (root / "tools").mkdir()
+    (root / "pyproject.toml").write_text(
+        '[tool.relulint]\ntargets = ["models/model.py:Net", "models/suppressed.py:Other"]\n', encoding="utf-8"
+    )
+    return root
+
+
+def test_sarif_of_a_real_check_run_is_valid(tmp_path) -> None:
+    """`relulint check -f sarif -o FILE` in a real process, on real model files (with an RL900 too)."""
+    root = sarif_project(tmp_path)
+    command = [sys.executable, "-m", "relulint", "check", "-f", "sarif", "-o", "out.sarif"]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == ""
+    document = json.loads((root / "out.sarif").read_text(encoding="utf-8"))
+    validate_sarif(document)
+    results = document["runs"][0]["results"]
+    assert {"RL101", "RL201", "RL202", "RL900"} <= {r["ruleId"] for r in results}
+    where = {
+        (r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]): r for r in results
+    }
+    location = where["RL101", "models/model.py"]["locations"][0]["physicalLocation"]
+    assert location == {
+        "artifactLocation": {"uri": "models/model.py", "uriBaseId": "%SRCROOT%"},
+        "region": {"startLine": 8, "startColumn": 1},
+    }
+    unused = where["RL900", "models/suppressed.py"]["locations"][0]["physicalLocation"]
+    assert unused["region"]["startLine"] == 9
+    assert all(r["partialFingerprints"]["relulint/v1"] for r in results)
+
+
+def test_partial_fingerprints_do_not_depend_on_the_working_directory(tmp_path, monkeypatch) -> None:
+    root = sarif_project(tmp_path)
+    runs = []
+    for where in (root, root / "tools"):
+        monkeypatch.chdir(where)
+        result = CliRunner().invoke(app, ["check", "--format", "sarif", "--select", "RL1,RL2"])
+        assert result.exit_code == 1, result.output
+        document = json.loads(result.stdout)
+        validate_sarif(document)
+        runs.append(document["runs"][0]["results"])
+    at_root, in_subdir = (
+        [(r["ruleId"], r["partialFingerprints"]["relulint/v1"]) for r in run] for run in runs
+    )
+    assert at_root and at_root == in_subdir
+    assert len({fingerprint for _, fingerprint in at_root}) == len(at_root)  # Net and Other differ

@@ -1,4 +1,8 @@
-"""`--format concise`: one finding a line, `path:line:col: CODE message` (the format editors and grep read)."""
+"""`--format concise`: one finding a line, `path:line:col: CODE message` (the format editors and grep read).
+
+Baseline entries that no longer match a finding go to stderr as notes (`fixed_notes`), one a line, so
+that stdout holds only findings.
+"""
 
 from __future__ import annotations
 
@@ -23,3 +27,9 @@ def render_concise(report: Report, *, statistics: bool = False) -> str:
         return render_statistics_text(report)
     lines = [concise_line(f) for f in report.findings]
     return "\n".join(lines) + "\n" if lines else ""
+
+
+def fixed_notes(report: Report) -> list[str]:
+    """One note per fixed baseline entry: `fixed: RL101 model.py:Net 1 → 3×12 → 1 (baseline entry no longer
+    found)`; the command line writes them to stderr."""
+    return [f"fixed: {one_line(entry)} (baseline entry no longer found)" for entry in report.fixed]
