@@ -12,6 +12,7 @@ hold no model exits without paying for `import torch`.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,15 +174,39 @@ def classify_arguments(arguments: list[str], configured: list[Any], cwd: Path) -
         else:
             explicit.append(argument)  # `pkg.module`: the target parser says what is missing
     targets: list[Any] = list(explicit)
-    targets += relevant_targets(files, configured, cwd=cwd)
+    relevant = relevant_targets(files, configured, cwd=cwd)
+    targets += relevant
+    precommit = bool(os.environ.get("PRE_COMMIT"))  # pre-commit sets it while a hook runs
     scripts = []
     for name in files:
         path = Path(name) if Path(name).is_absolute() else cwd / name
-        if not path.is_file() or defines_modules(path):
+        if not (path.suffix == ".py" or python_script(path)):
             continue
-        if path.suffix == ".py" or python_script(path):
-            scripts.append(name)
+        optimizers = _constructs_optimizer(path)
+        if optimizers:
+            scripts.append(name)  # a training script (a Lightning-style file may also define the model)
+        elif not precommit and not defines_modules(path) and not _names_file(relevant, name):
+            # named on the command line and not a training script: import it, so that an exception in it,
+            # or a model the static scan cannot see (a subclass of an imported model), is not missed
+            targets.append(name)
+    named = {str(spec).rsplit(":", 1)[0] for spec in explicit if ":" in str(spec)}
+    # `relulint check train.py:Net train.py`: the model is named; train.py is read as the training script
+    targets = [t for t in targets if not (isinstance(t, str) and t in scripts and t in named)]
     return targets, scripts
+
+
+def _constructs_optimizer(path: Path) -> bool:
+    from relulint.errors import RelulintError
+    from relulint.training import scan_training_script
+
+    try:
+        return bool(scan_training_script(path))
+    except RelulintError:  # unreadable or unparsable: the loader reports it when the file is a target
+        return False
+
+
+def _names_file(targets: list[Any], name: str) -> bool:
+    return any(str(getattr(t, "spec", t)).split(":")[0] == name for t in targets)
 
 
 def run_check(

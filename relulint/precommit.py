@@ -31,15 +31,44 @@ def _base_name(node: ast.expr) -> str | None:
     return None
 
 
+# torch's containers and layers users subclass: `class MLP(nn.Sequential)`, `class Block(nn.ModuleList)`
+MODULE_BASE_SUFFIXES = ("Module", "Sequential", "ModuleList", "ModuleDict", "Linear")
+
+
+def _local_imports(tree: ast.Module) -> set[str]:
+    """Names a file imports from its own project (relative imports, or `from models import Base` where
+    no third-party package is meant): a class deriving from one may well be an `nn.Module`."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (
+            node.level > 0 or (node.module or "").split(".")[0] not in THIRD_PARTY_ROOTS
+        ):
+            names.update(alias.asname or alias.name for alias in node.names)
+    return names
+
+
+# packages whose classes are never the user's model base (a class deriving from them is not a Module)
+THIRD_PARTY_ROOTS = frozenset(
+    {"abc", "collections", "dataclasses", "enum", "typing", "typing_extensions", "pydantic", "numpy"}
+    | {"attr", "attrs", "argparse", "json", "pathlib", "unittest", "pytest", "functools", "contextlib"}
+)
+
+
 def module_classes(tree: ast.Module) -> set[str]:
-    """Names of the top-level classes of a parsed file that are `nn.Module` subclasses (statically)."""
+    """Names of the top-level classes of a parsed file that are (or may be) `nn.Module` subclasses.
+
+    Static, without importing: a base named like torch's modules (`nn.Module`, `nn.Sequential`,
+    `nn.ModuleList`, …), a class of the same file already found, or a name imported from the user's own
+    code (relative or project imports), whose class only an import could tell.
+    """
     found: set[str] = set()
+    local = _local_imports(tree)
     for node in tree.body:
         if not isinstance(node, ast.ClassDef):
             continue
         for base in node.bases:
             name = _base_name(base)
-            if name is not None and (name.endswith("Module") or name in found):
+            if name is not None and (name.endswith(MODULE_BASE_SUFFIXES) or name in found or name in local):
                 found.add(node.name)
                 break
     return found

@@ -478,3 +478,73 @@ def test_write_baseline_ignores_the_configured_baseline(tmp_path, monkeypatch) -
     assert "wrote 4 finding(s)" in again.stderr, again.output
     assert len(json.loads((tmp_path / "b.json").read_text())["entries"]) == 4
     assert invoke(["check"], tmp_path, monkeypatch).exit_code == 0
+
+
+# ------------------------------------------------------------------- files named on the command line
+
+
+def test_named_file_is_imported_so_an_import_error_is_exit_2(tmp_path, monkeypatch) -> None:
+    write(tmp_path, "boom.py", "import torch\n\n1 / 0\n")
+    monkeypatch.delenv("PRE_COMMIT", raising=False)
+    result = invoke(["check", "boom.py"], tmp_path, monkeypatch)
+    assert result.exit_code == 2 and "ZeroDivisionError" in result.output and "boom.py" in result.output
+
+
+def test_under_pre_commit_a_file_without_models_is_not_imported(tmp_path, monkeypatch) -> None:
+    write(tmp_path, "boom.py", "import torch\n\n1 / 0\n")
+    monkeypatch.setenv("PRE_COMMIT", "1")
+    result = invoke(["check", "boom.py"], tmp_path, monkeypatch)
+    assert result.exit_code == 0 and "nothing to check" in result.output
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        """
+        from torch import nn
+
+
+        class MLP(nn.Sequential):
+            def __init__(self):
+                layers = [nn.Linear(1, 3), nn.ReLU()]
+                for _ in range(11):
+                    layers += [nn.Linear(3, 3), nn.ReLU()]
+                super().__init__(*layers, nn.Linear(3, 1))
+        """,
+        """
+        from base import Deep
+
+
+        class Child(Deep):
+            pass
+        """,
+    ],
+    ids=["sequential-subclass", "subclass-of-an-imported-model"],
+)
+def test_whole_file_finds_models_the_old_static_scan_missed(tmp_path, monkeypatch, source) -> None:
+    write(tmp_path, "base.py", DEEP_NARROW.replace("class Net", "class Deep"))
+    write(tmp_path, "models.py", source)
+    for precommit in ("", "1"):  # the static scan (pre-commit) and the import (command line) agree
+        monkeypatch.setenv("PRE_COMMIT", precommit)
+        result = invoke(["check", "models.py", "--format", "json"], tmp_path, monkeypatch)
+        assert result.exit_code == 1, result.output
+        names = [t["name"] for t in json.loads(result.stdout)["targets"]]
+        assert names in (["MLP"], ["Child"]), names
+
+
+def test_training_script_that_defines_the_model_is_read_for_its_optimizer(tmp_path, monkeypatch) -> None:
+    write(
+        tmp_path,
+        "train.py",
+        textwrap.dedent(DEEP_NARROW)
+        + "\n\nmodel = Net()\noptimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)\n",
+    )
+    result = invoke(
+        ["check", "train.py:Net", "train.py", "--target-std", "0.01", "--format", "json"],
+        tmp_path,
+        monkeypatch,
+    )
+    document = json.loads(result.stdout)
+    assert [t["name"] for t in document["targets"]] == ["Net"]  # checked once, not twice
+    (rl401,) = [f for f in document["targets"][0]["findings"] if f["code"] == "RL401"]
+    assert rl401["path"] == "train.py" and rl401["line"] == 18  # the SGD(...) line
