@@ -31,6 +31,7 @@ parent's, and the root falls back to the class definition.
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import difflib
 import functools
@@ -43,18 +44,19 @@ import json
 import os
 import sys
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from relulint.errors import LoadError, UsageError
 from relulint.facts import LoadedModel, Location, Skipped, Target
-from relulint.sandbox import RELULINT, USER, Origins, display_path, user_code
+from relulint.sandbox import RELULINT, USER, Origins, display_path, seeded_global_rng, user_code
 
 __all__ = ["from_module", "import_file", "load"]
 
 PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 _IMPORTED: dict[str, types.ModuleType] = {}  # normcase(resolved path) → module
+_IMPORT_RECORDS: dict[str, Any] = {}  # normcase(resolved path) → _ImportRecord
 
 
 def _nn() -> Any:
@@ -162,11 +164,44 @@ def import_file(path: Path, timeout: float | None = 120.0) -> types.ModuleType:
     if key in _IMPORTED:
         return _IMPORTED[key]
     root, parts = package_layout(path)
-    _prepend_sys_path(root, project_root(path.parent))
+    project = project_root(path.parent)
+    _prepend_sys_path(root, project)
+    origins = Origins([path], [str(r) for r in (root, project) if r is not None])
     with user_code(timeout, f"importing {display_path(path)}", [str(path)]):
-        module = _import_as(parts, root, path)
+        with _recorded(origins) as record:
+            module = _import_as(parts, root, path)
     _IMPORTED[key] = module
+    _IMPORT_RECORDS[key] = record
     return module
+
+
+@dataclasses.dataclass
+class _ImportRecord:
+    """What happened while a file was imported: where its modules were built and which inits ran.
+
+    A model built at module level (``model = nn.Sequential(...)``) is only known through it, and so is an
+    init function imported by name (``from torch.nn.init import kaiming_normal_``): the recorder's wrapper is
+    what the file binds, and it records whenever a recorder is active later.
+    """
+
+    sites: Any = None
+    recorder: Any = None
+
+
+@contextlib.contextmanager
+def _recorded(origins: Origins) -> Iterator[_ImportRecord]:
+    """Run user code seeded (`sandbox.seeded_global_rng`), noting construction sites and init calls."""
+    from relulint.inits import InitRecorder
+
+    record = _ImportRecord()
+    with seeded_global_rng(), ConstructionSites(origins) as sites, InitRecorder() as recorder:
+        record.sites, record.recorder = sites, recorder
+        yield record
+
+
+def import_record(path: Path) -> _ImportRecord | None:
+    """The `_ImportRecord` of a file `import_file` imported (None for a file it did not import)."""
+    return _IMPORT_RECORDS.get(os.path.normcase(str(Path(path).resolve())))
 
 
 def _import_dotted(dotted: str, timeout: float | None, cwd: Path) -> types.ModuleType:
@@ -177,7 +212,13 @@ def _import_dotted(dotted: str, timeout: float | None, cwd: Path) -> types.Modul
     _prepend_sys_path(cwd, src if in_src else None)
     with user_code(timeout, f"importing {dotted}"):
         try:
-            return importlib.import_module(dotted)
+            fresh = dotted not in sys.modules
+            with _recorded(Origins([], [str(cwd), str(src)])) as record:
+                module = importlib.import_module(dotted)
+            filename = getattr(module, "__file__", None)
+            if fresh and filename:
+                _IMPORT_RECORDS.setdefault(os.path.normcase(str(Path(filename).resolve())), record)
+            return module
         except ModuleNotFoundError as error:
             if error.name and (dotted == error.name or dotted.startswith(error.name + ".")):
                 raise LoadError(
@@ -298,6 +339,11 @@ class ConstructionSites:
         if shown is None:
             shown = self._shown[filename] = display_path(filename)
         return Location(shown, line)
+
+    def root_site(self, model: Any) -> Location | None:
+        """Where ``model`` itself was constructed, when that was noted."""
+        site = self._sites.get(id(model))
+        return self._location(site[1], site[2]) if site is not None and site[0] is model else None
 
     def locations(self, model: Any, root: Location) -> dict[str, Location]:
         """Qualified name → construction site for every submodule of ``model`` ("" = the root)."""
@@ -519,7 +565,7 @@ def _build(ctx: _Context, label: str, build: Callable[..., Any], kwargs: Mapping
 
     location = definition(build, fallback=ctx.where)
     with user_code(ctx.timeout, f"building {label}", ctx.user_files):
-        with ConstructionSites(ctx.origins) as sites, InitRecorder() as recorder:
+        with seeded_global_rng(), ConstructionSites(ctx.origins) as sites, InitRecorder() as recorder:
             model = build(**kwargs)
     if not isinstance(model, _nn().Module):
         raise LoadError(
@@ -544,7 +590,19 @@ def _load_named(ctx: _Context, name: str) -> LoadedModel:
     if isinstance(obj, nn.Module):
         loaded = from_module(obj, name=name)
         path = display_path(ctx.source) if ctx.source else loaded.path
-        return dataclasses.replace(loaded, target=ctx.target, path=path)
+        loaded = dataclasses.replace(loaded, target=ctx.target, path=path)
+        record = import_record(ctx.source) if ctx.source else None
+        if record is None:
+            return loaded
+        # built at import time: the user's line that built it, and the inits that ran then
+        site = record.sites.root_site(obj)
+        root = site or loaded.location
+        return dataclasses.replace(
+            loaded,
+            location=root,
+            module_locations=record.sites.locations(obj, root=root),
+            init_events=tuple(record.recorder.events_for(obj)),
+        )
     if isinstance(obj, types.ModuleType) or (isinstance(obj, type) and not issubclass(obj, nn.Module)):
         raise _not_a_model(ctx, name, obj)
     if not callable(obj):
@@ -645,6 +703,17 @@ def _class_location(cls: type, origins: Origins, cache: dict[type, Location | No
     return cache[cls]
 
 
+def _caller_location(origins: Origins) -> Location | None:
+    """The innermost user frame on the stack (the line that called `relulint.check`)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if origins.kind(filename) == USER:
+            return Location(display_path(filename), frame.f_lineno)
+        frame = frame.f_back
+    return None
+
+
 def from_module(module: Any, *, name: str | None = None) -> LoadedModel:
     """A `LoadedModel` for an already built module (the Python API: ``relulint.check(model)``).
 
@@ -653,9 +722,11 @@ def from_module(module: Any, *, name: str | None = None) -> LoadedModel:
     no init events and no ``rebuild``.
     """
     cls = type(module)
-    root = definition(cls)
     origins = Origins()
     cache: dict[type, Location | None] = {}
+    # a user class: its definition; a torch class (`nn.Sequential(...)` passed to relulint.check): the
+    # user's line that called relulint, so that findings never point into torch's source
+    root = _class_location(cls, origins, cache) or _caller_location(origins) or definition(cls)
     locations: dict[str, Location] = {}
     for qualname, sub in module.named_modules(remove_duplicate=False):
         if not qualname:

@@ -183,6 +183,43 @@ def _time_limit(timeout: float | None) -> Iterator[None]:
 # --------------------------------------------------------------------------------------------- stdout
 
 
+#: the seed of the user's import and build: relulint's verdicts on a model never depend on the run
+BUILD_SEED = 0
+
+
+@contextmanager
+def seeded_global_rng(seed: int = BUILD_SEED) -> Iterator[None]:
+    """Run user code with the global torch / numpy / random RNGs seeded from ``seed``, then restore them.
+
+    Building a model draws its initial weights from torch's global generator; seeding it makes every
+    fingerprint, and so every verdict, the same from run to run, and restoring it afterwards leaves the
+    caller's RNG state (a notebook's, a test suite's) as it was.
+    """
+    import random
+
+    import numpy as np
+    import torch
+
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    cuda = (
+        list(range(torch.cuda.device_count()))
+        if torch.cuda.is_available() and torch.cuda.is_initialized()
+        else []
+    )
+    try:
+        with torch.random.fork_rng(devices=cuda):
+            torch.default_generator.manual_seed(seed)  # CPU only: torch.manual_seed would queue CUDA seeding
+            for index in cuda:
+                torch.cuda.default_generators[index].manual_seed(seed)
+            np.random.seed(seed % (2**32))
+            random.seed(seed)
+            yield
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+
+
 def _flush(*streams: object) -> None:
     for stream in streams:
         try:
