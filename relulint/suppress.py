@@ -20,7 +20,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import fnmatch
-import hashlib
 import io
 import os
 import re
@@ -267,7 +266,8 @@ def _unused_problem(directive: Directive, used: set[str], enabled: set[str]) -> 
 def _unused_finding(
     directive: Directive, problem: str, severity: Severity, name: str, occurrence: int
 ) -> Finding:
-    key = "|".join([UNUSED_CODE, directive.path, directive.text, str(occurrence)])
+    from relulint.registry import fingerprint
+
     return Finding(
         code=UNUSED_CODE,
         name=name,
@@ -276,7 +276,8 @@ def _unused_finding(
         location=Location(directive.path, directive.line, directive.col),
         fix="remove the comment (or the codes it lists that no longer fire)",
         details={"directive": directive.text, "codes": list(directive.codes)},
-        fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16],
+        # the directive's text and its occurrence in the file, not its line: stable when lines move
+        fingerprint=fingerprint(UNUSED_CODE, directive.path, "", extra=f"{directive.text}|{occurrence}"),
     )
 
 

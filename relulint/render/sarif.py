@@ -11,7 +11,6 @@ result with `ruleId`, `ruleIndex`, `level`, `message.text`, one physical locatio
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path, PurePosixPath
@@ -85,8 +84,9 @@ def fingerprint(finding: Finding) -> str:
     """The finding's stable fingerprint; derived from code, target and path if the rule left it empty."""
     if finding.fingerprint:
         return finding.fingerprint
-    key = "|".join([finding.code, finding.target, finding.path, str(finding.chain)])
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+    from relulint.registry import fingerprint as stable
+
+    return stable(finding.code, finding.path, finding.target, extra=str(finding.chain))
 
 
 def result(finding: Finding, rule_index: int, root: Path | None = None) -> dict[str, Any]:
