@@ -4,7 +4,10 @@
 
     >>> import relulint
     >>> report = relulint.check("examples/pinn.py:DeepNarrowPINN")
-    >>> assert not report.findings, report.findings
+    >>> sorted({f.code for f in report.findings})
+    ['RL101', 'RL102', 'RL201', 'RL202']
+    >>> relulint.check("examples/pinn.py:WidePINN").findings
+    ()
 
 Targets may be strings (``"model.py:Net"``, ``"pkg.models:Net"``, ``"model.py"``), `Target` records,
 or `torch.nn.Module` instances. Keyword arguments override `Options` fields (``p=0.1``, ``probe=True``).

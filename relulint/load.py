@@ -607,6 +607,12 @@ def _load_named(ctx: _Context, name: str) -> LoadedModel:
         raise _not_a_model(ctx, name, obj)
     if not callable(obj):
         raise _not_a_model(ctx, name, obj)
+    owner, _, method = name.rpartition(".")
+    if owner and inspect.isfunction(obj) and next(iter(inspect.signature(obj).parameters), None) == "self":
+        raise LoadError(
+            f"{name} is a method of {owner}, not a model or a function that returns one",
+            hint=f"check the class: {ctx.where}:{owner}" if method else None,
+        )
     _check_arguments(name, obj, ctx.target.kwargs)
     return _build(ctx, name, obj, ctx.target.kwargs)
 

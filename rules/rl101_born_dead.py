@@ -23,6 +23,7 @@ __all__ = [
     "PROTECTING_NORMS",
     "BornDeadReluChain",
     "asymmetric_init",
+    "layers",
     "percent",
     "risk",
     "symmetric_init",
@@ -64,6 +65,11 @@ def theory_values(chain: Chain, p: float) -> dict[str, float | int | None]:
         if width == 2 and not chain.has_bias:
             values["p_width2"] = max(p_collapse_width2(len(widths)), values["p_lower"])
     return values
+
+
+def layers(count: int) -> str:
+    """`1 ReLU layer`, `12 ReLU layers`."""
+    return f"{count} ReLU layer{'' if count == 1 else 's'}"
 
 
 def percent(p: float) -> str:
@@ -259,7 +265,7 @@ class BornDeadReluChain(Rule):
         widths = unprotected_widths(chain)
         width = min(widths)
         parts = [
-            f"ReLU chain {chain.shape} ({chain.depth} ReLU layers) is born dead with probability "
+            f"ReLU chain {chain.shape} ({layers(chain.depth)}) is born dead with probability "
             + (
                 f"{percent(probability)} (probe)"
                 if source == "probe"
@@ -268,7 +274,7 @@ class BornDeadReluChain(Rule):
         ]
         if values.get("p_width2") is not None:
             parts.append(f"width-2 value {percent(values['p_width2'])} (collapse Prop 10)")
-        elif values.get("p_lower") is not None:
+        elif values.get("p_lower"):  # a zero lower bound says nothing
             parts.append(f"at least {percent(values['p_lower'])} (dying Thm 3.3)")
         if source == "probe":
             parts.append(f"bound {percent(values['p_upper'])}")
@@ -289,7 +295,7 @@ class BornDeadReluChain(Rule):
         if len(widths) < chain.depth:
             limits += f"; its {len(widths)} unprotected ReLU layers need width ≥ {need}."
         else:
-            limits += f"; {chain.depth} layers need width ≥ {need}."
+            limits += f"; {layers(chain.depth)} need{'s' if chain.depth == 1 else ''} width ≥ {need}."
         note = normalization_note(chain)
         return head + limits + (f" Normalization: {note}." if note else "")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from relulint.rules.rl101_born_dead import percent, risk, unprotected_widths
+from relulint.rules.rl101_born_dead import layers, percent, risk, unprotected_widths
 
 from relulint.facts import Chain, Finding, InitInfo, ModelFacts, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
@@ -231,6 +231,8 @@ class SymmetricInitDeepNarrow(Rule):
             if probability <= p:
                 continue
             details = self.details(chain, facts, symmetric, probability, source, p)
+            if details["p_upper_rai_best"] >= details["p_upper_symmetric"]:
+                continue  # one ReLU layer: RAI keeps a He first layer (dying §4.1), so it changes nothing
             yield self.finding(
                 facts,
                 self.message(chain, details),
@@ -264,7 +266,7 @@ class SymmetricInitDeepNarrow(Rule):
         if d["positive_bias"] and d["source"] != "probe":
             how = "dying Thm 3.2 bound for zero bias"
         parts = [
-            f"ReLU chain {chain.shape} ({chain.depth} ReLU layers) is initialized with {', '.join(d['init'])}, "
+            f"ReLU chain {chain.shape} ({layers(chain.depth)}) is initialized with {', '.join(d['init'])}, "
             f"a law symmetric about zero: it is born dead with probability {percent(d['probability'])} ({how})."
         ]
         parts.append(

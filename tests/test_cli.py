@@ -548,3 +548,13 @@ def test_training_script_that_defines_the_model_is_read_for_its_optimizer(tmp_pa
     assert [t["name"] for t in document["targets"]] == ["Net"]  # checked once, not twice
     (rl401,) = [f for f in document["targets"][0]["findings"] if f["code"] == "RL401"]
     assert rl401["path"] == "train.py" and rl401["line"] == 18  # the SGD(...) line
+
+
+def test_a_method_is_not_a_model(tmp_path, monkeypatch) -> None:
+    write(
+        tmp_path,
+        "ok.py",
+        "from torch import nn\n\n\nclass Ok(nn.Module):\n    def forward(self, x):\n        return x\n",
+    )
+    result = invoke(["check", "ok.py:Ok.forward"], tmp_path, monkeypatch)
+    assert_usage_error(result, "Ok.forward is a method of Ok", "ok.py:Ok")

@@ -26,3 +26,13 @@ def test_sample_report_is_the_real_output() -> None:
     run = subprocess.run([sys.executable, str(ROOT / "docs" / "sample_report.py"), "--check"], check=False)
     assert run.returncode == 0, "README's sample report is stale: run python docs/sample_report.py"
     assert "examples/pinn.py:DeepNarrowPINN" in README and "examples/pinn.py:WidePINN" in README
+
+
+def test_api_docstring_example_runs(monkeypatch) -> None:
+    import doctest
+
+    import relulint.api
+
+    monkeypatch.chdir(ROOT)
+    result = doctest.testmod(relulint.api)
+    assert result.attempted >= 4 and result.failed == 0
