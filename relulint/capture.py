@@ -57,6 +57,7 @@ from torch.overrides import TorchFunctionMode
 
 from relulint.errors import CaptureError
 from relulint.facts import Capture, LoadedModel, Location, Node, NodeKind
+from relulint.weightnorm import DIRECTION_NAMES, SCALE_NAMES
 
 BATCH = 8  # rows of the example input of the hooks capture
 
@@ -106,9 +107,10 @@ NONTENSOR_METHODS = frozenset(
 NONTENSOR_ATTRS = frozenset({"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad", "layout"})
 NONTENSOR_FUNCTIONS = frozenset({"_assert", "_assert_async", "len", "isinstance", "numel"})
 
-# Names of the weight of a custom linear-like module, and of a weight-norm gain beside it.
-WEIGHT_NAMES = frozenset({"w", "W", "v", "V", "kernel"})
-GAIN_NAMES = frozenset({"g", "weight_g", "scale", "gain", "weight_scale", "magnitude"})
+# Names of the weight of a custom linear-like module, and of a weight-norm gain beside it: the lists of
+# `relulint.weightnorm` (one list, so that every layer RL301 can recognise is captured as a layer).
+WEIGHT_NAMES = frozenset(DIRECTION_NAMES)
+GAIN_NAMES = frozenset(SCALE_NAMES)
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
 
@@ -628,7 +630,8 @@ def candidate_shapes(
 
 
 def _first_shape(leaf: nn.Module) -> tuple[int, ...] | None:
-    if isinstance(leaf, nn.Linear) and not isinstance(leaf.weight, nn.parameter.UninitializedParameter):
+    weight = getattr(leaf, "weight", None)  # an nn.Linear subclass may `del self.weight` (own weight norm)
+    if isinstance(leaf, nn.Linear) and not isinstance(weight, nn.parameter.UninitializedParameter):
         return (BATCH, leaf.in_features)
     custom = custom_linear_weight(leaf)
     if custom is not None:

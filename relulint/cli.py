@@ -22,7 +22,7 @@ import typer
 
 from relulint import __version__
 from relulint.errors import RelulintError, UsageError
-from relulint.facts import Severity, TrainingFacts
+from relulint.facts import Severity
 from relulint.options import Options
 from relulint.output import Sink
 
@@ -111,10 +111,9 @@ def load_options(cli: CliSettings, cwd: Path) -> tuple[Options, list[Any], Path 
 
     config = load_config(cwd)
     options = Options().replace(**config.options)
-    training = options.training
-    if cli.training:
-        values = {k: v for k, v in cli.training.items() if v is not None}
-        training = TrainingFacts(**{**training.__dict__, **values})
+    from relulint.training import merge_cli_training
+
+    training = merge_cli_training(options.training, cli.training) if cli.training else options.training
     overrides = dict(cli.overrides)
     selection = {name: overrides.pop(name) for name in SELECTION if name in overrides}
     options = options.replace(**overrides, training=training)
@@ -362,7 +361,9 @@ def check_command(
     targets_file: str = typer.Option(
         None, "--targets", help="Targets file: y.npy, y.npz:key, y.pt, y.csv:column."
     ),
-    optimizer: str = typer.Option(None, "--optimizer", help="Optimizer: sgd, adam, adamw, rmsprop."),
+    optimizer: str = typer.Option(
+        None, "--optimizer", help="The torch.optim class: sgd, adam, adamw, rmsprop, … (any case)."
+    ),
     lr: float = typer.Option(None, "--lr", help="Learning rate."),
     momentum: float = typer.Option(None, "--momentum", help="Momentum (SGD, RMSprop) or Adam's beta1."),
 ) -> None:
@@ -437,18 +438,9 @@ def collect_cli(**values: Any) -> CliSettings:
         o["max_memory"] = parse_memory(values["max_memory"])
     if values.get("targets_file") is not None:
         o["targets_file"] = values["targets_file"]
-    training = cli.training
-    if values.get("target_std") is not None:
-        if values["target_std"] < 0:
-            raise UsageError("--target-std must be non-negative", hint="--target-std 0.05")
-        training["target_std"] = values["target_std"]
-        training["target_source"] = "--target-std"
-    if values.get("optimizer") is not None:
-        training["optimizer"] = values["optimizer"].lower()
-    if values.get("lr") is not None:
-        training["lr"] = values["lr"]
-    if values.get("momentum") is not None:
-        training["momentum"] = values["momentum"]
+    from relulint.training import validate_cli_training
+
+    cli.training.update(validate_cli_training(values))
     return cli
 
 

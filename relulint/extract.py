@@ -485,15 +485,24 @@ def module_norm(module: nn.Module) -> Role | None:
 
 
 def module_layer(module: nn.Module, qualname: str) -> Layer | None:
-    """A `Layer` (activation left open) for nn.Linear and custom linear-like modules, else None."""
+    """A `Layer` (activation left open) for nn.Linear and custom linear-like modules, else None.
+
+    An `nn.Linear` subclass may own its weight differently — a custom weight norm that registers
+    ``weight_g`` / ``weight_v`` and does ``del self.weight`` — so ``weight`` is read with `getattr`; the
+    sizes then come from ``in_features`` / ``out_features`` or the layer's (direction) weight.
+    """
     if isinstance(module, nn.Linear):
-        if isinstance(module.weight, nn.parameter.UninitializedParameter):
+        weight = getattr(module, "weight", None)
+        if isinstance(weight, nn.parameter.UninitializedParameter):
+            return None
+        sizes = _linear_sizes(module, weight)
+        if sizes is None:
             return None
         return Layer(
             module=qualname,
-            in_features=int(module.in_features),
-            out_features=int(module.out_features),
-            bias=module.bias is not None,
+            in_features=sizes[0],
+            out_features=sizes[1],
+            bias=getattr(module, "bias", None) is not None,
             activation=None,
             weight_norm=weight_norm_kind(module),
         )
@@ -511,6 +520,19 @@ def module_layer(module: nn.Module, qualname: str) -> Layer | None:
         activation=None,
         weight_norm=weight_norm_kind(module),
     )
+
+
+def _linear_sizes(module: nn.Linear, weight: object) -> tuple[int, int] | None:
+    """(in_features, out_features) of an nn.Linear (subclass): its attributes, else its 2-D weight."""
+    in_features, out_features = getattr(module, "in_features", None), getattr(module, "out_features", None)
+    if isinstance(in_features, int) and isinstance(out_features, int):
+        return in_features, out_features
+    if not (isinstance(weight, torch.Tensor) and weight.dim() == 2):
+        custom = custom_linear_weight(module)
+        weight = custom[1] if custom is not None else None
+    if isinstance(weight, torch.Tensor) and weight.dim() == 2:
+        return int(weight.shape[1]), int(weight.shape[0])
+    return None
 
 
 def _has_bias(module: nn.Module) -> bool:

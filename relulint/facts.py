@@ -259,6 +259,11 @@ class TrainingFacts:
     nesterov: bool | None = None
     location: Location | None = None  # where the optimizer is constructed, when found in a script
     notes: tuple[str, ...] = ()
+    # where each optimizer value came from, as (field, source) pairs: "cli", "config", "script" (a literal
+    # at `location`), "default" (PyTorch's default for an argument the script call does not write),
+    # "unknown" (written at `location`, not a literal) or "unknown-starred" (may be set through
+    # *args / **kwargs).  A set field with no entry counts as "config" (explicit).  relulint.training.
+    sources: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,17 @@
 Three sources, all optional, combined here into one `TrainingFacts` (`momentum`: Arnekvist et al.):
 
 * explicit values — `[tool.relulint.training]` (parsed by :func:`training_from_config`) and the command line
-  (`--target-std`, `--optimizer`, `--lr`, `--momentum`), merged by the CLI into `Options.training`;
+  (`--target-std`, `--optimizer`, `--lr`, `--momentum`: validated by :func:`validate_cli_training`, layered
+  over the config by :func:`merge_cli_training` into `Options.training`);
 * training scripts, read statically (:func:`scan_training_script`): every `torch.optim` constructor call,
   with its literal arguments.  A value that is not a literal is *unknown* and stays unknown;
 * a targets file (:func:`target_std`): `.npy`, `.npz[:key]`, `.pt[:key]`, `.csv[:column]`, read in chunks.
 
-Explicit values win over script values; `--target-std` wins over a targets file, which wins over a
-configured `target-std`.  Where each value came from is recorded in `TrainingFacts.notes` / `target_source`.
+Precedence, per value: command line > config > training script (for Adam's β1, `--momentum` > config
+`betas` > config `momentum` > script `betas`: :func:`resolve_beta1`); `--target-std` wins over a targets
+file, which wins over a configured `target-std`.  Where each optimizer value came from is recorded in
+`TrainingFacts.sources` ("cli", "config", "script", "default", "unknown"), in words in `notes`, and for γ in
+`target_source`.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
-from relulint.errors import ConfigError, DataError
+from relulint.errors import ConfigError, DataError, RelulintError, UsageError
 from relulint.facts import Location, TrainingFacts
 from relulint.options import Options
+from relulint.theory.momentum import OPTIMIZER_FORMS
 
 __all__ = [
     "OPTIMIZER_SIGNATURES",
@@ -34,10 +39,15 @@ __all__ = [
     "OptimizerCall",
     "RunningStats",
     "gather_training_facts",
+    "is_unknown",
+    "merge_cli_training",
+    "resolve_beta1",
     "scan_training_script",
+    "source_of",
     "target_stats",
     "target_std",
     "training_from_config",
+    "validate_cli_training",
 ]
 
 CHUNK = 1 << 20  # elements per chunk when streaming a targets file
@@ -545,8 +555,9 @@ def training_from_config(table: Mapping[str, Any], base_dir: Path) -> tuple[Trai
 
     Keys: `target-std` (number ≥ 0), `targets` (path, `y.npz:key`, `y.csv:column`; relative to the
     config's directory, returned absolute), `optimizer` (a `torch.optim` class name), `lr` (> 0),
-    `momentum` (SGD / RMSprop momentum, [0, 1)), `betas` ([β1, β2] for Adam-family), `dampening`
-    ([0, 1]), `nesterov` (bool).  An unknown key or a wrong type raises `ConfigError` naming the key.
+    `momentum` (SGD / RMSprop momentum, or Adam's β1 when `betas` is not set; [0, 1)), `betas` ([β1, β2]
+    for Adam-family), `dampening` ([0, 1]), `nesterov` (bool).  An unknown key or a wrong type raises
+    `ConfigError` naming the key.
     """
     for key in table:
         if key not in CONFIG_KEYS:
@@ -574,22 +585,48 @@ def training_from_config(table: Mapping[str, Any], base_dir: Path) -> tuple[Trai
         values["betas"] = _betas(table["betas"])
     if "nesterov" in table:
         if not isinstance(table["nesterov"], bool):
-            raise _wrong("nesterov", "true or false", table["nesterov"])
+            raise _CONFIG.wrong("nesterov", "true or false", table["nesterov"])
         values["nesterov"] = table["nesterov"]
     targets = None
     if "targets" in table:
         if not isinstance(table["targets"], str) or not table["targets"].strip():
-            raise _wrong("targets", 'a file name, e.g. "data/y.npy" or "data/y.csv:y"', table["targets"])
+            raise _CONFIG.wrong(
+                "targets", 'a file name, e.g. "data/y.npy" or "data/y.csv:y"', table["targets"]
+            )
         targets = _absolute_spec(table["targets"].strip(), Path(base_dir))
     if values:
         notes.append(f"{', '.join(k for k in table if k not in ('targets',))} from {SECTION}")
-    return TrainingFacts(**values, notes=tuple(notes)), targets
+    sources = tuple((key, "config") for key in _OPTIMIZER_FIELDS if key in values)
+    return TrainingFacts(**values, notes=tuple(notes), sources=sources), targets
 
 
-def _wrong(key: str, expected: str, value: Any) -> ConfigError:
-    return ConfigError(
-        f"{SECTION} {key}: expected {expected}, got {value!r}", hint=f"fix '{key}' in pyproject.toml"
-    )
+_CLI_FLAGS = {
+    "target-std": ("--target-std", "--target-std 0.05"),
+    "lr": ("--lr", "--lr 0.01"),
+    "momentum": ("--momentum", "--momentum 0.9 (SGD / RMSprop momentum, or Adam's β1)"),
+    "optimizer": ("--optimizer", "--optimizer sgd (or adam, adamw, rmsprop, torch.optim.SGD, ...)"),
+}
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a training value was written, for its error: `[tool.relulint.training]` or the command line."""
+
+    cli: bool = False
+
+    def name(self, key: str) -> str:
+        return _CLI_FLAGS[key][0] if self.cli else f"{SECTION} {key}"
+
+    def error(self, message: str, hint: str) -> RelulintError:
+        return UsageError(message, hint=hint) if self.cli else ConfigError(message, hint=hint)
+
+    def wrong(self, key: str, expected: str, value: Any) -> RelulintError:
+        hint = _CLI_FLAGS[key][1] if self.cli else f"fix '{key}' in pyproject.toml"
+        return self.error(f"{self.name(key)}: expected {expected}, got {value!r}", hint)
+
+
+_CONFIG = _Where(cli=False)
+_CLI = _Where(cli=True)
 
 
 def _number(
@@ -600,16 +637,18 @@ def _number(
     high: float | None = None,
     strict: bool = False,
     high_open: bool = True,
+    where: _Where = _CONFIG,
 ) -> float:
+    """`table[key]` as a float in the allowed range, else `where`'s error (ConfigError / UsageError)."""
     value = table[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _wrong(key, "a number", value)
+        raise where.wrong(key, "a number", value)
     value = float(value)
     too_low = value <= low if strict else value < low
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high:
         upper = "" if high is None else f" and {'<' if high_open else '≤'} {high:g}"
-        raise _wrong(key, f"a number {'>' if strict else '≥'} {low:g}{upper}", value)
+        raise where.wrong(key, f"a number {'>' if strict else '≥'} {low:g}{upper}", value)
     return value
 
 
@@ -617,18 +656,142 @@ def _betas(value: Any) -> tuple[float, float]:
     ok = isinstance(value, (list, tuple)) and len(value) == 2
     ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1 for v in value)
     if not ok:
-        raise _wrong("betas", "two numbers in [0, 1), e.g. [0.9, 0.999]", value)
+        raise _CONFIG.wrong("betas", "two numbers in [0, 1), e.g. [0.9, 0.999]", value)
     return float(value[0]), float(value[1])
 
 
-def _optimizer(value: Any) -> str:
+def _optimizer(value: Any, where: _Where = _CONFIG) -> str:
+    """A `torch.optim` class name — `SGD`, `adam`, `torch.optim.AdamW` (any case) — as its lower-case key."""
     if not isinstance(value, str):
-        raise _wrong("optimizer", 'an optimizer name such as "SGD" or "Adam"', value)
+        raise where.wrong("optimizer", 'an optimizer name such as "SGD" or "Adam"', value)
     name = value.strip().rsplit(".", 1)[-1].lower()
     if name not in OPTIMIZER_SIGNATURES:
         known = ", ".join(sorted(_CLASS_NAMES))
-        raise ConfigError(f"{SECTION} optimizer: unknown optimizer {value!r}", hint=f"one of: {known}")
+        raise where.error(f"{where.name('optimizer')}: unknown optimizer {value!r}", f"one of: {known}")
     return name
+
+
+# ------------------------------------------------------------------------------------ command line
+
+
+def validate_cli_training(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The command line's training values, validated as `[tool.relulint.training]` is: `TrainingFacts` fields.
+
+    `values` holds the flags as the CLI parsed them (`target_std`, `optimizer`, `lr`, `momentum`; None or
+    absent = not given; other keys are ignored).  Raises `UsageError` (one line and a hint) for
+    `--target-std` < 0, `--lr` ≤ 0, `--momentum` outside [0, 1), a non-finite number, or an `--optimizer`
+    that is not a `torch.optim` class (any case, `torch.optim.SGD` too).  The result also records in
+    `sources` that these values came from the command line, which is what gives `--momentum` precedence
+    over a configured or scripted Adam `betas` (:func:`resolve_beta1`).  Layer it over the config with
+    :func:`merge_cli_training`.
+    """
+    flags = {
+        "target-std": values.get("target_std"),
+        "lr": values.get("lr"),
+        "momentum": values.get("momentum"),
+    }
+    out: dict[str, Any] = {}
+    if flags["target-std"] is not None:
+        out["target_std"] = _number(flags, "target-std", low=0.0, where=_CLI)
+        out["target_source"] = "--target-std"
+    if values.get("optimizer") is not None:
+        out["optimizer"] = _optimizer(values["optimizer"], where=_CLI)
+    if flags["lr"] is not None:
+        out["lr"] = _number(flags, "lr", low=0.0, strict=True, where=_CLI)
+    if flags["momentum"] is not None:
+        out["momentum"] = _number(flags, "momentum", low=0.0, high=1.0, where=_CLI)
+    sources = tuple((key, "cli") for key in _OPTIMIZER_FIELDS if key in out)
+    if sources:
+        out["sources"] = sources
+    return out
+
+
+def merge_cli_training(config: TrainingFacts, cli: Mapping[str, Any]) -> TrainingFacts:
+    """Layer the command line (the dict of :func:`validate_cli_training`) over the config's facts.
+
+    Precedence is CLI > config > script: a value given on the command line replaces the configured one
+    (noted when they differ) and is marked "cli" in `sources`; for an Adam-family optimizer `--momentum`
+    is β1 and beats a configured `betas` (:func:`resolve_beta1`, which also runs once the scripts are
+    read, in :func:`gather_training_facts`).
+    """
+    given = {key: value for key, value in cli.items() if value is not None and key != "sources"}
+    if not given:
+        return config
+    notes: list[str] = []
+    for key, value in given.items():
+        current = getattr(config, key, None)
+        if key in _OPTIMIZER_FIELDS and current is not None and current != value:
+            notes.append(f"{key}={value!r} (command line) overrides {key}={current!r} ({SECTION})")
+    sources = dict(config.sources)
+    sources.update(dict(cli.get("sources", ())))
+    sources.update({key: "cli" for key in given if key in _OPTIMIZER_FIELDS})
+    merged = replace(config, **given, sources=_pairs(sources))
+    return resolve_beta1(_note(merged, *notes))
+
+
+_OPTIMIZER_FIELDS = ("optimizer", "lr", "momentum", "betas", "dampening", "nesterov")
+
+
+def _pairs(sources: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple((key, sources[key]) for key in _OPTIMIZER_FIELDS if key in sources)
+
+
+def source_of(facts: TrainingFacts, key: str) -> str | None:
+    """Where `facts.<key>` came from (see `TrainingFacts.sources`); a set value with no entry is "config"."""
+    recorded = dict(facts.sources).get(key)
+    if recorded is not None:
+        return recorded
+    return "config" if getattr(facts, key, None) is not None else None
+
+
+def is_unknown(facts: TrainingFacts, key: str) -> bool:
+    """The value is written in the training script but is not a literal (or may hide in **kwargs)."""
+    return (source_of(facts, key) or "").startswith("unknown")
+
+
+def resolve_beta1(facts: TrainingFacts) -> TrainingFacts:
+    """For an Adam-family optimizer, put the β1 the analysis uses into `betas[0]`: CLI > config > script.
+
+    `--momentum` is documented as "Momentum (SGD, RMSprop) or Adam's beta1", and `[tool.relulint.training]`
+    accepts `momentum` too.  The precedence, highest first:
+
+    1. `momentum` from the command line;
+    2. `betas` from the config (or set through the API);
+    3. `momentum` from the config, when it sets no `betas`;
+    4. `betas` from the training script (a literal, or PyTorch's default when the call does not write it);
+    5. otherwise β1 stays what it is — unknown (a non-literal `betas`) or not given.
+
+    β2 is kept from `betas` when known, else PyTorch's 0.999 (it does not enter the analysis).  Other
+    optimizers are returned unchanged; so is a result of this function (idempotent).
+    """
+    if OPTIMIZER_FORMS.get(facts.optimizer or "") != "adam" or facts.momentum is None:
+        return facts
+    momentum_source = source_of(facts, "momentum")
+    betas_source = source_of(facts, "betas")
+    if momentum_source == "cli":
+        wins = True
+    elif momentum_source == "config":
+        wins = betas_source not in ("config", "cli")
+    else:
+        wins = False
+    if not wins:
+        return facts
+    beta1 = float(facts.momentum)
+    if facts.betas is not None and facts.betas[0] == beta1 and betas_source == momentum_source:
+        return facts  # already resolved
+    beta2 = facts.betas[1] if facts.betas is not None and not is_unknown(facts, "betas") else 0.999
+    flag = "--momentum" if momentum_source == "cli" else f"momentum ({SECTION})"
+    if facts.betas is not None or is_unknown(facts, "betas"):
+        where = betas_source if betas_source != "config" else SECTION
+        if facts.location is not None and betas_source in ("script", "default", "unknown", "unknown-starred"):
+            where = f"{facts.location.path}:{facts.location.line}"
+        shown = "unknown" if is_unknown(facts, "betas") else repr(facts.betas)
+        note = f"β1 = {beta1:g} from {flag} overrides betas={shown} ({where})"
+    else:
+        note = f"β1 = {beta1:g} from {flag}"
+    sources = dict(facts.sources)
+    sources["betas"] = momentum_source
+    return _note(replace(facts, betas=(beta1, float(beta2)), sources=_pairs(sources)), note)
 
 
 def _absolute_spec(spec: str, base_dir: Path) -> str:
@@ -642,10 +805,14 @@ def _absolute_spec(spec: str, base_dir: Path) -> str:
 def gather_training_facts(options: Options, cwd: Path) -> TrainingFacts:
     """Combine explicit facts (config + CLI, `options.training`) with training scripts and a targets file.
 
-    Explicit values win; a script's optimizer fills what is missing and gives the location (the first
-    optimizer constructed, in the order the scripts are given — others are listed in `notes`).  When
-    `--optimizer` names a different optimizer than the script's, the script is ignored.  The targets file
-    sets `target_std` unless `--target-std` was given on the command line.
+    Precedence, per value: command line > `[tool.relulint.training]` > training script.  The CLI layer is
+    :func:`merge_cli_training` (it marks its values "cli" in `sources`); here a script's optimizer fills
+    what is still missing and gives the location (the first optimizer constructed, in the order the
+    scripts are given — others are listed in `notes`), and :func:`resolve_beta1` applies the precedence
+    to Adam's β1 (`--momentum` vs `betas`).  When `--optimizer` names a different optimizer than the
+    script's, the script is ignored.  A script value that is not a literal stays None and is marked
+    unknown in `sources` (never guessed).  The targets file sets `target_std` unless `--target-std` was
+    given on the command line.
     """
     cwd = Path(cwd)
     facts = options.training
@@ -657,7 +824,7 @@ def gather_training_facts(options: Options, cwd: Path) -> TrainingFacts:
         facts = _note(facts, f"no torch.optim optimizer constructed in {', '.join(options.scripts)}")
     if options.targets_file:
         facts = merge_targets_file(facts, options.targets_file, cwd)
-    return facts
+    return resolve_beta1(facts)
 
 
 def _scan(script: str, cwd: Path) -> list[OptimizerCall]:
@@ -675,29 +842,41 @@ def _display(path: Path, cwd: Path) -> str:
 
 
 def merge_script_call(facts: TrainingFacts, call: OptimizerCall) -> TrainingFacts:
-    """Fill the facts' missing fields from one optimizer call; explicit values win, unknowns stay None."""
+    """Fill the facts' missing fields from one optimizer call; explicit values win, unknowns stay None.
+
+    Each value taken is marked in `sources`: "script" (a literal), "default" (PyTorch's default for an
+    argument the call does not write), "unknown" / "unknown-starred" (not a literal / maybe in **kwargs).
+    """
     where = f"{call.location.path}:{call.location.line}"
     if facts.optimizer is not None and facts.optimizer != call.optimizer:
         return _note(
             facts, f"{call.describe()} ignored: the optimizer is set to {facts.optimizer!r} explicitly"
         )
+    sources = {key: source_of(facts, key) for key in _OPTIMIZER_FIELDS if source_of(facts, key)}
     changes: dict[str, Any] = {"optimizer": call.optimizer, "location": call.location}
+    sources.setdefault("optimizer", "script")
     notes = [f"optimizer {call.optimizer} from {where}"]
     for key, value in call.args.items():
         current = getattr(facts, key)
         if value is UNKNOWN:
             if current is None:
-                notes.append(f"{key} at {where} is not a literal: unknown")
+                starred = key not in call.given
+                sources[key] = "unknown-starred" if starred else "unknown"
+                how = "may be set through *args / **kwargs" if starred else "is not a literal"
+                notes.append(f"{key} at {where} {how}: unknown")
             continue
         if current is not None:
             if current != value:
-                notes.append(f"{key}={current!r} (configured) overrides {key}={value!r} at {where}")
+                label = "command line" if sources.get(key) == "cli" else "configured"
+                notes.append(f"{key}={current!r} ({label}) overrides {key}={value!r} at {where}")
             continue
         changes[key] = float(value) if key in ("lr", "momentum", "dampening") else value
         if key == "betas":
             changes[key] = tuple(float(v) for v in value)
-        source = "given" if key in call.given else "PyTorch default"
-        notes.append(f"{key}={value!r} ({source}) from {where}")
+        given = key in call.given
+        sources[key] = "script" if given else "default"
+        notes.append(f"{key}={value!r} ({'given' if given else 'PyTorch default'}) from {where}")
+    changes["sources"] = _pairs(sources)
     return _note(replace(facts, **changes), *notes)
 
 

@@ -9,10 +9,20 @@ the same symmetric law.  Forms detected:
   forward pre-hook → ``"weight_norm"``;
 * ``torch.nn.utils.parametrizations.weight_norm`` (parametrize API): ``parametrizations.weight.original0/1``
   with a ``_WeightNorm`` parametrization → ``"parametrize"``;
-* custom weight-normalized layers → ``"custom"``: a scale parameter (``g``, ``weight_g``, ``gain``, ``scale``)
-  beside a 2-D direction parameter (``v``, ``weight_v``, ``direction``), or a forward whose graph divides a
-  parameter by its norm (``v / v.norm(...)``, ``torch.norm``, ``torch.linalg.vector_norm``, ``F.normalize(v)``,
-  ``v * torch.rsqrt((v ** 2).sum(...))``) — :func:`graph_divides_by_norm`.
+* custom weight-normalized layers → ``"custom"``, on evidence of a normalization, never on a scale alone:
+
+  - the weight-norm naming convention itself: a gain ``weight_g`` beside a direction ``weight_v``, or ``g``
+    beside ``v`` (:data:`WN_PAIRS`) — also on an ``nn.Linear`` subclass that deleted its ``weight``;
+  - a forward whose graph divides a parameter by its norm (``v / v.norm(...)``, ``torch.norm``,
+    ``torch.linalg.vector_norm``, ``F.normalize(v)``, ``v * torch.rsqrt((v ** 2).sum(...))``,
+    ``v * (g / v.norm(...))``, ``torch._weight_norm(v, g)``) — :func:`graph_divides_by_norm`;
+  - a class named ``*WeightNorm*`` / ``*weight_norm*``.
+
+  A weight beside a per-output ``scale`` / ``gain`` with no norm in the graph (``F.linear(x, w) * scale``)
+  is a learned rescaling, not weight normalization.
+
+:data:`DIRECTION_NAMES` / :data:`SCALE_NAMES` are also the names `relulint.capture` uses to recognise a
+custom linear layer's weight and gain (one list for both).
 
 This module imports torch lazily (inside the functions).
 """
@@ -26,14 +36,20 @@ from typing import Any
 __all__ = [
     "DIRECTION_NAMES",
     "SCALE_NAMES",
+    "WN_PAIRS",
     "graph_divides_by_norm",
     "normalized_parameters",
     "weight_norm_kind",
     "weight_norm_modules",
 ]
 
+# Names of a linear layer's gain (a weight-norm scale) and of its weight / direction.  `relulint.capture`
+# reads the same tuples to recognise custom linear layers: a weight is a 2-D parameter named like one of
+# DIRECTION_NAMES (or containing "weight"), a gain one of SCALE_NAMES.
 SCALE_NAMES = ("g", "weight_g", "gain", "scale", "weight_scale", "magnitude")
-DIRECTION_NAMES = ("v", "weight_v", "weight", "direction", "weight_direction")
+DIRECTION_NAMES = ("v", "V", "weight_v", "weight", "direction", "weight_direction", "w", "W", "kernel")
+# (gain, direction) pairs whose names alone say "weight normalization" (Salimans & Kingma's g and v)
+WN_PAIRS = (("weight_g", "weight_v"), ("g", "v"))
 
 _NORM_FUNCTIONS = {"norm", "vector_norm"}  # Tensor.norm, torch.norm, torch.linalg.vector_norm / norm
 _ROOT_FUNCTIONS = {"sqrt", "rsqrt"}
@@ -57,6 +73,7 @@ _PASS_THROUGH = {
     "contiguous",
     "max",
     "maximum",
+    "mul",  # g · ‖v‖ or eps-scaled norms: still a norm (the inverse flag says which way it goes)
 }
 
 
@@ -67,15 +84,20 @@ def weight_norm_kind(module: Any) -> str | None:
     """
     if _parametrized_weight_norm(module):
         return "parametrize"
-    if _old_style_weight_norm(module):
+    torch_class = type(module).__module__.startswith("torch.")
+    if _weight_norm_hook(module) or (torch_class and _named_scale_and_direction(module, WN_PAIRS)):
         return "weight_norm"
-    if type(module).__module__.startswith("torch."):
+    if torch_class:
         return None  # torch's own layers are weight-normalized only through the two APIs above
     class_name = type(module).__name__.lower()
-    if _named_scale_and_direction(module) or "weightnorm" in class_name or "weight_norm" in class_name:
+    if (
+        _named_scale_and_direction(module, WN_PAIRS)
+        or "weightnorm" in class_name
+        or "weight_norm" in class_name
+    ):
         return "custom"
     if _own_graph_divides_by_norm(module):
-        return "custom"
+        return "custom"  # any names: the forward divides a parameter by its norm
     return None
 
 
@@ -102,24 +124,24 @@ def _parametrized_weight_norm(module: Any) -> bool:
     return False
 
 
-def _old_style_weight_norm(module: Any) -> bool:
+def _weight_norm_hook(module: Any) -> bool:
+    """`torch.nn.utils.weight_norm` installed its `WeightNorm` forward pre-hook (old API)."""
     from torch.nn.utils.weight_norm import WeightNorm
 
-    if any(isinstance(hook, WeightNorm) for hook in module._forward_pre_hooks.values()):
-        return True
-    names = {name for name, _ in module.named_parameters(recurse=False)}
-    return any(f"{base}_g" in names and f"{base}_v" in names for base in ("weight",))
+    return any(isinstance(hook, WeightNorm) for hook in module._forward_pre_hooks.values())
 
 
-def _named_scale_and_direction(module: Any) -> bool:
-    """A scale parameter (g, weight_g, gain, ...) beside a 2-D direction parameter of matching rows."""
+def _named_scale_and_direction(module: Any, pairs: Iterable[tuple[str, str]] = WN_PAIRS) -> bool:
+    """A gain named like weight norm's beside a 2-D direction of matching rows: ``weight_g`` / ``weight_v``
+    or ``g`` / ``v`` (`pairs`).  Names that do not say "normalized" (``weight`` + ``scale``, ``direction`` +
+    ``gain``) are not evidence on their own: :func:`weight_norm_kind` then needs the norm in the graph."""
     params = dict(module.named_parameters(recurse=False))
-    scales = [params[n] for n in SCALE_NAMES if n in params]
-    directions = [params[n] for n in DIRECTION_NAMES if n in params and params[n].dim() == 2]
-    for scale in scales:
-        for direction in directions:
-            if scale.numel() in (1, direction.shape[0]):
-                return True
+    for scale_name, direction_name in pairs:
+        scale, direction = params.get(scale_name), params.get(direction_name)
+        if scale is None or direction is None or direction.dim() != 2:
+            continue
+        if scale.numel() in (1, direction.shape[0]):
+            return True
     return False
 
 
@@ -201,11 +223,18 @@ def _norm_of(node: Any, sources: dict) -> frozenset[str]:
 
 
 def _norm_through(node: Any, sources: dict, norms: dict, depth: int = 0) -> tuple[frozenset[str], bool]:
-    """(parameters whose norm `node` carries, whether it is an inverse norm like rsqrt)."""
+    """(parameters whose norm `node` carries, whether it is an inverse norm like rsqrt or g / ‖v‖)."""
     found = norms.get(node, frozenset())
     if found:
         return found, _name(node) == "rsqrt"
-    if depth > 6 or _name(node) not in _PASS_THROUGH:
+    if depth > 6:
+        return frozenset(), False
+    parents = list(_inputs(node))
+    if _name(node) in ("truediv", "div") and len(parents) == 2:  # x / ‖v‖: an inverse norm (g / ‖v‖)
+        carried, inverse = _norm_through(parents[1], sources, norms, depth + 1)
+        if carried:
+            return carried, not inverse
+    if _name(node) not in _PASS_THROUGH:
         return frozenset(), False
     for parent in _inputs(node):
         carried, inverse = _norm_through(parent, sources, norms, depth + 1)
@@ -218,7 +247,7 @@ def _normalized_by(node: Any, sources: dict, norms: dict) -> set[str]:
     """Parameters that `node` divides by their own norm (div by a norm, mul by rsqrt, F.normalize)."""
     name = _name(node)
     parents = list(_inputs(node))
-    if name == "normalize" and parents:
+    if name in ("normalize", "weight_norm") and parents:  # F.normalize(v), torch._weight_norm(v, g, dim)
         return set(sources[parents[0]])
     if name in ("truediv", "div") and len(parents) == 2:
         numerator, denominator = parents

@@ -19,35 +19,128 @@ from relulint.theory.nonconvergence import p_inactive_region, restarts_needed
 CONFIDENCE = 0.99
 
 
-def p_negative(info: InitInfo | None) -> tuple[float, bool]:
-    """P(one entry < 0) under a recorded init, and whether it is assumed (unknown law → 1/2).
+def _phi(z: float) -> float:
+    """Standard normal CDF Φ(z)."""
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
-    A symmetric continuous law gives 1/2 (`nonconvergence` Lemma 4.1 uses i.i.d. symmetric entries); zeros
-    and non-negative constants give 0 (no layer is then entirely negative); a negative constant gives 1;
-    RAI puts one positive entry in every row, so its layers are never entirely negative (0).
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _entry_std(info: InitInfo, fan_in: int | None, kind: str) -> float | None:
+    """The entries' standard deviation: the recorded `std`, else from σ² (fan_in·Var for a weight)."""
+    std = _number(info.args.get("std"))
+    if std is not None:
+        return abs(std)
+    if info.sigma2 is None:
+        return None
+    scale = fan_in if kind == "weight" and fan_in else 1
+    return math.sqrt(max(info.sigma2, 0.0) / scale)
+
+
+def negative_law(
+    info: InitInfo | None, fan_in: int | None = None, kind: str = "weight"
+) -> tuple[float, str | None]:
+    """P(one entry < 0) under a recorded init, and why it had to be assumed (None: it follows from the law).
+
+    `nonconvergence` Def. 3.1 counts *strictly* negative parameters (θ_k < 0, an open set, which is what
+    Lemma 3.4's argument needs), so an entry that is exactly 0 is not negative: `zeros` gives 0 and so does
+    a constant c ≥ 0 (a constant c < 0 gives 1).  Lemma 4.1 needs independent entries and P(θ < 0) for
+    each; from the recorded law:
+
+    * a law symmetric about zero and continuous (PyTorch's default, Kaiming, Xavier, `normal(0, σ)`,
+      `uniform(−a, a)`, ...): 1/2;
+    * `normal(mean, std)`: Φ(−mean/std) (std = 0: the constant `mean`);
+    * `uniform(a, b)`: the fraction (0 − a)/(b − a) of [a, b] below 0, clipped to [0, 1];
+    * `trunc_normal(mean, std, a, b)`: (Φ((min(b, 0) − mean)/std) − Φ((a − mean)/std)) / (Φ((b − mean)/std)
+      − Φ((a − mean)/std)), 0 when a ≥ 0;
+    * RAI (a positive entry in every row), `eye_` / `dirac_` (entries ≥ 0), `sparse_` (zeros in every
+      column): 0 — no layer can be all negative;
+    * anything else (a custom or unknown law, no record): 1/2 *assumed*, and the reason is returned.
     """
     if info is None:
-        return 0.5, True
-    if info.law in ("zeros", "rai"):
-        return 0.0, False
-    if info.law == "constant":
-        value = info.mean if info.mean is not None else info.args.get("val", 0.0)
-        return (1.0 if float(value) < 0 else 0.0), False
+        return 0.5, "no record of its init"
+    law = info.law
+    if law in ("zeros", "rai", "identity", "sparse"):
+        return 0.0, None
+    if law == "constant":
+        value = info.mean if info.mean is not None else _number(info.args.get("val", info.args.get("value")))
+        if value is None:
+            return 0.5, "a constant of unknown value"
+        return (1.0 if value < 0 else 0.0), None
     if info.symmetric:
-        return 0.5, False
-    return 0.5, True
+        return 0.5, None
+    if law in ("normal", "trunc-normal"):
+        mean = _number(info.args.get("mean"))
+        mean = info.mean if mean is None and law == "normal" else mean
+        std = _entry_std(info, fan_in, kind)
+        if mean is None or std is None:
+            return 0.5, f"{law} with unknown mean / std"
+        if std == 0:
+            return (1.0 if mean < 0 else 0.0), None
+        if law == "normal":
+            return _phi(-mean / std), None
+        a, b = _number(info.args.get("a", -2.0)), _number(info.args.get("b", 2.0))
+        if a is None or b is None or not a < b:
+            return 0.5, "trunc-normal with unknown bounds"
+        if a >= 0:
+            return 0.0, None
+        lo, hi = _phi((a - mean) / std), _phi((b - mean) / std)
+        if hi - lo <= 0:
+            return 0.5, "trunc-normal with no mass inside its bounds"
+        return min(1.0, max(0.0, (_phi((min(b, 0.0) - mean) / std) - lo) / (hi - lo))), None
+    if law == "uniform":
+        a, b = (
+            _number(info.args.get("a", info.args.get("from"))),
+            _number(info.args.get("b", info.args.get("to"))),
+        )
+        if (a is None or b is None) and info.mean is not None:
+            std = _entry_std(info, fan_in, kind)
+            if std is not None:
+                a, b = info.mean - math.sqrt(3.0) * std, info.mean + math.sqrt(3.0) * std
+        if a is None or b is None:
+            return 0.5, "uniform with unknown bounds"
+        if not a < b:
+            return (1.0 if a < 0 else 0.0), None  # a point mass at a
+        return min(1.0, max(0.0, -a / (b - a))), None
+    return 0.5, f"law {law!r} ({'not ' if info.symmetric is False else ''}symmetric)"
+
+
+def p_negative(info: InitInfo | None, fan_in: int | None = None, kind: str = "weight") -> tuple[float, bool]:
+    """P(one entry < 0) under a recorded init, and whether it was assumed (see :func:`negative_law`)."""
+    probability, why = negative_law(info, fan_in, kind)
+    return probability, why is not None
+
+
+def _all_negative_impossible(info: InitInfo | None, layer: Layer) -> bool:
+    """Orthogonal rows (or columns) of length ≥ 2 cannot all be negative: two all-negative vectors have a
+    positive dot product.  (The entries are dependent, so Lemma 4.1's product does not apply; it is 0.)"""
+    return info is not None and info.law == "orthogonal" and min(layer.in_features, layer.out_features) >= 2
 
 
 def layer_all_negative(layer: Layer) -> tuple[float, bool]:
     """P(every weight and bias of the layer is negative), `nonconvergence` Lemma 4.1, and whether assumed."""
-    pw, assumed_w = p_negative(layer.weight_init)
+    probability, assumed = layer_all_negative_why(layer)
+    return probability, bool(assumed)
+
+
+def layer_all_negative_why(layer: Layer) -> tuple[float, list[str]]:
+    """P(every weight and bias of the layer is negative) and, per parameter, why its law was assumed."""
+    assumed: list[str] = []
+    name = layer.module or "(functional layer)"
+    if _all_negative_impossible(layer.weight_init, layer):
+        return 0.0, assumed
+    pw, why = negative_law(layer.weight_init, layer.in_features, "weight")
+    if why:
+        assumed.append(f"{name}.weight ({why})")
     n_weights = layer.in_features * layer.out_features
     log_p = n_weights * math.log(pw) if pw > 0 else -math.inf
-    assumed = assumed_w
     if layer.bias:
-        pb, assumed_b = p_negative(layer.bias_init)
+        pb, why = negative_law(layer.bias_init, layer.in_features, "bias")
+        if why:
+            assumed.append(f"{name}.bias ({why})")
         log_p += layer.out_features * math.log(pb) if pb > 0 else -math.inf
-        assumed = assumed or assumed_b
     return (math.exp(log_p) if log_p > -math.inf else 0.0), assumed
 
 
@@ -57,12 +150,27 @@ def p_stuck(chain: Chain) -> tuple[float, bool]:
     Def. 3.1 ranges over hidden layers j = 2..D−1 (the ReLU layers after the first; the first one's input
     can be negative).  Returns the probability and whether an init law had to be assumed.
     """
+    probability, assumed = p_stuck_why(chain)
+    return probability, bool(assumed)
+
+
+def p_stuck_why(chain: Chain) -> tuple[float, list[str]]:
+    """:func:`p_stuck` with the parameters whose P(entry < 0) = 1/2 was assumed, and why."""
     layers = chain.hidden[1:]
     if not layers:
-        return 0.0, False
-    per_layer = [layer_all_negative(layer) for layer in layers]
+        return 0.0, []
+    per_layer = [layer_all_negative_why(layer) for layer in layers]
     probability = p_inactive_region([1] * len(per_layer), [q for q, _ in per_layer])
-    return probability, any(assumed for _, assumed in per_layer)
+    return probability, [why for _, whys in per_layer for why in whys]
+
+
+def probability_text(p: float) -> str:
+    """`percent`, but an exact 0 reads "0" (not "0.0e+00") and an exact 1 reads "1"."""
+    if p <= 0.0:
+        return "0"
+    if p >= 1.0:
+        return "1"
+    return percent(p)
 
 
 class RestartsNeeded(Rule):
@@ -78,7 +186,10 @@ class RestartsNeeded(Rule):
         numbers. The probability that the recorded initialization starts in the *provably stuck* region of
         `nonconvergence` Definition 3.1 — every weight and bias of some hidden layer after the first is
         negative — from Lemma 4.1 (Eq. 4.2), with the per-entry probability of a negative value taken from
-        the recorded init (1/2 for symmetric laws, 0 for zero biases or RAI). And the number n of
+        the recorded law (1/2 for symmetric laws; Φ(−mean/std) for `normal(mean, std)`; the share of
+        [a, b] below 0 for `uniform(a, b)`; 1 for a negative constant and 0 for zeros — Def. 3.1 counts
+        strictly negative parameters — a non-negative constant, RAI or an orthogonal matrix; 1/2 *assumed*,
+        and said so in the message, for a law relulint does not know). And the number n of
         independent initializations needed for a 99 % chance that at least one run is not born dead:
         n independent restarts all fail with probability Pⁿ (Proposition 4.2), so n = ⌈ln 0.01 / ln P⌉,
         with P the born-dead probability (the `collapse` Theorem 8 bound, or the probe's estimate when
@@ -136,12 +247,12 @@ class RestartsNeeded(Rule):
             probability, source = risk(chain, facts)
             if probability <= p:
                 continue
-            stuck, assumed = p_stuck(chain)
+            stuck, assumed = p_stuck_why(chain)
             n = restarts_needed(min(max(probability, 0.0), 1.0), CONFIDENCE)
             n_stuck = restarts_needed(stuck, CONFIDENCE)
             yield self.finding(
                 facts,
-                self.message(chain, probability, source, stuck, n),
+                self.message(chain, probability, source, stuck, n, assumed),
                 chain=chain,
                 details={
                     "p_born_dead": probability,
@@ -150,12 +261,20 @@ class RestartsNeeded(Rule):
                     "confidence": CONFIDENCE,
                     "p_stuck": stuck,
                     "restarts_stuck_only": n_stuck,
-                    "init_assumed": assumed,
+                    "init_assumed": bool(assumed),
+                    "assumed": assumed,
                 },
             )
 
     @staticmethod
-    def message(chain: Chain, probability: float, source: str, stuck: float, n: int | None) -> str:
+    def message(
+        chain: Chain,
+        probability: float,
+        source: str,
+        stuck: float,
+        n: int | None,
+        assumed: list[str] | None = None,
+    ) -> str:
         where = "probe" if source == "probe" else "collapse Thm 8 bound"
         if n is None:
             restarts = "no number of restarts helps: every initialization is born dead"
@@ -165,9 +284,17 @@ class RestartsNeeded(Rule):
                 f"{at_most}{n} independent initialization{'s' if n != 1 else ''} give a 99 % chance that at least "
                 f"one is not born dead (nonconvergence Prop 4.2: all n fail with P^n)"
             )
-        return (
-            f"ReLU chain {chain.shape}: born dead with probability {percent(probability)} ({where}); {restarts}. "
-            f"With the recorded init it starts with probability {percent(stuck)} in the region SGD provably "
-            f"never leaves (every weight and bias of a hidden layer negative: nonconvergence Def 3.1, "
-            f"Lemma 3.4, Lemma 4.1)."
+        start = (
+            "cannot start (probability 0)"
+            if stuck <= 0.0
+            else f"starts with probability {probability_text(stuck)}"
         )
+        text = (
+            f"ReLU chain {chain.shape}: born dead with probability {percent(probability)} ({where}); {restarts}. "
+            f"With the recorded init it {start} in the region SGD provably never leaves (every weight and bias "
+            f"of a hidden layer negative: nonconvergence Def 3.1, Lemma 3.4, Lemma 4.1)"
+        )
+        if assumed:
+            shown = ", ".join(assumed[:3]) + (f" and {len(assumed) - 3} more" if len(assumed) > 3 else "")
+            text += f"; P(entry < 0) = 1/2 assumed for {shown}"
+        return text + "."

@@ -39,10 +39,14 @@ class WeightNormWithoutBatchNorm(Rule):
     groups = ("normalization",)
     summary = "A ReLU chain relies on weight normalization, which does not keep deep, narrow nets from dying."
     what = """
-        Finds ReLU chains whose layers are weight-normalized — `torch.nn.utils.weight_norm` (`weight_g` /
-        `weight_v`), `torch.nn.utils.parametrizations.weight_norm`, or a custom layer that scales a
-        direction parameter by `g` or divides a weight by its norm in `forward` — and that have no batch
-        normalization before their ReLUs. When the chain is at risk of being born dead (probability above
+        Finds ReLU chains with no batch normalization before their ReLUs whose layers are
+        weight-normalized: `torch.nn.utils.weight_norm` (`weight_g` / `weight_v`),
+        `torch.nn.utils.parametrizations.weight_norm`, or a custom layer with evidence of a
+        normalization — weight norm's own names (`weight_g` / `weight_v`, `g` / `v`, also on an
+        `nn.Linear` subclass that deletes its `weight`) or a `forward` that divides a weight by its norm
+        (`v / v.norm()`, `F.normalize`, `rsqrt`, `torch._weight_norm`; any parameter names, e.g.
+        `direction` / `gain`). A learned per-output `scale` beside a plain `weight`, with no norm in the
+        graph, is a rescaling, not weight normalization, and is not reported. When the chain is at risk of being born dead (probability above
         `p`, as RL101 computes it: `collapse` Theorem 8 over the unprotected ReLU widths, or the probe's
         estimate) the finding is a warning; otherwise it is an info note, because weight normalization is
         often chosen *as* the cure for dead ReLUs and it is not one. The rule is silent when a

@@ -356,3 +356,44 @@ def test_fx_capture_leaves_rng_and_modes_unchanged() -> None:
     assert captured.method == "fx"
     assert torch.equal(torch.random.get_rng_state(), rng)
     assert _state(model)[1] == modes
+
+
+# ------------------------------------------------------------------ custom linear layers: one name list
+
+
+class GainDirectionMatmul(nn.Module):
+    """Custom weight norm with parameters `direction` / `gain`, applied as `x @ w.t() + b`."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.direction = nn.Parameter(torch.randn(n_out, n_in))
+        self.gain = nn.Parameter(torch.ones(n_out))
+        self.bias = nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.direction * (self.gain / self.direction.norm(dim=1)).unsqueeze(1)
+        return x @ w.t() + self.bias
+
+
+def test_weight_and_gain_names_are_weightnorms_lists() -> None:
+    from relulint import capture as cap
+    from relulint.weightnorm import DIRECTION_NAMES, SCALE_NAMES
+
+    assert cap.WEIGHT_NAMES == frozenset(DIRECTION_NAMES)
+    assert cap.GAIN_NAMES == frozenset(SCALE_NAMES)
+    for name in ("direction", "weight_direction", "weight_v", "v", "w", "kernel"):
+        assert name in cap.WEIGHT_NAMES
+
+
+def test_a_direction_gain_layer_is_captured_as_one_module_call() -> None:
+    from relulint.capture import custom_linear_weight
+
+    layer = GainDirectionMatmul(2, 3)
+    name, weight = custom_linear_weight(layer)
+    assert name == "direction" and weight.shape == (3, 2)
+    assert is_leaf_module(layer)
+    model = nn.Sequential(
+        GainDirectionMatmul(2, 3), nn.ReLU(), GainDirectionMatmul(3, 3), nn.ReLU(), nn.Linear(3, 1)
+    )
+    modules = [n.target for n in capture_of(model).nodes if n.kind is NodeKind.MODULE]
+    assert modules == ["0", "1", "2", "3", "4"]

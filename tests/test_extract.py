@@ -689,3 +689,52 @@ def test_fifty_layer_mlp_is_fast() -> None:
         best = min(best, time.perf_counter() - started)
     assert chains[0].depth == 49
     assert best < 0.1
+
+
+# ------------------------------------------------------------- nn.Linear subclasses without `weight`
+
+
+class DeletedWeightLinear(nn.Linear):
+    """A custom weight norm on an nn.Linear subclass: weight_g / weight_v and `del self.weight`."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__(n_in, n_out)
+        self.weight_g = nn.Parameter(torch.ones(n_out, 1))
+        self.weight_v = nn.Parameter(torch.randn(n_out, n_in))
+        del self.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, torch._weight_norm(self.weight_v, self.weight_g, 0), self.bias)
+
+
+class DeletedWeightNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([DeletedWeightLinear(2, 3), DeletedWeightLinear(3, 3)])
+        self.out = nn.Linear(3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = torch.relu(layer(x))
+        return self.out(x)
+
+
+def test_module_layer_of_a_linear_subclass_without_weight() -> None:
+    from relulint.extract import module_layer
+
+    layer = module_layer(DeletedWeightLinear(2, 3), "l")  # used to raise AttributeError: no 'weight'
+    assert layer is not None
+    assert (layer.in_features, layer.out_features, layer.bias, layer.weight_norm) == (2, 3, True, "custom")
+    no_bias = DeletedWeightLinear(4, 5)
+    no_bias.bias = None
+    del no_bias.in_features, no_bias.out_features  # sizes from the direction weight_v instead
+    layer = module_layer(no_bias, "l")
+    assert layer is not None and (layer.in_features, layer.out_features, layer.bias) == (4, 5, False)
+
+
+@pytest.mark.parametrize("method", ["fx", "hooks"])
+def test_chain_through_linear_subclasses_without_weight(method: str) -> None:
+    model = DeletedWeightNet()
+    _, chains = chains_of(model) if method == "fx" else _hooks_chains(model)
+    assert summary(chains) == [(2, (3, 3), 1, "output")]
+    assert [layer.weight_norm for layer in chains[0].layers] == ["custom", "custom", None]

@@ -217,3 +217,103 @@ def test_batch_norm_stands_the_rule_down_through_capture_and_extract(make, kind)
     facts = _facts_from(deep_narrow(make, bn=True))
     assert all(layer.norm == "batchnorm" for chain in facts.chains for layer in chain.hidden)
     assert list(RULE().check(facts, RuleContext(Options()))) == []
+
+
+# ---------------------------------------------------- custom spellings found by the audit, and a false positive
+
+
+class WNLinearSubclass(nn.Linear):
+    """nn.Linear subclass with weight_g / weight_v that deletes `weight` (used to crash extract)."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__(n_in, n_out)
+        self.weight_g = nn.Parameter(torch.ones(n_out, 1))
+        self.weight_v = nn.Parameter(torch.randn(n_out, n_in))
+        del self.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, torch._weight_norm(self.weight_v, self.weight_g, 0), self.bias)
+
+
+class DirectionGainMatmul(nn.Module):
+    """Parameters `direction` / `gain`, applied as `x @ w.t() + b` (used to give "no ReLU chain found")."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.direction = nn.Parameter(torch.randn(n_out, n_in))
+        self.gain = nn.Parameter(torch.ones(n_out))
+        self.bias = nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.direction * (self.gain / self.direction.norm(dim=1)).unsqueeze(1)
+        return x @ w.t() + self.bias
+
+
+class ScaledLinear(nn.Module):
+    """A learned per-output scale beside `weight` — NOT weight normalization (no norm anywhere)."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_out, n_in) / n_in**0.5)
+        self.scale = nn.Parameter(torch.ones(n_out))
+        self.bias = nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias) * self.scale
+
+
+class ScaledNormalizedLinear(ScaledLinear):
+    """The same names, but the forward divides the weight by its norm: weight normalization."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.scale[:, None] * F.normalize(self.weight, dim=1), self.bias)
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        pytest.param(WNLinearSubclass, "custom", id="linear-subclass-del-weight"),
+        pytest.param(DirectionGainMatmul, "custom", id="direction-gain-matmul"),
+        pytest.param(ScaledNormalizedLinear, "custom", id="scale-and-normalize"),
+    ],
+)
+def test_audited_custom_spellings_fire(make, kind) -> None:
+    assert weight_norm_kind(make(3, 4)) == kind
+    facts = _facts_from(deep_narrow(make))
+    (chain,) = facts.chains
+    assert chain.depth == 10 and {layer.weight_norm for layer in chain.hidden} == {kind}
+    (finding,) = RULE().check(facts, RuleContext(Options()))
+    assert finding.severity is Severity.WARNING and "custom weight-normalized" in finding.message
+
+
+def test_a_scale_beside_a_weight_is_not_weight_norm() -> None:
+    """weight + scale alone is not evidence: the graph must divide by a norm (or the names be g / v)."""
+    assert weight_norm_kind(ScaledLinear(3, 4)) is None
+    facts = _facts_from(deep_narrow(ScaledLinear))
+    (chain,) = facts.chains
+    assert chain.depth == 10 and {layer.weight_norm for layer in chain.hidden} == {None}
+    assert list(RULE().check(facts, RuleContext(Options()))) == []
+
+
+def test_naming_convention_alone_is_evidence_only_for_weight_norms_own_names() -> None:
+    class GV(nn.Module):  # g / v: Salimans & Kingma's names, whatever the forward
+        def __init__(self) -> None:
+            super().__init__()
+            self.g = nn.Parameter(torch.ones(4, 1))
+            self.v = nn.Parameter(torch.randn(4, 3))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return F.linear(x, self.g * self.v)
+
+    class GainDirectionNoNorm(nn.Module):  # gain / direction, no norm: a rescaling
+        def __init__(self) -> None:
+            super().__init__()
+            self.gain = nn.Parameter(torch.ones(4))
+            self.direction = nn.Parameter(torch.randn(4, 3))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return F.linear(x, self.direction) * self.gain
+
+    assert weight_norm_kind(GV()) == "custom"
+    assert weight_norm_kind(GainDirectionNoNorm()) is None
+    assert weight_norm_kind(old_style(3, 4)) == "weight_norm"  # the WeightNorm hook

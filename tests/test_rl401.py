@@ -13,7 +13,12 @@ from relulint.rules.rl401_small_target_momentum import SmallTargetVarianceWithMo
 from relulint.facts import Chain, Layer, Location, ModelFacts, Severity, TrainingFacts
 from relulint.options import Options
 from relulint.registry import RuleContext
-from relulint.training import gather_training_facts, training_from_config
+from relulint.training import (
+    gather_training_facts,
+    merge_cli_training,
+    training_from_config,
+    validate_cli_training,
+)
 
 RULE = SmallTargetVarianceWithMomentum
 MODEL_AT = Location("model.py", 4)
@@ -72,7 +77,6 @@ def test_fires_on_small_targets_with_oscillating_sgd() -> None:
         TrainingFacts(target_std=1.0, optimizer="sgd", lr=0.1, momentum=0.9),  # normalized targets
         TrainingFacts(target_std=0.01, optimizer="sgd", lr=0.1, momentum=0.3),  # below μ_c = 0.468
         TrainingFacts(target_std=0.01, optimizer="sgd", lr=0.1, momentum=0.0),  # no momentum
-        TrainingFacts(target_std=0.01, optimizer="sgd", lr=None, momentum=0.9),  # lr unknown
         TrainingFacts(target_std=None, optimizer="sgd", lr=0.1, momentum=0.9),  # γ unknown
         TrainingFacts(target_std=0.01, optimizer="adagrad", lr=0.1),  # no momentum to analyse
         TrainingFacts(target_std=0.01, optimizer="adam", lr=1e-5, betas=(0.9, 0.999)),  # η = 1e-3: calm
@@ -209,3 +213,99 @@ def test_end_to_end_with_a_separate_training_script(tmp_path: Path, monkeypatch)
     )
     found = [(f.path, f.line) for f in report.findings if f.code == "RL401"]
     assert found == [("train.py", 2)]
+
+
+# ------------------------------------------------------------------ unknown values: info, never a guess
+
+
+def _script(tmp_path: Path, line: str, header: str = "import torch\n") -> TrainingFacts:
+    (tmp_path / "train.py").write_text(header + line + "\n")
+    options = Options(
+        training=TrainingFacts(target_std=0.01, target_source="--target-std"), scripts=("train.py",)
+    )
+    return gather_training_facts(options, tmp_path)
+
+
+def test_non_literal_lr_is_an_info_finding_at_the_optimizer(tmp_path: Path) -> None:
+    training = _script(tmp_path, "opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)")
+    (finding,) = run(training)
+    assert finding.severity is Severity.INFO and finding.code == "RL401"
+    assert (finding.location.path, finding.location.line) == ("train.py", 2)
+    message = finding.message
+    for part in ("γ = 0.01", "< 0.1", "lr at train.py:2 is not a literal", "cannot tell", "pass --lr"):
+        assert part in message, message
+    assert finding.details["unknown"] == ["lr"]
+    # given on the command line, the value is known and the rule decides
+    known = merge_cli_training(training, validate_cli_training({"lr": 0.1}))
+    (finding,) = run(known)
+    assert finding.severity is Severity.WARNING and "SGD(lr=0.1, momentum=0.9)" in finding.message
+
+
+def test_non_literal_betas_is_not_guessed_as_0_9(tmp_path: Path) -> None:
+    """betas = (0.5, 0.999); Adam(..., betas=betas): with β1 = 0.5 Adam is calm at η = 0.1 (β_c = 0.669);
+    the old fallback to PyTorch's 0.9 raised a warning on a guess."""
+    training = _script(
+        tmp_path,
+        "opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=betas)",
+        "import torch\nbetas = (0.5, 0.999)\n",
+    )
+    (finding,) = run(training)
+    assert finding.severity is Severity.INFO
+    assert "β1 (betas) at train.py:3 is not a literal" in finding.message
+    assert "--momentum" in finding.message
+    # the true β1 given on the command line: calm, no finding at all
+    assert run(merge_cli_training(training, validate_cli_training({"momentum": 0.5}))) == []
+    (finding,) = run(merge_cli_training(training, validate_cli_training({"momentum": 0.9})))
+    assert finding.severity is Severity.WARNING and "β1=0.9" in finding.message
+
+
+@pytest.mark.parametrize(
+    ("line", "unknown"),
+    [
+        ("opt = torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=args.nesterov)", ["nesterov"]),
+        ("opt = torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=d)", ["dampening"]),
+        ("opt = torch.optim.SGD(p, lr=0.1, **kw)", ["momentum", "dampening", "nesterov"]),
+        ("opt = torch.optim.RMSprop(p, lr=1e-3, momentum=cfg.m)", ["momentum"]),
+    ],
+)
+def test_every_needed_unknown_is_reported(tmp_path: Path, line: str, unknown: list[str]) -> None:
+    (finding,) = run(_script(tmp_path, line))
+    assert finding.severity is Severity.INFO and finding.details["unknown"] == unknown
+    if "**kw" in line:
+        assert "may be set through *args / **kwargs" in finding.message
+
+
+def test_unknowns_that_do_not_matter_stay_silent(tmp_path: Path) -> None:
+    assert run(_script(tmp_path, "opt = torch.optim.SGD(p, lr=args.lr, momentum=0.0)")) == []  # no momentum
+    assert run(_script(tmp_path, "opt = torch.optim.Adagrad(p, lr=args.lr)")) == []  # nothing to analyse
+    big = _script(tmp_path, "opt = torch.optim.SGD(p, lr=args.lr, momentum=0.9)")
+    assert run(TrainingFacts(**{**big.__dict__, "target_std": 1.0})) == []  # normalized targets
+
+
+def test_missing_lr_and_missing_optimizer_are_info_findings() -> None:
+    (finding,) = run(TrainingFacts(target_std=0.01, optimizer="sgd", lr=None, momentum=0.9))
+    assert finding.severity is Severity.INFO and "lr is not given" in finding.message
+    assert finding.location == MODEL_AT
+    (finding,) = run(TrainingFacts(target_std=0.01, target_source="--target-std"))
+    assert finding.severity is Severity.INFO and "no optimizer is known" in finding.message
+    assert run(TrainingFacts(target_std=1.0)) == []
+
+
+def test_defaults_for_values_nobody_gave_are_said_to_be_assumed() -> None:
+    """`--optimizer adam --lr 1e-3`: PyTorch's β1 = 0.9 is what the constructor uses; the message says so."""
+    (finding,) = run(TrainingFacts(target_std=0.01, optimizer="adam", lr=1e-3))
+    assert finding.severity is Severity.WARNING
+    assert "assumed: β1=0.9 (PyTorch's default; not given)" in finding.message
+    assert finding.details["assumed"]
+
+
+def test_cli_momentum_beats_configured_adam_betas(tmp_path: Path) -> None:
+    config, _ = training_from_config(
+        {"target-std": 0.01, "optimizer": "Adam", "lr": 1e-3, "betas": [0.9, 0.999]}, tmp_path
+    )
+    assert len(run(config)) == 1  # β1 = 0.9 oscillates at η = 0.1
+    calm = merge_cli_training(config, validate_cli_training({"momentum": 0.5}))
+    assert run(calm) == []  # --momentum 0.5 is β1: below β_c = 0.669
+    # the rule resolves it too when the CLI merged the dict field by field
+    naive = TrainingFacts(**{**config.__dict__, **validate_cli_training({"momentum": 0.5})})
+    assert run(naive) == []

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from relulint import training as tr
-from relulint.errors import ConfigError, DataError
+from relulint.errors import ConfigError, DataError, UsageError
 from relulint.facts import TrainingFacts
 from relulint.options import Options
 
@@ -322,3 +322,140 @@ def test_targets_file_and_precedence(tmp_path: Path, y) -> None:
 def test_missing_script_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not found"):
         tr.gather_training_facts(Options(scripts=("nope.py",)), tmp_path)
+
+
+def test_script_values_record_where_they_came_from(tmp_path: Path) -> None:
+    write(tmp_path / "train.py", "import torch\nopt = torch.optim.SGD(p, lr=args.lr, momentum=0.9)\n")
+    facts = tr.gather_training_facts(Options(scripts=("train.py",)), tmp_path)
+    assert dict(facts.sources) == {
+        "optimizer": "script",
+        "lr": "unknown",
+        "momentum": "script",
+        "dampening": "default",
+        "nesterov": "default",
+    }
+    assert tr.is_unknown(facts, "lr") and not tr.is_unknown(facts, "momentum")
+    write(tmp_path / "train.py", "import torch\nopt = torch.optim.SGD(p, lr=0.1, **kw)\n")
+    facts = tr.gather_training_facts(Options(scripts=("train.py",)), tmp_path)
+    assert tr.source_of(facts, "momentum") == "unknown-starred" and facts.momentum is None
+    assert tr.source_of(facts, "lr") == "script"
+
+
+# ------------------------------------------------------------------------------------ command line
+
+
+@pytest.mark.parametrize(
+    ("values", "flag"),
+    [
+        ({"momentum": 1.0}, "--momentum"),
+        ({"momentum": 1.5}, "--momentum"),
+        ({"momentum": -0.1}, "--momentum"),
+        ({"momentum": float("nan")}, "--momentum"),
+        ({"lr": 0.0}, "--lr"),
+        ({"lr": -0.1}, "--lr"),
+        ({"lr": float("inf")}, "--lr"),
+        ({"target_std": -1.0}, "--target-std"),
+        ({"optimizer": "sgdd"}, "--optimizer"),
+        ({"optimizer": "torch.optim.Foo"}, "--optimizer"),
+    ],
+)
+def test_cli_values_are_validated_like_the_config(values, flag) -> None:
+    with pytest.raises(UsageError) as info:
+        tr.validate_cli_training(values)
+    error = info.value
+    assert not isinstance(error, ConfigError)
+    assert error.message.startswith(flag) and "\n" not in error.message and error.hint
+    assert flag.split()[0] in error.hint or "one of" in error.hint
+    # the config rejects the same value, through the same validator
+    key = {"--target-std": "target-std"}.get(flag, flag[2:])
+    with pytest.raises(ConfigError):
+        tr.training_from_config({key: next(iter(values.values()))}, Path("."))
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("sgd", "sgd"),
+        ("SGD", "sgd"),
+        ("Adam", "adam"),
+        ("ADAMW", "adamw"),
+        ("rmsprop", "rmsprop"),
+        ("torch.optim.SGD", "sgd"),
+        ("torch.optim.AdamW", "adamw"),
+    ],
+)
+def test_cli_optimizer_names(name: str, expected: str) -> None:
+    assert tr.validate_cli_training({"optimizer": name})["optimizer"] == expected
+
+
+def test_cli_values_are_marked_as_coming_from_the_command_line() -> None:
+    values = {"target_std": 0.01, "optimizer": "Adam", "lr": 1e-3, "momentum": 0.5, "seed": 3, "lr2": None}
+    out = tr.validate_cli_training(values)
+    assert out == {
+        "target_std": 0.01,
+        "target_source": "--target-std",
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "momentum": 0.5,
+        "sources": (("optimizer", "cli"), ("lr", "cli"), ("momentum", "cli")),
+    }
+    assert tr.validate_cli_training({}) == {}
+    assert tr.validate_cli_training({"lr": None, "momentum": None}) == {}
+
+
+def test_cli_momentum_is_adams_beta1_over_configured_betas(tmp_path: Path) -> None:
+    """`--momentum` is documented as "Momentum (SGD, RMSprop) or Adam's beta1": it wins over config betas."""
+    config, _ = tr.training_from_config({"optimizer": "Adam", "lr": 1e-3, "betas": [0.9, 0.999]}, tmp_path)
+    cli = tr.validate_cli_training({"momentum": 0.5})
+    merged = tr.merge_cli_training(config, cli)
+    assert merged.betas == (0.5, 0.999) and tr.source_of(merged, "betas") == "cli"
+    assert any("--momentum overrides betas=(0.9, 0.999)" in note for note in merged.notes)
+    # the CLI's plain field-wise merge (TrainingFacts(**{**config, **cli})) resolves the same way
+    naive = TrainingFacts(**{**config.__dict__, **cli})
+    assert tr.resolve_beta1(naive).betas == (0.5, 0.999)
+    # without --momentum the configured betas stand; resolve_beta1 is idempotent
+    assert tr.merge_cli_training(config, {}).betas == (0.9, 0.999)
+    assert tr.resolve_beta1(tr.resolve_beta1(merged)) == merged
+
+
+def test_cli_values_override_config_values(tmp_path: Path) -> None:
+    config, _ = tr.training_from_config({"optimizer": "SGD", "lr": 0.1, "momentum": 0.9}, tmp_path)
+    merged = tr.merge_cli_training(config, tr.validate_cli_training({"lr": 0.01}))
+    assert (merged.lr, merged.momentum) == (0.01, 0.9)
+    assert dict(merged.sources) == {"optimizer": "config", "lr": "cli", "momentum": "config"}
+    assert any("overrides lr=0.1" in note for note in merged.notes)
+
+
+ADAM_SCRIPT = "import torch\nopt = torch.optim.Adam(p, lr=1e-3, betas=(0.8, 0.99))\n"
+
+
+@pytest.mark.parametrize(
+    ("config", "cli", "beta1", "source"),
+    [
+        ({}, {}, 0.8, "script"),  # the script alone
+        ({"betas": [0.7, 0.999]}, {}, 0.7, "config"),  # config betas > script betas
+        ({"momentum": 0.6}, {}, 0.6, "config"),  # config momentum (no config betas) > script betas
+        ({"momentum": 0.6, "betas": [0.7, 0.999]}, {}, 0.7, "config"),  # config betas > config momentum
+        ({}, {"momentum": 0.5}, 0.5, "cli"),  # --momentum > script betas
+        ({"betas": [0.7, 0.999]}, {"momentum": 0.5}, 0.5, "cli"),  # --momentum > config betas
+    ],
+)
+def test_beta1_precedence_cli_over_config_over_script(tmp_path: Path, config, cli, beta1, source) -> None:
+    write(tmp_path / "train.py", ADAM_SCRIPT)
+    explicit, _ = tr.training_from_config(config, tmp_path)
+    explicit = tr.merge_cli_training(explicit, tr.validate_cli_training(cli))
+    facts = tr.gather_training_facts(Options(training=explicit, scripts=("train.py",)), tmp_path)
+    assert facts.optimizer == "adam" and facts.betas[0] == beta1
+    assert tr.source_of(facts, "betas") == source
+    assert facts.location is not None and facts.location.line == 2
+
+
+def test_cli_momentum_resolves_a_non_literal_betas(tmp_path: Path) -> None:
+    write(
+        tmp_path / "train.py", "import torch\nbetas = (0.5, 0.999)\nopt = torch.optim.Adam(p, betas=betas)\n"
+    )
+    facts = tr.gather_training_facts(Options(scripts=("train.py",)), tmp_path)
+    assert facts.betas is None and tr.is_unknown(facts, "betas")  # never PyTorch's 0.9
+    cli = tr.merge_cli_training(TrainingFacts(), tr.validate_cli_training({"momentum": 0.5}))
+    facts = tr.gather_training_facts(Options(training=cli, scripts=("train.py",)), tmp_path)
+    assert facts.betas == (0.5, 0.999) and tr.source_of(facts, "betas") == "cli"

@@ -29,7 +29,8 @@ the coordinate; λ = 1 is the paper's model (unit-variance inputs).  Weight deca
   (§4, Fig. 2; §5 "complex eigenvalues for β > 0.7").
 * PyTorch SGD (:func:`sgd_matrix`): ``buf ← μ buf + (1 − d) g``, ``θ ← θ − lr buf`` with state
   ``(buf, a)``: ``A = [[μ, (1 − d)λ], [−lr μ, 1 − lr(1 − d)λ]]``, trace ``1 + μ − h``, determinant ``μ``,
-  with ``h = lr (1 − d) λ``.  Complex iff ``(1 − √h)² < μ < (1 + √h)²``.  The paper's form is the special
+  with ``h = lr (1 − d) λ``.  Complex iff ``(√h − 1)² < μ < (√h + 1)²``, for every h > 0 (h ≥ 1 included:
+  the threshold is then ``(√h − 1)²``, not 0; for h ≥ 4 no μ in [0, 1) oscillates).  The paper's form is the special
   case ``d = μ`` (then ``h = η(1 − β)λ``); PyTorch's default ``d = 0`` oscillates at much lower momentum:
   ``μ_c = (1 − √lr)²`` = 0.468 at lr = 0.1 (:func:`critical_momentum_sgd`).  PyTorch's first step sets
   ``buf = g`` (no dampening); that changes the initial state only, not A.
@@ -38,13 +39,26 @@ the coordinate; λ = 1 is the paper's model (unit-variance inputs).  Weight deca
   ``μ(1 − lrλ)``; with d = 0 (PyTorch requires it) trace ``(1 + μ)(1 − h)``.  Complex iff
   ``μ > k − √(k² − 1)`` with ``k = (1 + h)/(1 − h)`` (for h < 1).
 * Adam / AdamW β1 (:func:`adam_matrix`): ``m`` is the paper's EMA with β = β1, but the step is
-  ``lr · m̂ / (√v̂ + eps)``.  Holding the second moment fixed (β2 ≈ 1 makes v move slowly), A is Eq. 20 with
-  the *effective* step ``η = lr λ / (√v + eps)`` (:func:`adaptive_step`).  Adam's step does not scale with the
-  gradient: on the paper's model the gradient *is* the error, and once the fit works at the scale of the
-  targets, ``√v ≈ γ``, so ``η ≈ lr/γ`` — small targets make Adam's steps large relative to γ.  Complex iff
-  ``(1 − √β1)/(1 + √β1) < η < (1 + √β1)/(1 − √β1)`` (0.026 < η < 38 for β1 = 0.9); beyond the upper end the
-  eigenvalue is real and negative (ripples).  Bias correction tends to 1 and does not change A;
-  AdamW's decoupled decay multiplies θ by ``1 − lr·wd`` (negligible at the defaults) and is ignored.
+  ``lr · m̂ / (√v̂ + eps)``.  Adam is not a linear system: ``v`` (the EMA of g²) moves with the error.  The
+  analysis **linearizes Adam with v held fixed**: for a frozen ``v``, A is exactly Eq. 20 with the
+  *effective* step ``η = lr λ / (√v + eps)`` (:func:`adaptive_step`), and near the optimum, where the fit
+  works at the scale of the targets, ``√v ≈ γ`` (on the paper's model the gradient *is* the error), so
+  ``η ≈ lr/γ``.  Adam's step does not scale with the gradient — small targets make its steps large
+  relative to γ.  Complex iff ``(1 − √β1)/(1 + √β1) < η < (1 + √β1)/(1 − √β1)`` (0.026 < η < 38 for
+  β1 = 0.9); beyond the upper end the eigenvalue is real and negative (ripples).  Bias correction tends to
+  1 and does not change A; AdamW's decoupled decay multiplies θ by ``1 − lr·wd`` (negligible at the
+  defaults) and is ignored.
+
+  What the frozen-v model does and does not predict for the real optimizer (tests/test_momentum.py runs
+  the unmodified ``torch.optim.Adam``, default betas and eps, on the affine model started at the scale of
+  the targets): where it says *oscillating* (e.g. lr = 1e-3, γ = 0.01: η = 0.1 > 0.026) the real error
+  changes sign again and again, and faster than the frozen model's rotation angle, because ``v`` shrinks
+  with the error and η grows.  The converse does not hold: a *calm* verdict (η below the band) is only
+  the early phase — as the error decays, √v decays with it (β2 = 0.999 forgets in ~10³ steps), η climbs
+  into the band, and real Adam ends up oscillating at a small amplitude too (γ = 0.1, lr = 1e-3: calm for
+  ~350 steps, then oscillating).  The analysis is therefore a statement about the phase in which the fit
+  is at the targets' scale — where the oscillation can carry a unit into the dead cone — not about the
+  asymptotic tail.
 * RMSprop with ``momentum`` (:func:`rmsprop_matrix`): ``buf ← μ buf + g/(√v + eps)``, ``θ ← θ − lr buf`` is
   PyTorch SGD (d = 0) with the effective step ``lr λ / (√v + eps)``; the same ``√v ≈ γ`` reasoning applies.
 """
@@ -231,17 +245,29 @@ def complex_band_ema(beta: float) -> tuple[float, float]:
     return (1.0 - s) / (1.0 + s), (1.0 + s) / (1.0 - s) if s < 1.0 else math.inf
 
 
+def _sgd_step(lr: float, dampening: float, curvature: float) -> float:
+    d = _check("dampening", dampening, 0.0, 1.0, high_open=False)
+    return _positive("lr", lr) * (1.0 - d) * _positive("curvature", curvature)
+
+
 def critical_momentum_sgd(lr: float, dampening: float = 0.0, curvature: float = 1.0) -> float:
-    """Smallest PyTorch-SGD momentum with complex eigenvalues: ``(1 − √h)²``, ``h = lr(1 − d)λ`` (0 if h ≥ 1)."""
-    h = _positive("lr", lr) * (1.0 - float(dampening)) * _positive("curvature", curvature)
-    return (1.0 - math.sqrt(h)) ** 2 if h < 1.0 else 0.0
+    """Smallest PyTorch-SGD momentum with complex eigenvalues: ``(√h − 1)²``, ``h = lr(1 − d)λ``.
+
+    Trace ``1 + μ − h`` and determinant ``μ``: the eigenvalues are complex iff ``(1 + μ − h)² < 4μ`` ⇔
+    ``|1 + μ − h| < 2√μ`` ⇔ ``(√μ − 1)² < h < (√μ + 1)²`` ⇔ ``(√h − 1)² < μ < (√h + 1)²`` — for every
+    h > 0, on both sides of h = 1 (at h = 1 any μ > 0 oscillates; for h ≥ 4 the threshold is ≥ 1 and no
+    momentum in [0, 1) oscillates).  The value is returned unclipped: ≥ 1 means "none".
+    """
+    h = _sgd_step(lr, dampening, curvature)
+    return (math.sqrt(h) - 1.0) ** 2
 
 
 def complex_band_sgd(lr: float, dampening: float = 0.0, curvature: float = 1.0) -> tuple[float, float]:
-    """Momenta μ with complex eigenvalues for PyTorch SGD: ``((1 − √h)², (1 + √h)²)`` clipped to [0, 1)."""
-    h = _positive("lr", lr) * (1.0 - float(dampening)) * _positive("curvature", curvature)
+    """Momenta μ with complex eigenvalues for PyTorch SGD: the open band ``((√h − 1)², (√h + 1)²)``, both
+    ends clipped to 1 (``(1.0, 1.0)``: empty in [0, 1), h ≥ 4).  See :func:`critical_momentum_sgd`."""
+    h = _sgd_step(lr, dampening, curvature)
     root = math.sqrt(h)
-    return (1.0 - root) ** 2 if root < 1.0 else 0.0, min(1.0, (1.0 + root) ** 2)
+    return min(1.0, (root - 1.0) ** 2), min(1.0, (root + 1.0) ** 2)
 
 
 def critical_momentum_nesterov(lr: float, curvature: float = 1.0) -> float:
@@ -302,21 +328,28 @@ def optimizer_system(
     *,
     momentum: float | None = None,
     betas: tuple[float, float] | None = None,
-    dampening: float | None = None,
-    nesterov: bool | None = None,
+    dampening: float | None = 0.0,
+    nesterov: bool | None = False,
     target_std: float | None = None,
     eps: float = 1e-8,
     curvature: float = 1.0,
 ) -> MomentumSystem | None:
-    """The system for one optimizer as PyTorch runs it, or None when it has no momentum to analyse.
+    """The system for one optimizer as PyTorch runs it, or None when there is nothing to analyse.
 
     ``optimizer`` is the lower-case class name ("ema" is the paper's Eq. 6-7 with ``momentum`` = β).
     Adam-family optimizers use ``betas[0]`` (``momentum`` when ``betas`` is None); Adam and RMSprop need
     ``target_std`` (γ) for their effective step ``lr/γ`` (see the module docstring).
+
+    Nothing is guessed: None is returned when the optimizer has no momentum to analyse *or* when a value
+    the system needs is None — the momentum (SGD, RMSprop, "ema"), β1 (Adam), γ (Adam, RMSprop).  The
+    caller decides what an unknown value means (RL401 reports it).  ``dampening`` / ``nesterov`` default to
+    PyTorch's constructor defaults (0, False); passing None (unknown) for SGD raises ValueError.
     """
     name = optimizer.lower()
     if name == "ema":
-        beta = float(momentum or 0.0)
+        if momentum is None:
+            return None
+        beta = float(momentum)
         return MomentumSystem(
             name, "ema", beta, lr * curvature, ema_matrix(beta, lr, curvature), critical_beta(lr)
         )
@@ -324,20 +357,24 @@ def optimizer_system(
     if form is None:
         return None
     if form == "sgd":
-        return _sgd_system(
-            name, lr, float(momentum or 0.0), float(dampening or 0.0), bool(nesterov), curvature
-        )
+        if momentum is None:
+            return None
+        if dampening is None or nesterov is None:
+            raise ValueError("SGD needs dampening and nesterov (PyTorch's defaults: 0.0, False)")
+        return _sgd_system(name, lr, float(momentum), float(dampening), bool(nesterov), curvature)
     if target_std is None or target_std <= 0:
         return None
     if form == "adam":
         beta1 = betas[0] if betas is not None else momentum
         if beta1 is None:
-            beta1 = 0.9  # PyTorch's default betas=(0.9, 0.999)
+            return None  # unknown β1: never PyTorch's 0.9 by default
         step = adaptive_step(lr, target_std, eps) * curvature
         note = f"effective step lr/γ = {lr:g}/{target_std:.3g} = {step:.3g}, as Adam normalizes the gradient"
         matrix = ema_matrix(beta1, step)
         return MomentumSystem(name, "adam", float(beta1), step, matrix, critical_beta(step), note)
-    mu = float(momentum or 0.0)
+    if momentum is None:
+        return None
+    mu = float(momentum)
     step = adaptive_step(lr, target_std, eps) * curvature
     note = f"effective step lr/γ = {lr:g}/{target_std:.3g} = {step:.3g}, as RMSprop normalizes the gradient"
     return MomentumSystem(name, "rmsprop", mu, step, sgd_matrix(step, mu), critical_momentum_sgd(step), note)

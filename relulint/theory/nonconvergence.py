@@ -79,7 +79,8 @@ def p_inactive_region(layer_param_counts: Sequence[int], p_negative: float | Seq
             return 1.0
         q = math.exp(k * math.log(p))  # P(all k parameters of this layer negative)
         log_survival += math.log1p(-q)
-    return -math.expm1(log_survival)
+    # -expm1(0.0) is -0.0 (no layer can be inactive): report +0.0, and never leave [0, 1] by rounding
+    return min(1.0, max(0.0, -math.expm1(log_survival))) + 0.0
 
 
 def failure_after_restarts(p_fail: float, n: int) -> float:

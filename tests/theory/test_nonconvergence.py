@@ -113,3 +113,13 @@ def test_restarts_simulated() -> None:
     assert all_fail <= 1 - confidence
     fewer = np.all(rng.random((trials, n - 1)) < p_fail, axis=1).mean()
     assert fewer > 1 - confidence
+
+
+def test_no_possible_inactive_layer_gives_plus_zero() -> None:
+    """-expm1(0.0) is -0.0: a chain whose layers can never be all negative must report +0.0, not -0.0."""
+    for p in (0.0, [0.0, 0.0, 0.0]):
+        value = p_inactive_region([6, 6, 6], p)
+        assert value == 0.0 and math.copysign(1.0, value) == 1.0
+        assert f"{value:.1e}" == "0.0e+00"  # what the old message printed as "-0.0e+00"
+    assert p_inactive_region([], 0.5) == 0.0 and math.copysign(1.0, p_inactive_region([], 0.5)) == 1.0
+    assert 0.0 <= p_inactive_region([1] * 50, 0.999999) <= 1.0
