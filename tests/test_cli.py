@@ -558,3 +558,36 @@ def test_a_method_is_not_a_model(tmp_path, monkeypatch) -> None:
     )
     result = invoke(["check", "ok.py:Ok.forward"], tmp_path, monkeypatch)
     assert_usage_error(result, "Ok.forward is a method of Ok", "ok.py:Ok")
+
+
+# ------------------------------------------------------------------------------ training facts (RL401)
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--momentum", "1.5"], "--momentum"),
+        (["--lr", "0"], "--lr"),
+        (["--optimizer", "sgdd"], "sgdd"),
+        (["--target-std", "-1"], "--target-std"),
+        (["--targets", "missing.npy"], "missing.npy"),
+    ],
+)
+def test_bad_training_flags_are_usage_errors(tmp_path, monkeypatch, flags, needle) -> None:
+    write(tmp_path, "model.py", DEEP_NARROW)
+    assert_usage_error(
+        invoke(["check", "model.py:Net", *flags, "--exit-zero"], tmp_path, monkeypatch), needle
+    )
+
+
+def test_rl401_from_the_command_line_flags_and_a_targets_file(tmp_path, monkeypatch) -> None:
+    import numpy as np
+
+    write(tmp_path, "model.py", DEEP_NARROW)
+    np.save(tmp_path / "y.npy", np.linspace(0.0, 0.02, 1000))  # std ≈ 0.0058
+    args = ["check", "model.py:Net", "--targets", "y.npy", "--optimizer", "SGD", "--lr", "0.1"]
+    result = invoke([*args, "--momentum", "0.9", "--format", "json"], tmp_path, monkeypatch)
+    (rl401,) = [f for f in json.loads(result.stdout)["targets"][0]["findings"] if f["code"] == "RL401"]
+    assert rl401["severity"] == "warning" and "γ = 0.00578 (y.npy)" in rl401["message"]
+    calm = invoke([*args, "--momentum", "0.0", "--format", "json"], tmp_path, monkeypatch)
+    assert "RL401" not in {f["code"] for f in json.loads(calm.stdout)["targets"][0]["findings"]}
