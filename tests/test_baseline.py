@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from model_sources import DEEP_NARROW
 from test_render import make_chain, make_finding, make_report, make_target
 from typer.testing import CliRunner
 
@@ -131,23 +132,6 @@ def test_baseline_file_is_deterministic(tmp_path) -> None:
 
 
 # ------------------------------------------------------------------ the command line, any directory
-
-DEEP_NARROW = """\
-import torch
-from torch import nn
-
-
-class Net(nn.Module):
-    def __init__(self, width: int = 3, depth: int = 12):
-        super().__init__()
-        self.layers = nn.ModuleList([nn.Linear(1, width)] + [nn.Linear(width, width) for _ in range(depth - 1)])
-        self.out = nn.Linear(width, 1)
-
-    def forward(self, x):
-        for layer in self.layers:
-            x = torch.relu(layer(x))
-        return self.out(x)
-"""
 
 
 def project(root: Path, config: str | None) -> Path:

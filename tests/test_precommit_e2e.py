@@ -16,25 +16,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from model_sources import DEEP_NARROW
 
 REPO = Path(__file__).resolve().parents[1]
 
-DEEP_NARROW = """
-    import torch
-    from torch import nn
-
-
-    class Net(nn.Module):
-        def __init__(self, width: int = 3, depth: int = 12):
-            super().__init__()
-            self.layers = nn.ModuleList([nn.Linear(1, width)] + [nn.Linear(width, width) for _ in range(depth - 1)])
-            self.out = nn.Linear(width, 1)
-
-        def forward(self, x):
-            for layer in self.layers:
-                x = torch.relu(layer(x))
-            return self.out(x)
-"""
 
 FIXED = """
     from torch import nn
