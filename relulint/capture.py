@@ -767,10 +767,41 @@ def _state_tensors(modules: list[nn.Module]) -> list[torch.Tensor]:
 # --------------------------------------------------------------------------------- registration
 
 
+def _interleave_parallel_lists(
+    leaves: list[tuple[str, nn.Module]],
+) -> tuple[list[tuple[str, nn.Module]], bool]:
+    """``L1 … Lk A1 … Ak`` → ``L1 A1 … Lk Ak``: a run of k Linears registered right before a run of k
+    activations (``self.linears = ModuleList(...)``, ``self.acts = ModuleList(...)``) is read as k layers,
+    not as k − 1 bare Linears and one layer. Returns the leaves and whether anything was interleaved."""
+    out: list[tuple[str, nn.Module]] = []
+    changed, i = False, 0
+    while i < len(leaves):
+        j = i
+        while j < len(leaves) and isinstance(leaves[j][1], nn.Linear):
+            j += 1
+        k = j - i
+        acts = leaves[j : j + k]
+        if k >= 2 and len(acts) == k and all(_is_activation(m) for _, m in acts):
+            for pair in zip(leaves[i:j], acts, strict=True):
+                out += pair
+            changed, i = True, j + k
+        else:
+            out += leaves[i : max(j, i + 1)]
+            i = max(j, i + 1)
+    return out, changed
+
+
+def _is_activation(module: nn.Module) -> bool:
+    return isinstance(module, (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU))
+
+
 def registration_capture(module: nn.Module, reason: str) -> Capture:
     """The leaf modules in registration order, chained linearly between one input and the output."""
     nodes = [Node(0, NodeKind.INPUT, "input")]
-    for qualname, _ in effective_leaves(module):
+    leaves, interleaved = _interleave_parallel_lists(effective_leaves(module))
+    if interleaved:
+        reason += "; parallel lists of Linears and activations were read as alternating layers"
+    for qualname, _ in leaves:
         nodes.append(Node(len(nodes), NodeKind.MODULE, qualname, (len(nodes) - 1,)))
     nodes.append(Node(len(nodes), NodeKind.OUTPUT, "output", (len(nodes) - 1,)))
     return Capture(method="registration", nodes=tuple(nodes), reason=reason)

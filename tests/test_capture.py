@@ -397,3 +397,23 @@ def test_a_direction_gain_layer_is_captured_as_one_module_call() -> None:
     )
     modules = [n.target for n in capture_of(model).nodes if n.kind is NodeKind.MODULE]
     assert modules == ["0", "1", "2", "3", "4"]
+
+
+def test_registration_order_interleaves_parallel_lists_of_linears_and_relus() -> None:
+    """A container with `self.linears = ModuleList(...)` and `self.acts = ModuleList(...)` and no forward."""
+    from relulint.api import check
+
+    class Lists(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linears = nn.ModuleList([nn.Linear(3, 3) for _ in range(12)])
+            self.acts = nn.ModuleList([nn.ReLU() for _ in range(12)])
+
+    (target,) = check(Lists()).targets
+    assert target.facts.capture_method == "registration"
+    assert "alternating layers" in target.facts.capture_reason
+    (chain,) = target.facts.chains
+    assert chain.depth == 12 and chain.hidden_widths == (3,) * 12
+    # an ordinary container (Linear, ReLU, Linear, ReLU …) is left as registered
+    plain = check(nn.ModuleDict({"a": nn.Linear(2, 4), "r": nn.ReLU(), "b": nn.Linear(4, 1)})).targets[0]
+    assert "alternating" not in (plain.facts.capture_reason or "")
