@@ -199,8 +199,10 @@ def postprocess(report: Report, options: Options, cwd: Path | None = None) -> Re
     report = suppress_report(report, options, cwd=cwd)
     if options.baseline:
         from relulint.baseline import filter_report
+        from relulint.registry import enabled_rules
 
-        report = filter_report(report, options.baseline)
+        ran = {rule.code for rule in enabled_rules(options)}
+        report = filter_report(report, options.baseline, codes=ran)
     return report
 
 

@@ -187,12 +187,15 @@ def _entry(item: Any) -> BaselineEntry:
 
 
 def filter_baseline(
-    keyed: Iterable[tuple[str, Finding]], baseline: Baseline, linted: set[tuple[str, str]] | None = None
+    keyed: Iterable[tuple[str, Finding]],
+    baseline: Baseline,
+    linted: set[tuple[str, str]] | None = None,
+    codes: set[str] | None = None,
 ) -> tuple[list[Finding], list[BaselineEntry]]:
     """(new findings, fixed entries): each entry absorbs up to `count` findings with its key.
 
-    `linted` = the (path, model) pairs checked in this run; entries of other models are not "fixed"
-    (None: every entry counts).
+    `linted` = the (path, model) pairs checked in this run and `codes` the rules that ran; entries of
+    other models or of rules not selected are not "fixed" (None: every entry counts).
     """
     budget: Counter[str] = Counter()
     for entry in baseline.entries:
@@ -209,19 +212,22 @@ def filter_baseline(
             continue
         if linted is not None and (entry.path, entry.model) not in linted:
             continue
+        if codes is not None and entry.code not in codes:
+            continue
         fixed.append(entry)
         budget[entry.key] = 0
     return new, fixed
 
 
-def filter_report(report: Report, baseline: Baseline | str | Path) -> Report:
-    """The report without the findings the baseline accepts; `Report.fixed` lists the fixed entries."""
+def filter_report(report: Report, baseline: Baseline | str | Path, codes: set[str] | None = None) -> Report:
+    """The report without the findings the baseline accepts; `Report.fixed` lists the fixed entries
+    (only of the rules in `codes`, the ones that ran, when given)."""
     if not isinstance(baseline, Baseline):
         baseline = read_baseline(baseline)
     root = fingerprint_root()
     linted = {(project_path(t.path, root), t.name) for t in report.targets}
     keyed = keyed_findings(report, root)
-    new, fixed = filter_baseline(((k, f) for k, f, _ in keyed), baseline, linted)
+    new, fixed = filter_baseline(((k, f) for k, f, _ in keyed), baseline, linted, codes)
     keep = {id(f) for f in new}
     targets = tuple(
         dataclasses.replace(t, findings=tuple(f for f in t.findings if id(f) in keep)) for t in report.targets

@@ -92,6 +92,14 @@ def test_entries_of_models_not_linted_are_not_fixed(tmp_path) -> None:
     assert filtered.fixed == ("RL101 model.py:Net 1 → 3×12 → 1",)
 
 
+def test_entries_of_rules_that_did_not_run_are_not_fixed(tmp_path) -> None:
+    path = tmp_path / "b.json"
+    write_baseline(make_report(deep_narrow()), path)
+    gone = make_report(make_target([make_chain([3] * 12)], []))  # the model is there, RL101 not run
+    assert filter_report(gone, path, codes={"RL201"}).fixed == ()
+    assert filter_report(gone, path, codes={"RL101"}).fixed == ("RL101 model.py:Net 1 → 3×12 → 1",)
+
+
 def test_empty_baseline_keeps_everything() -> None:
     report = make_report(deep_narrow())
     assert filter_report(report, Baseline()).findings == report.findings
