@@ -10,6 +10,7 @@ in-process breakdown by pipeline stage.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -34,13 +35,18 @@ class MLP50(nn.Module):
 """
 
 
-def wall(command: list[str], cwd: Path, repeats: int) -> float:
-    times = []
+def walls(commands: dict[str, tuple[list[str], int]], cwd: Path, repeats: int) -> dict[str, float]:
+    """Median wall time of each command in fresh processes, the commands interleaved round by round so that
+    a change in the machine's load hits them alike; exits when one returns another code than expected."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeats):
-        started = time.perf_counter()
-        subprocess.run(command, cwd=cwd, check=False, capture_output=True)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for name, (command, expect) in commands.items():
+            started = time.perf_counter()
+            done = subprocess.run(command, cwd=cwd, check=False, capture_output=True, text=True)
+            times[name].append(time.perf_counter() - started)
+            if done.returncode != expect:
+                sys.exit(f"{' '.join(command)} exited {done.returncode}, expected {expect}:\n{done.stderr}")
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def stages(cwd: Path) -> dict[str, float]:
@@ -62,21 +68,31 @@ def stages(cwd: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
         (cwd / "bench_mlp.py").write_text(MODEL)
-        bare = wall([sys.executable, "-c", "import torch"], cwd, args.repeats)
-        full = wall(
-            [sys.executable, "-m", "relulint", "check", "bench_mlp.py:MLP50", "--format", "json"],
+        py = sys.executable
+        check = [py, "-m", "relulint", "check", "bench_mlp.py:MLP50", "--format", "json"]
+        measured = walls(
+            {
+                "bare": ([py, "-c", "import torch"], 0),
+                "framework": ([py, "-c", "import torch, typer.main, typer._adapters"], 0),
+                "full": (check, 1),  # the 50-layer chain has findings (RL202 at least)
+            },
             cwd,
             args.repeats,
         )
+        bare, framework, full = measured["bare"], measured["framework"], measured["full"]
         print(f"python -c 'import torch'            {bare:7.3f} s (median of {args.repeats})")
+        print(f"  + typer (its pydantic adapters)   {framework - bare:7.3f} s")
         print(f"relulint check (50-layer MLP, json) {full:7.3f} s")
         print(f"beyond import torch                 {full - bare:7.3f} s   (goal ≤ 0.500 s)")
+        print(f"beyond import torch and typer       {full - framework:7.3f} s")
         print(f"ratio full / import torch           {full / bare:7.2f}")
+        if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+            print("note: PYTHONDONTWRITEBYTECODE is set, so an editable install recompiles relulint each run")
         for name, seconds in stages(cwd).items():
             print(f"  in-process {name:<28} {seconds:7.3f} s")
 
