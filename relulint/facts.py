@@ -297,6 +297,7 @@ class ProbeResult:
             "method": self.method,
             "dead_unit_fraction": list(self.dead_unit_fraction),
             "init": self.init,
+            "notes": list(self.notes),
         }
 
 

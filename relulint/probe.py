@@ -5,12 +5,14 @@ input set D. Almost surely that happens exactly when some hidden (ReLU) layer is
 (`collapse` Lemma 1), which is what the probe counts, exactly (no threshold). It counts separately the
 samples that are *numerically* near-constant without a zero layer (relative output spread below 1e-6:
 the signal-length decay of PyTorch's default init, `collapse` Eq. 2-3), and per hidden layer the mean
-fraction of units that carry no signal (zero at every x in D, or the sample already died before it).
+fraction of units that carry no signal (zero at every x in D, or the sample already died before it; in a
+Gaussian-reduced bias-free layer, its expectation given the layer's inputs, ``1/4 + asin(cos θ) / 2π`` per
+unit: the same mean, less variance, no pass over the units).
 
 How it samples (``ProbeResult.method`` / ``notes`` say which path ran):
 
-* **batched**: the parameters of every layer are drawn for a whole chunk of samples at once from the
-  recorded initializers (`relulint.probe_sampling`), on the probe's own ``torch.Generator``.
+* **batched**: the parameters of every layer are drawn for a whole block of samples at once from the
+  recorded initializers (`relulint.probe_sampling`), on the probe's own ``torch.Generator`` per block.
 * **reinstantiate**: where an init is custom or unknown, the model's own construction
   (``LoadedModel.rebuild``) runs once per sample under a fork of the global RNGs (torch, numpy, random)
   seeded from ``seed``; the chain's Linear modules are read by qualified name. Slow; progress bar.
@@ -20,12 +22,20 @@ How it samples (``ProbeResult.method`` / ``notes`` say which path ran):
 * **gaussian-reduced**: for a layer with iid centred Gaussian weights (He / Xavier / normal) and a
   Gaussian, constant or absent bias, only the joint law of its pre-activations at the points of D matters:
   given the previous layer's outputs ``H`` the ``N`` units are iid ``N(m 1, σ_w² G + σ_b² 11ᵀ)`` with
-  ``G = H Hᵀ`` the Gram matrix of the points. With ``|D| <= 2`` the probe draws ``|D| N`` correlated normals
-  (Cholesky of the 2 x 2 covariance) instead of the ``N N_prev`` weights; used where ``|D| < N_prev``.
+  ``G = H Hᵀ`` the Gram matrix of the points, whatever the signs of its entries. With ``|D| <= 2`` the probe
+  draws ``|D| N`` correlated normals (Cholesky of the 2 x 2 covariance) instead of the ``N N_prev`` weights;
+  used where ``|D| < N_prev``.
 
-Speed: vectorised over samples, chunked to ``max_memory``, samples already dead are dropped (early exit),
-float32. Runs on CUDA when asked (``device="auto"`` picks it when present) and falls back to the CPU with a
-note. Deterministic for a given seed, device and memory bound; the global RNG states are left untouched.
+Scale: a bias-free hidden stack is positively homogeneous, so the probe may divide each sample's (and, with
+``|D| <= 2``, each point's) hidden state by any positive number to keep float32 in range; it carries the
+log of those factors per sample and point and puts them back (with the output bias) before it compares the
+outputs for the near-constant count.
+
+Speed: vectorised over samples, samples already dead are dropped (early exit), float32. The samples are
+drawn in fixed blocks, each from a generator seeded from (seed, block index); ``max_memory`` only sets how
+many blocks run at once, so the result is deterministic for a given seed and device. Runs on CUDA when asked
+(``device="auto"`` picks it when present) and falls back to the CPU with a note; the global RNG states are
+left untouched.
 """
 
 from __future__ import annotations
@@ -33,9 +43,9 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import re
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -47,7 +57,9 @@ import torch
 from relulint.errors import DataError, LoadError, UsageError
 from relulint.facts import Chain, Layer, LoadedModel, ProbeResult
 from relulint.probe_sampling import (
+    DrawCounter,
     Law,
+    draw,
     draw_layer,
     he_normal_law,
     pytorch_default_law,
@@ -59,6 +71,7 @@ __all__ = [
     "NEAR_CONSTANT_RTOL",
     "ProbeInterrupted",
     "load_probe_data",
+    "parse_device",
     "probe_chain",
     "resolve_device",
     "wilson_interval",
@@ -67,7 +80,12 @@ __all__ = [
 NEAR_CONSTANT_RTOL = 1e-6  # relative output spread below which a live sample counts as near-constant
 DEFAULT_HALF_WIDTH = math.sqrt(3.0)  # the papers' input domain [-√3, √3]^d_in (`dying` §5)
 CPU_CHUNK_BYTES = 16 << 20  # working set per chunk on the CPU: small enough to stay in cache
+# working set of one block of samples (each block has its own generator): fixed per device type, so the
+# draws never depend on --max-memory, which only sets how many blocks run at once
+BLOCK_BYTES = {"cpu": 16 << 20, "cuda": 64 << 20}
 COMPACT_BELOW = 0.75  # drop dead samples from the chunk once fewer than this fraction is alive
+ENTRYWISE = ("normal", "uniform", "trunc-normal", "constant")  # laws with iid entries
+FIXED = 1 << 16  # dead-unit tallies: integer multiples of 1 / FIXED units (exact sums in any order)
 RENORMALIZE_EVERY = 8  # bias-free chains: rescale every few layers (exact by homogeneity; avoids underflow)
 ProgressArg = bool | Callable[[int, int], None] | None
 
@@ -181,18 +199,32 @@ def _as_points(raw: Any, path: Path) -> np.ndarray:
 # --------------------------------------------------------------------------------------------- device
 
 
-def resolve_device(device: str = "auto") -> tuple[torch.device, str | None]:
-    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU → CPU with a note (never an error)."""
-    text = (device or "auto").strip().lower()
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def parse_device(text: str | None) -> str:
+    """Validate ``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (any case, spaces trimmed); the
+    normalized text, or `UsageError`. Never touches CUDA (the GPU is looked for when the probe runs)."""
+    value = (text or "auto").strip().lower()
+    if not _DEVICE.fullmatch(value):
+        raise UsageError(f"unknown device {text!r}", hint="--device auto, cpu, cuda or cuda:N (e.g. cuda:0)")
+    return value
+
+
+def resolve_device(device: str | None = "auto") -> tuple[torch.device, str | None]:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` / ``cuda:N`` without that GPU → CPU with a note
+    (never an error). An unknown name is a `UsageError` (`parse_device`)."""
+    text = parse_device(device)
     if text == "auto":
         return (torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")), None
     if text == "cpu":
         return torch.device("cpu"), None
-    if text.startswith("cuda"):
-        if torch.cuda.is_available():
-            return torch.device(text), None
+    if not torch.cuda.is_available():
         return torch.device("cpu"), "no CUDA device; ran on CPU"
-    raise UsageError(f"unknown device {device!r}", hint="--device auto, cpu or cuda")
+    index, count = int(text.partition(":")[2] or 0), torch.cuda.device_count()
+    if index >= count:
+        return torch.device("cpu"), f"no CUDA device {index} ({count} present); ran on CPU"
+    return torch.device(text), None
 
 
 # ----------------------------------------------------------------------------------------------- plan
@@ -225,9 +257,10 @@ class _Plan:
     extremes: tuple[float, ...] | None  # exact-2-point: the x values whose outputs bound the spread over D
     skip_near: bool  # near-constant impossible (positively homogeneous, no output bias, 0 in D's hull)
     source: str  # "batched" or "reinstantiate"
-    bias_free: bool
+    bias_free: bool  # every hidden layer bias-free (the output layer may have a bias)
     method: str
     notes: tuple[str, ...]
+    pair: bool = False  # |D| <= 2 and no normalization: the `_run_pair` engine (Gaussian reduction allowed)
 
 
 def _layer_plans(chain: Chain, init: str) -> tuple[list[_LayerPlan], list[str]]:
@@ -407,8 +440,9 @@ def _build_plan(
     )
     notes.extend(point_notes)
     n_points = xs.shape[0]
+    pair = n_points <= 2 and not any(layer.norm for layer in chain.hidden)
     hidden = [
-        _maybe_reduce(p, n_points, source if shortcuts else "off", layer)
+        _maybe_reduce(p, n_points, source if shortcuts and pair else "off", layer)
         for p, layer in zip(hidden, chain.hidden, strict=True)
     ]
     skip_near = bool(extremes is not None and zero_in and (output is None or output.zero_bias))
@@ -433,11 +467,18 @@ def _build_plan(
         bias_free=bias_free,
         method="+".join(method),
         notes=tuple(notes),
+        pair=pair,
     )
 
 
 def _maybe_reduce(plan: _LayerPlan, n_points: int, source: str, layer: Layer) -> _LayerPlan:
-    """Use the Gaussian reduction where it is exact and draws fewer numbers (``|D| <= 2 < fan_in``)."""
+    """Use the Gaussian reduction where it is exact and draws fewer numbers (``|D| <= 2 < fan_in``).
+
+    Exact for any inputs, signs included: given the layer's inputs at the points of D, iid centred Gaussian
+    rows make each unit's pre-activations ``N(μ, σ² G + σ_b² 11ᵀ)`` whatever the signs of the Gram ``G``
+    (the first layer sees raw inputs, which may point in opposite directions). ``source`` is ``"batched"``
+    only where the `_run_pair` engine runs (``|D| <= 2``, no normalization).
+    """
     ok = (
         source == "batched"
         and plan.weight is not None
@@ -460,85 +501,249 @@ class _Tally:
     samples: int = 0
     born_dead: int = 0
     near_constant: int = 0
-    dead_units: list[float] = field(default_factory=list)
-    drawn: Counter[str] = field(default_factory=Counter)
+    dead_units: list[int] = field(default_factory=list)  # per layer: Σ dead units, × FIXED (exact sums)
+    drawn: DrawCounter = field(default_factory=DrawCounter)
 
     def add(self, other: _Tally) -> None:
         self.samples += other.samples
         self.born_dead += other.born_dead
         self.near_constant += other.near_constant
         if not self.dead_units:
-            self.dead_units = [0.0] * len(other.dead_units)
+            self.dead_units = [0] * len(other.dead_units)
         self.dead_units = [a + b for a, b in zip(self.dead_units, other.dead_units, strict=True)]
-        self.drawn.update(other.drawn)
+        self.drawn.merge(other.drawn)
 
 
-WeightSource = Callable[[int, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor | None]]
+def _block_generator(device: torch.device, seed: int, stream: int, block: int) -> torch.Generator:
+    """The generator of one block of samples: seeded from ``(seed, stream, block index)`` only."""
+    state = np.random.SeedSequence([seed & (2**64 - 1), stream, block]).generate_state(2, dtype=np.uint32)
+    gen = torch.Generator(device=device)
+    gen.manual_seed((int(state[0]) << 31) ^ int(state[1]))
+    return gen
 
 
-def _batched_source(
-    plan: _Plan, gen: torch.Generator, dtype: torch.dtype, drawn: Counter[str]
-) -> WeightSource:
+class _Draws:
+    """The random numbers of one chunk, drawn block by block.
+
+    Each block of samples draws from its own generator (`_block_generator`), for the rows of that block still
+    present, in the same calls whatever else the chunk holds: the results depend on the seed, the device
+    and the block size, never on how many blocks a chunk holds (``max_memory``).
+    """
+
+    def __init__(self, gens: Sequence[torch.Generator], dtype: torch.dtype, drawn: DrawCounter) -> None:
+        self.gens = list(gens)
+        self.dtype = dtype
+        self.drawn = drawn
+        self.device = self.gens[0].device
+
+    def _blocks(self, present: Sequence[int]) -> list[tuple[torch.Generator, int]]:
+        pairs = list(zip(self.gens, present, strict=True))
+        return pairs if len(pairs) == 1 else [(g, k) for g, k in pairs if k > 0]
+
+    def normal(
+        self, lead: tuple[int, ...], present: Sequence[int], out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Standard normals ``(*lead, rows)``: one call per block, samples along the last dimension.
+
+        ``out``: a flat buffer whose first elements receive them, instead of a new tensor.
+        """
+        shape = (*lead, sum(present))
+        if out is not None:
+            out = out[: math.prod(shape)].view(shape)
+        blocks = self._blocks(present)
+        for _, k in blocks:
+            self.drawn.add("normal", math.prod(lead) * k)
+        if len(blocks) == 1:
+            target = out if out is not None else torch.empty(shape, device=self.device, dtype=self.dtype)
+            return target.normal_(generator=blocks[0][0])
+        parts = [
+            torch.empty((*lead, k), device=self.device, dtype=self.dtype).normal_(generator=gen)
+            for gen, k in blocks
+        ]
+        return torch.cat(parts, dim=-1, out=out) if out is not None else torch.cat(parts, dim=-1)
+
+    def layer(self, layer: _LayerPlan, present: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One layer's ``(W (rows, out, in), b (rows, out) | None)`` for the rows present, block by block."""
+        assert layer.weight is not None
+        bias = layer.bias
+        if bias is not None and bias.is_zero and layer.weight.kind != "rai":
+            bias = None
+        ws, bs = [], []
+        for gen, k in self._blocks(present):
+            w, b = draw_layer(
+                layer.weight,
+                bias,
+                k,
+                layer.out_features,
+                layer.in_features,
+                gen,
+                dtype=self.dtype,
+                counter=self.drawn,
+            )
+            ws.append(w)
+            bs.append(b)
+        if len(ws) == 1:
+            return ws[0], bs[0]
+        return torch.cat(ws), (None if bs[0] is None else torch.cat([b for b in bs if b is not None]))
+
+    def layer_samples_last(
+        self, layer: _LayerPlan, present: Sequence[int]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(W (out, in, rows), b (out, rows) | None)`` for an entrywise law (iid entries, so any layout is the
+        same law): samples last, as the pair engine holds its states."""
+        assert layer.weight is not None and layer.weight.kind in ENTRYWISE
+        bias = layer.bias
+        if bias is not None and bias.is_zero:
+            bias = None
+        shape = (layer.out_features, layer.in_features)
+        ws, bs = [], []
+        for gen, k in self._blocks(present):
+            ws.append(draw(layer.weight, (*shape, k), gen, dtype=self.dtype, counter=self.drawn))
+            if bias is not None:
+                bs.append(draw(bias, (layer.out_features, k), gen, dtype=self.dtype, counter=self.drawn))
+        w = ws[0] if len(ws) == 1 else torch.cat(ws, dim=-1)
+        b = None if not bs else (bs[0] if len(bs) == 1 else torch.cat(bs, dim=-1))
+        return w, b
+
+
+WeightSource = Callable[[int, "_Run"], tuple[torch.Tensor, torch.Tensor | None]]
+
+
+def _batched_source(plan: _Plan, draws: _Draws) -> WeightSource:
     layers = (*plan.hidden, *((plan.output,) if plan.output is not None else ()))
 
-    def source(index: int, ids: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        layer = layers[index]
-        assert layer.weight is not None
-        bias = (
-            layer.bias
-            if not (layer.bias is not None and layer.bias.is_zero and layer.weight.kind != "rai")
-            else None
-        )
-        return draw_layer(
-            layer.weight, bias, m, layer.out_features, layer.in_features, gen, dtype=dtype, counter=drawn
-        )
+    def source(index: int, run: _Run) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return draws.layer(layers[index], run.present)
 
     return source
 
 
 def _preloaded_source(tensors: Sequence[tuple[torch.Tensor, torch.Tensor | None]]) -> WeightSource:
-    def source(index: int, ids: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def source(index: int, run: _Run) -> tuple[torch.Tensor, torch.Tensor | None]:
         w, b = tensors[index]
-        return w.index_select(0, ids), (b.index_select(0, ids) if b is not None else None)
+        if run.rows == run.n:
+            return w, b
+        return w.index_select(0, run.ids), (b.index_select(0, run.ids) if b is not None else None)
 
     return source
 
 
 class _Run:
-    """Bookkeeping of one chunk: alive rows, born-dead count, dead units per layer (`collapse` Lemma 1)."""
+    """Bookkeeping of one chunk: alive rows, born-dead count, dead units per layer (`collapse` Lemma 1).
 
-    def __init__(self, n: int, layers: int, device: torch.device) -> None:
-        self.n = n
-        self.ids = torch.arange(n, device=device)
-        self.alive = torch.ones(n, dtype=torch.bool, device=device)
-        self.alive_rows = n  # rows of the current tensors that are alive
-        self.tally = _Tally(samples=n, dead_units=[0.0] * layers)
+    The chunk is ``len(sizes)`` blocks of samples, rows in block order. Dead rows stay until their *block*
+    drops them (fewer than ``COMPACT_BELOW`` of its present rows alive), so each block's draws (one call per
+    layer for its present rows) are the same whether it runs alone or beside other blocks.
+    """
+
+    def __init__(self, sizes: Sequence[int], layers: int, device: torch.device) -> None:
+        self.n = sum(sizes)
+        self.present = list(sizes)  # rows of each block in the current tensors
+        self.alive_count = list(sizes)  # alive samples of each block
+        self.rows = self.alive_rows = self.n
+        self.ids = torch.arange(self.n, device=device)  # chunk-local sample of each row
+        self.alive = torch.ones(self.n, dtype=torch.bool, device=device)
+        self.block_of_row = (
+            torch.repeat_interleave(
+                torch.arange(len(sizes), device=device), torch.tensor(list(sizes), device=device)
+            )
+            if len(sizes) > 1
+            else None
+        )
+        self.tally = _Tally(samples=self.n, dead_units=[0] * layers)
 
     def record(self, index: int, live_units: torch.Tensor, width: int) -> int:
         """After hidden layer ``index``: count its dead units and the samples it kills; returns alive rows.
 
         Samples that died before this layer count as all of its units dead (they carry no signal).
         """
+        partial = self.alive_rows < self.rows
+        exact32 = width * self.rows < 1 << 24  # integer-valued: a float32 sum is exact below 2^24
+        if not partial and self.block_of_row is None:  # the common case, in as few small ops as possible
+            total = live_units.sum() if exact32 else live_units.sum(dtype=torch.float64)
+            live_sum, nonzero = torch.stack([total, torch.count_nonzero(live_units).to(total.dtype)]).tolist()
+            return self._killed(index, round(live_sum) * FIXED, self.rows - int(nonzero), width, live_units)
         dead = live_units == 0
-        died = dead & self.alive if self.alive_rows < self.alive.numel() else dead
-        live_sum, k = torch.stack([(live_units * self.alive).sum(), died.sum()]).tolist()
-        self.tally.dead_units[index] += self.n - live_sum / width
-        if k:
-            self.tally.born_dead += int(k)
-            self.alive &= ~died
-            self.alive_rows -= int(k)
+        died = dead & self.alive if partial else dead
+        live = live_units * self.alive if partial else live_units
+        live = (live.sum() if exact32 else live.sum(dtype=torch.float64)).round().to(torch.int64)
+        return self._account(index, live * FIXED, died, width)
+
+    def record_expected(self, index: int, cos: torch.Tensor | None, signal: torch.Tensor, width: int) -> int:
+        """:meth:`record` for a Gaussian-reduced bias-free layer, given the angle ``θ`` between the points'
+        inputs (``cos``: None for one point) and ``signal`` (m,) = ``Σ_p |h_p|²`` (zero iff the layer is).
+
+        Given its inputs, a unit is dead at both points with probability ``1/4 + asin(cos θ) / 2π`` (1/2 for
+        one point); the live units are counted as ``width`` times the complement of that (Rao-Blackwell: the
+        same mean as the count, less variance, no pass over the units), per row in fixed point so that the
+        sums are exact whatever the chunking.
+        """
+        partial = self.alive_rows < self.rows
+        device = signal.device
+        if cos is None or cos.numel() == 1:  # one point, or the first layer: one angle for every row
+            p_live = 0.5 if cos is None else 0.75 - math.asin(float(cos)) / (2 * math.pi)
+            per_row = round(width * p_live * FIXED)
+            live = torch.tensor(per_row * self.alive_rows, dtype=torch.int64, device=device)
+        else:
+            rows = cos.to(torch.float64).asin_().mul_(-width * FIXED / (2 * math.pi))
+            rows = rows.add_(0.75 * width * FIXED).round_().to(torch.int64)
+            live = torch.where(self.alive, rows, 0).sum() if partial else rows.sum()
+        if not partial and self.block_of_row is None:
+            live_fixed, nonzero = torch.stack([live, torch.count_nonzero(signal)]).tolist()
+            return self._killed(index, int(live_fixed), self.rows - int(nonzero), width, signal)
+        dead = signal == 0
+        return self._account(index, live, dead & self.alive if partial else dead, width)
+
+    def _killed(self, index: int, live_fixed: int, killed: int, width: int, live: torch.Tensor) -> int:
+        """The all-alive single-block case: ``killed`` rows died, the alive ones are where ``live != 0``."""
+        self.tally.dead_units[index] += self.n * width * FIXED - live_fixed
+        if killed:
+            self.tally.born_dead += killed
+            self.alive = live != 0
+            self.alive_rows -= killed
+            self.alive_count = [self.alive_count[0] - killed]
         return self.alive_rows
 
-    def finish_dead(self, start: int) -> None:
-        for index in range(start, len(self.tally.dead_units)):
-            self.tally.dead_units[index] += self.n
+    def _account(self, index: int, live: torch.Tensor, died: torch.Tensor, width: int) -> int:
+        """Add a layer's live units (int64, fixed point, summed over the alive rows) and the rows it kills."""
+        if self.block_of_row is None:
+            live_fixed, k = torch.stack([live, died.sum()]).tolist()
+            per_block = [int(k)]
+        else:
+            stats = torch.zeros(len(self.present) + 1, dtype=torch.int64, device=died.device)
+            stats.index_add_(0, self.block_of_row, died.to(torch.int64))
+            stats[-1] = live
+            values = stats.tolist()
+            live_fixed, per_block = values[-1], [int(v) for v in values[:-1]]
+        self.tally.dead_units[index] += self.n * width * FIXED - int(live_fixed)
+        killed = sum(per_block)
+        if killed:
+            self.tally.born_dead += killed
+            self.alive &= ~died
+            self.alive_rows -= killed
+            self.alive_count = [a - d for a, d in zip(self.alive_count, per_block, strict=True)]
+        return self.alive_rows
 
-    def compact(self, *tensors: torch.Tensor) -> list[torch.Tensor]:
-        keep = self.alive.nonzero().squeeze(1)
+    def finish_dead(self, start: int, widths: Sequence[int]) -> None:
+        for index in range(start, len(self.tally.dead_units)):
+            self.tally.dead_units[index] += self.n * widths[index] * FIXED
+
+    def compact(self) -> torch.Tensor | None:
+        """Drop the dead rows of the blocks that are mostly dead; the kept row indices (None: nothing to do)."""
+        flags = [a < COMPACT_BELOW * p for a, p in zip(self.alive_count, self.present, strict=True)]
+        if not any(flags):
+            return None
+        if self.block_of_row is None:
+            keep = self.alive.nonzero().squeeze(1)
+        else:
+            dropping = torch.tensor(flags, device=self.alive.device).index_select(0, self.block_of_row)
+            keep = (self.alive | ~dropping).nonzero().squeeze(1)
+            self.block_of_row = self.block_of_row.index_select(0, keep)
+        self.present = [a if f else p for a, p, f in zip(self.alive_count, self.present, flags, strict=True)]
         self.ids = self.ids.index_select(0, keep)
-        self.alive = torch.ones(keep.numel(), dtype=torch.bool, device=keep.device)
-        self.alive_rows = keep.numel()
-        return [t.index_select(0, keep) for t in tensors]
+        self.alive = self.alive.index_select(0, keep)
+        self.rows = keep.numel()
+        return keep
 
 
 def _near_constant(values: torch.Tensor, alive: torch.Tensor) -> int:
@@ -549,18 +754,103 @@ def _near_constant(values: torch.Tensor, alive: torch.Tensor) -> int:
     return int(near.sum())
 
 
-def _gaussian_pre(
-    gram: tuple[torch.Tensor, ...],
-    layer: _LayerPlan,
-    m: int,
-    gen: torch.Generator,
-    dtype: torch.dtype,
-    drawn: Counter[str],
-) -> list[torch.Tensor]:
-    """Pre-activations at ≤ 2 points of ``N`` iid Gaussian units given the Gram of the layer's inputs.
+def _count_near(
+    plan: _Plan,
+    signal: torch.Tensor,
+    bias: torch.Tensor | None,
+    log_scale: torch.Tensor | None,
+    alive: torch.Tensor,
+) -> int:
+    """Near-constant samples from the output layer's ``signal = W h`` (m, d_out, P) and ``bias`` (m, d_out).
 
-    Unit ``j`` sees ``z_j = (w_j·h_p + b_j)_p ~ N(μ, σ² G + σ_b² 11ᵀ)`` (iid over j; ``σ² = Var(w)``); drawn as
-    ``μ + L ε`` with the closed-form 2 x 2 Cholesky factor ``L`` and ``ε`` standard normal.
+    ``log_scale`` (m, P) or (m, 1), float64: the hidden state ``h`` at point p is the true one divided by
+    ``exp(log_scale[:, p])`` (the bias-free rescaling); the outputs are put back on one scale per sample, in
+    float64, *with* the bias: ``o_p = exp(s_p) W h_p + b``, all divided by ``exp(max_p s_p)``.
+    """
+    if log_scale is not None:
+        shift = log_scale.amax(dim=1, keepdim=True)
+        shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
+        signal = signal.to(torch.float64) * (log_scale - shift).exp().unsqueeze(1)
+        if (
+            bias is not None
+        ):  # beyond e^700 the bias swamps any signal: the sample is near-constant either way
+            bias = bias.to(torch.float64) * (-shift).clamp_max_(700.0).exp()
+    if plan.extremes is None:
+        values = signal + bias.unsqueeze(2) if bias is not None else signal
+        return _near_constant(values, alive)
+    # exact-2-point: out(x) = b + |x| W h(sign x) (positively homogeneous), at the extremes of D
+    column = {math.copysign(1.0, float(v)): i for i, v in enumerate(plan.points[:, 0])}
+    base = bias if bias is not None else torch.zeros_like(signal[..., 0])
+    columns = [
+        base if x == 0.0 else base + abs(x) * signal[..., column[math.copysign(1.0, x)]]
+        for x in plan.extremes
+    ]
+    return _near_constant(torch.stack(columns, dim=2), alive)
+
+
+def _points_gram(xs: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The Gram of the fixed points (float64): ``(|x_p|² (P, 1), x_0·x_1 (1,) | None)``."""
+    g = xs @ xs.T
+    sq = torch.tensor([[g[p, p]] for p in range(len(xs))], dtype=torch.float64, device=device)
+    uv = torch.tensor([g[0, 1]], dtype=torch.float64, device=device) if len(xs) == 2 else None
+    return sq, uv
+
+
+class _Workspace:
+    """Flat buffers reused across layers and chunks for the pair engine's big tensors (fresh memory costs a
+    page fault per 4 KiB, more than the arithmetic)."""
+
+    def __init__(self, device: torch.device, dtype: torch.dtype) -> None:
+        self.device, self.dtype = device, dtype
+        self.buffers: dict[int, torch.Tensor] = {}
+        self._ones: dict[tuple[int, int], torch.Tensor] = {}
+
+    def flat(self, index: int, numel: int) -> torch.Tensor:
+        """Buffer ``index`` with at least ``numel`` elements."""
+        buf = self.buffers.get(index)
+        if buf is None or buf.numel() < numel:
+            buf = self.buffers[index] = torch.empty(numel, device=self.device, dtype=self.dtype)
+        return buf
+
+    def take(self, index: int, shape: tuple[int, ...]) -> torch.Tensor:
+        """A contiguous ``shape`` view of buffer ``index`` (its first elements)."""
+        numel = math.prod(shape)
+        return self.flat(index, numel)[:numel].view(shape)
+
+    def ones(self, rows: int, width: int) -> torch.Tensor:
+        """``(rows, 1, width)`` ones (a row sum as a batched matmul)."""
+        key = (rows, width)
+        found = self._ones.get(key)
+        if found is None:
+            found = self._ones[key] = torch.ones((1, 1, width), device=self.device, dtype=self.dtype).expand(
+                rows, 1, width
+            )
+        return found
+
+
+def _gram(
+    h: torch.Tensor, ws: _Workspace, slot: int, *, in_place: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(|h_p|² (P, m), h_0·h_1 (m,) | None)`` of hidden states ``h`` (P, N, m); products in buffer ``slot``
+    (``in_place``: the squares overwrite ``h``, a smaller working set)."""
+    n_points, width, m = h.shape
+    # the sums over the units as (1, N) x (N, m) matmuls: BLAS beats torch's reduction here
+    cross = None
+    if n_points == 2:
+        product = torch.mul(h[0], h[1], out=ws.take(slot, (width, m)))
+        cross = torch.bmm(ws.ones(1, width), product.unsqueeze(0)).view(m)
+    squares = h.square_() if in_place else torch.mul(h, h, out=ws.take(slot, (n_points, width, m)))
+    return torch.bmm(ws.ones(n_points, width), squares).view(n_points, m), cross
+
+
+def _gaussian_pre(
+    sq: torch.Tensor, uv: torch.Tensor | None, layer: _LayerPlan, eps: torch.Tensor
+) -> torch.Tensor:
+    """Pre-activations (P, N, m) at ≤ 2 points of ``N`` iid Gaussian units given the Gram of the inputs.
+
+    Unit ``j`` sees ``z_j = (w_j·h_p + b_j)_p ~ N(μ, σ² G + σ_b² 11ᵀ)`` (iid over j; ``σ² = Var(w)``), for any
+    sign of ``G``'s entries; drawn as ``μ + L ε`` with the closed-form 2 x 2 Cholesky factor ``L``. ``eps``
+    (standard normal) is overwritten.
     """
     assert layer.weight is not None
     var_w = layer.weight.std**2
@@ -568,157 +858,244 @@ def _gaussian_pre(
     if layer.bias is not None:
         mean_b = layer.bias.mean
         var_b = layer.bias.std**2 if layer.bias.kind == "normal" else 0.0
-    n_units = layer.out_features
-    eps = torch.empty((len(gram) if len(gram) == 1 else 2, m, n_units), device=gen.device, dtype=dtype)
-    eps.normal_(generator=gen)
-    drawn["normal"] += eps.numel()
-    c00 = gram[0] * var_w + var_b
-    l11 = c00.sqrt()
-    if len(gram) == 1:
-        z0 = eps[0].mul_(l11[:, None])
-        return [z0.add_(mean_b) if mean_b else z0]
-    c01 = gram[2] * var_w + var_b
-    c11 = gram[1] * var_w + var_b
-    l21 = torch.where(l11 > 0, c01 / l11.clamp_min(1e-30), torch.zeros_like(l11))
-    l22 = (c11 - l21 * l21).clamp_min_(0.0).sqrt_()
-    z1 = eps[1].mul_(l22[:, None]).addcmul_(eps[0], l21[:, None])
-    z0 = eps[0].mul_(l11[:, None])
-    if mean_b:
-        z0.add_(mean_b)
-        z1.add_(mean_b)
-    return [z0, z1]
+    l11 = (sq[0] * var_w + var_b).sqrt()
+    if eps.shape[0] == 2:
+        assert uv is not None
+        c01 = uv * var_w + var_b
+        c11 = sq[1] * var_w + var_b
+        l21 = torch.where(l11 > 0, c01 / l11.clamp_min(1e-30), torch.zeros_like(l11))
+        l22 = (c11 - l21 * l21).clamp_min_(0.0).sqrt_()
+        eps[1].mul_(l22.to(eps.dtype)).addcmul_(eps[0], l21.to(eps.dtype))
+    eps[0].mul_(l11.to(eps.dtype))
+    return eps.add_(mean_b) if mean_b else eps
+
+
+def _angle(sq: torch.Tensor, uv: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``(cos θ, sin θ)`` between the two points' states from their Gram (``cos θ = 1`` where a point is zero,
+    a copy of the other; ``sin θ >= 1e-15``: sqrt of exact zeros is slow on x86, and it is below float32's
+    ulp). ``(None, None)`` for one point."""
+    if uv is None:
+        return None, None
+    uu, vv = sq.unbind(0)
+    cos = (uv * (uu * vv).rsqrt_()).nan_to_num_(nan=1.0).clamp_(-1.0, 1.0)  # 0 · ∞ where a point is zero
+    sin = (1.0 - cos.square()).clamp_min_(1e-30).sqrt_()
+    return cos, sin
 
 
 def _gaussian_pre_scalefree(
-    gram: tuple[torch.Tensor, ...],
-    n_units: int,
-    m: int,
-    gen: torch.Generator,
-    dtype: torch.dtype,
-    drawn: Counter[str],
-) -> list[torch.Tensor]:
+    eps: torch.Tensor, cos: torch.Tensor | None, sin: torch.Tensor | None, *, lerp: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """:func:`_gaussian_pre` for a bias-free layer, up to a positive factor per sample and point (exact here).
 
-    Bias-free layers are positively homogeneous, so only the *signs* of ``z`` and the directions of the two
-    post-activation vectors matter downstream. Dividing ``L ε`` by ``l11`` and the second point by
-    ``l21 + l22`` leaves ``z_0 = ε_0`` and ``z_1 = (1 - t) ε_0 + t ε_1`` with ``t = l22 / (l21 + l22)``: one
-    multiply-add instead of three multiplies, and no drift of the scale over depth. A point whose layer is already
-    zero stays zero whatever follows; it is replaced by a copy of the other point (``t = 0``), which changes
-    neither which layers are zero nor which units are.
+    Bias-free layers are positively homogeneous, so each point's pre-activations may be divided by any
+    positive number. Given the angle ``θ`` between the points' inputs (`_angle`; any sign of ``cos θ``: raw
+    inputs may point in opposite directions) the pair is ``(σ|h_0| ε_0, σ|h_1| (cos θ ε_0 + sin θ ε_1))``. The
+    probe keeps ``z_0 = ε_0`` and, with ``lerp`` (needs ``cos θ + sin θ > 0``: always so after a ReLU), one
+    lerp ``z_1 = t ε_0 + (1 - t) ε_1``, ``t = cos θ / (cos θ + sin θ)`` (factor ``σ|h_1| (cos θ + sin θ)``);
+    otherwise ``z_1 = cos θ ε_0 + sin θ ε_1`` (factor ``σ|h_1|``). A point whose layer is zero stays zero
+    whatever follows; it gets ``cos θ = 1`` (a copy of the other point, factor 0), which changes neither
+    which layers are zero nor which units are. ``eps`` is overwritten.
+
+    Returns ``(z, g)``: ``g`` (m,) is point 1's factor beyond ``σ|h_1|`` (None: 1).
     """
-    eps = torch.empty((len(gram) if len(gram) == 1 else 2, m, n_units), device=gen.device, dtype=dtype)
-    eps.normal_(generator=gen)
-    drawn["normal"] += eps.numel()
-    if len(gram) == 1:
-        return [eps[0]]
-    uu, vv, uv = gram
-    both = (uu > 0) & (vv > 0)
-    k1 = uv / uu.clamp_min(1e-30)
-    k2 = (vv / uu.clamp_min(1e-30) - k1 * k1).clamp_min_(0.0).sqrt_()
-    t = torch.where(both, k2 / (k1 + k2).clamp_min(1e-30), torch.zeros_like(k1))
-    z1 = eps[1].mul_(t.unsqueeze(1)).addcmul_(eps[0], (1.0 - t).unsqueeze(1))  # faster than lerp_ here
-    return [eps[0], z1]
+    if cos is None or sin is None:
+        return eps, None
+    z0, z1 = eps.unbind(0)
+    if lerp:
+        total = cos + sin
+        z1.lerp_(z0, (cos / total).to(eps.dtype))
+        return eps, total
+    z1.mul_(sin.to(eps.dtype)).addcmul_(z0, cos.to(eps.dtype))
+    return eps, None
 
 
-def _gram(hs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    """``(|h_0|², |h_1|², h_0·h_1)`` per sample (``(|h_0|²,)`` for one point)."""
-    if len(hs) == 1:
-        return (torch.linalg.vecdot(hs[0], hs[0]),)
-    a, c = hs
-    return (torch.linalg.vecdot(a, a), torch.linalg.vecdot(c, c), torch.linalg.vecdot(a, c))
+def _pair_affine(
+    w: torch.Tensor, b: torch.Tensor | None, h: torch.Tensor | None, xs: torch.Tensor, out: torch.Tensor
+) -> torch.Tensor:
+    """``W h_p + b`` for every point into ``out`` (P, N, m), from ``W (m, N, K)`` and ``h (P, K, m)`` (None:
+    the fixed points ``xs``)."""
+    m, n_out, k = w.shape
+    z = out[: xs.shape[0] * n_out * m].view(xs.shape[0], n_out, m)
+    if h is None:
+        z.copy_(torch.matmul(xs, w.reshape(m * n_out, k).T).view(-1, m, n_out).transpose(1, 2))
+    else:
+        z.copy_(torch.bmm(w, h.permute(2, 1, 0)).permute(2, 1, 0))
+    return z.add_(b.T) if b is not None else z
+
+
+def _points_affine_samples_last(
+    w: torch.Tensor, b: torch.Tensor | None, xs: torch.Tensor, out: torch.Tensor
+) -> torch.Tensor:
+    """``W x_p + b`` into ``out`` (P, N, m) from ``W (N, K, m)``, ``b (N, m)`` (samples last) and points ``xs``."""
+    n_out, k, m = w.shape
+    z = out[: xs.shape[0] * n_out * m].view(xs.shape[0], n_out, m)
+    if k == 1:
+        torch.mul(w.view(1, n_out, m), xs.view(-1, 1, 1), out=z)
+    else:
+        torch.matmul(xs, w.permute(1, 0, 2).reshape(k, n_out * m), out=z.view(-1, n_out * m))
+    return z.add_(b) if b is not None else z
 
 
 def _run_pair(
-    plan: _Plan, n: int, source: WeightSource, gen: torch.Generator, dtype: torch.dtype, drawn: Counter[str]
+    plan: _Plan,
+    run: _Run,
+    draws: _Draws | None,
+    source: WeightSource,
+    dtype: torch.dtype,
+    workspace: _Workspace | None = None,
 ) -> _Tally:
-    """The engine for ``|D| <= 2`` (exact-2-point and 2-point data): one ``(m, N)`` tensor per point."""
-    device = gen.device
-    xs = torch.as_tensor(plan.points, dtype=dtype, device=device)  # (P, d_in)
-    run = _Run(n, len(plan.hidden), device)
-    hs: list[torch.Tensor] = []
-    gram: tuple[torch.Tensor, ...] | None = None
-    m = n
+    """The engine for ``|D| <= 2`` (exact-2-point and 2-point data): hidden states ``(P, N, m)``.
+
+    Samples last, so per-sample coefficients broadcast along contiguous memory and sums over the units are
+    plain adds of rows; the big tensors live in reused buffers. Bias-free chains are carried up to a positive
+    factor per sample and point (Gaussian reduction: see `_gaussian_pre_scalefree`; drawn layers: divided by
+    the largest unit every few layers and before a reduced layer); ``log_scale`` (P, m) accumulates the log
+    of those factors when the near-constant count needs them.
+    """
+    device = run.ids.device
+    xs = torch.as_tensor(plan.points, dtype=dtype, device=device)
+    n_points = xs.shape[0]
+    log_scale = (
+        torch.zeros((n_points, run.rows), dtype=torch.float64, device=device)
+        if plan.bias_free and not plan.skip_near
+        else None
+    )
+    ws = workspace or _Workspace(device, dtype)  # buffers 0, 1: draws and hidden states; 2: products
+    widths = [p.out_features for p in plan.hidden]
+    slot = 0
+    h: torch.Tensor | None = None
+    gram: tuple[torch.Tensor, torch.Tensor | None] | None = None
+    last = len(plan.hidden) - 1
     for index, layer in enumerate(plan.hidden):
+        cos: torch.Tensor | None = None
         if layer.reduced:
-            if gram is None:  # the first layer: the Gram of the fixed points
-                g = xs @ xs.T
-                gram = tuple(
-                    torch.full((m,), float(v), device=device, dtype=dtype)
-                    for v in ((g[0, 0],) if len(xs) == 1 else (g[0, 0], g[1, 1], g[0, 1]))
-                )
+            assert draws is not None and layer.weight is not None
+            sq, uv = gram if gram is not None else _points_gram(plan.points, device)
+            n_eps = n_points * layer.out_features * run.rows
+            # the previous state is not read (only its Gram): draw over it, keep the working set small
+            slot = 0
+            eps = draws.normal((n_points, layer.out_features), run.present, out=ws.flat(slot, n_eps))
             if plan.bias_free:
-                zs = _gaussian_pre_scalefree(gram, layer.out_features, m, gen, dtype, drawn)
+                cos, sin = _angle(sq, uv)
+                lerp = gram is not None or cos is None or bool((cos + sin > 0).all())
+                z, extra = _gaussian_pre_scalefree(eps, cos, sin, lerp=lerp)
+                if log_scale is not None:
+                    log_scale.add_(sq.to(torch.float64).log().mul_(0.5).add_(math.log(layer.weight.std)))
+                    if extra is not None:
+                        log_scale[1].add_(extra.to(torch.float64).log())
             else:
-                zs = _gaussian_pre(gram, layer, m, gen, dtype, drawn)
+                z = _gaussian_pre(sq, uv, layer, eps)
         else:
-            w, b = source(index, run.ids, m)
-            if not hs:
-                zs = [torch.matmul(w, x) for x in xs]
+            slot ^= 1  # reads the state in the other buffer
+            out = ws.flat(slot, n_points * layer.out_features * run.rows)
+            if (
+                h is None
+                and draws is not None
+                and layer.weight is not None
+                and layer.weight.kind in ENTRYWISE
+            ):
+                w, b = draws.layer_samples_last(layer, run.present)
+                z = _points_affine_samples_last(w, b, xs, out)
             else:
-                zs = [torch.bmm(w, h.unsqueeze(2)).squeeze(2) for h in hs]
-            if b is not None:
-                zs = [z.add_(b) for z in zs]
-        hs = [z.clamp_min_(0.0) for z in zs]
-        # live units per sample: values are >= 0, so sign() is 0/1 (faster than count_nonzero(dim=1))
-        live = (hs[0] + hs[1]).sign_().sum(1) if len(hs) == 2 else hs[0].sign().sum(1)
-        remaining = run.record(index, live, layer.out_features)
+                w, b = source(index, run)
+                z = _pair_affine(w, b, h, xs, out)
+        h = z.clamp_min_(0.0)
+        next_reduced = index < last and plan.hidden[index + 1].reduced
+        gram = None
+        if layer.reduced and plan.bias_free and next_reduced:
+            # Rao-Blackwell: the next layer needs the Gram anyway; a layer is zero iff Σ h² = 0 at both
+            # points, and given its inputs a unit is dead with probability 1/4 + asin(cos θ) / 2π (1/2 for
+            # one point): count that expectation instead of the units (same mean, three passes fewer)
+            gram = _gram(h, ws, 2, in_place=True)  # h is not read again
+            signal = gram[0].sum(0) if n_points == 2 else gram[0][0]  # Σ_p |h_p|²: 0 iff the layer is zero
+            remaining = run.record_expected(index, cos, signal, layer.out_features)
+        else:
+            # live units per sample: values are >= 0, so sign() is 0/1 (faster than count_nonzero)
+            if n_points == 2:
+                live = torch.add(h[0], h[1], out=ws.take(2, tuple(h.shape[1:]))).sign_().sum(0)
+            else:
+                live = torch.sign(h[0], out=ws.take(2, tuple(h.shape[1:]))).sum(0)
+            remaining = run.record(index, live, layer.out_features)
         if remaining == 0:
-            run.finish_dead(index + 1)
+            run.finish_dead(index + 1, widths)
             return run.tally
-        if plan.bias_free and not layer.reduced and index % RENORMALIZE_EVERY == RENORMALIZE_EVERY - 1:
-            scale = torch.stack([h.amax(dim=1) for h in hs]).amax(dim=0).clamp_min_(1e-30)
-            hs = [h.div_(scale[:, None]) for h in hs]
-        if remaining < COMPACT_BELOW * hs[0].shape[0]:
-            hs = run.compact(*hs)
-        m = hs[0].shape[0]
-        next_reduced = index + 1 < len(plan.hidden) and plan.hidden[index + 1].reduced
-        gram = _gram(hs) if next_reduced else None
-    if not plan.skip_near:
-        run.tally.near_constant = _pair_near_constant(plan, hs, run, source, m)
+        if (
+            plan.bias_free
+            and not layer.reduced
+            and (next_reduced or index % RENORMALIZE_EVERY == RENORMALIZE_EVERY - 1)
+        ):
+            top = h.amax(dim=1).clamp_min_(1e-30)  # (P, m)
+            h.div_(top.unsqueeze(1))
+            if log_scale is not None:
+                log_scale.add_(top.to(torch.float64).log_())
+        keep = run.compact()
+        if keep is not None:
+            slot ^= 1
+            h = torch.index_select(h, 2, keep, out=ws.take(slot, (*h.shape[:2], keep.numel())))
+            log_scale = log_scale.index_select(1, keep) if log_scale is not None else None
+            if gram is not None:
+                sq, uv = gram
+                gram = (sq.index_select(1, keep), uv.index_select(0, keep) if uv is not None else None)
+        if next_reduced and gram is None:
+            gram = _gram(h, ws, 2)
+    assert h is not None
+    if plan.skip_near:
+        return run.tally
+    if plan.output is not None:
+        w, b = source(len(plan.hidden), run)
+        signal = torch.bmm(w, h.permute(2, 1, 0))  # (m, d_out, P)
+    else:
+        signal, b = h.permute(2, 1, 0), None
+    scale = log_scale.T if log_scale is not None else None
+    run.tally.near_constant = _count_near(plan, signal, b, scale, run.alive)
     return run.tally
 
 
-def _pair_near_constant(plan: _Plan, hs: list[torch.Tensor], run: _Run, source: WeightSource, m: int) -> int:
-    if plan.output is not None:
-        w, b = source(len(plan.hidden), run.ids, m)
-        outs = [torch.bmm(w, h.unsqueeze(2)).squeeze(2) for h in hs]
-    else:
-        outs, b = hs, None
-    if plan.extremes is None:
-        values = torch.stack([o + b if b is not None else o for o in outs], dim=2)
-        return _near_constant(values, run.alive)
-    by_sign = {float(plan.points[i, 0]): outs[i] for i in range(len(outs))}
-    columns = []
-    for x in plan.extremes:
-        base = b if b is not None else torch.zeros_like(outs[0])
-        columns.append(base if x == 0.0 else base + abs(x) * by_sign[math.copysign(1.0, x)])
-    return _near_constant(torch.stack(columns, dim=2), run.alive)
+def _normalize(
+    z: torch.Tensor, norm: str | None, log_scale: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Training-mode BatchNorm over D (per unit) or LayerNorm (per point) at init (γ = 1, β = 0).
 
-
-def _normalize(z: torch.Tensor, norm: str | None) -> torch.Tensor:
-    """Training-mode BatchNorm over D (per unit) or LayerNorm (per point) at init (γ = 1, β = 0)."""
-    if norm == "batchnorm":
-        mean = z.mean(dim=2, keepdim=True)
-        var = z.var(dim=2, keepdim=True, unbiased=False)
-        return (z - mean) / torch.sqrt(var + 1e-5)
-    if norm == "layernorm":
-        mean = z.mean(dim=1, keepdim=True)
-        var = z.var(dim=1, keepdim=True, unbiased=False)
-        return (z - mean) / torch.sqrt(var + 1e-5)
-    return z
+    ``z`` (m, N, P). With ``log_scale`` (m,) the true pre-activations are ``exp(log_scale) z`` (the bias-free
+    rescaling); the norm's ``eps`` is not scale-free, so it is applied to the true values, in float64, and
+    the result comes back divided by its largest entry with the new ``log_scale``.
+    """
+    if norm not in ("batchnorm", "layernorm"):
+        return z, log_scale
+    dim = 2 if norm == "batchnorm" else 1
+    if log_scale is None:
+        mean = z.mean(dim=dim, keepdim=True)
+        var = z.var(dim=dim, keepdim=True, unbiased=False)
+        return (z - mean) / torch.sqrt(var + 1e-5), None
+    z64 = z.to(torch.float64)
+    centred = z64 - z64.mean(dim=dim, keepdim=True)
+    var = centred.square().mean(dim=dim, keepdim=True)
+    # (z - mean) / sqrt(var + 1e-5 e^{-2s}) = e^{-a/2} (z - mean) / sqrt(var e^{-a} + e^{t - a}), t = log 1e-5 - 2s
+    t = (math.log(1e-5) - 2.0 * log_scale).view(-1, 1, 1)
+    a = torch.maximum(t, var.amax(dim=(1, 2), keepdim=True).log())
+    out = centred / (var * (-a).exp() + (t - a).exp()).sqrt()
+    top = out.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1e-300)
+    new_scale = (top.log() - 0.5 * a).view(-1)
+    return (out / top).to(z.dtype), new_scale
 
 
 def _run_points(
-    plan: _Plan, n: int, source: WeightSource, gen: torch.Generator, dtype: torch.dtype, drawn: Counter[str]
+    plan: _Plan,
+    run: _Run,
+    draws: _Draws | None,
+    source: WeightSource,
+    dtype: torch.dtype,
+    workspace: _Workspace | None = None,
 ) -> _Tally:
     """The general engine: hidden states ``(m, N, P)``, one batched matmul per layer, dead samples dropped."""
-    device = gen.device
+    device = run.ids.device
     xt = torch.as_tensor(plan.points, dtype=dtype, device=device).T.contiguous()  # (d_in, P)
-    run = _Run(n, len(plan.hidden), device)
+    # bias-free: h is the true hidden state divided by exp(log_scale) per sample (exact by homogeneity)
+    log_scale = torch.zeros(run.rows, dtype=torch.float64, device=device) if plan.bias_free else None
+    widths = [p.out_features for p in plan.hidden]
     h: torch.Tensor | None = None
-    m = n
     for index, layer in enumerate(plan.hidden):
-        w, b = source(index, run.ids, m)
+        w, b = source(index, run)
         if h is None:
             z = torch.matmul(w, xt)
             if b is not None:
@@ -727,24 +1104,31 @@ def _run_points(
             z = torch.baddbmm(b.unsqueeze(2), w, h)
         else:
             z = torch.bmm(w, h)
-        h = _normalize(z, layer.norm).clamp_min_(0.0)
+        z, log_scale = _normalize(z, layer.norm, log_scale)
+        h = z.clamp_min_(0.0)
         live = h.amax(dim=2).sign_().sum(1)
         remaining = run.record(index, live, layer.out_features)
         if remaining == 0:
-            run.finish_dead(index + 1)
+            run.finish_dead(index + 1, widths)
             return run.tally
-        if plan.bias_free and index % RENORMALIZE_EVERY == RENORMALIZE_EVERY - 1:
-            h = h.div_(h.amax(dim=(1, 2), keepdim=True).clamp_min_(1e-30))
-        if remaining < COMPACT_BELOW * h.shape[0]:
-            (h,) = run.compact(h)
-        m = h.shape[0]
+        if log_scale is not None and index % RENORMALIZE_EVERY == RENORMALIZE_EVERY - 1:
+            top = h.amax(dim=(1, 2)).clamp_min_(1e-30)
+            h = h.div_(top[:, None, None])
+            log_scale.add_(top.to(torch.float64).log_())
+        keep = run.compact()
+        if keep is not None:
+            h = h.index_select(0, keep)
+            log_scale = log_scale.index_select(0, keep) if log_scale is not None else None
     assert h is not None
+    if plan.skip_near:
+        return run.tally
     if plan.output is not None:
-        w, b = source(len(plan.hidden), run.ids, m)
-        values = torch.baddbmm(b.unsqueeze(2), w, h) if b is not None else torch.bmm(w, h)
+        w, b = source(len(plan.hidden), run)
+        signal = torch.bmm(w, h)
     else:
-        values = h
-    run.tally.near_constant = _near_constant(values, run.alive)
+        signal, b = h, None
+    scale = log_scale.unsqueeze(1) if log_scale is not None else None
+    run.tally.near_constant = _count_near(plan, signal, b, scale, run.alive)
     return run.tally
 
 
@@ -817,17 +1201,24 @@ def _rebuild_weights(
 # ----------------------------------------------------------------------------------------- the driver
 
 
-def _chunk_size(plan: _Plan, samples: int, max_memory: int, device: torch.device) -> int:
+def _per_sample_bytes(plan: _Plan) -> int:
+    """A generous estimate of one sample's working set (float32 hidden states, weights, temporaries)."""
     widths = [p.out_features for p in plan.hidden] + [plan.points.shape[1]]
     if plan.output is not None:
         widths.append(plan.output.out_features)
     wmax = max(widths)
     n_points = plan.points.shape[0]
-    per_sample = 4 * (4 * wmax * n_points + 3 * wmax * wmax + 4 * wmax) + 64
-    chunk = max(1, int(max_memory) // per_sample)
-    if device.type == "cpu":
-        chunk = min(chunk, max(256, CPU_CHUNK_BYTES // per_sample))
-    return max(1, min(samples, chunk))
+    return 4 * (4 * wmax * n_points + 3 * wmax * wmax + 4 * wmax) + 64
+
+
+def _block_samples(plan: _Plan, device: torch.device) -> int:
+    """Samples per block: fixed by the chain and the device type (never by ``max_memory``)."""
+    return max(1, BLOCK_BYTES.get(device.type, BLOCK_BYTES["cuda"]) // _per_sample_bytes(plan))
+
+
+def _blocks_per_chunk(plan: _Plan, block: int, max_memory: int, device: torch.device) -> int:
+    budget = min(max_memory, CPU_CHUNK_BYTES) if device.type == "cpu" else max_memory
+    return max(1, int(budget) // (block * _per_sample_bytes(plan)))
 
 
 class _Progress:
@@ -886,6 +1277,7 @@ def probe_chain(
     path: str = "auto",
     dtype: torch.dtype = torch.float32,
     chunk: int | None = None,
+    block: int | None = None,
     tally: _Tally | None = None,
     shortcuts: bool = True,
 ) -> ProbeResult:
@@ -897,8 +1289,13 @@ def probe_chain(
     the default domain ``[-√3, √3]^d_in`` (``domain=(lo, hi)`` changes it); ``points`` caps |D|. ``progress``:
     None (auto), True, False, or a ``callback(done, total)``. Ctrl-C raises `ProbeInterrupted` carrying the
     estimate from the finished samples. ``tally`` (if given) receives the raw counts, including how many
-    random numbers of each kind were drawn (the benchmark's floor). ``shortcuts=False`` turns off the exact
-    2-point reduction and the Gaussian reduction (tests compare both ways); ``chunk`` fixes the chunk size.
+    random numbers of each kind were drawn, in which calls (the benchmark's floor). ``shortcuts=False`` turns
+    off the exact 2-point reduction and the Gaussian reduction (tests compare both ways).
+
+    The samples are drawn in blocks (``block`` samples, by default fixed by the chain and the device type),
+    each from a generator seeded from ``(seed, block index)``; a chunk runs ``max_memory`` worth of whole
+    blocks at once (at least one; ``chunk`` samples, rounded up to whole blocks, overrides it). So the result
+    depends on the seed and the device only, never on ``max_memory``.
     """
     if init not in ("recorded", "rai"):
         raise UsageError(f"unknown probe init {init!r}", hint="--compare rai")
@@ -906,6 +1303,13 @@ def probe_chain(
         raise UsageError(f"unknown probe path {path!r}")
     if samples < 1:
         raise UsageError("--samples must be at least 1")
+    if isinstance(max_memory, bool) or not isinstance(max_memory, int | float) or not max_memory > 0:
+        raise UsageError(
+            f"--max-memory must be a positive size, not {max_memory!r}",
+            hint="--max-memory 1GiB (or 512MiB, or bytes)",
+        )
+    if block is not None and block < 1 or chunk is not None and chunk < 1:
+        raise UsageError("probe block and chunk sizes must be at least 1 sample")
     start = time.perf_counter()
     dev, device_note = resolve_device(device)
     plan = _build_plan(
@@ -920,17 +1324,27 @@ def probe_chain(
         shortcuts=shortcuts,
     )
     notes = list(plan.notes) + ([device_note] if device_note else [])
-    total = _Tally(dead_units=[0.0] * len(plan.hidden))
-    size = chunk or _chunk_size(plan, samples, max_memory, dev)
-    gen = torch.Generator(device=dev)
-    gen.manual_seed(int(np.random.default_rng([seed, 1 if init == "recorded" else 5]).integers(2**62)))
+    total = _Tally(dead_units=[0] * len(plan.hidden))
+    block_size = min(block or _block_samples(plan, dev), samples)
+    per_chunk = (
+        -(-chunk // block_size) if chunk else _blocks_per_chunk(plan, block_size, int(max_memory), dev)
+    )
+    block_bytes = block_size * _per_sample_bytes(plan)
+    if chunk is None and max_memory < block_bytes:
+        notes.append(
+            f"--max-memory {_size_text(max_memory)} is below one block of {block_size} samples"
+            f" (~{_size_text(block_bytes)}): ran one block at a time"
+        )
+    n_blocks = -(-samples // block_size)
+    stream = 1 if init == "recorded" else 5
     seeds = (
         np.random.default_rng([seed, 3]).integers(0, 2**62, size=samples)
         if plan.source == "reinstantiate"
         else None
     )
     bar = _Progress(progress, samples, f"probe chain {chain.index}")
-    engine = _run_pair if plan.points.shape[0] <= 2 and not any(p.norm for p in plan.hidden) else _run_points
+    engine = _run_pair if plan.pair else _run_points
+    workspace = _Workspace(dev, dtype)
 
     def result(extra: Sequence[str] = ()) -> ProbeResult:
         return _result(total, plan, dev, time.perf_counter() - start, init, chain, [*notes, *extra])
@@ -938,8 +1352,12 @@ def probe_chain(
     try:
         with torch.no_grad():
             done = 0
-            while done < samples:
-                n = min(size, samples - done)
+            for first in range(0, n_blocks, per_chunk):
+                blocks = range(first, min(n_blocks, first + per_chunk))
+                sizes = [min(block_size, samples - j * block_size) for j in blocks]
+                n = sum(sizes)
+                run = _Run(sizes, len(plan.hidden), dev)
+                draws: _Draws | None = None
                 if seeds is not None:
                     assert loaded is not None
                     built = [done]
@@ -951,8 +1369,10 @@ def probe_chain(
                     weights = _rebuild_weights(loaded, chain, seeds[done : done + n], dev, dtype, tick)
                     source = _preloaded_source(weights)
                 else:
-                    source = _batched_source(plan, gen, dtype, total.drawn)
-                total.add(engine(plan, n, source, gen, dtype, total.drawn))
+                    gens = [_block_generator(dev, seed, stream, j) for j in blocks]
+                    draws = _Draws(gens, dtype, run.tally.drawn)
+                    source = _batched_source(plan, draws)
+                total.add(engine(plan, run, draws, source, dtype, workspace))
                 done += n
                 bar.update(done)
     except KeyboardInterrupt:
@@ -964,12 +1384,20 @@ def probe_chain(
     return result()
 
 
+def _size_text(n: float) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{int(n)} B"
+
+
 def _result(
     total: _Tally, plan: _Plan, dev: torch.device, seconds: float, init: str, chain: Chain, notes: list[str]
 ) -> ProbeResult:
     n = total.samples
     ci = wilson_interval(total.born_dead, n)
-    fractions = tuple(d / n for d in total.dead_units) if n else ()
+    widths = [p.out_features for p in plan.hidden]
+    fractions = tuple(d / (n * w * FIXED) for d, w in zip(total.dead_units, widths, strict=True)) if n else ()
     notes = notes + _bound_notes(chain, plan, ci, init)
     return ProbeResult(
         samples=n,

@@ -38,6 +38,7 @@ from relulint.facts import InitInfo
 from relulint.theory.dying import beta_moments, rai_sigma_w
 
 __all__ = [
+    "DrawCounter",
     "Law",
     "draw_bias",
     "draw_layer",
@@ -242,9 +243,32 @@ def _trunc_normal(info: InitInfo, args: Mapping[str, Any]) -> Law | None:
 # ------------------------------------------------------------------------------------------- sampling
 
 
-def _count(counter: Counter[str] | None, kind: str, k: int) -> None:
-    if counter is not None:
-        counter[kind] += k
+class DrawCounter(Counter[str]):
+    """Random numbers drawn per kind (``"normal"``, ``"uniform"``), and ``calls``: how many draw calls of
+    each ``(kind, size)`` there were (the benchmark's floor replays exactly those calls)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: Counter[tuple[str, int]] = Counter()
+
+    def add(self, kind: str, k: int, calls: int = 1) -> None:
+        """Record ``calls`` draw calls of ``k`` numbers of ``kind`` each."""
+        self[kind] += k * calls
+        self.calls[(kind, k)] += calls
+
+    def merge(self, other: Counter[str]) -> None:
+        self.update(other)
+        calls = getattr(other, "calls", None)
+        if calls is not None:
+            self.calls.update(calls)
+
+
+def _count(counter: Counter[str] | None, kind: str, k: int, calls: int = 1) -> None:
+    """Count ``calls`` draw calls of ``k`` numbers each."""
+    if isinstance(counter, DrawCounter):
+        counter.add(kind, k, calls)
+    elif counter is not None:
+        counter[kind] += k * calls
 
 
 def draw(
@@ -335,7 +359,7 @@ def draw_rai(
     cols = in_features + (1 if bias else 0)
     shape = (n, out_features, cols)
     _count(counter, "normal", n * out_features * cols)
-    _count(counter, "uniform", 2 * n * out_features)
+    _count(counter, "uniform", n * out_features, calls=2)  # the index k (randint) and the Beta(2, 1) entry
     v = torch.empty(shape, device=gen.device, dtype=dtype).normal_(
         0.0, rai_layer_sigma(in_features), generator=gen
     )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from relulint.facts import Chain, InitInfo, Layer, LoadedModel, Location, Target
+from relulint.probe import NEAR_CONSTANT_RTOL
+from relulint.probe_sampling import Law, resolve_bias, resolve_weight
 
 LAWS: dict[str, tuple[str, Mapping[str, Any]]] = {
     "he-normal": ("kaiming-normal", {"a": 0, "mode": "fan_in", "nonlinearity": "relu"}),
@@ -15,6 +19,7 @@ LAWS: dict[str, tuple[str, Mapping[str, Any]]] = {
     "orthogonal": ("orthogonal", {"gain": 1.0}),
     "default": ("pytorch-default", {}),
     "custom": ("custom", {}),
+    "small-normal": ("normal", {"mean": 0.0, "std": 0.25}),  # iid Gaussian, the signal shrinks (σ_w² N = 1/4)
 }
 
 
@@ -90,3 +95,74 @@ def loaded_model(factory: Callable[[], nn.Module], name: str = "Net") -> LoadedM
         module_locations={},
         rebuild=factory,
     )
+
+
+def with_output_bias(chain: Chain, law: str = "default") -> Chain:
+    """``chain`` with a bias (``law``) on its output layer only (hidden layers unchanged)."""
+    out = dataclasses.replace(chain.layers[-1], bias=True, bias_init=info(law))
+    return dataclasses.replace(chain, layers=(*chain.layers[:-1], out))
+
+
+def with_norm(chain: Chain, norm: str) -> Chain:
+    """``chain`` with ``norm`` ("batchnorm" / "layernorm") after every hidden layer."""
+    hidden = tuple(dataclasses.replace(layer, norm=norm) for layer in chain.hidden)
+    return dataclasses.replace(chain, layers=(*hidden, *chain.layers[len(hidden) :]))
+
+
+def _draw64(law: Law, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    if law.kind == "normal":
+        return rng.normal(law.mean, law.std, size=shape)
+    if law.kind == "uniform":
+        return rng.uniform(law.low, law.high, size=shape)
+    if law.kind == "constant":
+        return np.full(shape, law.mean)
+    raise ValueError(f"the reference does not sample {law.kind!r}")
+
+
+def _norm64(z: np.ndarray, norm: str | None) -> np.ndarray:
+    """Training-mode BatchNorm over the points (per unit) or LayerNorm (per point), γ = 1, β = 0, eps 1e-5."""
+    if norm is None:
+        return z
+    axis = 2 if norm == "batchnorm" else 1
+    centred = z - z.mean(axis=axis, keepdims=True)
+    return centred / np.sqrt((centred**2).mean(axis=axis, keepdims=True) + 1e-5)
+
+
+def reference_probe(
+    chain: Chain, data: np.ndarray, samples: int, seed: int, batch: int = 1000
+) -> tuple[int, int]:
+    """``(born_dead, near_constant)`` by brute force in float64: every weight drawn from the recorded law,
+    every point of ``data`` (P × d_in) propagated, no shortcut, no rescaling, one sample at a time in
+    effect (vectorised over independent samples). The definitions of `relulint.probe`: born dead = some
+    hidden layer zero at every point; near-constant = alive and the outputs' spread over D at most 1e-6 of
+    their largest magnitude."""
+    rng = np.random.default_rng(seed)
+    laws = []
+    for layer in chain.layers:
+        weight = resolve_weight(layer.weight_init, layer.in_features, layer.out_features)
+        bias = resolve_bias(layer.bias_init, layer.in_features) if layer.bias else None
+        assert weight is not None and (bias is not None or not layer.bias)
+        laws.append((layer, weight, bias))
+    n_hidden = len(chain.hidden)
+    x = np.asarray(data, dtype=np.float64).T  # (d_in, P)
+    dead = near = 0
+    for start in range(0, samples, batch):
+        n = min(batch, samples - start)
+        h = np.broadcast_to(x, (n, *x.shape))
+        zero = np.zeros(n, dtype=bool)
+        values = h
+        for index, (layer, weight, bias) in enumerate(laws):
+            z = _draw64(weight, (n, layer.out_features, layer.in_features), rng) @ h
+            if bias is not None:
+                z = z + _draw64(bias, (n, layer.out_features), rng)[..., None]
+            if index < n_hidden:
+                h = np.maximum(_norm64(z, layer.norm), 0.0)
+                zero |= ~h.any(axis=(1, 2))
+                values = h
+            else:
+                values = z
+        spread = (values.max(axis=2) - values.min(axis=2)).max(axis=1)
+        scale = np.abs(values).max(axis=(1, 2))
+        dead += int(zero.sum())
+        near += int((~zero & (scale > 0) & (spread <= NEAR_CONSTANT_RTOL * scale)).sum())
+    return dead, near

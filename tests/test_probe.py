@@ -186,7 +186,7 @@ def test_ctrl_c_returns_partial_estimate() -> None:
             raise KeyboardInterrupt
 
     with pytest.raises(ProbeInterrupted) as info:
-        probe_chain(None, make_chain(1, [2] * 4), samples=5_000, chunk=1_000, progress=progress)
+        probe_chain(None, make_chain(1, [2] * 4), samples=5_000, chunk=1_000, block=1_000, progress=progress)
     partial = info.value.result
     assert partial.samples == 2_000
     assert any("interrupted" in note for note in partial.notes)

@@ -1,17 +1,28 @@
-"""`relulint probe` report: the Monte-Carlo estimate of every chain beside the theory's bounds."""
+"""`relulint probe` report: the Monte-Carlo estimate of every chain beside the theory's bounds.
+
+`probe_summary_lines` is the probe's block for any text report (the `check --probe` report uses it too):
+the estimate with its Wilson interval, the near-constant fraction, a warning when the estimate exceeds the
+`collapse` Thm 8 bound beyond its interval, and the probe's notes (CPU fallback, exact shortcuts, assumed
+inits, ...).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from relulint.facts import Chain, ModelFacts, ProbeResult, Report
 from relulint.options import Options
 
+# `relulint.probe._bound_notes` starts its warning so; the report shows it as the warning, not as a note
+BOUND_NOTE_PREFIX = "estimate above the collapse Thm 8 bound"
 
-def beyond_bound(probe: ProbeResult, p_upper: float) -> bool:
+
+def beyond_bound(probe: ProbeResult | Mapping[str, Any], p_upper: float) -> bool:
     """The estimate exceeds the `collapse` Thm 8 upper bound by more than its 95 % interval."""
-    return probe.ci[0] > p_upper
+    ci = probe.ci if isinstance(probe, ProbeResult) else probe["ci"]
+    return ci[0] > p_upper
 
 
 def bound_note(chain: Chain) -> str:
@@ -31,6 +42,42 @@ def bound_note(chain: Chain) -> str:
     return "the theory does not cover this case: " + "; ".join(reasons)
 
 
+def probe_summary_lines(
+    probe: ProbeResult | Mapping[str, Any],
+    bound: float | None = None,
+    *,
+    label: str = "probe",
+    chain: Chain | None = None,
+    reason: str | None = None,
+) -> list[str]:
+    """The probe's lines for a text report, unindented: the estimate, its 95 % Wilson interval, the samples,
+    the near-constant fraction, the method, device and time; then ``warning: ...`` when the estimate is
+    above ``bound`` (the `collapse` Thm 8 bound) beyond its interval, then ``note: ...`` per note.
+
+    ``probe``: a `ProbeResult` or its ``as_dict()``. The warning gives the probe's own reasons when it has
+    them, else ``reason``, else ``chain``'s (`bound_note`).
+    """
+    record = probe.as_dict() if isinstance(probe, ProbeResult) else probe
+    lo, hi = record["ci"]
+    samples = record["samples"]
+    near = record["near_constant"] / samples if samples else 0.0
+    estimate = record.get("estimate", record["born_dead"] / samples if samples else float("nan"))
+    lines = [
+        f"{label}: P(born dead) = {_pct(estimate)}  [95 % CI {_pct(lo)} – {_pct(hi)}]"
+        f"  ({record['born_dead']}/{samples}; near-constant {_pct(near)};"
+        f" {record.get('method') or 'batched'}, {record['device']}, {record['seconds']:.2f} s)"
+    ]
+    notes = [str(note) for note in record.get("notes") or ()]
+    warning = next((note for note in notes if note.startswith(BOUND_NOTE_PREFIX)), None)
+    if warning is None and bound is not None and beyond_bound(record, bound):
+        why = reason or (bound_note(chain) if chain is not None else "the theory does not cover this case")
+        warning = f"{BOUND_NOTE_PREFIX} {_pct(bound)} beyond its 95 % interval; {why}"
+    if warning is not None:
+        lines.append(f"warning: {warning}")
+    lines.extend(f"note: {note}" for note in notes if note != warning)
+    return lines
+
+
 def chain_record(facts: ModelFacts, chain: Chain) -> dict[str, Any]:
     from relulint.theory.collapse import p_born_dead_upper
 
@@ -48,7 +95,8 @@ def chain_record(facts: ModelFacts, chain: Chain) -> dict[str, Any]:
         record["probe"] = probe.as_dict()
         record["beyond_bound"] = beyond_bound(probe, p_upper)
         if record["beyond_bound"]:
-            record["note"] = bound_note(chain)
+            own = next((n for n in probe.notes if n.startswith(BOUND_NOTE_PREFIX)), None)
+            record["note"] = own or bound_note(chain)
     compare = facts.compare_probes.get(chain.index)
     if compare is not None:
         record["compare"] = compare.as_dict()
@@ -74,16 +122,6 @@ def _pct(value: float) -> str:
     return f"{100 * value:.2f} %"
 
 
-def _probe_line(label: str, probe: dict[str, Any]) -> str:
-    lo, hi = probe["ci"]
-    near = probe["near_constant"] / probe["samples"] if probe["samples"] else 0.0
-    return (
-        f"  {label:<9} P(born dead) = {_pct(probe['estimate'])}  [95 % CI {_pct(lo)} – {_pct(hi)}]"
-        f"  ({probe['born_dead']}/{probe['samples']}; near-constant {_pct(near)};"
-        f" {probe['method'] or 'batched'}, {probe['device']}, {probe['seconds']:.2f} s)"
-    )
-
-
 def render_text(documents: list[dict[str, Any]], *, color: bool) -> str:
     lines: list[str] = []
     for doc in documents:
@@ -95,14 +133,16 @@ def render_text(documents: list[dict[str, Any]], *, color: bool) -> str:
                 f" chain {chain['index']}: {chain['shape']}, {chain['depth']} ReLU layers"
                 f" (line {chain['line']}); collapse Thm 8 bound {_pct(chain['p_upper'])}"
             )
-            if "probe" in chain:
-                lines.append(_probe_line("recorded", chain["probe"]))
-                fractions = chain["probe"].get("dead_unit_fraction") or []
+            for key, label in (("probe", "recorded"), ("compare", "rai")):
+                if key not in chain:
+                    continue
+                probe = chain[key]
+                reason = chain.get("note") if key == "probe" else None
+                summary = probe_summary_lines(probe, chain["p_upper"], label=label, reason=reason)
+                lines.append(f"  {summary[0]}")
+                fractions = probe.get("dead_unit_fraction") or []
                 if fractions:
-                    lines.append("  dead units per layer: " + " ".join(f"{f:.2f}" for f in fractions))
-                if chain.get("note"):
-                    lines.append(f"  warning: estimate above the bound beyond its interval; {chain['note']}")
-            if "compare" in chain:
-                lines.append(_probe_line("rai", chain["compare"]))
+                    lines.append("    dead units per layer: " + " ".join(f"{f:.2f}" for f in fractions))
+                lines.extend(f"    {line}" for line in summary[1:])
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,220 @@
+"""The probe's shortcuts and scale bookkeeping against brute force, and its determinism.
+
+Seeded; an estimate agrees with another when their difference is within 4 combined standard errors (the
+pooled binomial SE, floored at 1/n so a count of 0 against 0 still has a tolerance of a few samples). The
+brute force is `probe_helpers.reference_probe`: float64, every weight drawn, every point propagated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from probe_helpers import (
+    MLP,
+    loaded_model,
+    make_chain,
+    reference_probe,
+    with_output_bias,
+)
+
+from relulint.errors import UsageError
+from relulint.facts import ProbeResult
+from relulint.probe import probe_chain
+
+
+def se2(k1: int, n1: int, k2: int, n2: int) -> float:
+    p = (k1 + k2) / (n1 + n2)
+    return math.sqrt(max(p * (1.0 - p), 1.0 / (n1 + n2)) * (1.0 / n1 + 1.0 / n2))
+
+
+def assert_agree(k1: int, n1: int, k2: int, n2: int, what: str) -> None:
+    diff = abs(k1 / n1 - k2 / n2)
+    assert diff <= 4 * se2(k1, n1, k2, n2), (
+        f"{what}: {k1}/{n1} vs {k2}/{n2} ({diff / se2(k1, n1, k2, n2):.1f} SE)"
+    )
+
+
+def outcome(result: ProbeResult) -> tuple[int, int, tuple[float, ...]]:
+    return result.born_dead, result.near_constant, result.dead_unit_fraction
+
+
+# ----------------------------------------------------------- 1. Gaussian reduction, any sign of the Gram
+
+TWO_POINTS = {
+    "obtuse": [[1.0, 0.2, 0.0], [-1.0, 0.3, 0.1]],  # cos θ = -0.88: beyond the lerp (θ > 135°)
+    "antipodal": [[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]],  # cos θ = -1
+    "wide": [[1.0, 0.0, 0.0], [-0.5, 1.0, 0.0]],  # cos θ = -0.45: the lerp with a negative weight
+    "acute": [[1.0, 0.5, 0.0], [-0.3, 1.0, 0.0]],  # cos θ = 0.17
+}
+
+
+@pytest.mark.parametrize("name", sorted(TWO_POINTS))
+def test_gaussian_reduction_is_exact_for_raw_inputs_of_any_sign(name: str) -> None:
+    """Bias-free 3 → 4×4: the first layer sees the raw points. He normal (Gaussian reduction from the first
+    layer), He uniform (drawn weights; `collapse`: any symmetric law) and the reduction switched off agree."""
+    n = 40_000
+    data = np.array(TWO_POINTS[name])
+    normal = probe_chain(None, make_chain(3, [4] * 4), samples=n, seed=1, data=data, device="cpu")
+    uniform = probe_chain(
+        None, make_chain(3, [4] * 4, law="he-uniform"), samples=n, seed=2, data=data, device="cpu"
+    )
+    direct = probe_chain(
+        None, make_chain(3, [4] * 4), samples=n, seed=3, data=data, device="cpu", shortcuts=False
+    )
+    assert "gaussian-reduced" in normal.method
+    assert "gaussian-reduced" not in uniform.method and direct.method == "batched"
+    assert 0.03 < direct.estimate < 0.15  # ≈ 7 %: the bug gave 90 % (obtuse) and 22 % (antipodal)
+    assert_agree(normal.born_dead, n, direct.born_dead, n, "He normal (reduced) vs no shortcut")
+    assert_agree(uniform.born_dead, n, direct.born_dead, n, "He uniform vs no shortcut")
+    # mean dead-unit fractions (the reduced layers count them in expectation): a fraction's SE ≤ 0.5/√n
+    for a, b in zip(normal.dead_unit_fraction, direct.dead_unit_fraction, strict=True):
+        assert abs(a - b) <= 4 * 0.5 * math.sqrt(2.0 / n)
+
+
+def test_gaussian_reduction_matches_float64_brute_force() -> None:
+    n, n_ref = 40_000, 20_000
+    data = np.array(TWO_POINTS["obtuse"])
+    chain = make_chain(3, [4] * 4)
+    probe = probe_chain(None, chain, samples=n, seed=4, data=data, device="cpu")
+    dead, _ = reference_probe(chain, data, n_ref, seed=5)
+    assert_agree(probe.born_dead, n, dead, n_ref, "reduced vs float64 brute force")
+
+
+# ----------------------------------------- 2. the near-constant count, scale carried per sample and point
+
+PM1 = np.array([[-1.0], [1.0]])
+GRID64 = np.random.default_rng(0).uniform(-math.sqrt(3.0), math.sqrt(3.0), size=(64, 2))
+
+
+def _bn_on_last_hidden():  # type: ignore[no-untyped-def]
+    """2 → 4×16 → 1, PyTorch default weights, BatchNorm after the last hidden layer only, output bias: the
+    signal reaching the BatchNorm is ~1e-12 of its input, far below its eps (the rescaling must not hide it)."""
+    chain = make_chain(2, [4] * 16, law="default")
+    hidden = list(chain.hidden)
+    hidden[-1] = dataclasses.replace(hidden[-1], norm="batchnorm")
+    return with_output_bias(dataclasses.replace(chain, layers=(*hidden, chain.layers[-1])))
+
+
+NEAR_CASES = {
+    # bias-free hidden layers, an output bias, |D| = 64: the rescaling every 8 layers must reach the bias
+    "default hidden, output bias": (with_output_bias(make_chain(2, [4] * 20, law="default")), GRID64, 8_000),
+    # d_in = 1, D = {-1, +1}, 60 layers: per-point factors in the reduced layers must not make them equal
+    "He normal 10x60 on {-1, +1}": (make_chain(1, [10] * 60), PM1, 4_000),
+    "He uniform 10x60 on {-1, +1}": (make_chain(1, [10] * 60, law="he-uniform"), PM1, 4_000),
+    # iid Gaussian rows whose signal shrinks, output bias: reduced layers with per-point factors
+    "reduced, 2 points, output bias": (
+        with_output_bias(make_chain(3, [4] * 10, law="small-normal")),
+        np.array(TWO_POINTS["obtuse"]),
+        20_000,
+    ),
+    "exact-2-point + reduced, output bias": (
+        with_output_bias(make_chain(1, [4] * 10, law="small-normal")),
+        np.array([[-1.5], [-0.5], [0.7], [2.0]]),
+        20_000,
+    ),
+    "BatchNorm after the decay": (_bn_on_last_hidden(), GRID64[:16], 8_000),
+}
+
+
+@pytest.mark.parametrize("name", list(NEAR_CASES))
+def test_near_constant_and_born_dead_match_float64_brute_force(name: str) -> None:
+    chain, data, n = NEAR_CASES[name]
+    n_ref = 3_000
+    probe = probe_chain(None, chain, samples=n, seed=6, data=data, device="cpu")
+    dead, near = reference_probe(chain, data, n_ref, seed=7)
+    assert probe.samples == n
+    assert_agree(probe.born_dead, n, dead, n_ref, f"{name}: born dead")
+    assert_agree(probe.near_constant, n, near, n_ref, f"{name}: near-constant")
+
+
+def test_near_constant_cases_are_not_trivial() -> None:
+    """The brute force itself: the cases above test something (a fraction well inside (0, 1), or exactly 0
+    where the bug reported 78 %)."""
+    fractions = {}
+    for name, (chain, data, _) in NEAR_CASES.items():
+        _, near = reference_probe(chain, data, 1_000, seed=8)
+        fractions[name] = near / 1_000
+    assert fractions["He normal 10x60 on {-1, +1}"] == 0.0
+    for name in (
+        "default hidden, output bias",
+        "reduced, 2 points, output bias",
+        "BatchNorm after the decay",
+    ):
+        assert 0.05 < fractions[name] < 0.95, (name, fractions[name])
+
+
+# ------------------------------------------------------------------------------------ 3. determinism
+
+
+CHAINS = {
+    "pair, exact + reduced": (make_chain(1, [3] * 10), None),
+    "pair, reduced, 2 points, output bias": (
+        with_output_bias(make_chain(3, [3] * 8, law="small-normal")),
+        np.array(TWO_POINTS["wide"]),
+    ),
+    "points, biases": (make_chain(2, [3] * 8, law="default", bias=True), None),
+}
+
+
+@pytest.mark.parametrize("name", list(CHAINS))
+def test_result_depends_on_the_seed_not_on_max_memory(name: str) -> None:
+    chain, data = CHAINS[name]
+    results = {
+        memory: outcome(
+            probe_chain(
+                None, chain, samples=6_000, seed=9, data=data, points=32, device="cpu", max_memory=memory
+            )
+        )
+        for memory in (1 << 30, 4 << 20, 100 << 10)
+    }
+    assert len(set(results.values())) == 1, results
+    other = outcome(probe_chain(None, chain, samples=6_000, seed=10, data=data, points=32, device="cpu"))
+    assert other != results[1 << 30]
+
+
+@pytest.mark.parametrize("name", list(CHAINS))
+def test_blocks_draw_the_same_whatever_the_chunk(name: str) -> None:
+    """Chunks of 1, 3 or all 10 blocks of 600 samples (each block compacts its dead rows on its own)."""
+    chain, data = CHAINS[name]
+    results = [
+        outcome(
+            probe_chain(
+                None,
+                chain,
+                samples=6_000,
+                seed=11,
+                data=data,
+                points=32,
+                device="cpu",
+                block=600,
+                chunk=chunk,
+            )
+        )
+        for chunk in (600, 1_800, 6_000)
+    ]
+    assert results[0] == results[1] == results[2]
+    assert 0 < results[0][0] < 6_000  # samples died (the per-block compaction ran) and some survived
+
+
+def test_reinstantiate_path_is_chunk_independent() -> None:
+    loaded = loaded_model(lambda: MLP(2, (3, 3, 3), 1, bias=True))
+    chain = make_chain(2, [3] * 3, law="default", bias=True)
+    runs = [
+        outcome(probe_chain(loaded, chain, samples=300, seed=12, path="reinstantiate", block=100, chunk=c))
+        for c in (100, 300)
+    ]
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("memory", [0, -1, 0.0])
+def test_max_memory_must_be_positive(memory: float) -> None:
+    with pytest.raises(UsageError):
+        probe_chain(None, make_chain(1, [2] * 3), samples=10, max_memory=memory)  # type: ignore[arg-type]
+
+
+def test_a_memory_bound_below_one_block_says_so() -> None:
+    result = probe_chain(None, make_chain(1, [2] * 3), samples=5_000, device="cpu", max_memory=1 << 10)
+    assert any("below one block" in note for note in result.notes)

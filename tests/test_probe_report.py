@@ -1,0 +1,131 @@
+"""The probe's notes in its results and reports, and ``--device`` parsing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from probe_helpers import make_chain
+
+from relulint.errors import UsageError
+from relulint.facts import Location, ModelFacts, ProbeResult, Report, TargetReport
+from relulint.options import Options
+from relulint.probe import parse_device, probe_chain, resolve_device
+from relulint.render.probe import BOUND_NOTE_PREFIX, probe_summary_lines, render_probe
+from relulint.theory.collapse import p_born_dead_upper
+
+
+def _report(probe: ProbeResult, compare: ProbeResult | None = None) -> Report:
+    chain = make_chain(1, [2] * 3)
+    facts = ModelFacts(
+        "model.py:Net",
+        "Net",
+        "model.py",
+        Location("model.py", 3),
+        "fx",
+        None,
+        (chain,),
+        probes={0: probe},
+        compare_probes={0: compare} if compare else {},
+    )
+    target = TargetReport(target="model.py:Net", name="Net", path="model.py", facts=facts, findings=())
+    return Report(targets=(target,), version="test")
+
+
+def test_notes_are_in_the_json_record_and_the_text_report() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: no fallback note")
+    result = probe_chain(None, make_chain(1, [2] * 3), samples=500, seed=0, device="cuda")
+    assert "no CUDA device; ran on CPU" in result.notes
+    assert any(note.startswith("exact: ") and "D = {-1, +1}" in note for note in result.notes)
+    assert result.as_dict()["notes"] == list(result.notes)
+    report = _report(result)
+    text = render_probe(report, "text", options=Options())
+    for note in result.notes:
+        assert f"note: {note}" in text
+    document = json.loads(render_probe(report, "json", options=Options()))
+    assert document["targets"][0]["chains"][0]["probe"]["notes"] == list(result.notes)
+
+
+def test_assumed_default_note_is_shown() -> None:
+    result = probe_chain(None, make_chain(2, [3] * 3, law="custom", bias=True), samples=200, seed=0)
+    lines = probe_summary_lines(result)
+    assert any(line.startswith("note: ") and "assumed PyTorch's default" in line for line in lines)
+
+
+def test_summary_lines_estimate_interval_near_constant_and_warning() -> None:
+    bound = p_born_dead_upper([2] * 3)
+    probe = ProbeResult(
+        samples=1000, born_dead=700, ci=(0.671, 0.728), near_constant=25, device="cpu", seconds=0.5,
+        method="batched", notes=("D: the 2 data points",),
+    )  # fmt: skip
+    first, warning, note = probe_summary_lines(probe, bound)
+    assert bound < 0.6  # 1 - (3/4)^3
+    assert first.startswith("probe: P(born dead) = 70.00 %")
+    assert "[95 % CI 67.10 % – 72.80 %]" in first and "(700/1000; near-constant 2.50 %;" in first
+    assert warning.startswith(f"warning: {BOUND_NOTE_PREFIX}") and "does not cover" in warning
+    assert note == "note: D: the 2 data points"
+    # the probe's own reasons, when it gave them, are the warning (once, not also as a note)
+    own = f"{BOUND_NOTE_PREFIX} 0.33 beyond its 95 % interval: the theory does not cover this case (x)"
+    lines = probe_summary_lines(ProbeResult(**{**probe.__dict__, "notes": (own,)}), bound)
+    assert lines[1:] == [f"warning: {own}"]
+    # below the bound: no warning
+    calm = ProbeResult(**{**probe.__dict__, "born_dead": 100, "ci": (0.08, 0.12), "notes": ()})
+    assert len(probe_summary_lines(calm, bound)) == 1
+
+
+def test_probe_report_warns_once_with_the_probes_reasons() -> None:
+    import dataclasses
+
+    from relulint.facts import InitInfo
+
+    chain = make_chain(2, [4] * 3, bias=True)
+    bias = InitInfo("constant", False, args={"val": -1.0})
+    chain = dataclasses.replace(
+        chain, layers=tuple(dataclasses.replace(x, bias_init=bias) for x in chain.layers)
+    )
+    result = probe_chain(None, chain, samples=2_000, seed=0)
+    facts = ModelFacts(
+        "m.py:N",
+        "N",
+        "m.py",
+        Location("m.py", 1),
+        "fx",
+        None,
+        (chain,),
+        probes={0: result},
+        compare_probes={},
+    )
+    report = Report(targets=(TargetReport("m.py:N", "N", "m.py", facts, ()),), version="test")
+    text = render_probe(report, "text", options=Options())
+    assert text.count("warning:") == 1 and "biases" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("auto", "auto"),
+        ("CPU", "cpu"),
+        (" cuda ", "cuda"),
+        ("cuda:0", "cuda:0"),
+        ("Cuda:12", "cuda:12"),
+        (None, "auto"),
+    ],
+)
+def test_parse_device_accepts(text: str | None, expected: str) -> None:
+    assert parse_device(text) == expected
+
+
+@pytest.mark.parametrize("text", ["gpu", "cuda:", "cuda:x", "cuda:-1", "cuda0", "mps", "cpu:0"])
+def test_parse_device_rejects(text: str) -> None:
+    with pytest.raises(UsageError) as info:
+        parse_device(text)
+    assert "cuda:N" in (info.value.hint or "")
+
+
+def test_cuda_index_without_gpu_falls_back_with_note() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    device, note = resolve_device("cuda:0")
+    assert device.type == "cpu" and note == "no CUDA device; ran on CPU"
