@@ -307,7 +307,13 @@ def guarded(body: Any) -> None:
     except RelulintError as error:
         Sink.error(error)
         raise typer.Exit(2) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        partial = getattr(interrupt, "result", None)  # relulint.probe.ProbeInterrupted
+        if partial is not None:
+            from relulint.render.probe import probe_summary_lines
+
+            lines = probe_summary_lines(partial, label="partial probe")
+            sys.stderr.write("".join(f"relulint: {line}\n" for line in lines))
         sys.stderr.write("relulint: interrupted\n")
         raise typer.Exit(130) from None
     raise typer.Exit(code)
@@ -352,7 +358,7 @@ def check_command(
     domain: str = typer.Option(None, "--domain", help="Probe input domain LOW,HIGH \\[default: ±√3]."),
     data: Path = typer.Option(None, "--data", help="Probe inputs D (.npy, .pt, .csv)."),
     seed: int = typer.Option(None, "--seed", help="Probe seed \\[default: 0]."),
-    device: str = typer.Option(None, "--device", help="Probe device: auto, cpu or cuda."),
+    device: str = typer.Option(None, "--device", help="Probe device: auto, cpu, cuda or cuda:N."),
     compare: str = typer.Option(None, "--compare", help="Also probe this init: rai."),
     max_memory: str = typer.Option(None, "--max-memory", help="Probe memory bound \\[default: 1GiB]."),
     target_std: float = typer.Option(
@@ -427,9 +433,9 @@ def collect_cli(**values: Any) -> CliSettings:
     if values.get("data") is not None:
         o["data"] = str(values["data"])
     if values.get("device") is not None:
-        if values["device"] not in ("auto", "cpu", "cuda"):
-            raise UsageError(f"unknown device {values['device']!r}", hint="--device auto, cpu or cuda")
-        o["device"] = values["device"]
+        from relulint.probe import parse_device
+
+        o["device"] = parse_device(values["device"])
     if values.get("compare") is not None:
         if values["compare"] != "rai":
             raise UsageError(f"--compare: unknown init {values['compare']!r}", hint="--compare rai")
@@ -457,7 +463,7 @@ def probe_command(
     domain: str = typer.Option(None, "--domain", help="Input domain LOW,HIGH \\[default: ±√3]."),
     data: Path = typer.Option(None, "--data", help="Inputs D (.npy, .pt, .csv)."),
     seed: int = typer.Option(None, "--seed", help="Seed \\[default: 0]."),
-    device: str = typer.Option(None, "--device", help="auto, cpu or cuda."),
+    device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N."),
     compare: str = typer.Option(None, "--compare", help="Also probe this init: rai."),
     max_memory: str = typer.Option(None, "--max-memory", help="Memory bound \\[default: 1GiB]."),
 ) -> None:

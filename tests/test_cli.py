@@ -576,3 +576,29 @@ def test_rl401_from_the_command_line_flags_and_a_targets_file(tmp_path, monkeypa
     assert rl401["severity"] == "warning" and "γ = 0.00578 (y.npy)" in rl401["message"]
     calm = invoke([*args, "--momentum", "0.0", "--format", "json"], tmp_path, monkeypatch)
     assert "RL401" not in {f["code"] for f in json.loads(calm.stdout)["targets"][0]["findings"]}
+
+
+def test_ctrl_c_during_a_probe_prints_the_partial_estimate(tmp_path) -> None:
+    import signal
+    import time
+
+    write(tmp_path, "model.py", DEEP_NARROW)
+    command = [sys.executable, "-m", "relulint", "probe", "model.py:Net", "--samples", "1000000000"]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    time.sleep(12)  # import torch, build, start sampling (the probe checks in after every block)
+    while process.poll() is None and time.monotonic() < deadline:
+        process.send_signal(signal.SIGINT)
+        try:
+            stdout, stderr = process.communicate(timeout=10)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    else:
+        process.kill()
+        stdout, stderr = process.communicate()
+    assert process.returncode == 130, stderr
+    assert re.search(r"partial probe: P\(born dead\) = [\d.]+ %  \[95 % CI", stderr), stderr
+    assert "interrupted:" in stderr and stdout == ""

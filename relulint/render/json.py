@@ -32,7 +32,7 @@ The document is written to stdout (or `-o FILE`) with nothing else on it. Versio
                           "bias": {...} | null}}
               ],
               "probe": {"samples", "born_dead", "estimate", "ci", "near_constant", "device", "seconds",
-                        "method", "dead_unit_fraction", "init"},     # only when a probe ran
+                        "method", "dead_unit_fraction", "init", "notes"},  # only when a probe ran
               "compare_probe": {...}     # only with --compare rai
             }
           ],

@@ -25,6 +25,7 @@ from rich.text import Text
 
 from relulint.facts import Finding, Report, Severity, TargetReport
 from relulint.options import Options
+from relulint.render.probe import probe_summary_lines
 from relulint.summary import (
     VERDICT_AT_RISK,
     VERDICT_LIKELY_DEAD,
@@ -35,8 +36,9 @@ from relulint.summary import (
     init_runs,
     normalization_note,
     summary_line,
+    unprotected_widths,
 )
-from relulint.theory.collapse import DEPTH_CAP
+from relulint.theory.collapse import DEPTH_CAP, p_born_dead_upper
 
 PLAIN_WIDTH = 100
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -126,6 +128,12 @@ def init_lines(target: TargetReport) -> list[Text]:
         note = normalization_note(chain)
         if note:
             lines.append(Text(f"norm #{chain.index}: {note}"))
+        for label, results in (("probe", facts.probes), ("rai", facts.compare_probes)):
+            result = results.get(chain.index)
+            if result is not None:
+                bound = p_born_dead_upper(unprotected_widths(chain)) if label == "probe" else None
+                probe_lines = probe_summary_lines(result, bound, label=f"{label} #{chain.index}", chain=chain)
+                lines += [Text(line if i == 0 else f"  {line}") for i, line in enumerate(probe_lines)]
         lines += [Text(f"  note: {note}", style="dim") for note in init_notes(chain)]
     return lines
 
