@@ -40,7 +40,6 @@ left untouched.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import random
 import re
@@ -66,6 +65,7 @@ from relulint.probe_sampling import (
     resolve_bias,
     resolve_weight,
 )
+from relulint.sandbox import seeded_global_rng
 
 __all__ = [
     "NEAR_CONSTANT_RTOL",
@@ -1135,7 +1135,6 @@ def _run_points(
 # ---------------------------------------------------------------------------------- reinstantiate path
 
 
-@contextlib.contextmanager
 def _forked_global_rng(seed: int) -> Iterator[None]:
     """Run user code with the global torch / numpy / random RNGs seeded from ``seed``, then restore them."""
     np_state = np.random.get_state()
@@ -1170,7 +1169,7 @@ def _rebuild_weights(
     weights: list[list[torch.Tensor]] = [[] for _ in chain.layers]
     biases: list[list[torch.Tensor]] = [[] for _ in chain.layers]
     for s in seeds:
-        with _forked_global_rng(int(s)), torch.no_grad():
+        with seeded_global_rng(int(s)), torch.no_grad():
             try:
                 model = loaded.rebuild()
             except Exception as error:  # the user's constructor
