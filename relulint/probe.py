@@ -41,11 +41,10 @@ left untouched.
 from __future__ import annotations
 
 import math
-import random
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -1133,28 +1132,6 @@ def _run_points(
 
 
 # ---------------------------------------------------------------------------------- reinstantiate path
-
-
-def _forked_global_rng(seed: int) -> Iterator[None]:
-    """Run user code with the global torch / numpy / random RNGs seeded from ``seed``, then restore them."""
-    np_state = np.random.get_state()
-    py_state = random.getstate()
-    cuda = (
-        list(range(torch.cuda.device_count()))
-        if torch.cuda.is_available() and torch.cuda.is_initialized()
-        else []
-    )
-    try:
-        with torch.random.fork_rng(devices=cuda):
-            torch.default_generator.manual_seed(seed)  # CPU only: torch.manual_seed would queue CUDA seeding
-            for index in cuda:
-                torch.cuda.default_generators[index].manual_seed(seed)
-            np.random.seed(seed % (2**32))
-            random.seed(seed)
-            yield
-    finally:
-        np.random.set_state(np_state)
-        random.setstate(py_state)
 
 
 def _rebuild_weights(
