@@ -156,22 +156,33 @@ def _rai_is_beta21(args: Mapping[str, Any]) -> bool:
     )
 
 
-def resolve_weight(info: InitInfo | None, fan_in: int, fan_out: int) -> Law | None:
-    """The sampling law of a weight ``(fan_out, fan_in)`` from its `InitInfo`; ``None`` = slow path."""
-    if info is None:
-        return None
-    law, args = info.law, dict(info.args or {})
+SHARED_LAWS = frozenset({"pytorch-default", "zeros", "constant", "rai", "trunc-normal"})
+
+
+def _shared_law(info: InitInfo, args: Mapping[str, Any], fan_in: int) -> Law | None:
+    """The laws a weight and a bias resolve alike: PyTorch's default, constants, RAI, truncated normal."""
+    law = info.law
     if law == "pytorch-default":
         return pytorch_default_law(fan_in)
     if law in ("zeros", "constant"):
         value = _arg(args, "val", "value", default=0.0 if law == "zeros" else info.mean)
         return None if value is None else Law("constant", mean=float(value))
+    if law == "rai":
+        return Law("rai")
+    return _trunc_normal(info, args)
+
+
+def resolve_weight(info: InitInfo | None, fan_in: int, fan_out: int) -> Law | None:
+    """The sampling law of a weight ``(fan_out, fan_in)`` from its `InitInfo`; ``None`` = slow path."""
+    if info is None:
+        return None
+    law, args = info.law, dict(info.args or {})
     if law == "orthogonal":
         return Law("orthogonal", gain=float(_arg(args, "gain", default=1.0)))
-    if law == "rai":
-        return Law("rai") if _rai_is_beta21(args) else None
-    if law == "trunc-normal":
-        return _trunc_normal(info, args)
+    if law == "rai" and not _rai_is_beta21(args):
+        return None
+    if law in SHARED_LAWS:
+        return _shared_law(info, args, fan_in)
     family = "uniform" if law in UNIFORM_FAMILY or _arg(args, "distribution") == "uniform" else "normal"
     if law.startswith("kaiming") and (args or info.sigma2 is None):
         std = _kaiming_std(args, fan_in, fan_out)
@@ -193,15 +204,8 @@ def resolve_bias(info: InitInfo | None, fan_in: int) -> Law | None:
     if info is None:
         return None
     law, args = info.law, dict(info.args or {})
-    if law == "pytorch-default":
-        return pytorch_default_law(fan_in)
-    if law in ("zeros", "constant"):
-        value = _arg(args, "val", "value", default=0.0 if law == "zeros" else info.mean)
-        return None if value is None else Law("constant", mean=float(value))
-    if law == "rai":
-        return Law("rai")
-    if law == "trunc-normal":
-        return _trunc_normal(info, args)
+    if law in SHARED_LAWS:
+        return _shared_law(info, args, fan_in)
     if law in ("normal", "uniform") and args:
         return _plain(law, args)
     if law in NORMAL_FAMILY | UNIFORM_FAMILY:
