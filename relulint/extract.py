@@ -180,6 +180,7 @@ class Tail:
     dropout: bool = False
     successors: tuple[int, ...] = ()
     end: str = "output"
+    norm_after: str | None = None  # a normalization after the ReLU, before the next linear layer
 
 
 # ------------------------------------------------------------------------------------- public
@@ -200,14 +201,16 @@ def extract_chains(loaded: LoadedModel, capture: Capture) -> tuple[Chain, ...]:
         if not any(layer.activation == "relu" for layer in layers):
             continue
         layers = _pooled_inits(loaded, layers)
+        end = tails[path[-1]].end
         chains.append(
             Chain(
                 index=len(chains),
                 layers=layers,
                 input_dim=layers[0].in_features,
                 output_dim=layers[-1].out_features,
-                end=tails[path[-1]].end,
+                end=end,
                 location=_chain_location(loaded, layers[0]),
+                bypassed=end in ("residual", "concat") and graph.skips_around(start, path[-1]),
             )
         )
     return tuple(chains)
@@ -282,6 +285,35 @@ class _Graph:
     def role(self, node_id: int) -> Role:
         return self.roles[node_id]
 
+    def skips_around(self, start: int, last: int) -> bool:
+        """Does a path from the chain's input reach the add / concat it ends in without entering the chain?
+
+        ``x + f(x)``: yes (the chain is a residual branch). ``h = f(x); h + g(h)``: no (``f`` feeds both
+        operands, and its death makes both constant).
+        """
+        joins: set[int] = set()
+        frontier, seen = [last], {last}
+        while frontier:
+            for consumer in self.consumers.get(frontier.pop(), []):
+                kind = self.role(consumer).kind
+                if kind in ("residual", "concat"):
+                    joins.add(consumer)
+                elif kind != "linear" and consumer not in seen:
+                    seen.add(consumer)
+                    frontier.append(consumer)
+        if not joins:
+            return False
+        frontier = list(dict.fromkeys(self.nodes[start].inputs))
+        seen = set(frontier) | {start}
+        while frontier:
+            for consumer in self.consumers.get(frontier.pop(), []):
+                if consumer in joins:
+                    return True
+                if consumer not in seen:
+                    seen.add(consumer)
+                    frontier.append(consumer)
+        return False
+
     def tail(self, linear_id: int) -> Tail:
         """Follow one linear layer's output to its activation and on to the next linear layers."""
         norm, training, dropout = None, True, False
@@ -318,6 +350,7 @@ class _Graph:
         """After the ReLU: every linear layer reached through pass-through nodes, unless a skip splits."""
         successors: list[int] = []
         ends: list[str] = []
+        after: str | None = None
         frontier, seen = [relu_id], {relu_id}
         while frontier:
             current = frontier.pop(0)
@@ -331,6 +364,7 @@ class _Graph:
                     successors.append(c)
                 elif role.kind in ("relu", "norm", "dropout", "transparent"):
                     dropout = dropout or role.kind == "dropout"
+                    after = after or (role.name if role.kind == "norm" else None)
                     if c not in seen:
                         seen.add(c)
                         frontier.append(c)
@@ -339,8 +373,9 @@ class _Graph:
             if not consumers:
                 ends.append("output")
         if successors:
-            return Tail("relu", norm, training, dropout, successors=tuple(dict.fromkeys(successors)), end="")
-        return Tail("relu", norm, training, dropout, end=_pick_end(ends))
+            unique = tuple(dict.fromkeys(successors))
+            return Tail("relu", norm, training, dropout, successors=unique, end="", norm_after=after)
+        return Tail("relu", norm, training, dropout, end=_pick_end(ends), norm_after=after)
 
     def layer(self, node_id: int, tail: Tail) -> Layer:
         """The linear layer of a node, completed with what follows it."""
@@ -357,6 +392,7 @@ class _Graph:
             activation=tail.activation,
             norm=tail.norm,
             norm_training=tail.norm_training,
+            norm_after=tail.norm_after,
             dropout=tail.dropout,
             weight_init=weight_init,
             bias_init=bias_init,

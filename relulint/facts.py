@@ -188,6 +188,7 @@ class Layer:
     activation: str | None  # "relu" for a hidden layer; None for the linear output layer; or the ending act
     norm: str | None = None  # "batchnorm", "layernorm", "groupnorm", "instancenorm" before the ReLU
     norm_training: bool = True  # BatchNorm uses batch statistics (training mode)
+    norm_after: str | None = None  # a normalization after the ReLU, before the next layer (resets the scale)
     weight_norm: str | None = None  # "weight_norm" (old API), "parametrize" (new API), "custom"
     dropout: bool = False
     location: Location | None = None
@@ -209,6 +210,9 @@ class Chain:
     output_dim: int
     end: str  # "output", "residual", "concat", "activation:<name>", "other"
     location: Location | None = None
+    # a skip connection goes around the chain (x + f(x), concat with x): if it dies the network still
+    # carries the input, so it is not born dead (`collapse` Lemma 1 needs a zero layer on every path)
+    bypassed: bool = False
 
     @property
     def hidden(self) -> tuple[Layer, ...]:

@@ -32,7 +32,20 @@ def unprotected_widths(chain: Chain) -> tuple[int, ...]:
     BatchNorm in training mode, LayerNorm and GroupNorm centre the pre-activations, so some unit stays
     positive for every input (`collapse` §5.2); weight normalization and dropout do not protect.
     """
+    if chain.bypassed:
+        return ()  # a skip connection around the chain: its death cannot make the network constant
     return tuple(layer.out_features for layer in chain.hidden if not _protects(layer))
+
+
+def skip_note(chain: Chain) -> str | None:
+    """Why a chain with a skip connection around it is not born dead even when it dies."""
+    if not chain.bypassed:
+        return None
+    how = "a residual add" if chain.end == "residual" else "a concat"
+    return (
+        f"{how} carries the chain's input around it: if the chain dies the network is still not constant "
+        "(born dead needs a zero layer on every path, collapse Lemma 1), so RL101 stands down"
+    )
 
 
 def asymmetric_init(chain: Chain) -> bool:
@@ -233,6 +246,7 @@ def chain_summary(chain: Chain, p: float, probe: ProbeResult | None = None) -> d
         "min_width": min_safe_width(len(unprotected), p) if unprotected else None,
         "verdict": verdict(chain, risk, p),
         "normalization": normalization_note(chain),
+        "skip": skip_note(chain),
     }
 
 

@@ -52,12 +52,16 @@ def layer_factor(layer: Layer, first: bool) -> float | None:
     return s2 if first else s2 / 2.0
 
 
+#: a shrinking signal counts when the input's share of the output's E[q] falls below this (biases dominate)
+MAX_BIAS_SHARE = 0.01
+
+
 def unnormalized_runs(chain: Chain) -> list[list[int]]:
     """Indices of the chain's layers in runs between normalizations.
 
-    A norm (BatchNorm, LayerNorm, GroupNorm) between a Linear and its ReLU sets the variance of that
-    layer's pre-activations to one whatever came before, so the length map (`collapse` Eq. 2–3) restarts
-    after it: the signal can only shrink or grow within a run of unnormalized layers.
+    A norm (BatchNorm, LayerNorm, GroupNorm) between a Linear and its ReLU, or after the ReLU, sets the
+    scale of what the next layer sees whatever came before, so the length map (`collapse` Eq. 2–3)
+    restarts after it: the signal can only shrink or grow within a run of unnormalized layers.
     """
     runs: list[list[int]] = []
     current: list[int] = []
@@ -68,6 +72,9 @@ def unnormalized_runs(chain: Chain) -> list[list[int]]:
             current = []
             continue
         current.append(i)
+        if layer.norm_after is not None:  # Linear → ReLU → LayerNorm: the next layer starts afresh
+            runs.append(current)
+            current = []
     if current:
         runs.append(current)
     return runs
@@ -91,7 +98,12 @@ class SignalLengthDecay(Rule):
         Follows the expected squared length of the signal through each ReLU chain with the length map of
         `collapse` Eq. 2–3, E[q^l] = σ_w²/2 · E[q^{l−1}] + σ_b², using every layer's σ_w² = fan_in · Var(W)
         as relulint recorded or fingerprinted it. It fires when the input's contribution changes by more
-        than `factor` (default 10³) between the chain's input and its output. The message gives the
+        than `factor` (default 10³) between the chain's input and its output: when it grows, always; when
+        it shrinks, if the chain has no biases (the whole signal vanishes) or if the biases then dominate
+        the output's E[q] (the input accounts for less than 1 % of it: the network is nearly constant).
+        A signal that shrinks while still carrying the input (wide layers with PyTorch's small default
+        biases) is a global scale that adaptive optimizers undo, and is not reported. A normalization
+        before or after a ReLU restarts the map. The message gives the
         per-layer factor, the total, how much of the output's E[q] still comes from the input rather
         than from the biases, and the init that keeps E[q] constant (He: σ_w² = 2).
     """
@@ -217,6 +229,12 @@ class SignalLengthDecay(Rule):
                 continue
             details = self.details(chain, known, total, limit, layers=[chain.layers[i] for i in run])
             details["normalized"] = len(run) < len(chain.layers)
+            share = details["input_share"]
+            biased = details["q_out"] > total  # some bias adds to E[q] along the run
+            if total < 1.0 / limit and biased and share is not None and share >= MAX_BIAS_SHARE:
+                # the signal is small but still the input's: no constant network (wide layers with
+                # PyTorch's small default biases); adaptive optimizers undo a global scale
+                continue
             yield self.finding(
                 facts,
                 self.message(chain, details),

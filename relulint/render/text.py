@@ -35,6 +35,7 @@ from relulint.summary import (
     init_notes,
     init_runs,
     normalization_note,
+    skip_note,
     summary_line,
     unprotected_widths,
 )
@@ -81,7 +82,7 @@ def probability_cell(summary: dict[str, Any]) -> Text:
     """`≤ 79.8 %` (Thm 8), `≥ 61 %` (Thm 3.3) and `probe 70 %` on separate lines when known."""
     lines = [f"≤ {percent(summary['p_upper_unprotected'])}"]
     if summary["p_upper_unprotected"] != summary["p_upper"]:
-        lines.append(f"(≤ {percent(summary['p_upper'])} unnormalized)")
+        lines.append(f"(≤ {percent(summary['p_upper'])} unprotected)")
     if summary["p_lower"] is not None:
         lines.append(f"≥ {percent(summary['p_lower'])}")
     if summary["p_probe"] is not None:
@@ -128,6 +129,9 @@ def init_lines(target: TargetReport) -> list[Text]:
         note = normalization_note(chain)
         if note:
             lines.append(Text(f"norm #{chain.index}: {note}"))
+        skip = skip_note(chain)
+        if skip:
+            lines.append(Text(f"skip #{chain.index}: {skip}"))
         for label, results in (("probe", facts.probes), ("rai", facts.compare_probes)):
             result = results.get(chain.index)
             if result is not None:
