@@ -70,7 +70,10 @@ def parse_float_pair(text: str, flag: str) -> tuple[float, float]:
 
 def parse_probability(value: float, flag: str) -> float:
     if not 0.0 < value < 1.0:
-        raise UsageError(f"{flag} must be a probability between 0 and 1, got {value}", hint=f"{flag} 0.01")
+        raise UsageError(
+            f"{flag} is the largest acceptable probability, strictly between 0 and 1; got {value}",
+            hint=f"{flag} 0.01",
+        )
     return value
 
 
@@ -250,6 +253,11 @@ def run_check(
     sink.emit_report(report, options=options, statistics=statistics)
     if not report.targets and report.skipped:
         sink.warn("no model was checked: every nn.Module found was skipped")
+    elif not report.targets:
+        sink.note(
+            "nothing to check: no nn.Module class is defined there; a function that returns a model is "
+            "checked by name (file.py:make_model)"
+        )
     if report.failed(options.fail_on) and not options.exit_zero and write_baseline is None:
         return 1
     return 0
@@ -427,6 +435,8 @@ def collect_cli(**values: Any) -> CliSettings:
                 raise UsageError(f"--{name} must be at least 1", hint=f"--{name} 1000")
             o[name] = values[name]
     if values.get("seed") is not None:
+        if values["seed"] < 0:
+            raise UsageError(f"--seed must be a non-negative integer, got {values['seed']}", hint="--seed 0")
         o["seed"] = values["seed"]
     if values.get("domain") is not None:
         o["domain"] = parse_float_pair(values["domain"], "--domain")

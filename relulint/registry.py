@@ -135,8 +135,14 @@ class Rule:
     @classmethod
     def docs(cls) -> dict[str, str]:
         """The rule's documentation, section by section (ruff's layout)."""
-        example = cls.example or (cls.INVALID[0].source if cls.INVALID else "")
-        use_instead = cls.use_instead or (cls.VALID[0].source if cls.VALID else "")
+        example = (
+            textwrap.dedent(cls.example) if cls.example else (cls.INVALID[0].source if cls.INVALID else "")
+        )
+        use_instead = (
+            textwrap.dedent(cls.use_instead)
+            if cls.use_instead
+            else (cls.VALID[0].source if cls.VALID else "")
+        )
         options = "\n".join(f"- `{o.name}` (default `{o.default}`): {o.help}" for o in cls.options)
         return {
             "What it does": textwrap.dedent(cls.what).strip(),

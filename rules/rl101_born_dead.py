@@ -96,6 +96,9 @@ class BornDeadReluChain(Rule):
         the deepest safe chain at this width (`collapse` Eq. 5) and the narrowest safe width at this
         depth, and the fixes.
 
+        Severity: warning, raised to error when the probability is at least 50 % (the net is more
+        likely dead than alive), so `--fail-on error` gates only those.
+
         Depth counts ReLU (hidden) layers, as `collapse` Theorem 8 does; a ReLU on the last layer counts.
         The rule stands down for layers preceded by a normalization that keeps a live unit for every
         input (BatchNorm in training mode, LayerNorm, GroupNorm); weight normalization and dropout do not

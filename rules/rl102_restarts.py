@@ -104,6 +104,8 @@ def negative_law(
         if not a < b:
             return (1.0 if a < 0 else 0.0), None  # a point mass at a
         return min(1.0, max(0.0, -a / (b - a))), None
+    if info.symmetric is None:
+        return 0.5, f"an init relulint could not identify ({law})"
     return 0.5, f"law {law!r} ({'not ' if info.symmetric is False else ''}symmetric)"
 
 

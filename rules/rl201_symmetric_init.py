@@ -280,8 +280,9 @@ class SymmetricInitDeepNarrow(Rule):
             )
         rai = (
             "RAI (relulint.init.apply_rai) lowers the bound to 1 − ∏(1 − (1/2 − γ_l)^N_l) (dying Thm 4.1), "
-            f"between {percent(d['p_upper_rai_best'])} (γ_l → 1/2) and {percent(d['p_upper_symmetric'])} "
-            "(γ_l → 0) for this chain: the theorem proves γ_l > 0 but does not give it"
+            f"between {percent(d['p_upper_rai_best'])} (γ_l → 1/2, what the He first layer alone "
+            f"contributes to the bound) and {percent(d['p_upper_symmetric'])} (γ_l → 0) for this chain: "
+            "the theorem proves γ_l > 0 but does not give it"
         )
         if d["rai_measured"] is not None:
             rai += f"; measured under RAI: {percent(d['rai_measured'])} (probe)"

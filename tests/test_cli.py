@@ -602,3 +602,27 @@ def test_ctrl_c_during_a_probe_prints_the_partial_estimate(tmp_path) -> None:
     assert process.returncode == 130, stderr
     assert re.search(r"partial probe: P\(born dead\) = [\d.]+ %  \[95 % CI", stderr), stderr
     assert "interrupted:" in stderr and stdout == ""
+
+
+def test_negative_seed_is_a_usage_error(tmp_path, monkeypatch) -> None:
+    write(tmp_path, "model.py", DEEP_NARROW)
+    assert_usage_error(invoke(["probe", "model.py:Net", "--seed", "-1"], tmp_path, monkeypatch), "--seed")
+
+
+def test_a_file_of_factories_says_how_to_name_them(tmp_path, monkeypatch) -> None:
+    write(tmp_path, "factories.py", "from torch import nn\n\n\ndef make():\n    return nn.Linear(2, 2)\n")
+    result = invoke(["check", "factories.py"], tmp_path, monkeypatch)
+    assert result.exit_code == 0 and "file.py:make_model" in result.output
+
+
+def test_wide_layers_never_print_a_negative_probability(tmp_path, monkeypatch) -> None:
+    from relulint.theory.collapse import p_born_dead_upper
+
+    assert str(p_born_dead_upper([2048])) == "0.0"
+    write(
+        tmp_path,
+        "ffn.py",
+        "from torch import nn\n\n\ndef FFN():\n    return nn.Sequential(nn.Linear(512, 2048), nn.ReLU(), nn.Linear(2048, 512))\n",
+    )
+    result = invoke(["check", "ffn.py:FFN"], tmp_path, monkeypatch)
+    assert result.exit_code == 0 and "-0.0" not in result.output

@@ -139,3 +139,11 @@ def test_why_cites_the_paper_and_the_result(rule: type[Rule]) -> None:
 )
 def test_citation_check_is_not_toothless(text: str, ok: bool) -> None:
     assert bool(PAPER.search(text) and RESULT.search(text)) is ok
+
+
+@pytest.mark.parametrize("rule", list(all_rules().values()), ids=lambda r: r.code)
+def test_rule_doc_code_blocks_are_valid_python(rule: type[Rule]) -> None:
+    docs = rule.docs()
+    for section in ("Example", "Use instead"):
+        if docs[section]:
+            compile(docs[section], f"{rule.code} {section}", "exec")

@@ -150,7 +150,7 @@ def p_born_dead_upper(hidden_widths: Sequence[int]) -> float:
     counts = Counter(_check_width(n, "every hidden width") for n in hidden_widths)
     if not counts:
         return 0.0
-    return -math.expm1(_p_upper_log_survival(counts))
+    return max(0.0, -math.expm1(_p_upper_log_survival(counts)))  # never -0.0 (it printed as "-0.0 %")
 
 
 def log_p_born_dead_upper(hidden_widths: Sequence[int]) -> float:
