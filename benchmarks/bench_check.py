@@ -49,6 +49,31 @@ def walls(commands: dict[str, tuple[list[str], int]], cwd: Path, repeats: int) -
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+IN_PROCESS = """
+import contextlib, io, sys, time
+import torch
+started = time.perf_counter()
+sys.argv = ["relulint", "check", "bench_mlp.py:MLP50", "--format", "json"]
+from relulint.cli import app
+try:
+    with contextlib.redirect_stdout(io.StringIO()):
+        app()
+except SystemExit:
+    pass
+print(time.perf_counter() - started)
+"""
+
+
+def in_process_cli(cwd: Path, repeats: int) -> float:
+    """Median time of the whole `relulint check` (CLI parsing included) after `import torch`, in one
+    process each: what the subprocess figure holds besides interpreter start and teardown."""
+    runs = []
+    for _ in range(repeats):
+        done = subprocess.run([sys.executable, "-c", IN_PROCESS], cwd=cwd, capture_output=True, text=True)
+        runs.append(float(done.stdout.strip().splitlines()[-1]))
+    return statistics.median(runs)
+
+
 def stages(cwd: Path) -> dict[str, float]:
     import torch  # noqa: F401  (imported before timing the stages)
 
@@ -93,6 +118,9 @@ def main() -> None:
         print(f"ratio full / import torch           {full / bare:7.2f}")
         if os.environ.get("PYTHONDONTWRITEBYTECODE"):
             print("note: PYTHONDONTWRITEBYTECODE is set, so an editable install recompiles relulint each run")
+        cli = in_process_cli(cwd, args.repeats)
+        print(f"  in-process relulint check (CLI)           {cli:.3f} s   (after import torch; the rest is")
+        print("  interpreter start-up and the teardown of the extra modules, typer's pydantic among them)")
         for name, seconds in stages(cwd).items():
             print(f"  in-process {name:<28} {seconds:7.3f} s")
 
