@@ -10,6 +10,7 @@ Counting convention: `depth` is the number of ReLU (hidden) layers (`collapse` T
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from relulint.facts import Chain, InitInfo, ProbeResult, Report, Severity
@@ -127,17 +128,16 @@ def init_runs(chain: Chain) -> list[tuple[int, int, str]]:
     return runs
 
 
+_LOCATION = re.compile(r" at [^ ,]+:\d+(?::\d+)?")
+
+
 def init_notes(chain: Chain) -> list[str]:
     """Why relulint trusted the values over a recorded init, per layer (`relulint.inits.resolve`)."""
     where: dict[tuple[str, str], list[int]] = {}
     for i, layer in enumerate(chain.layers):
         for kind, info in (("weight", layer.weight_init), ("bias", layer.bias_init)):
             if info is not None and info.origin == "reconciled" and info.note:
-                note = (
-                    info.note.split(" at ")[0] + info.note[info.note.find(",") :]
-                    if " at " in info.note
-                    else info.note
-                )
+                note = _LOCATION.sub("", info.note)  # the same note on every layer, whatever its line
                 where.setdefault((kind, note), []).append(i)
     notes = []
     for (kind, note), layers in where.items():
