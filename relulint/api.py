@@ -157,14 +157,22 @@ def model_facts(loaded: LoadedModel, options: Options, training: TrainingFacts) 
 
 
 def chains_to_probe(facts: ModelFacts, options: Options) -> list[Chain]:
-    """`--probe`: the chains at risk (Thm 8 bound above p); `--probe-all`: every chain."""
+    """`--probe`: the chains at risk (Thm 8 bound above p over the layers that can die, or an init the bound
+    does not cover); `--probe-all`: every chain."""
     if options.probe_all:
         return list(facts.chains)
     if not options.probe:
         return []
+    from relulint.summary import negative_init, unprotected_widths
     from relulint.theory.collapse import p_born_dead_upper
 
-    return [c for c in facts.chains if p_born_dead_upper(c.hidden_widths) > options.p]
+    # at risk by the bound, or outside it (a negative-mean init, which the symmetric bound does not cover)
+    return [
+        c
+        for c in facts.chains
+        if unprotected_widths(c)
+        and (p_born_dead_upper(unprotected_widths(c)) > options.p or negative_init(c) is not None)
+    ]
 
 
 def with_probes(loaded: LoadedModel, facts: ModelFacts, options: Options) -> ModelFacts:

@@ -217,17 +217,12 @@ def _is_weight_name(name: str) -> bool:
 
 @contextmanager
 def preserved_rng() -> Iterator[None]:
-    """Restore the global torch RNG state (CPU, and CUDA when initialised) on exit."""
-    cpu = torch.random.get_rng_state()
-    cuda = None
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        cuda = torch.cuda.get_rng_state_all()
-    try:
+    """Run the user's forward seeded, and restore the global torch, numpy and random RNG states on exit
+    (`sandbox.seeded_global_rng`: a forward that draws, dropout or `np.random.rand()`, leaves no trace)."""
+    from relulint.sandbox import seeded_global_rng
+
+    with seeded_global_rng():
         yield
-    finally:
-        torch.random.set_rng_state(cpu)
-        if cuda is not None:
-            torch.cuda.set_rng_state_all(cuda)
 
 
 # ------------------------------------------------------------------------------------- helpers

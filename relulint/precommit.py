@@ -35,26 +35,26 @@ def _base_name(node: ast.expr) -> str | None:
 MODULE_BASE_SUFFIXES = ("Module", "Sequential", "ModuleList", "ModuleDict", "Linear")
 
 
-def _local_imports(tree: ast.Module) -> set[str]:
-    """Names a file imports from its own project (relative imports, or `from models import Base` where
-    no third-party package is meant): a class deriving from one may well be an `nn.Module`."""
+def _local_imports(tree: ast.Module, directory: Path | None) -> set[str]:
+    """Names a file imports from its own project: relative imports, or `from models import Base` where
+    `models` is a file or package beside it or in the working directory (never torch, numpy or any other
+    installed package: `class Data(Dataset)` in a training script is no model). A class deriving from one
+    may well be an `nn.Module`."""
     names: set[str] = set()
+    places = [p for p in (directory, Path.cwd()) if p is not None]
     for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and (
-            node.level > 0 or (node.module or "").split(".")[0] not in THIRD_PARTY_ROOTS
-        ):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        root = (node.module or "").split(".")[0]
+        local = node.level > 0 or any(
+            (place / root).is_dir() or (place / f"{root}.py").is_file() for place in places if root
+        )
+        if local:
             names.update(alias.asname or alias.name for alias in node.names)
     return names
 
 
-# packages whose classes are never the user's model base (a class deriving from them is not a Module)
-THIRD_PARTY_ROOTS = frozenset(
-    {"abc", "collections", "dataclasses", "enum", "typing", "typing_extensions", "pydantic", "numpy"}
-    | {"attr", "attrs", "argparse", "json", "pathlib", "unittest", "pytest", "functools", "contextlib"}
-)
-
-
-def module_classes(tree: ast.Module) -> set[str]:
+def module_classes(tree: ast.Module, directory: Path | None = None) -> set[str]:
     """Names of the top-level classes of a parsed file that are (or may be) `nn.Module` subclasses.
 
     Static, without importing: a base named like torch's modules (`nn.Module`, `nn.Sequential`,
@@ -62,7 +62,7 @@ def module_classes(tree: ast.Module) -> set[str]:
     code (relative or project imports), whose class only an import could tell.
     """
     found: set[str] = set()
-    local = _local_imports(tree)
+    local = _local_imports(tree, directory)
     for node in tree.body:
         if not isinstance(node, ast.ClassDef):
             continue
@@ -106,7 +106,7 @@ def module_classes_in(path: Path) -> set[str] | None:
         return None
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
-        return module_classes(ast.parse(text, filename=str(path)))
+        return module_classes(ast.parse(text, filename=str(path)), path.resolve().parent)
     except (OSError, SyntaxError, ValueError):
         return None
 

@@ -49,6 +49,20 @@ def skip_note(chain: Chain) -> str | None:
     )
 
 
+def negative_init(chain: Chain) -> InitInfo | None:
+    """The first hidden layer's weight law that leans negative (not symmetric, mean < 0), if any.
+
+    `collapse` Thm 8 and `dying` Thm 3.2 assume laws symmetric about zero, and Thm 4.1 covers RAI's
+    positive draws; a negative-mean law silences ReLUs beyond every bound (e.g. normal(−0.5, 0.1): the
+    probe measures 100 % on a chain whose symmetric bound is 7.6e-05).
+    """
+    for layer in chain.hidden:
+        info = layer.weight_init
+        if info is not None and info.symmetric is False and info.mean is not None and info.mean < 0:
+            return info
+    return None
+
+
 def asymmetric_init(chain: Chain) -> bool:
     """Some hidden layer after the first has weights from a law *not* symmetric about zero (e.g. RAI).
 
@@ -56,7 +70,7 @@ def asymmetric_init(chain: Chain) -> bool:
     still holds (`dying` Thm 4.1 is it with γ_l = 0, and γ_l ≥ 0 only lowers it), but the lower bound and
     the width-2 value do not.
     """
-    return any(
+    return negative_init(chain) is None and any(
         layer.weight_init is not None and layer.weight_init.symmetric is False for layer in chain.hidden[1:]
     )
 

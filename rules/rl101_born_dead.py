@@ -13,6 +13,8 @@ from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.summary import (
     PROTECTING_NORMS,
     asymmetric_init,
+    init_label,
+    negative_init,
     normalization_note,
     symmetric_init,
     unprotected_widths,
@@ -34,6 +36,8 @@ __all__ = [
 
 def risk(chain: Chain, facts: ModelFacts) -> tuple[float, str]:
     """The born-dead probability relulint acts on, and where it comes from (probe, or Thm 8 bound)."""
+    if chain.bypassed:
+        return 0.0, "skip"  # a skip connection around the chain: the network is never constant through it
     probe = facts.probes.get(chain.index)
     if probe is not None and probe.samples:
         return probe.estimate, "probe"
@@ -251,6 +255,19 @@ class BornDeadReluChain(Rule):
         p = ctx.option(type(self), "p")
         for chain in facts.chains:
             probability, source = risk(chain, facts)
+            negative = negative_init(chain)
+            if negative is not None and source == "bound" and unprotected_widths(chain):
+                yield self.finding(
+                    facts,
+                    f"ReLU chain {chain.shape} ({layers(chain.depth)}) is initialized from a law leaning "
+                    f"negative ({init_label(negative)}): collapse Thm 8 and dying Thm 3.2 assume laws "
+                    f"symmetric about zero, so their bound ({percent(probability)}) does not hold, and a "
+                    "negative mean silences ReLUs beyond it. Measure it: relulint probe (or --probe).",
+                    chain=chain,
+                    fix="a symmetric init (nn.init.kaiming_normal_) or RAI (relulint.init.apply_rai)",
+                    details={"probability": probability, "source": "bound-not-applicable", "p": p},
+                )
+                continue
             if probability <= p:
                 continue
             values = theory_values(chain, p)

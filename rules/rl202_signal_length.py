@@ -216,8 +216,8 @@ class SignalLengthDecay(Rule):
     def check(self, facts: ModelFacts, ctx: RuleContext) -> Iterator[Finding]:
         limit = float(ctx.option(type(self), "factor"))
         for chain in facts.chains:
-            if not chain.hidden:
-                continue
+            if not chain.hidden or chain.bypassed:
+                continue  # a residual branch: the skip carries the input, the network is not constant
             factors = [layer_factor(layer, first=i == 0) for i, layer in enumerate(chain.layers)]
             runs = unnormalized_runs(chain)
             if not runs or any(factors[i] is None for run in runs for i in run):
