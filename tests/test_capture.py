@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from custom_layers import GainDirectionMatmul
 from helpers_capture import capture_of, loaded_model
 from torch import nn
 from torch.nn.utils import parametrizations, weight_norm
@@ -359,20 +360,6 @@ def test_fx_capture_leaves_rng_and_modes_unchanged() -> None:
 
 
 # ------------------------------------------------------------------ custom linear layers: one name list
-
-
-class GainDirectionMatmul(nn.Module):
-    """Custom weight norm with parameters `direction` / `gain`, applied as `x @ w.t() + b`."""
-
-    def __init__(self, n_in: int, n_out: int) -> None:
-        super().__init__()
-        self.direction = nn.Parameter(torch.randn(n_out, n_in))
-        self.gain = nn.Parameter(torch.ones(n_out))
-        self.bias = nn.Parameter(torch.zeros(n_out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.direction * (self.gain / self.direction.norm(dim=1)).unsqueeze(1)
-        return x @ w.t() + self.bias
 
 
 def test_weight_and_gain_names_are_weightnorms_lists() -> None:

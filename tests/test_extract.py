@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from custom_layers import DeletedWeightLinear
 from helpers_capture import chains_of, loaded_model, summary
 from torch import nn
 from torch.nn.utils import parametrizations, weight_norm
@@ -692,19 +693,6 @@ def test_fifty_layer_mlp_is_fast() -> None:
 
 
 # ------------------------------------------------------------- nn.Linear subclasses without `weight`
-
-
-class DeletedWeightLinear(nn.Linear):
-    """A custom weight norm on an nn.Linear subclass: weight_g / weight_v and `del self.weight`."""
-
-    def __init__(self, n_in: int, n_out: int) -> None:
-        super().__init__(n_in, n_out)
-        self.weight_g = nn.Parameter(torch.ones(n_out, 1))
-        self.weight_v = nn.Parameter(torch.randn(n_out, n_in))
-        del self.weight
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, torch._weight_norm(self.weight_v, self.weight_g, 0), self.bias)
 
 
 class DeletedWeightNet(nn.Module):

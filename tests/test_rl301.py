@@ -7,6 +7,8 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from custom_layers import DeletedWeightLinear as WNLinearSubclass
+from custom_layers import GainDirectionMatmul as DirectionGainMatmul
 from relulint.rules.rl301_weight_norm import WeightNormWithoutBatchNorm
 from torch import nn
 
@@ -220,33 +222,6 @@ def test_batch_norm_stands_the_rule_down_through_capture_and_extract(make, kind)
 
 
 # ---------------------------------------------------- custom spellings found by the audit, and a false positive
-
-
-class WNLinearSubclass(nn.Linear):
-    """nn.Linear subclass with weight_g / weight_v that deletes `weight` (used to crash extract)."""
-
-    def __init__(self, n_in: int, n_out: int) -> None:
-        super().__init__(n_in, n_out)
-        self.weight_g = nn.Parameter(torch.ones(n_out, 1))
-        self.weight_v = nn.Parameter(torch.randn(n_out, n_in))
-        del self.weight
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, torch._weight_norm(self.weight_v, self.weight_g, 0), self.bias)
-
-
-class DirectionGainMatmul(nn.Module):
-    """Parameters `direction` / `gain`, applied as `x @ w.t() + b` (used to give "no ReLU chain found")."""
-
-    def __init__(self, n_in: int, n_out: int) -> None:
-        super().__init__()
-        self.direction = nn.Parameter(torch.randn(n_out, n_in))
-        self.gain = nn.Parameter(torch.ones(n_out))
-        self.bias = nn.Parameter(torch.zeros(n_out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.direction * (self.gain / self.direction.norm(dim=1)).unsqueeze(1)
-        return x @ w.t() + self.bias
 
 
 class ScaledLinear(nn.Module):
