@@ -57,6 +57,7 @@ from torch.overrides import TorchFunctionMode
 
 from relulint.errors import CaptureError
 from relulint.facts import Capture, LoadedModel, Location, Node, NodeKind
+from relulint.sandbox import seeded_global_rng
 from relulint.weightnorm import DIRECTION_NAMES, SCALE_NAMES
 
 BATCH = 8  # rows of the example input of the hooks capture
@@ -143,7 +144,8 @@ def capture(loaded: LoadedModel, *, input_shape: tuple[int, ...] | None = None) 
             hint="relulint checks nn.Module instances",
         )
     locate = _Locator(loaded.path)
-    with preserved_rng(), restored_attributes(module):
+    # seeded, and the global torch / numpy / random RNG states restored afterwards
+    with seeded_global_rng(), restored_attributes(module):
         if not has_forward(module):
             return registration_capture(module, f"{type(module).__name__} has no forward (a container)")
         try:
@@ -210,19 +212,6 @@ def custom_linear_weight(module: nn.Module) -> tuple[str, torch.Tensor] | None:
 
 def _is_weight_name(name: str) -> bool:
     return name not in GAIN_NAMES and ("weight" in name.lower() or name in WEIGHT_NAMES)
-
-
-# ----------------------------------------------------------------------------------- rng state
-
-
-@contextmanager
-def preserved_rng() -> Iterator[None]:
-    """Run the user's forward seeded, and restore the global torch, numpy and random RNG states on exit
-    (`sandbox.seeded_global_rng`: a forward that draws, dropout or `np.random.rand()`, leaves no trace)."""
-    from relulint.sandbox import seeded_global_rng
-
-    with seeded_global_rng():
-        yield
 
 
 # ------------------------------------------------------------------------------------- helpers

@@ -177,7 +177,8 @@ def import_file(path: Path, timeout: float | None = 120.0) -> types.ModuleType:
 
 @dataclasses.dataclass
 class _ImportRecord:
-    """What happened while a file was imported: where its modules were built and which inits ran.
+    """What happened while user code ran (a file's import, a model's build): where its modules were
+    built and which inits ran.
 
     A model built at module level (``model = nn.Sequential(...)``) is only known through it, and so is an
     init function imported by name (``from torch.nn.init import kaiming_normal_``): the recorder's wrapper is
@@ -561,12 +562,9 @@ def _rebuilder(
 
 def _build(ctx: _Context, label: str, build: Callable[..., Any], kwargs: Mapping[str, Any]) -> LoadedModel:
     """Call the class / factory in the sandbox, recording inits and construction sites."""
-    from relulint.inits import InitRecorder
-
     location = definition(build, fallback=ctx.where)
-    with user_code(ctx.timeout, f"building {label}", ctx.user_files):
-        with seeded_global_rng(), ConstructionSites(ctx.origins) as sites, InitRecorder() as recorder:
-            model = build(**kwargs)
+    with user_code(ctx.timeout, f"building {label}", ctx.user_files), _recorded(ctx.origins) as record:
+        model = build(**kwargs)
     if not isinstance(model, _nn().Module):
         raise LoadError(
             f"{label}() returned {_article(type(model).__name__)}, not an nn.Module",
@@ -578,8 +576,8 @@ def _build(ctx: _Context, label: str, build: Callable[..., Any], kwargs: Mapping
         module=model,
         path=display_path(ctx.source) if ctx.source else location.path,
         location=location,
-        module_locations=sites.locations(model, root=location),
-        init_events=tuple(recorder.events_for(model)),
+        module_locations=record.sites.locations(model, root=location),
+        init_events=tuple(record.recorder.events_for(model)),
         rebuild=_rebuilder(build, kwargs, label, ctx),
     )
 
