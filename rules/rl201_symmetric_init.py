@@ -14,7 +14,7 @@ from relulint.rules.rl101_born_dead import layers, percent, risk, unprotected_wi
 
 from relulint.facts import Chain, Finding, InitInfo, ModelFacts, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
-from relulint.summary import init_label
+from relulint.summary import init_label, symmetric_init
 from relulint.theory.dying import rai_upper_bound
 
 
@@ -26,14 +26,9 @@ def chain_inits(chain: Chain) -> tuple[list[InitInfo], bool, bool]:
     fingerprint, no record) counts as "not known symmetric": RL201 stays silent rather than name an init
     the chain may not have (RL101 still reports the risk).
     """
-    hidden = chain.hidden
-    deciding = hidden[1:] or hidden
-    known = [layer.weight_init for layer in hidden if layer.weight_init is not None]
+    known = [layer.weight_init for layer in chain.hidden if layer.weight_init is not None]
     rai = any(info.law == "rai" for info in known)
-    not_symmetric = any(
-        layer.weight_init is None or layer.weight_init.symmetric is not True for layer in deciding
-    )
-    return [info for info in known if info.symmetric], rai, not_symmetric
+    return [info for info in known if info.symmetric], rai, not symmetric_init(chain)
 
 
 def positive_biases(chain: Chain) -> list[float]:

@@ -222,9 +222,10 @@ class SignalLengthDecay(Rule):
             runs = unnormalized_runs(chain)
             if not runs or any(factors[i] is None for run in runs for i in run):
                 continue  # an init relulint could not measure: no claim
-            run = max(runs, key=lambda r: abs(math.log(max(math.prod(float(factors[i]) for i in r), 1e-300))))
-            known = [float(factors[i]) for i in run]  # type: ignore[arg-type]
-            total = math.prod(known)
+            per_run = [[float(factors[i]) for i in r] for r in runs]  # type: ignore[arg-type]
+            totals = [math.prod(f) for f in per_run]
+            worst = max(range(len(runs)), key=lambda k: abs(math.log(max(totals[k], 1e-300))))
+            run, known, total = runs[worst], per_run[worst], totals[worst]
             if 1.0 / limit <= total <= limit:
                 continue
             details = self.details(chain, known, total, limit, layers=[chain.layers[i] for i in run])
