@@ -10,6 +10,7 @@ finds classes whose bases end in `Module` (`nn.Module`, `torch.nn.Module`, `Modu
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.machinery
 import os
 import re
@@ -105,8 +106,22 @@ def module_classes_in(path: Path) -> set[str] | None:
     if path.suffix != ".py" and _binary_or_large(path):
         return None
     try:
+        stat = path.stat()
+    except OSError:
+        return None
+    # the working directory is part of the key: `_local_imports` looks for project modules there too
+    classes = _module_classes_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size, str(Path.cwd()))
+    return None if classes is None else set(classes)
+
+
+@functools.lru_cache(maxsize=256)
+def _module_classes_cached(resolved: str, mtime_ns: int, size: int, cwd: str) -> frozenset[str] | None:
+    """One read and parse per file version: a run asks several times of each changed file (relevant
+    target? training script? python script?)."""
+    path = Path(resolved)
+    try:
         text = path.read_text(encoding="utf-8", errors="replace")
-        return module_classes(ast.parse(text, filename=str(path)), path.resolve().parent)
+        return frozenset(module_classes(ast.parse(text, filename=resolved), path.parent))
     except (OSError, SyntaxError, ValueError):
         return None
 
