@@ -103,6 +103,15 @@ def with_output_bias(chain: Chain, law: str = "default") -> Chain:
     return dataclasses.replace(chain, layers=(*chain.layers[:-1], out))
 
 
+def negative_bias_chain() -> Chain:
+    """1 → 4×3 → 1 with every bias the constant −1: dies far more often than the symmetric bound allows."""
+    chain = make_chain(2, [4] * 3, bias=True)
+    bias = InitInfo("constant", False, args={"val": -1.0})
+    return dataclasses.replace(
+        chain, layers=tuple(dataclasses.replace(layer, bias_init=bias) for layer in chain.layers)
+    )
+
+
 def with_norm(chain: Chain, norm: str) -> Chain:
     """``chain`` with ``norm`` ("batchnorm" / "layernorm") after every hidden layer."""
     hidden = tuple(dataclasses.replace(layer, norm=norm) for layer in chain.hidden)

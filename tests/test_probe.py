@@ -12,7 +12,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
-from probe_helpers import make_chain
+from probe_helpers import make_chain, negative_bias_chain
 
 from relulint.errors import DataError
 from relulint.probe import ProbeInterrupted, load_probe_data, probe_chain, wilson_interval
@@ -194,15 +194,7 @@ def test_ctrl_c_returns_partial_estimate() -> None:
 
 def test_beyond_bound_note_for_positive_bias() -> None:
     """A constant negative bias kills far more often than the symmetric bound allows: the note says why."""
-    import dataclasses
-
-    from relulint.facts import InitInfo
-
-    chain = make_chain(2, [4] * 3, bias=True)
-    bias = InitInfo("constant", False, args={"val": -1.0})
-    chain = dataclasses.replace(
-        chain, layers=tuple(dataclasses.replace(x, bias_init=bias) for x in chain.layers)
-    )
+    chain = negative_bias_chain()
     result = probe_chain(None, chain, samples=2_000, seed=0)
     assert result.ci[0] > p_born_dead_upper(chain.hidden_widths)
     assert any("does not cover" in note and "biases" in note for note in result.notes)

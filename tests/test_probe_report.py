@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from probe_helpers import make_chain
+from probe_helpers import make_chain, negative_bias_chain
 
 from relulint.errors import UsageError
 from relulint.facts import Location, ModelFacts, ProbeResult, Report, TargetReport
@@ -76,15 +76,7 @@ def test_summary_lines_estimate_interval_near_constant_and_warning() -> None:
 
 
 def test_probe_report_warns_once_with_the_probes_reasons() -> None:
-    import dataclasses
-
-    from relulint.facts import InitInfo
-
-    chain = make_chain(2, [4] * 3, bias=True)
-    bias = InitInfo("constant", False, args={"val": -1.0})
-    chain = dataclasses.replace(
-        chain, layers=tuple(dataclasses.replace(x, bias_init=bias) for x in chain.layers)
-    )
+    chain = negative_bias_chain()
     result = probe_chain(None, chain, samples=2_000, seed=0)
     facts = ModelFacts(
         "m.py:N",
