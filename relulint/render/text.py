@@ -37,9 +37,8 @@ from relulint.summary import (
     normalization_note,
     skip_note,
     summary_line,
-    unprotected_widths,
 )
-from relulint.theory.collapse import DEPTH_CAP, p_born_dead_upper
+from relulint.theory.collapse import DEPTH_CAP
 
 PLAIN_WIDTH = 100
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -116,29 +115,27 @@ def chain_table(target: TargetReport, p: float) -> Table:
     return table
 
 
-def init_lines(target: TargetReport) -> list[Text]:
-    """Each chain's initializers, runs of equal layers merged (`summary.init_runs`), and why relulint
-    trusted the values over a record where it did."""
+def chain_lines(target: TargetReport, p: float) -> list[Text]:
+    """Under the chain table, per chain: its initializers (runs of equal layers merged, `summary.init_runs`)
+    and why relulint trusted the values over a record, the normalization and skip notes, the probes."""
     facts = target.facts
     assert facts is not None
     lines: list[Text] = []
     for chain in facts.chains:
-        runs = init_runs(chain)
-        spans = [f"{'layer ' + str(a) if a == b else f'layers {a}–{b}'} {text}" for a, b, text in runs]
+        spans = [
+            f"{'layer ' + str(a) if a == b else f'layers {a}–{b}'} {text}" for a, b, text in init_runs(chain)
+        ]
         lines.append(Text(f"init #{chain.index}: " + "; ".join(spans)))
-        note = normalization_note(chain)
-        if note:
-            lines.append(Text(f"norm #{chain.index}: {note}"))
-        skip = skip_note(chain)
-        if skip:
-            lines.append(Text(f"skip #{chain.index}: {skip}"))
-        for label, results in (("probe", facts.probes), ("rai", facts.compare_probes)):
+        lines += [Text(f"  note: {why}", style="dim") for why in init_notes(chain)]
+        for label, note in (("norm", normalization_note(chain)), ("skip", skip_note(chain))):
+            if note:
+                lines.append(Text(f"{label} #{chain.index}: {note}"))
+        bound = chain_summary(chain, p)["p_upper_unprotected"]
+        for label, results, limit in (("probe", facts.probes, bound), ("rai", facts.compare_probes, None)):
             result = results.get(chain.index)
             if result is not None:
-                bound = p_born_dead_upper(unprotected_widths(chain)) if label == "probe" else None
-                probe_lines = probe_summary_lines(result, bound, label=f"{label} #{chain.index}", chain=chain)
+                probe_lines = probe_summary_lines(result, limit, label=f"{label} #{chain.index}", chain=chain)
                 lines += [Text(line if i == 0 else f"  {line}") for i, line in enumerate(probe_lines)]
-        lines += [Text(f"  note: {note}", style="dim") for note in init_notes(chain)]
     return lines
 
 
@@ -173,7 +170,7 @@ def model_panel(target: TargetReport, p: float) -> Panel:
         parts.append(Text("no ReLU chain found"))
     else:
         parts.append(chain_table(target, p))
-        parts += init_lines(target)
+        parts += chain_lines(target, p)
     parts.append(Text(""))
     if target.findings:
         parts.append(findings_block(target.findings))
