@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from relulint.facts import Chain, Finding, ModelFacts, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.summary import (
-    PROTECTING_NORMS,
     asymmetric_init,
     init_label,
     negative_init,
@@ -22,15 +21,11 @@ from relulint.summary import (
 from relulint.theory.collapse import max_safe_depth, min_safe_width, p_born_dead_upper
 
 __all__ = [
-    "PROTECTING_NORMS",
     "BornDeadReluChain",
-    "asymmetric_init",
     "layers",
     "percent",
     "risk",
-    "symmetric_init",
     "theory_values",
-    "unprotected_widths",
 ]
 
 

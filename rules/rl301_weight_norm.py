@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from relulint.rules.rl101_born_dead import percent, risk, unprotected_widths
+from relulint.rules.rl101_born_dead import percent, risk
 
 from relulint.facts import Chain, Finding, ModelFacts, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
+from relulint.summary import unprotected_widths
 
 KINDS = {
     "weight_norm": "torch.nn.utils.weight_norm",
