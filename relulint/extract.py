@@ -222,8 +222,8 @@ def _pooled_inits(loaded: LoadedModel, layers: tuple[Layer, ...]) -> tuple[Layer
     Catches hand-written RAI on narrow layers, whose tensors are each too small to fingerprint.
     """
     hidden = [i for i, layer in enumerate(layers) if layer.activation == "relu"][1:]
-    if len(hidden) < 2:
-        return layers
+    if len(hidden) < 2 or not any(relulint.inits.unconfirmed(layers[i].weight_init) for i in hidden):
+        return layers  # every law confirmed by its own values: nothing to re-read (no tensor copies)
     rows = []
     for i in hidden:
         weight, bias = _layer_tensors(loaded, layers[i].module)

@@ -43,6 +43,7 @@ __all__ = [
     "info_from_event",
     "pool_chain_asymmetry",
     "pooled_positive_z",
+    "unconfirmed",
     "recording",
     "resolve",
 ]
@@ -824,6 +825,12 @@ def pooled_positive_z(rows: Sequence[Any]) -> tuple[float, int]:
     return (float(values.mean()) / (std / math.sqrt(n)) if std > 0 else 0.0), n
 
 
+def unconfirmed(info: InitInfo | None) -> bool:
+    """A weight law the values have not confirmed: no record, a reconciled one, or a record trusted only
+    because its tensor is too small to fingerprint (what `pool_chain_asymmetry` re-reads)."""
+    return info is None or info.origin != "recorded" or info.note == TOO_FEW_TO_FINGERPRINT
+
+
 def pool_chain_asymmetry(
     infos: Sequence[InitInfo | None], rows: Sequence[Any]
 ) -> tuple[InitInfo | None, ...] | None:
@@ -834,11 +841,7 @@ def pool_chain_asymmetry(
     assignment no hook sees). When their pooled ``[W, b]`` entries have a clearly positive mean, each
     becomes an asymmetric "custom" law with a note. Returns the new infos, or None when nothing changes.
     """
-    open_ = [
-        i
-        for i, info in enumerate(infos)
-        if info is None or info.origin != "recorded" or info.note == TOO_FEW_TO_FINGERPRINT
-    ]
+    open_ = [i for i, info in enumerate(infos) if unconfirmed(info)]
     if not open_:
         return None
     z, n = pooled_positive_z([rows[i] for i in open_ if rows[i] is not None])
