@@ -13,7 +13,9 @@ github are unchanged (their consumers would not read it).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from typing import Any
 
 from relulint.errors import UsageError
 from relulint.facts import Report
@@ -34,19 +36,23 @@ def render(
 
     `color=None` means "decide from stdout and `NO_COLOR`" (text only); the other formats never colour.
     """
-    renderer = _renderers().get(fmt)
-    if renderer is None:
+    if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}", hint=f"--format one of: {', '.join(FORMATS)}")
-    return renderer(report, options or Options(), color, statistics)
+    return _renderer(fmt)(report, options or Options(), color, statistics)
 
 
-def _renderers() -> dict[str, Callable[[Report, Options, bool | None, bool], str]]:
-    from relulint.render import concise, github, json, sarif, text
+def _renderer(fmt: str) -> Callable[[Report, Options, bool | None, bool], str]:
+    """The renderer of one format, importing only its module (the machine formats never load rich)."""
+    module = importlib.import_module(f"relulint.render.{fmt}")
+    call = _CALLS[fmt]
+    return lambda r, o, c, s: call(module, r, o, c, s)
 
-    return {
-        "text": lambda r, o, c, s: text.render_text(r, options=o, color=c, statistics=s),
-        "concise": lambda r, o, c, s: concise.render_concise(r, statistics=s),
-        "json": lambda r, o, c, s: json.render_json(r, options=o, statistics=s),
-        "sarif": lambda r, o, c, s: sarif.render_sarif(r, options=o),
-        "github": lambda r, o, c, s: github.render_github(r),
-    }
+
+# how each format's module is called: (module, report, options, color, statistics) -> str
+_CALLS: dict[str, Callable[[Any, Report, Options, bool | None, bool], str]] = {
+    "text": lambda m, r, o, c, s: m.render_text(r, options=o, color=c, statistics=s),
+    "concise": lambda m, r, o, c, s: m.render_concise(r, statistics=s),
+    "json": lambda m, r, o, c, s: m.render_json(r, options=o, statistics=s),
+    "sarif": lambda m, r, o, c, s: m.render_sarif(r, options=o),
+    "github": lambda m, r, o, c, s: m.render_github(r),
+}
