@@ -536,6 +536,18 @@ def _orthogonal(w: Any) -> tuple[bool, float]:
     return error < ORTHOGONAL_TOL, c
 
 
+def _median(x: Any) -> float:
+    """The median of all entries (as ``np.median``, without its NaN check, which imports numpy.ma)."""
+    import numpy as np
+
+    flat = x.ravel()
+    k = flat.size // 2
+    if flat.size % 2:
+        return float(np.partition(flat, k)[k])
+    low, high = np.partition(flat, (k - 1, k))[k - 1 : k + 1]
+    return (float(low) + float(high)) / 2
+
+
 def _rai_signature(w: Any) -> dict[str, float] | None:
     """`dying` §4.1's signature: most rows hold one large positive entry over an N(0, s²) bulk.
 
@@ -551,11 +563,10 @@ def _rai_signature(w: Any) -> dict[str, float] | None:
     rows, fan_in = w.shape
     if fan_in < RAI_MIN_FAN_IN or rows < RAI_MIN_ROWS:
         return None
-    order = np.argsort(w, axis=1)
-    top = w[np.arange(rows), order[:, -1]]
-    bottom = w[np.arange(rows), order[:, 0]]
-    rest = np.sort(w, axis=1)[:, :-1]  # each row without its largest entry (RAI's positive draw)
-    s = float(np.median(np.abs(w - np.median(w)))) * 1.4826  # robust: at most 1 / (fan_in + 1) outliers
+    ordered = np.sort(w, axis=1)
+    top, bottom = ordered[:, -1], ordered[:, 0]
+    rest = ordered[:, :-1]  # each row without its largest entry (RAI's positive draw)
+    s = _median(np.abs(w - _median(w))) * 1.4826  # robust: at most 1 / (fan_in + 1) outliers
     if s <= 0:
         return None
     t = NormalDist().inv_cdf(0.999 ** (1.0 / fan_in)) * s

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import time
 
 import pytest
 import torch
@@ -154,30 +153,6 @@ def test_nested_recorders_both_see_events() -> None:
     assert len(inner.events_for(layer)) == 2
     assert len(outer.events_for(layer)) == 3
     assert "uniform_" not in torch.Tensor.__dict__
-
-
-def test_recording_is_cheap_for_a_50_layer_mlp() -> None:
-    def build() -> nn.Module:
-        layers: list[nn.Module] = [nn.Linear(8, 64), nn.ReLU()]
-        for _ in range(49):
-            layers += [nn.Linear(64, 64), nn.ReLU()]
-        return nn.Sequential(*layers, nn.Linear(64, 1))
-
-    def best(fn) -> float:
-        times = []
-        for _ in range(5):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    def recorded() -> None:
-        with InitRecorder() as rec:
-            model = build()
-        rec.events_for(model)
-
-    build()
-    assert best(recorded) - best(build) < 0.050
 
 
 def test_rai_is_recorded_as_rai_not_as_copy() -> None:
@@ -370,3 +345,14 @@ def test_json_report_carries_each_layers_init(tmp_path) -> None:
     assert weight["args"]["mode"] == "fan_out" and weight["sigma2"] == pytest.approx(2.0)
     assert bias["law"] == "constant" and bias["mean"] == pytest.approx(0.1) and bias["origin"] == "recorded"
     assert last["init"]["weight"]["law"] == "pytorch-default"
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 63, 64, 4096])
+def test_median_matches_numpy_on_odd_even_and_tied_sizes(size: int) -> None:
+    import numpy as np
+
+    from relulint.inits import _median
+
+    draws = np.random.default_rng(size)
+    for values in (draws.standard_normal(size), draws.integers(0, 3, size).astype(float)):
+        assert _median(values.reshape(-1, 1)) == np.median(values)
