@@ -359,27 +359,6 @@ def test_paths_outside_the_working_directory_are_absolute(tmp_path: Path, monkey
     assert loaded.module_locations["fc"].path == (FIXTURES / "located.py").as_posix()
 
 
-def test_recording_is_cheap(tmp_path: Path) -> None:
-    write(
-        tmp_path,
-        "relulint_fifty.py",
-        """
-        from torch import nn
-
-
-        class Fifty(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.layers = nn.Sequential(*[nn.Linear(8, 8) for _ in range(50)])
-        """,
-    )
-    target = parse_target("relulint_fifty.py:Fifty", cwd=tmp_path)
-    load(target)  # the import
-    started = time.perf_counter()
-    load(target)
-    assert time.perf_counter() - started < 0.25
-
-
 # -------------------------------------------------------------------------------------------- the API
 
 
