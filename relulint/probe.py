@@ -33,7 +33,9 @@ outputs for the near-constant count.
 
 Speed: vectorised over samples, samples already dead are dropped (early exit), float32. The samples are
 drawn in fixed blocks, each from a generator seeded from (seed, block index); ``max_memory`` only sets how
-many blocks run at once, so the result is deterministic for a given seed and device. Runs on CUDA when asked
+many blocks run at once, so the result is deterministic for a given seed and device. torch draws a
+generator's numbers on one thread, so on a CPU two chunks run at once (`_workers`, threads), each on its
+own blocks' generators: both cores draw, and neither idles while the other does the arithmetic. Runs on CUDA when asked
 (``device="auto"`` picks it when present) and falls back to the CPU with a note; the global RNG states are
 left untouched.
 """
@@ -41,13 +43,16 @@ left untouched.
 from __future__ import annotations
 
 import math
+import queue
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -82,11 +87,15 @@ CPU_CHUNK_BYTES = 16 << 20  # working set per chunk on the CPU: small enough to 
 # working set of one block of samples (each block has its own generator): fixed per device type, so the
 # draws never depend on --max-memory, which only sets how many blocks run at once
 BLOCK_BYTES = {"cpu": 16 << 20, "cuda": 64 << 20}
+# the pair engine's per-sample work is a few small ops per layer: bigger blocks on the CPU spread their fixed
+# cost (benchmarks/bench_probe.py: ~10 % faster than 16 MiB; the points engine is faster with 16 MiB)
+PAIR_BLOCK_BYTES_CPU = 64 << 20
 COMPACT_BELOW = 0.75  # drop dead samples from the chunk once fewer than this fraction is alive
 ENTRYWISE = ("normal", "uniform", "trunc-normal", "constant")  # laws with iid entries
 FIXED = 1 << 16  # dead-unit tallies: integer multiples of 1 / FIXED units (exact sums in any order)
 RENORMALIZE_EVERY = 8  # bias-free chains: rescale every few layers (exact by homogeneity; avoids underflow)
 ProgressArg = bool | Callable[[int, int], None] | None
+_T = TypeVar("_T")
 
 
 class ProbeInterrupted(KeyboardInterrupt):
@@ -502,8 +511,10 @@ class _Tally:
     near_constant: int = 0
     dead_units: list[int] = field(default_factory=list)  # per layer: Σ dead units, × FIXED (exact sums)
     drawn: DrawCounter = field(default_factory=DrawCounter)
+    workers: int = 1  # chunks that ran at once (threads): the benchmark's floor draws on as many streams
 
     def add(self, other: _Tally) -> None:
+        self.workers = max(self.workers, other.workers)
         self.samples += other.samples
         self.born_dead += other.born_dead
         self.near_constant += other.near_constant
@@ -668,30 +679,34 @@ class _Run:
         live = (live.sum() if exact32 else live.sum(dtype=torch.float64)).round().to(torch.int64)
         return self._account(index, live * FIXED, died, width)
 
-    def record_expected(self, index: int, cos: torch.Tensor | None, signal: torch.Tensor, width: int) -> int:
-        """:meth:`record` for a Gaussian-reduced bias-free layer, given the angle ``θ`` between the points'
-        inputs (``cos``: None for one point) and ``signal`` (m,) = ``Σ_p |h_p|²`` (zero iff the layer is).
+    def record_expected(self, index: int, phi: torch.Tensor | None, signal: torch.Tensor, width: int) -> int:
+        """:meth:`record` for a Gaussian-reduced bias-free layer, given ``phi = asin(cos θ)`` (float64; None for
+        one point; one element when every row has the same inputs) for the angle ``θ`` between the points'
+        inputs and ``signal`` (m,) = ``Σ_p |h_p|²`` (zero iff the layer is).
 
         Given its inputs, a unit is dead at both points with probability ``1/4 + asin(cos θ) / 2π`` (1/2 for
         one point); the live units are counted as ``width`` times the complement of that (Rao-Blackwell: the
-        same mean as the count, less variance, no pass over the units), per row in fixed point so that the
-        sums are exact whatever the chunking.
+        same mean as the count, less variance, no pass over the units), per row in fixed point (integers,
+        summed exactly in float64 below 2^53) so that the sums are exact whatever the chunking.
         """
         partial = self.alive_rows < self.rows
         device = signal.device
-        if cos is None or cos.numel() == 1:  # one point, or the first layer: one angle for every row
-            p_live = 0.5 if cos is None else 0.75 - math.asin(float(cos)) / (2 * math.pi)
+        if phi is None or phi.numel() == 1:  # one point, or the first layer: one angle for every row
+            p_live = 0.5 if phi is None else 0.75 - float(phi) / (2 * math.pi)
             per_row = round(width * p_live * FIXED)
             live = torch.tensor(per_row * self.alive_rows, dtype=torch.int64, device=device)
         else:
-            rows = cos.to(torch.float64).asin_().mul_(-width * FIXED / (2 * math.pi))
-            rows = rows.add_(0.75 * width * FIXED).round_().to(torch.int64)
-            live = torch.where(self.alive, rows, 0).sum() if partial else rows.sum()
+            rows = phi.mul_(-width * FIXED / (2 * math.pi)).add_(0.75 * width * FIXED).round_()
+            live = torch.where(self.alive, rows, 0.0) if partial else rows
+            if width * FIXED * self.rows < 1 << 53:
+                live = live.sum()
+            else:
+                live = live.to(torch.int64).sum()
         if not partial and self.block_of_row is None:
-            live_fixed, nonzero = torch.stack([live, torch.count_nonzero(signal)]).tolist()
+            live_fixed, nonzero = torch.stack([live, torch.count_nonzero(signal).to(live.dtype)]).tolist()
             return self._killed(index, int(live_fixed), self.rows - int(nonzero), width, signal)
         dead = signal == 0
-        return self._account(index, live, dead & self.alive if partial else dead, width)
+        return self._account(index, live.to(torch.int64), dead & self.alive if partial else dead, width)
 
     def _killed(self, index: int, live_fixed: int, killed: int, width: int, live: torch.Tensor) -> int:
         """The all-alive single-block case: ``killed`` rows died, the alive ones are where ``live != 0``."""
@@ -881,6 +896,33 @@ def _angle(sq: torch.Tensor, uv: torch.Tensor | None) -> tuple[torch.Tensor | No
     return cos, sin
 
 
+def _lerp_after_relu(
+    eps: torch.Tensor, sq: torch.Tensor, uv: torch.Tensor, *, factor: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """:func:`_gaussian_pre_scalefree` with ``lerp`` for two points whose states came out of a ReLU, in fewer
+    per-sample operations: straight from the Gram ``|h_0|² = u``, ``|h_1|² = v``, ``h_0·h_1 = w >= 0``.
+
+    ``t = cos θ / (cos θ + sin θ) = w / (w + √(uv − w²))``; ``w`` gets ``1e-30`` added (far below float32's
+    ulp of any nonzero Gram entry, all of which are sums of O(1) squares here) so that a point whose layer is
+    zero (``u v = w = 0``) gets ``t = 1``: a copy of the other point, as in `_gaussian_pre_scalefree`.
+    Returns ``(z, asin(cos θ) (m,) float64, factor)``, ``cos θ = w / √(uv)`` (1 where a point is zero);
+    ``factor`` (with ``factor=True``) is point 1's factor beyond ``σ|h_1|``: ``cos θ + sin θ``. Only
+    correctly rounded float32 operations come before the float64 ``asin``, so a row's values do not depend
+    on its position in the chunk (vectorised and scalar loops agree).
+    """
+    uu, vv = sq.unbind(0)
+    w = uv + 1e-30
+    norms = torch.mul(uu, vv)
+    root = torch.addcmul(norms, uv, uv, value=-1.0).clamp_min_(0.0).sqrt_()
+    norms.sqrt_()  # |h_0| |h_1|
+    total = w + root
+    z0, z1 = eps.unbind(0)
+    z1.lerp_(z0, w / total)
+    phi = torch.div(w, norms).clamp_max_(1.0).to(torch.float64).asin_()  # w / 0 = inf: cos θ = 1
+    extra = total / norms.clamp_min_(1e-30) if factor else None
+    return eps, phi, extra
+
+
 def _gaussian_pre_scalefree(
     eps: torch.Tensor, cos: torch.Tensor | None, sin: torch.Tensor | None, *, lerp: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -966,7 +1008,7 @@ def _run_pair(
     gram: tuple[torch.Tensor, torch.Tensor | None] | None = None
     last = len(plan.hidden) - 1
     for index, layer in enumerate(plan.hidden):
-        cos: torch.Tensor | None = None
+        phi: torch.Tensor | None = None  # asin(cos θ) between the points' inputs (float64), reduced layers
         if layer.reduced:
             assert draws is not None and layer.weight is not None
             sq, uv = gram if gram is not None else _points_gram(plan.points, device)
@@ -974,8 +1016,14 @@ def _run_pair(
             # the previous state is not read (only its Gram): draw over it, keep the working set small
             slot = 0
             eps = draws.normal((n_points, layer.out_features), run.present, out=ws.flat(slot, n_eps))
-            if plan.bias_free:
+            if plan.bias_free and gram is not None and uv is not None:
+                z, phi, extra = _lerp_after_relu(eps, sq, uv, factor=log_scale is not None)
+                if log_scale is not None:
+                    log_scale.add_(sq.to(torch.float64).log().mul_(0.5).add_(math.log(layer.weight.std)))
+                    log_scale[1].add_(extra.to(torch.float64).log())
+            elif plan.bias_free:
                 cos, sin = _angle(sq, uv)
+                phi = cos.to(torch.float64).asin_() if cos is not None else None
                 lerp = gram is not None or cos is None or bool((cos + sin > 0).all())
                 z, extra = _gaussian_pre_scalefree(eps, cos, sin, lerp=lerp)
                 if log_scale is not None:
@@ -1007,7 +1055,7 @@ def _run_pair(
             # one point): count that expectation instead of the units (same mean, three passes fewer)
             gram = _gram(h, ws, 2, in_place=True)  # h is not read again
             signal = gram[0].sum(0) if n_points == 2 else gram[0][0]  # Σ_p |h_p|²: 0 iff the layer is zero
-            remaining = run.record_expected(index, cos, signal, layer.out_features)
+            remaining = run.record_expected(index, phi, signal, layer.out_features)
         else:
             # live units per sample: values are >= 0, so sign() is 0/1 (faster than count_nonzero)
             if n_points == 2:
@@ -1189,7 +1237,10 @@ def _per_sample_bytes(plan: _Plan) -> int:
 
 def _block_samples(plan: _Plan, device: torch.device) -> int:
     """Samples per block: fixed by the chain and the device type (never by ``max_memory``)."""
-    return max(1, BLOCK_BYTES.get(device.type, BLOCK_BYTES["cuda"]) // _per_sample_bytes(plan))
+    budget = BLOCK_BYTES.get(device.type, BLOCK_BYTES["cuda"])
+    if plan.pair and device.type == "cpu":
+        budget = PAIR_BLOCK_BYTES_CPU
+    return max(1, budget // _per_sample_bytes(plan))
 
 
 def _blocks_per_chunk(plan: _Plan, block: int, max_memory: int, device: torch.device) -> int:
@@ -1237,6 +1288,71 @@ class _Progress:
             self.bar.stop()
 
 
+def _workers(
+    plan: _Plan,
+    dev: torch.device,
+    samples: int,
+    block: int,
+    block_bytes: int,
+    max_memory: int,
+    asked: int | None,
+) -> int:
+    """Chunks run at once: two on a CPU with two threads or more, where the memory bound holds two blocks.
+
+    torch draws each generator's numbers on one thread, so one chunk at a time leaves a core idle while it
+    draws; two chunks (each on its own blocks' generators) keep both cores busy. The reinstantiate path runs
+    the user's code and stays on the calling thread (``asked`` cannot change that); CUDA queues its work
+    asynchronously already.
+    """
+    if plan.source != "batched":
+        return 1
+    if asked is not None:
+        return max(1, int(asked))
+    if dev.type != "cpu" or torch.get_num_threads() < 2:
+        return 1
+    return 2 if samples > block and max_memory >= 2 * block_bytes else 1
+
+
+def _in_order(
+    work: Callable[[Any, Any], _T], items: Sequence[Any], workers: int, make_state: Callable[[], Any]
+) -> Iterator[_T]:
+    """``work(item, state)`` for each item, results yielded in order, at most ``workers`` running at once.
+
+    Each running call holds one ``state`` (made by ``make_state``, reused by later calls, never shared by
+    two at once). One worker runs everything on the calling thread. On an exception (Ctrl-C included) no
+    new item starts; calls already running finish in their threads and their results are dropped.
+    """
+    if workers <= 1:
+        state = make_state()
+        for item in items:
+            yield work(item, state)
+        return
+    states: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    for _ in range(workers):
+        states.put(make_state())
+
+    def call(item: Any) -> _T:
+        state = states.get()
+        try:
+            return work(item, state)
+        finally:
+            states.put(state)
+
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="relulint-probe")
+    pending: deque[Future[_T]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(call, item))
+            if len(pending) >= workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def probe_chain(
     loaded: LoadedModel | None,
     chain: Chain,
@@ -1256,6 +1372,7 @@ def probe_chain(
     block: int | None = None,
     tally: _Tally | None = None,
     shortcuts: bool = True,
+    workers: int | None = None,
 ) -> ProbeResult:
     """Monte-Carlo estimate of P(born dead) for ``chain`` (`dying` Eq. 3.1, `collapse` Lemma 1).
 
@@ -1266,7 +1383,8 @@ def probe_chain(
     None (auto), True, False, or a ``callback(done, total)``. Ctrl-C raises `ProbeInterrupted` carrying the
     estimate from the finished samples. ``tally`` (if given) receives the raw counts, including how many
     random numbers of each kind were drawn, in which calls (the benchmark's floor). ``shortcuts=False`` turns
-    off the exact 2-point reduction and the Gaussian reduction (tests compare both ways).
+    off the exact 2-point reduction and the Gaussian reduction (tests compare both ways). ``workers``: chunks
+    in flight at once (default `_workers`: two on a CPU with two threads or more, else one).
 
     The samples are drawn in blocks (``block`` samples, by default fixed by the chain and the device type),
     each from a generator seeded from ``(seed, block index)``; a chunk runs ``max_memory`` worth of whole
@@ -1300,12 +1418,15 @@ def probe_chain(
         shortcuts=shortcuts,
     )
     notes = list(plan.notes) + ([device_note] if device_note else [])
-    total = _Tally(dead_units=[0] * len(plan.hidden))
     block_size = min(block or _block_samples(plan, dev), samples)
-    per_chunk = (
-        -(-chunk // block_size) if chunk else _blocks_per_chunk(plan, block_size, int(max_memory), dev)
-    )
     block_bytes = block_size * _per_sample_bytes(plan)
+    workers = _workers(plan, dev, samples, block_size, block_bytes, int(max_memory), workers)
+    total = _Tally(dead_units=[0] * len(plan.hidden), workers=workers)
+    per_chunk = (
+        -(-chunk // block_size)
+        if chunk
+        else _blocks_per_chunk(plan, block_size, int(max_memory) // workers, dev)
+    )
     if chunk is None and max_memory < block_bytes:
         notes.append(
             f"--max-memory {_size_text(max_memory)} is below one block of {block_size} samples"
@@ -1320,37 +1441,40 @@ def probe_chain(
     )
     bar = _Progress(progress, samples, f"probe chain {chain.index}")
     engine = _run_pair if plan.pair else _run_points
-    workspace = _Workspace(dev, dtype)
 
     def result(extra: Sequence[str] = ()) -> ProbeResult:
         return _result(total, plan, dev, time.perf_counter() - start, init, chain, [*notes, *extra])
 
+    chunks = [range(first, min(n_blocks, first + per_chunk)) for first in range(0, n_blocks, per_chunk)]
+    done = 0
+
+    def run_chunk(blocks: range, workspace: _Workspace) -> _Tally:
+        """One chunk of whole blocks (``done``: samples before it; only the reinstantiate path reads it)."""
+        sizes = [min(block_size, samples - j * block_size) for j in blocks]
+        run = _Run(sizes, len(plan.hidden), dev)
+        draws: _Draws | None = None
+        with torch.no_grad():  # thread-local: set in the thread that runs the chunk
+            if seeds is not None:
+                assert loaded is not None
+                built = [done]
+
+                def tick(built: list[int] = built) -> None:
+                    built[0] += 1
+                    bar.update(built[0])
+
+                weights = _rebuild_weights(loaded, chain, seeds[done : done + run.n], dev, dtype, tick)
+                source = _preloaded_source(weights)
+            else:
+                gens = [_block_generator(dev, seed, stream, j) for j in blocks]
+                draws = _Draws(gens, dtype, run.tally.drawn)
+                source = _batched_source(plan, draws)
+            return engine(plan, run, draws, source, dtype, workspace)
+
     try:
-        with torch.no_grad():
-            done = 0
-            for first in range(0, n_blocks, per_chunk):
-                blocks = range(first, min(n_blocks, first + per_chunk))
-                sizes = [min(block_size, samples - j * block_size) for j in blocks]
-                n = sum(sizes)
-                run = _Run(sizes, len(plan.hidden), dev)
-                draws: _Draws | None = None
-                if seeds is not None:
-                    assert loaded is not None
-                    built = [done]
-
-                    def tick(built: list[int] = built) -> None:
-                        built[0] += 1
-                        bar.update(built[0])
-
-                    weights = _rebuild_weights(loaded, chain, seeds[done : done + n], dev, dtype, tick)
-                    source = _preloaded_source(weights)
-                else:
-                    gens = [_block_generator(dev, seed, stream, j) for j in blocks]
-                    draws = _Draws(gens, dtype, run.tally.drawn)
-                    source = _batched_source(plan, draws)
-                total.add(engine(plan, run, draws, source, dtype, workspace))
-                done += n
-                bar.update(done)
+        for chunk_tally in _in_order(run_chunk, chunks, workers, lambda: _Workspace(dev, dtype)):
+            total.add(chunk_tally)
+            done += chunk_tally.samples
+            bar.update(done)
     except KeyboardInterrupt:
         bar.close()
         raise ProbeInterrupted(result([f"interrupted: {total.samples} of {samples} samples"])) from None

@@ -22,7 +22,7 @@ from probe_helpers import (
 
 from relulint.errors import UsageError
 from relulint.facts import ProbeResult
-from relulint.probe import probe_chain
+from relulint.probe import _Tally, probe_chain
 
 
 def se2(k1: int, n1: int, k2: int, n2: int) -> float:
@@ -197,6 +197,60 @@ def test_blocks_draw_the_same_whatever_the_chunk(name: str) -> None:
     ]
     assert results[0] == results[1] == results[2]
     assert 0 < results[0][0] < 6_000  # samples died (the per-block compaction ran) and some survived
+
+
+@pytest.mark.parametrize("name", list(CHAINS))
+def test_chunks_in_flight_do_not_change_the_result(name: str) -> None:
+    """One, two or three chunks at once (threads): the same counts, dead-unit fractions and draw calls."""
+    chain, data = CHAINS[name]
+
+    def run(workers: int) -> tuple[object, dict[tuple[str, int], int]]:
+        tally = _Tally()
+        result = probe_chain(
+            None,
+            chain,
+            samples=6_000,
+            seed=13,
+            data=data,
+            points=32,
+            device="cpu",
+            block=500,
+            chunk=500,
+            workers=workers,
+            tally=tally,
+        )
+        return outcome(result), dict(tally.drawn.calls)
+
+    assert run(1) == run(2) == run(3)
+
+
+def test_in_order_keeps_the_order_and_stops_on_an_error() -> None:
+    import time
+
+    from relulint.probe import _in_order
+
+    made: list[dict[str, bool]] = []
+
+    def make_state() -> dict[str, bool]:
+        made.append({"busy": False})
+        return made[-1]
+
+    def work(item: int, state: dict[str, bool]) -> int:
+        assert not state["busy"]  # a state is never held by two running calls
+        state["busy"] = True
+        time.sleep(0.002 * (item % 3))  # later items may finish first: the order must still hold
+        state["busy"] = False
+        if item == 5:
+            raise ValueError("five")
+        return item
+
+    assert list(_in_order(work, range(5), 2, make_state)) == [0, 1, 2, 3, 4]
+    assert len(made) == 2
+    seen = []
+    with pytest.raises(ValueError, match="five"):
+        for item in _in_order(work, range(10), 2, make_state):
+            seen.append(item)
+    assert seen == [0, 1, 2, 3, 4]
 
 
 def test_reinstantiate_path_is_chunk_independent() -> None:
