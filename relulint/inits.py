@@ -541,6 +541,8 @@ def _median(x: Any) -> float:
     import numpy as np
 
     flat = x.ravel()
+    if np.isnan(flat).any():
+        return math.nan  # as np.median
     k = flat.size // 2
     if flat.size % 2:
         return float(np.partition(flat, k)[k])

@@ -87,9 +87,6 @@ CPU_CHUNK_BYTES = 16 << 20  # working set per chunk on the CPU: small enough to 
 # working set of one block of samples (each block has its own generator): fixed per device type, so the
 # draws never depend on --max-memory, which only sets how many blocks run at once
 BLOCK_BYTES = {"cpu": 16 << 20, "cuda": 64 << 20}
-# the pair engine's per-sample work is a few small ops per layer: bigger blocks on the CPU spread their fixed
-# cost (benchmarks/bench_probe.py: ~10 % faster than 16 MiB; the points engine is faster with 16 MiB)
-PAIR_BLOCK_BYTES_CPU = 64 << 20
 COMPACT_BELOW = 0.75  # drop dead samples from the chunk once fewer than this fraction is alive
 ENTRYWISE = ("normal", "uniform", "trunc-normal", "constant")  # laws with iid entries
 FIXED = 1 << 16  # dead-unit tallies: integer multiples of 1 / FIXED units (exact sums in any order)
@@ -1023,7 +1020,8 @@ def _run_pair(
                     log_scale[1].add_(extra.to(torch.float64).log())
             elif plan.bias_free:
                 cos, sin = _angle(sq, uv)
-                phi = cos.to(torch.float64).asin_() if cos is not None else None
+                # not in place: `cos` is float64 here (the raw points' Gram), so `.to` would return it
+                phi = torch.asin(cos.to(torch.float64)) if cos is not None else None
                 lerp = gram is not None or cos is None or bool((cos + sin > 0).all())
                 z, extra = _gaussian_pre_scalefree(eps, cos, sin, lerp=lerp)
                 if log_scale is not None:
@@ -1226,21 +1224,27 @@ def _rebuild_weights(
 
 
 def _per_sample_bytes(plan: _Plan) -> int:
-    """A generous estimate of one sample's working set (float32 hidden states, weights, temporaries)."""
+    """An upper estimate of one sample's working set (float32 hidden states, weights, temporaries).
+
+    The pair engine (``|D| <= 2``) holds three buffers of ``|D| x width`` floats, the weight matrix of at most
+    one drawn layer at a time (none for a Gaussian-reduced one), biases and per-sample bookkeeping; the
+    points engine also holds weight-shaped temporaries.
+    """
     widths = [p.out_features for p in plan.hidden] + [plan.points.shape[1]]
     if plan.output is not None:
         widths.append(plan.output.out_features)
     wmax = max(widths)
     n_points = plan.points.shape[0]
+    if plan.pair:
+        layers = [*(p for p in plan.hidden if not p.reduced), *([plan.output] if plan.output else [])]
+        weights = max((p.in_features * p.out_features for p in layers), default=0)
+        return 4 * (3 * n_points * wmax + weights + 4 * wmax) + 160  # + float64 / int64 per-sample values
     return 4 * (4 * wmax * n_points + 3 * wmax * wmax + 4 * wmax) + 64
 
 
 def _block_samples(plan: _Plan, device: torch.device) -> int:
     """Samples per block: fixed by the chain and the device type (never by ``max_memory``)."""
-    budget = BLOCK_BYTES.get(device.type, BLOCK_BYTES["cuda"])
-    if plan.pair and device.type == "cpu":
-        budget = PAIR_BLOCK_BYTES_CPU
-    return max(1, budget // _per_sample_bytes(plan))
+    return max(1, BLOCK_BYTES.get(device.type, BLOCK_BYTES["cuda"]) // _per_sample_bytes(plan))
 
 
 def _blocks_per_chunk(plan: _Plan, block: int, max_memory: int, device: torch.device) -> int:
@@ -1306,8 +1310,8 @@ def _workers(
     """
     if plan.source != "batched":
         return 1
-    if asked is not None:
-        return max(1, int(asked))
+    if asked is not None:  # never more chunks at once than the memory bound holds blocks
+        return max(1, min(int(asked), max_memory // max(block_bytes, 1)))
     if dev.type != "cpu" or torch.get_num_threads() < 2:
         return 1
     return 2 if samples > block and max_memory >= 2 * block_bytes else 1

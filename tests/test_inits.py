@@ -356,3 +356,11 @@ def test_median_matches_numpy_on_odd_even_and_tied_sizes(size: int) -> None:
     draws = np.random.default_rng(size)
     for values in (draws.standard_normal(size), draws.integers(0, 3, size).astype(float)):
         assert _median(values.reshape(-1, 1)) == np.median(values)
+
+
+def test_median_of_values_with_nan_is_nan_as_numpy() -> None:
+    import numpy as np
+
+    from relulint.inits import _median
+
+    assert math.isnan(_median(np.array([1.0, float("nan"), 2.0])))

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from probe_helpers import (
     MLP,
     loaded_model,
@@ -71,6 +72,21 @@ def test_gaussian_reduction_is_exact_for_raw_inputs_of_any_sign(name: str) -> No
     assert_agree(uniform.born_dead, n, direct.born_dead, n, "He uniform vs no shortcut")
     # mean dead-unit fractions (the reduced layers count them in expectation): a fraction's SE ≤ 0.5/√n
     for a, b in zip(normal.dead_unit_fraction, direct.dead_unit_fraction, strict=True):
+        assert abs(a - b) <= 4 * 0.5 * math.sqrt(2.0 / n)
+
+
+def test_gaussian_reduction_of_raw_inputs_keeps_their_angle() -> None:
+    """Nearly parallel raw points (cos θ = 0.95): the first layer's pre-activations must keep that correlation
+    (a bug overwrote cos θ with asin(cos θ) in place: 6.5 SE off here; the angles above hide it, asin ≈ cos
+    there). Bias-free 3 → 3×4, He normal, 200 000 samples against the reduction switched off."""
+    n = 200_000
+    data = np.array([[1.0, 0.0, 0.0], [0.95, math.sqrt(1 - 0.95**2), 0.0]])
+    chain = make_chain(3, [3] * 4)
+    reduced = probe_chain(None, chain, samples=n, seed=1, data=data, device="cpu")
+    direct = probe_chain(None, chain, samples=n, seed=2, data=data, device="cpu", shortcuts=False)
+    assert "gaussian-reduced" in reduced.method and direct.method == "batched"
+    assert_agree(reduced.born_dead, n, direct.born_dead, n, "reduced vs no shortcut at cos θ = 0.95")
+    for a, b in zip(reduced.dead_unit_fraction, direct.dead_unit_fraction, strict=True):
         assert abs(a - b) <= 4 * 0.5 * math.sqrt(2.0 / n)
 
 
@@ -222,6 +238,38 @@ def test_chunks_in_flight_do_not_change_the_result(name: str) -> None:
         return outcome(result), dict(tally.drawn.calls)
 
     assert run(1) == run(2) == run(3)
+
+
+def test_default_workers_with_multi_block_chunks_match_one_at_a_time() -> None:
+    """The default (two chunks at once on a CPU with two threads, chunks of many 400-sample blocks from the
+    memory bound) against one block at a time."""
+    chain, data = CHAINS["pair, exact + reduced"]
+    common = dict(samples=20_000, seed=14, data=data, points=32, device="cpu", block=400)
+    default, tally = _Tally(), _Tally()
+    by_default = probe_chain(None, chain, tally=default, max_memory=1 << 20, **common)
+    one_by_one = probe_chain(None, chain, tally=tally, chunk=400, workers=1, **common)
+    assert outcome(by_default) == outcome(one_by_one)
+    assert dict(default.drawn.calls) == dict(tally.drawn.calls)
+    if torch.get_num_threads() >= 2:
+        assert default.workers == 2
+
+
+def test_asked_workers_respect_the_memory_bound() -> None:
+    chain, data = CHAINS["pair, exact + reduced"]
+    tally = _Tally()
+    probe_chain(
+        None,
+        chain,
+        samples=4_000,
+        seed=1,
+        data=data,
+        device="cpu",
+        block=1_000,
+        max_memory=1,
+        workers=3,
+        tally=tally,
+    )
+    assert tally.workers == 1
 
 
 def test_in_order_keeps_the_order_and_stops_on_an_error() -> None:
