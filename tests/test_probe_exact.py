@@ -320,3 +320,24 @@ def test_max_memory_must_be_positive(memory: float) -> None:
 def test_a_memory_bound_below_one_block_says_so() -> None:
     result = probe_chain(None, make_chain(1, [2] * 3), samples=5_000, device="cpu", max_memory=1 << 10)
     assert any("below one block" in note for note in result.notes)
+
+
+def test_worker_count_follows_the_engine_and_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two chunks at once where the draws leave cores idle; one where the matmuls use every thread."""
+    from relulint.probe import _build_plan, _workers
+
+    def plan_of(chain, data=None):
+        kwargs = dict(init="recorded", path="auto", points=32, domain=None, data=data, seed=0)
+        return _build_plan(None, chain, **kwargs)
+
+    pair = plan_of(make_chain(1, [3] * 10))
+    points = plan_of(*CHAINS["points, biases"])
+    assert pair.pair and not points.pair
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    for threads, pair_workers, points_workers in ((1, 1, 1), (2, 2, 2), (4, 2, 2), (16, 2, 1)):
+        monkeypatch.setattr(torch, "get_num_threads", lambda threads=threads: threads)
+        assert _workers(pair, cpu, 10_000, 1_000, 1 << 20, 1 << 30, None) == pair_workers
+        assert _workers(points, cpu, 10_000, 1_000, 1 << 20, 1 << 30, None) == points_workers
+    assert _workers(pair, cuda, 10_000, 1_000, 1 << 20, 1 << 30, None) == 1
+    assert _workers(pair, cpu, 1_000, 1_000, 1 << 20, 1 << 30, None) == 1  # one block: nothing to overlap
+    assert _workers(pair, cpu, 10_000, 1_000, 1 << 20, 1 << 20, None) == 1  # memory for one block only
