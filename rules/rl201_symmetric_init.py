@@ -180,20 +180,9 @@ class SymmetricInitDeepNarrow(Rule):
         ),
     )
     VALID = (
-        Case(
+        Case(  # the documented fix, tested as written
             title="The same chain initialized by RAI (RL101 may still fire; RL201 does not)",
-            code="""
-                from torch import nn
-
-                from relulint.init import apply_rai
-
-
-                def Net():
-                    layers = [nn.Linear(1, 2), nn.ReLU()]
-                    for _ in range(9):
-                        layers += [nn.Linear(2, 2), nn.ReLU()]
-                    return apply_rai(nn.Sequential(*layers, nn.Linear(2, 1)))
-            """,
+            code=use_instead,
         ),
         Case(
             title="He init on a chain wide enough for its depth",

@@ -215,43 +215,35 @@ def test_blocks_draw_the_same_whatever_the_chunk(name: str) -> None:
     assert 0 < results[0][0] < 6_000  # samples died (the per-block compaction ran) and some survived
 
 
+def counted(chain: object, data: np.ndarray | None, **options: object) -> tuple[object, object, int]:
+    """A CPU probe on 32 points: (outcome, draw calls, chunks that ran at once)."""
+    tally = _Tally()
+    result = probe_chain(None, chain, data=data, points=32, device="cpu", tally=tally, **options)
+    return outcome(result), dict(tally.drawn.calls), tally.workers
+
+
 @pytest.mark.parametrize("name", list(CHAINS))
 def test_chunks_in_flight_do_not_change_the_result(name: str) -> None:
     """One, two or three chunks at once (threads): the same counts, dead-unit fractions and draw calls."""
     chain, data = CHAINS[name]
-
-    def run(workers: int) -> tuple[object, dict[tuple[str, int], int]]:
-        tally = _Tally()
-        result = probe_chain(
-            None,
-            chain,
-            samples=6_000,
-            seed=13,
-            data=data,
-            points=32,
-            device="cpu",
-            block=500,
-            chunk=500,
-            workers=workers,
-            tally=tally,
-        )
-        return outcome(result), dict(tally.drawn.calls)
-
-    assert run(1) == run(2) == run(3)
+    runs = [
+        counted(chain, data, samples=6_000, seed=13, block=500, chunk=500, workers=workers)[:2]
+        for workers in (1, 2, 3)
+    ]
+    assert runs[0] == runs[1] == runs[2]
 
 
 def test_default_workers_with_multi_block_chunks_match_one_at_a_time() -> None:
     """The default (two chunks at once on a CPU with two threads, chunks of many 400-sample blocks from the
     memory bound) against one block at a time."""
     chain, data = CHAINS["pair, exact + reduced"]
-    common = dict(samples=20_000, seed=14, data=data, points=32, device="cpu", block=400)
-    default, tally = _Tally(), _Tally()
-    by_default = probe_chain(None, chain, tally=default, max_memory=1 << 20, **common)
-    one_by_one = probe_chain(None, chain, tally=tally, chunk=400, workers=1, **common)
-    assert outcome(by_default) == outcome(one_by_one)
-    assert dict(default.drawn.calls) == dict(tally.drawn.calls)
+    common = dict(samples=20_000, seed=14, block=400)
+    by_default, default_calls, workers = counted(chain, data, max_memory=1 << 20, **common)
+    one_by_one, calls, _ = counted(chain, data, chunk=400, workers=1, **common)
+    assert by_default == one_by_one
+    assert default_calls == calls
     if torch.get_num_threads() >= 2:
-        assert default.workers == 2
+        assert workers == 2
 
 
 def test_asked_workers_respect_the_memory_bound() -> None:
