@@ -363,16 +363,19 @@ def _choose_points(
             notes.append(f"D: the {data.shape[0]} data points")
         return data, None, False, notes
     lo, hi = domain if domain is not None else (-DEFAULT_HALF_WIDTH, DEFAULT_HALF_WIDTH)
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise UsageError(f"bad probe domain {lo},{hi}", hint="--domain LOW,HIGH with LOW < HIGH")
+    _check_domain(lo, hi)
     rng = np.random.default_rng([seed, 2])
     notes.append(f"D: {points} points uniform on [{lo:.4g}, {hi:.4g}]^{d_in}")
     return rng.uniform(lo, hi, size=(max(1, points), d_in)), None, False, notes
 
 
-def _domain_extremes(lo: float, hi: float) -> tuple[list[float], bool]:
+def _check_domain(lo: float, hi: float) -> None:
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise UsageError(f"bad probe domain {lo},{hi}", hint="--domain LOW,HIGH with LOW < HIGH")
+
+
+def _domain_extremes(lo: float, hi: float) -> tuple[list[float], bool]:
+    _check_domain(lo, hi)
     extremes = [lo, hi]
     zero_in = lo <= 0.0 <= hi
     if zero_in:
@@ -446,10 +449,7 @@ def _build_plan(
     notes.extend(point_notes)
     n_points = xs.shape[0]
     pair = n_points <= 2 and not any(layer.norm for layer in chain.hidden)
-    hidden = [
-        _maybe_reduce(p, n_points, source if shortcuts and pair else "off", layer)
-        for p, layer in zip(hidden, chain.hidden, strict=True)
-    ]
+    hidden = [_maybe_reduce(p, n_points, source if shortcuts and pair else "off") for p in hidden]
     skip_near = bool(extremes is not None and zero_in and (output is None or output.zero_bias))
     if skip_near and source == "batched":
         notes.append("near-constant: impossible here (positively homogeneous with 0 in D), not counted")
@@ -476,7 +476,7 @@ def _build_plan(
     )
 
 
-def _maybe_reduce(plan: _LayerPlan, n_points: int, source: str, layer: Layer) -> _LayerPlan:
+def _maybe_reduce(plan: _LayerPlan, n_points: int, source: str) -> _LayerPlan:
     """Use the Gaussian reduction where it is exact and draws fewer numbers (``|D| <= 2 < fan_in``).
 
     Exact for any inputs, signs included: given the layer's inputs at the points of D, iid centred Gaussian
@@ -489,7 +489,7 @@ def _maybe_reduce(plan: _LayerPlan, n_points: int, source: str, layer: Layer) ->
         and plan.weight is not None
         and plan.weight.iid_gaussian
         and (plan.bias is None or plan.bias.gaussian_or_constant)
-        and not layer.norm
+        and not plan.norm
         and n_points <= 2
         and plan.in_features > n_points
     )
@@ -572,9 +572,7 @@ class _Draws:
     def layer(self, layer: _LayerPlan, present: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One layer's ``(W (rows, out, in), b (rows, out) | None)`` for the rows present, block by block."""
         assert layer.weight is not None
-        bias = layer.bias
-        if bias is not None and bias.is_zero and layer.weight.kind != "rai":
-            bias = None
+        bias = None if layer.zero_bias else layer.bias
         ws, bs = [], []
         for gen, k in self._blocks(present):
             w, b = draw_layer(
@@ -1013,17 +1011,15 @@ def _run_pair(
             # the previous state is not read (only its Gram): draw over it, keep the working set small
             slot = 0
             eps = draws.normal((n_points, layer.out_features), run.present, out=ws.flat(slot, n_eps))
-            if plan.bias_free and gram is not None and uv is not None:
-                z, phi, extra = _lerp_after_relu(eps, sq, uv, factor=log_scale is not None)
-                if log_scale is not None:
-                    log_scale.add_(sq.to(torch.float64).log().mul_(0.5).add_(math.log(layer.weight.std)))
-                    log_scale[1].add_(extra.to(torch.float64).log())
-            elif plan.bias_free:
-                cos, sin = _angle(sq, uv)
-                # not in place: `cos` is float64 here (the raw points' Gram), so `.to` would return it
-                phi = torch.asin(cos.to(torch.float64)) if cos is not None else None
-                lerp = gram is not None or cos is None or bool((cos + sin > 0).all())
-                z, extra = _gaussian_pre_scalefree(eps, cos, sin, lerp=lerp)
+            if plan.bias_free:
+                if gram is not None and uv is not None:
+                    z, phi, extra = _lerp_after_relu(eps, sq, uv, factor=log_scale is not None)
+                else:
+                    cos, sin = _angle(sq, uv)
+                    # not in place: `cos` is float64 here (the raw points' Gram), so `.to` would return it
+                    phi = torch.asin(cos.to(torch.float64)) if cos is not None else None
+                    lerp = gram is not None or cos is None or bool((cos + sin > 0).all())
+                    z, extra = _gaussian_pre_scalefree(eps, cos, sin, lerp=lerp)
                 if log_scale is not None:
                     log_scale.add_(sq.to(torch.float64).log().mul_(0.5).add_(math.log(layer.weight.std)))
                     if extra is not None:
@@ -1456,20 +1452,21 @@ def probe_chain(
     done = 0
 
     def run_chunk(blocks: range, workspace: _Workspace) -> _Tally:
-        """One chunk of whole blocks (``done``: samples before it; only the reinstantiate path reads it)."""
+        """One chunk of whole blocks; its samples start at ``blocks.start * block_size``."""
+        first = blocks.start * block_size
         sizes = [min(block_size, samples - j * block_size) for j in blocks]
         run = _Run(sizes, len(plan.hidden), dev)
         draws: _Draws | None = None
         with torch.no_grad():  # thread-local: set in the thread that runs the chunk
             if seeds is not None:
                 assert loaded is not None
-                built = [done]
+                built = [first]
 
                 def tick(built: list[int] = built) -> None:
                     built[0] += 1
                     bar.update(built[0])
 
-                weights = _rebuild_weights(loaded, chain, seeds[done : done + run.n], dev, dtype, tick)
+                weights = _rebuild_weights(loaded, chain, seeds[first : first + run.n], dev, dtype, tick)
                 source = _preloaded_source(weights)
             else:
                 gens = [_block_generator(dev, seed, stream, j) for j in blocks]

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from relulint.facts import InitInfo
-from relulint.theory.dying import beta_moments, rai_sigma_w
+from relulint.theory.dying import beta_moments, rai_weight_std
 
 __all__ = [
     "DrawCounter",
@@ -44,7 +44,6 @@ __all__ = [
     "draw_layer",
     "draw_weight",
     "he_normal_law",
-    "rai_layer_sigma",
     "resolve_bias",
     "resolve_weight",
 ]
@@ -169,7 +168,7 @@ def _shared_law(info: InitInfo, args: Mapping[str, Any], fan_in: int) -> Law | N
         return None if value is None else Law("constant", mean=float(value))
     if law == "rai":
         return Law("rai")
-    return _trunc_normal(info, args)
+    return _trunc_normal(args)
 
 
 def resolve_weight(info: InitInfo | None, fan_in: int, fan_out: int) -> Law | None:
@@ -232,7 +231,7 @@ def _plain(law: str, args: Mapping[str, Any]) -> Law:
     )
 
 
-def _trunc_normal(info: InitInfo, args: Mapping[str, Any]) -> Law | None:
+def _trunc_normal(args: Mapping[str, Any]) -> Law | None:
     if not args:
         return None
     return Law(
@@ -340,11 +339,6 @@ def draw_orthogonal(
     return q.mul_(gain).to(dtype).contiguous()
 
 
-def rai_layer_sigma(fan_in: int) -> float:
-    """Per-entry std ``σ_w / √fan_in`` of RAI's Gaussian entries (``dying`` Eq. 4.2, Thm 4.3, App. G)."""
-    return rai_sigma_w(*BETA21) / math.sqrt(max(fan_in, 1))
-
-
 def draw_rai(
     n: int,
     out_features: int,
@@ -364,9 +358,8 @@ def draw_rai(
     shape = (n, out_features, cols)
     _count(counter, "normal", n * out_features * cols)
     _count(counter, "uniform", n * out_features, calls=2)  # the index k (randint) and the Beta(2, 1) entry
-    v = torch.empty(shape, device=gen.device, dtype=dtype).normal_(
-        0.0, rai_layer_sigma(in_features), generator=gen
-    )
+    std = rai_weight_std(in_features)  # dying Eq. 4.2, Thm 4.3, App. G
+    v = torch.empty(shape, device=gen.device, dtype=dtype).normal_(0.0, std, generator=gen)
     k = torch.randint(0, cols, (n, out_features, 1), generator=gen, device=gen.device)
     positive = (
         torch.empty((n, out_features, 1), device=gen.device, dtype=dtype).uniform_(generator=gen).sqrt_()

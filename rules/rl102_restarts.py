@@ -121,12 +121,6 @@ def _all_negative_impossible(info: InitInfo | None, layer: Layer) -> bool:
     return info is not None and info.law == "orthogonal" and min(layer.in_features, layer.out_features) >= 2
 
 
-def layer_all_negative(layer: Layer) -> tuple[float, bool]:
-    """P(every weight and bias of the layer is negative), `nonconvergence` Lemma 4.1, and whether assumed."""
-    probability, assumed = layer_all_negative_why(layer)
-    return probability, bool(assumed)
-
-
 def layer_all_negative_why(layer: Layer) -> tuple[float, list[str]]:
     """P(every weight and bias of the layer is negative) and, per parameter, why its law was assumed."""
     assumed: list[str] = []

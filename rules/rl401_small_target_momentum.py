@@ -143,12 +143,6 @@ def unknown_text(analysis: Analysis, training: TrainingFacts) -> str:
     return "; ".join(parts)
 
 
-def system_for(training: TrainingFacts) -> tuple[MomentumSystem | None, str | None]:
-    """The momentum system of the user's optimizer (None when unknown or nothing to analyse), and its name."""
-    analysis = analyse(training)
-    return analysis.system, analysis.optimizer
-
-
 def optimizer_text(system: MomentumSystem, values: dict[str, Any]) -> str:
     """`SGD(lr=0.1, momentum=0.9)`-style summary of what the analysis used."""
     name = NAMES.get(system.optimizer, system.optimizer)
