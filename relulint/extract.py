@@ -36,7 +36,7 @@ from torch import nn
 
 import relulint.inits
 from relulint.capture import custom_linear_weight
-from relulint.facts import Capture, Chain, Layer, LoadedModel, Location, Node, NodeKind
+from relulint.facts import Capture, Chain, InitInfo, Layer, LoadedModel, Location, Node, NodeKind
 
 # ------------------------------------------------------------------------------------ vocabulary
 
@@ -281,6 +281,9 @@ class _Graph:
                 self.consumers[source].append(node.id)
         self.roles = {node.id: classify(loaded.module, node, self.nodes) for node in nodes}
         self.linear_ids = [node.id for node in nodes if self.roles[node.id].kind == "linear"]
+        # (weight_init, bias_init) per module qualname: a module called several times (or shared by
+        # two chains) is fingerprinted once.
+        self._inits: dict[str, tuple[InitInfo | None, InitInfo | None]] = {}
 
     def role(self, node_id: int) -> Role:
         return self.roles[node_id]
@@ -385,7 +388,9 @@ class _Graph:
         describe = getattr(relulint.inits, "describe_layer", None)
         is_module = self.nodes[node_id].kind is NodeKind.MODULE
         if callable(describe) and is_module:
-            weight_init, bias_init = describe(self.loaded, base.module)
+            if base.module not in self._inits:
+                self._inits[base.module] = describe(self.loaded, base.module)
+            weight_init, bias_init = self._inits[base.module]
         return replace(
             base,
             location=_layer_location(self.loaded, base.module, is_module),

@@ -137,7 +137,7 @@ _TORCH_DIR: list[str] = []
 
 def _context(frame: Any, default: str) -> tuple[str, Location | None]:
     """(source, innermost user location) from the call stack (a `sys._getframe` walk; cheap)."""
-    torch_dir = _TORCH_DIR[0] if _TORCH_DIR else _torch_dir()
+    torch_dir = _TORCH_DIR[0]  # set by `_patch`, which runs before any recorder is active
     location: Location | None = None
     source: str | None = None
     while frame is not None and (location is None or source is None):
@@ -338,11 +338,6 @@ class InitRecorder:
                 _ACTIVE.remove(self)
             if not _ACTIVE:
                 _unpatch()
-
-    @property
-    def count(self) -> int:
-        """Number of raw calls recorded (on any tensor)."""
-        return len(self._raw)
 
     def events_for(self, module: Any) -> tuple[InitEvent, ...]:
         """Every recorded init of ``module``'s parameters, as `InitEvent`s in call order.

@@ -157,16 +157,22 @@ def _import_as(parts: list[str], root: Path, path: Path) -> types.ModuleType:
     return _exec_file(_unique_name(name, path), path)
 
 
+def _file_layout(path: Path) -> tuple[Path, list[str], Path | None, Origins]:
+    """(import root, dotted name parts, project root, whose code is the user's) of a resolved file."""
+    root, parts = package_layout(path)
+    project = project_root(path.parent)
+    origins = Origins([path], [str(r) for r in (root, project) if r is not None])
+    return root, parts, project, origins
+
+
 def import_file(path: Path, timeout: float | None = 120.0) -> types.ModuleType:
     """Import a user's file once per process (see the module docstring for the naming and ``sys.path``)."""
     path = Path(path).resolve()
     key = os.path.normcase(str(path))
     if key in _IMPORTED:
         return _IMPORTED[key]
-    root, parts = package_layout(path)
-    project = project_root(path.parent)
+    root, parts, project, origins = _file_layout(path)
     _prepend_sys_path(root, project)
-    origins = Origins([path], [str(r) for r in (root, project) if r is not None])
     with user_code(timeout, f"importing {display_path(path)}", [str(path)]):
         with _recorded(origins) as record:
             module = _import_as(parts, root, path)
@@ -635,12 +641,11 @@ def _load_file(ctx: _Context, strict: bool = False) -> tuple[list[LoadedModel], 
             )
             skipped.append(Skipped(label, reason, definition(cls, fallback=ctx.where)))
             continue
-        if strict:
-            loaded.append(_build(ctx, label, cls, kwargs))
-            continue
         try:
             loaded.append(_build(ctx, label, cls, kwargs))
         except LoadError as error:
+            if strict:
+                raise
             skipped.append(Skipped(label, error.message, definition(cls, fallback=ctx.where)))
     return loaded, skipped
 
@@ -651,14 +656,13 @@ def _context(target: Target, timeout: float | None) -> _Context:
     if target.path is not None:
         path = Path(target.path).resolve()
         module = import_file(path, timeout)
-        root, _parts = package_layout(path)
-        roots = [root, project_root(path.parent)]
+        origins = _file_layout(path)[3]
         return _Context(
             target=target,
             module=module,
             source=path,
             where=display_path(path),
-            origins=Origins([path], [str(r) for r in roots if r is not None]),
+            origins=origins,
             user_files=(str(path),),
             timeout=timeout,
         )

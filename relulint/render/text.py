@@ -34,8 +34,6 @@ from relulint.summary import (
     chain_summary,
     init_notes,
     init_runs,
-    normalization_note,
-    skip_note,
     summary_line,
 )
 from relulint.theory.collapse import DEPTH_CAP
@@ -89,9 +87,15 @@ def probability_cell(summary: dict[str, Any]) -> Text:
     return Text("\n".join(lines))
 
 
-def chain_table(target: TargetReport, p: float) -> Table:
+def chain_summaries(target: TargetReport, p: float) -> list[dict[str, Any]]:
+    """`summary.chain_summary` of each chain of the target (with its probe), in chain order."""
     facts = target.facts
     assert facts is not None
+    return [chain_summary(chain, p, facts.probes.get(chain.index)) for chain in facts.chains]
+
+
+def chain_table(summaries: list[dict[str, Any]]) -> Table:
+    """The chain table, from `chain_summaries`."""
     table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, show_edge=False)
     table.add_column("#", justify="right")
     table.add_column("shape (widths)", overflow="fold")
@@ -100,8 +104,7 @@ def chain_table(target: TargetReport, p: float) -> Table:
     table.add_column("safe depth\nat width", justify="right")
     table.add_column("min width\nfor depth", justify="right")
     table.add_column("verdict")
-    for chain in facts.chains:
-        s = chain_summary(chain, p, facts.probes.get(chain.index))
+    for s in summaries:
         where = f"\nline {s['line']}" if s["line"] else ""
         table.add_row(
             str(s["index"]),
@@ -115,22 +118,23 @@ def chain_table(target: TargetReport, p: float) -> Table:
     return table
 
 
-def chain_lines(target: TargetReport, p: float) -> list[Text]:
+def chain_lines(target: TargetReport, summaries: list[dict[str, Any]]) -> list[Text]:
     """Under the chain table, per chain: its initializers (runs of equal layers merged, `summary.init_runs`)
-    and why relulint trusted the values over a record, the normalization and skip notes, the probes."""
+    and why relulint trusted the values over a record, the normalization and skip notes, the probes
+    (`summaries`: `chain_summaries`)."""
     facts = target.facts
     assert facts is not None
     lines: list[Text] = []
-    for chain in facts.chains:
+    for chain, s in zip(facts.chains, summaries, strict=True):
         spans = [
             f"{'layer ' + str(a) if a == b else f'layers {a}–{b}'} {text}" for a, b, text in init_runs(chain)
         ]
         lines.append(Text(f"init #{chain.index}: " + "; ".join(spans)))
         lines += [Text(f"  note: {why}", style="dim") for why in init_notes(chain)]
-        for label, note in (("norm", normalization_note(chain)), ("skip", skip_note(chain))):
+        for label, note in (("norm", s["normalization"]), ("skip", s["skip"])):
             if note:
                 lines.append(Text(f"{label} #{chain.index}: {note}"))
-        bound = chain_summary(chain, p)["p_upper_unprotected"]
+        bound = s["p_upper_unprotected"]
         for label, results, limit in (("probe", facts.probes, bound), ("rai", facts.compare_probes, None)):
             result = results.get(chain.index)
             if result is not None:
@@ -169,8 +173,9 @@ def model_panel(target: TargetReport, p: float) -> Panel:
     if facts is None or not facts.chains:
         parts.append(Text("no ReLU chain found"))
     else:
-        parts.append(chain_table(target, p))
-        parts += chain_lines(target, p)
+        summaries = chain_summaries(target, p)
+        parts.append(chain_table(summaries))
+        parts += chain_lines(target, summaries)
     parts.append(Text(""))
     if target.findings:
         parts.append(findings_block(target.findings))
