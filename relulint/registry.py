@@ -8,13 +8,16 @@ References) and its example models (`VALID` stay silent, `INVALID` fire at the l
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import os
 import pkgutil
 import re
 import textwrap
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -275,12 +278,29 @@ def fingerprint_root(cwd: str | Path | None = None) -> Path:
     return next((d for d in (start, *start.parents) if (d / ".git").exists()), start)
 
 
+_PINNED_ROOT: ContextVar[Callable[[], Path] | None] = ContextVar("relulint_pinned_root", default=None)
+
+
+@contextmanager
+def pinned_root() -> Iterator[None]:
+    """Within the block, `project_path` / `fingerprint` without a `root` share one `fingerprint_root()`,
+    worked out on first use, instead of walking up to pyproject.toml for every finding. For blocks that
+    run no user code and change neither the working directory nor a pyproject.toml / `.git`."""
+    token = _PINNED_ROOT.set(functools.cache(fingerprint_root))
+    try:
+        yield
+    finally:
+        _PINNED_ROOT.reset(token)
+
+
 def project_path(path: str, root: Path | None = None) -> str:
     """`path` (relative to the working directory, or absolute) relative to `fingerprint_root()`, posix;
     the path as given (posix) when it lies outside the root or is not a file path (`<module>`)."""
     if not path or path.startswith("<"):
         return path
-    root = root if root is not None else fingerprint_root()
+    if root is None:
+        pinned = _PINNED_ROOT.get()
+        root = pinned() if pinned is not None else fingerprint_root()
     absolute = Path(os.path.abspath(path))
     try:
         return absolute.resolve().relative_to(root.resolve()).as_posix()
@@ -309,11 +329,12 @@ def fingerprint(
 def run_rules(facts: ModelFacts, options: Options) -> Iterator[Finding]:
     """Every enabled rule's findings on one model, with severity overrides applied."""
     ctx = RuleContext(options)
-    for rule in enabled_rules(options):
-        for finding in rule().check(facts, ctx):
-            override = options.severity_overrides.get(finding.code)
-            if override is not None and override != finding.severity:
-                from dataclasses import replace
+    with pinned_root():  # one root look-up per model, not per finding; left before yielding to the caller
+        found = [finding for rule in enabled_rules(options) for finding in rule().check(facts, ctx)]
+    for finding in found:
+        override = options.severity_overrides.get(finding.code)
+        if override is not None and override != finding.severity:
+            from dataclasses import replace
 
-                finding = replace(finding, severity=override)
-            yield finding
+            finding = replace(finding, severity=override)
+        yield finding
