@@ -4,7 +4,9 @@
 
 1. 10⁶ samples of a ``1 → 10×10 → 1`` bias-free He-normal chain: time, ratio to a per-sample loop in the
    papers' style (numpy, one net at a time, timed on 2,000 samples, extrapolated), ratio to the *floor* =
-   replaying exactly the probe's draw calls (same kinds, sizes and counts, float32, one generator).
+   replaying exactly the probe's draw calls (same kinds, sizes and counts, float32) on as many threads, each
+   with its own generator, as the probe ran chunks at once. The probe's inner loop runs in its C kernel
+   (`relulint.native`) where one is built; the PyTorch path (``RELULINT_NATIVE=0``) is timed beside it.
 2. ``2 → 4×20 → 1`` with biases, PyTorch default init, 256 points: samples/s beside a plain implementation
    (one batched matmul per layer over all samples × points, no early exit).
 3. How the cost grows with samples, points, width and depth.
@@ -15,11 +17,13 @@ Timings are the best of a few repeats (the machine may be shared); ratios use fi
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +34,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from probe_helpers import make_chain  # noqa: E402
 
+from relulint import native  # noqa: E402
+from relulint.native import native_status  # noqa: E402
 from relulint.probe import _Tally, probe_chain  # noqa: E402
+
+
+@contextmanager
+def native_off() -> Iterator[None]:
+    """Run the probe's inner loop in PyTorch (as on a machine without a C compiler)."""
+    before = os.environ.get("RELULINT_NATIVE")
+    os.environ["RELULINT_NATIVE"] = "0"
+    native._reset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["RELULINT_NATIVE"]
+        else:
+            os.environ["RELULINT_NATIVE"] = before
+        native._reset()
 
 
 def best(fn: Callable[[], object], repeats: int = 3) -> float:
@@ -139,6 +161,9 @@ def main(quick: bool = False) -> None:
         lambda: floor_seconds(tally.drawn.calls, streams),
     )
     t_floor_one = best(lambda: floor_seconds(tally.drawn.calls, 1))
+    path = native_status()
+    with native_off():
+        t_torch = best(lambda: probe_chain(None, chain, samples=n1, seed=0, device="cpu", progress=False))
     sizes = ", ".join(f"{count}×{size:,} {kind}" for (kind, size), count in sorted(tally.drawn.calls.items()))
     t_loop = best(lambda: papers_loop(2000), repeats=2) / 2000 * n1
     per = sum(tally.drawn.values()) / n1
@@ -152,6 +177,10 @@ def main(quick: bool = False) -> None:
     print(f"                  on {streams} stream(s) as the probe; the probe's own draw calls, replayed:")
     print(f"                  {sizes})")
     print(f"   (one stream    {t_floor_one:8.3f} s: the same calls on a single generator)")
+    print(
+        f"   (PyTorch path  {t_torch:8.3f} s, {t_torch / t_floor:.2f}× the floor: RELULINT_NATIVE=0, same counts)"
+    )
+    print(f"   inner loop: {path}")
     print(f"   speed-up vs loop {t_loop / t_probe:6.1f}×   (goal ≥ 10×)")
     print(f"   probe / floor    {t_probe / t_floor:6.2f}×   (goal ≤ 1.5×; floor on {streams} stream(s))")
     print(f"   (probe / one-stream floor {t_probe / t_floor_one:.2f}×)")

@@ -59,6 +59,7 @@ import torch
 
 from relulint.errors import DataError, LoadError, UsageError
 from relulint.facts import Chain, Layer, LoadedModel, ProbeResult
+from relulint.pair_step import gram_of, lerp_factor, pair_step, scratch_numel
 from relulint.probe_sampling import (
     DrawCounter,
     Law,
@@ -674,10 +675,10 @@ class _Run:
         live = (live.sum() if exact32 else live.sum(dtype=torch.float64)).round().to(torch.int64)
         return self._account(index, live * FIXED, died, width)
 
-    def record_expected(self, index: int, phi: torch.Tensor | None, signal: torch.Tensor, width: int) -> int:
+    def record_expected(self, index: int, phi: torch.Tensor | None, zero: torch.Tensor, width: int) -> int:
         """:meth:`record` for a Gaussian-reduced bias-free layer, given ``phi = asin(cos θ)`` (float64; None for
         one point; one element when every row has the same inputs) for the angle ``θ`` between the points'
-        inputs and ``signal`` (m,) = ``Σ_p |h_p|²`` (zero iff the layer is).
+        inputs and ``zero`` (m,) bool: the layer is zero at every point.
 
         Given its inputs, a unit is dead at both points with probability ``1/4 + asin(cos θ) / 2π`` (1/2 for
         one point); the live units are counted as ``width`` times the complement of that (Rao-Blackwell: the
@@ -685,23 +686,16 @@ class _Run:
         summed exactly in float64 below 2^53) so that the sums are exact whatever the chunking.
         """
         partial = self.alive_rows < self.rows
-        device = signal.device
+        live: int | torch.Tensor
         if phi is None or phi.numel() == 1:  # one point, or the first layer: one angle for every row
             p_live = 0.5 if phi is None else 0.75 - float(phi) / (2 * math.pi)
-            per_row = round(width * p_live * FIXED)
-            live = torch.tensor(per_row * self.alive_rows, dtype=torch.int64, device=device)
+            live = round(width * p_live * FIXED) * self.alive_rows
         else:
             rows = phi.mul_(-width * FIXED / (2 * math.pi)).add_(0.75 * width * FIXED).round_()
-            live = torch.where(self.alive, rows, 0.0) if partial else rows
-            if width * FIXED * self.rows < 1 << 53:
-                live = live.sum()
-            else:
-                live = live.to(torch.int64).sum()
-        if not partial and self.block_of_row is None:
-            live_fixed, nonzero = torch.stack([live, torch.count_nonzero(signal).to(live.dtype)]).tolist()
-            return self._killed(index, int(live_fixed), self.rows - int(nonzero), width, signal)
-        dead = signal == 0
-        return self._account(index, live.to(torch.int64), dead & self.alive if partial else dead, width)
+            if partial:
+                rows.mul_(self.alive)  # dead rows count no live units (x 1 and x 0 are exact)
+            live = rows.sum() if width * FIXED * self.rows < 1 << 53 else rows.to(torch.int64).sum()
+        return self._account(index, live, zero & self.alive if partial else zero, width)
 
     def _killed(self, index: int, live_fixed: int, killed: int, width: int, live: torch.Tensor) -> int:
         """The all-alive single-block case: ``killed`` rows died, the alive ones are where ``live != 0``."""
@@ -713,10 +707,14 @@ class _Run:
             self.alive_count = [self.alive_count[0] - killed]
         return self.alive_rows
 
-    def _account(self, index: int, live: torch.Tensor, died: torch.Tensor, width: int) -> int:
-        """Add a layer's live units (int64, fixed point, summed over the alive rows) and the rows it kills."""
+    def _account(self, index: int, live: int | torch.Tensor, died: torch.Tensor, width: int) -> int:
+        """Add a layer's live units (fixed point, summed over the alive rows: an int, or an integer-valued
+        tensor) and the rows it kills (``died``, bool per row)."""
         if self.block_of_row is None:
-            live_fixed, k = torch.stack([live, died.sum()]).tolist()
+            if isinstance(live, int):
+                live_fixed, k = live, int(died.sum())
+            else:
+                live_fixed, k = torch.stack([live.to(torch.int64), died.sum()]).tolist()
             per_block = [int(k)]
         else:
             stats = torch.zeros(len(self.present) + 1, dtype=torch.int64, device=died.device)
@@ -797,12 +795,12 @@ def _count_near(
     return _near_constant(torch.stack(columns, dim=2), alive)
 
 
-def _points_gram(xs: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The Gram of the fixed points (float64): ``(|x_p|² (P, 1), x_0·x_1 (1,) | None)``."""
+def _points_gram(xs: np.ndarray, device: torch.device) -> torch.Tensor:
+    """The Gram of the fixed points (float64), as `relulint.pair_step.gram_of` lays it out: (3, 1) for two
+    points, (1, 1) for one."""
     g = xs @ xs.T
-    sq = torch.tensor([[g[p, p]] for p in range(len(xs))], dtype=torch.float64, device=device)
-    uv = torch.tensor([g[0, 1]], dtype=torch.float64, device=device) if len(xs) == 2 else None
-    return sq, uv
+    rows = [[g[0, 0]], [g[1, 1]], [g[0, 1]]] if len(xs) == 2 else [[g[0, 0]]]
+    return torch.tensor(rows, dtype=torch.float64, device=device)
 
 
 class _Workspace:
@@ -811,45 +809,33 @@ class _Workspace:
 
     def __init__(self, device: torch.device, dtype: torch.dtype) -> None:
         self.device, self.dtype = device, dtype
-        self.buffers: dict[int, torch.Tensor] = {}
-        self._ones: dict[tuple[int, int], torch.Tensor] = {}
+        self.buffers: dict[tuple[int, torch.dtype], torch.Tensor] = {}
 
-    def flat(self, index: int, numel: int) -> torch.Tensor:
-        """Buffer ``index`` with at least ``numel`` elements."""
-        buf = self.buffers.get(index)
+    def flat(self, index: int, numel: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Buffer ``index`` (of ``dtype``, default the draws') with at least ``numel`` elements."""
+        key = (index, dtype or self.dtype)
+        buf = self.buffers.get(key)
         if buf is None or buf.numel() < numel:
-            buf = self.buffers[index] = torch.empty(numel, device=self.device, dtype=self.dtype)
+            buf = self.buffers[key] = torch.empty(numel, device=self.device, dtype=key[1])
         return buf
 
-    def take(self, index: int, shape: tuple[int, ...]) -> torch.Tensor:
+    def take(self, index: int, shape: tuple[int, ...], dtype: torch.dtype | None = None) -> torch.Tensor:
         """A contiguous ``shape`` view of buffer ``index`` (its first elements)."""
         numel = math.prod(shape)
-        return self.flat(index, numel)[:numel].view(shape)
-
-    def ones(self, rows: int, width: int) -> torch.Tensor:
-        """``(rows, 1, width)`` ones (a row sum as a batched matmul)."""
-        key = (rows, width)
-        found = self._ones.get(key)
-        if found is None:
-            found = self._ones[key] = torch.ones((1, 1, width), device=self.device, dtype=self.dtype).expand(
-                rows, 1, width
-            )
-        return found
+        return self.flat(index, numel, dtype)[:numel].view(shape)
 
 
-def _gram(
-    h: torch.Tensor, ws: _Workspace, slot: int, *, in_place: bool = False
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(|h_p|² (P, m), h_0·h_1 (m,) | None)`` of hidden states ``h`` (P, N, m); products in buffer ``slot``
-    (``in_place``: the squares overwrite ``h``, a smaller working set)."""
-    n_points, width, m = h.shape
-    # the sums over the units as (1, N) x (N, m) matmuls: BLAS beats torch's reduction here
-    cross = None
-    if n_points == 2:
-        product = torch.mul(h[0], h[1], out=ws.take(slot, (width, m)))
-        cross = torch.bmm(ws.ones(1, width), product.unsqueeze(0)).view(m)
-    squares = h.square_() if in_place else torch.mul(h, h, out=ws.take(slot, (n_points, width, m)))
-    return torch.bmm(ws.ones(n_points, width), squares).view(n_points, m), cross
+def _split(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(|h_p|² (P, m), h_0·h_1 (m,) | None)`` from a Gram ``(|h_0|², |h_1|², h_0·h_1)`` (3, m) or ``|h_0|²``
+    (1, m) (`relulint.pair_step.gram_of`)."""
+    return (gram[:2], gram[2]) if gram.shape[0] == 3 else (gram, None)
+
+
+def _state_gram(h: torch.Tensor, ws: _Workspace, slot: int) -> torch.Tensor:
+    """`gram_of` the states ``h`` (P, N, m) into float64 buffer ``slot`` (products in buffer 2)."""
+    n_points, width, rows = h.shape
+    out = ws.take(slot, (3 if n_points == 2 else 1, rows), torch.float64)
+    return gram_of(h, out, ws.flat(2, scratch_numel(width, rows)))
 
 
 def _gaussian_pre(
@@ -889,33 +875,6 @@ def _angle(sq: torch.Tensor, uv: torch.Tensor | None) -> tuple[torch.Tensor | No
     cos = (uv * (uu * vv).rsqrt_()).nan_to_num_(nan=1.0).clamp_(-1.0, 1.0)  # 0 · ∞ where a point is zero
     sin = (1.0 - cos.square()).clamp_min_(1e-30).sqrt_()
     return cos, sin
-
-
-def _lerp_after_relu(
-    eps: torch.Tensor, sq: torch.Tensor, uv: torch.Tensor, *, factor: bool
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """:func:`_gaussian_pre_scalefree` with ``lerp`` for two points whose states came out of a ReLU, in fewer
-    per-sample operations: straight from the Gram ``|h_0|² = u``, ``|h_1|² = v``, ``h_0·h_1 = w >= 0``.
-
-    ``t = cos θ / (cos θ + sin θ) = w / (w + √(uv − w²))``; ``w`` gets ``1e-30`` added (far below float32's
-    ulp of any nonzero Gram entry, all of which are sums of O(1) squares here) so that a point whose layer is
-    zero (``u v = w = 0``) gets ``t = 1``: a copy of the other point, as in `_gaussian_pre_scalefree`.
-    Returns ``(z, asin(cos θ) (m,) float64, factor)``, ``cos θ = w / √(uv)`` (1 where a point is zero);
-    ``factor`` (with ``factor=True``) is point 1's factor beyond ``σ|h_1|``: ``cos θ + sin θ``. Only
-    correctly rounded float32 operations come before the float64 ``asin``, so a row's values do not depend
-    on its position in the chunk (vectorised and scalar loops agree).
-    """
-    uu, vv = sq.unbind(0)
-    w = uv + 1e-30
-    norms = torch.mul(uu, vv)
-    root = torch.addcmul(norms, uv, uv, value=-1.0).clamp_min_(0.0).sqrt_()
-    norms.sqrt_()  # |h_0| |h_1|
-    total = w + root
-    z0, z1 = eps.unbind(0)
-    z1.lerp_(z0, w / total)
-    phi = torch.div(w, norms).clamp_max_(1.0).to(torch.float64).asin_()  # w / 0 = inf: cos θ = 1
-    extra = total / norms.clamp_min_(1e-30) if factor else None
-    return eps, phi, extra
 
 
 def _gaussian_pre_scalefree(
@@ -996,34 +955,47 @@ def _run_pair(
         if plan.bias_free and not plan.skip_near
         else None
     )
-    ws = workspace or _Workspace(device, dtype)  # buffers 0, 1: draws and hidden states; 2: products
+    # buffers 0, 1: draws and hidden states; 2: products. float64 buffers 0, 1: the Gram into and out of a
+    # layer; 2: cos θ
+    ws = workspace or _Workspace(device, dtype)
     widths = [p.out_features for p in plan.hidden]
-    slot = 0
+    slot = gslot = 0
     h: torch.Tensor | None = None
-    gram: tuple[torch.Tensor, torch.Tensor | None] | None = None
+    gram: torch.Tensor | None = (
+        None  # of the current state, float64 (`_split`), where a reduced layer needs it
+    )
     last = len(plan.hidden) - 1
     for index, layer in enumerate(plan.hidden):
         phi: torch.Tensor | None = None  # asin(cos θ) between the points' inputs (float64), reduced layers
+        width = layer.out_features
+        next_reduced = index < last and plan.hidden[index + 1].reduced
+        fused = False
         if layer.reduced:
             assert draws is not None and layer.weight is not None
-            sq, uv = gram if gram is not None else _points_gram(plan.points, device)
-            n_eps = n_points * layer.out_features * run.rows
+            sq, uv = _split(gram if gram is not None else _points_gram(plan.points, device))
             # the previous state is not read (only its Gram): draw over it, keep the working set small
             slot = 0
-            eps = draws.normal((n_points, layer.out_features), run.present, out=ws.flat(slot, n_eps))
-            if plan.bias_free:
-                if gram is not None and uv is not None:
-                    z, phi, extra = _lerp_after_relu(eps, sq, uv, factor=log_scale is not None)
-                else:
-                    cos, sin = _angle(sq, uv)
-                    # not in place: `cos` is float64 here (the raw points' Gram), so `.to` would return it
-                    phi = torch.asin(cos.to(torch.float64)) if cos is not None else None
-                    lerp = gram is not None or cos is None or bool((cos + sin > 0).all())
-                    z, extra = _gaussian_pre_scalefree(eps, cos, sin, lerp=lerp)
+            eps = draws.normal((n_points, width), run.present, out=ws.flat(slot, n_points * width * run.rows))
+            if plan.bias_free and log_scale is not None:
+                log_scale.add_(sq.log().mul_(0.5).add_(math.log(layer.weight.std)))
+            if plan.bias_free and gram is not None and uv is not None:
+                # after a ReLU, at two points: lerp, ReLU and the Gram in one pass (`relulint.pair_step`)
                 if log_scale is not None:
-                    log_scale.add_(sq.to(torch.float64).log().mul_(0.5).add_(math.log(layer.weight.std)))
-                    if extra is not None:
-                        log_scale[1].add_(extra.to(torch.float64).log())
+                    log_scale[1].add_(lerp_factor(gram).log_())
+                gslot ^= 1
+                out_gram = ws.take(gslot, (3, run.rows), torch.float64)
+                cos = ws.take(2, (run.rows,), torch.float64)
+                zero = ws.take(0, (run.rows,), torch.bool)
+                products = ws.flat(2, scratch_numel(width, run.rows))
+                pair_step(gram, eps, out_gram, cos, zero, products, keep=not next_reduced)
+                h, gram, phi, fused = eps, out_gram, cos.asin_(), True
+            elif plan.bias_free:  # the raw points (any sign of cos θ), or one point
+                cos, sin = _angle(sq, uv)
+                phi = torch.asin(cos) if cos is not None else None
+                lerp = cos is None or bool((cos + sin > 0).all())
+                z, extra = _gaussian_pre_scalefree(eps, cos, sin, lerp=lerp)
+                if log_scale is not None and extra is not None:
+                    log_scale[1].add_(extra.log())
             else:
                 z = _gaussian_pre(sq, uv, layer, eps)
         else:
@@ -1040,17 +1012,19 @@ def _run_pair(
             else:
                 w, b = source(index, run)
                 z = _pair_affine(w, b, h, xs, out)
-        h = z.clamp_min_(0.0)
-        next_reduced = index < last and plan.hidden[index + 1].reduced
-        gram = None
-        if layer.reduced and plan.bias_free and next_reduced:
-            # Rao-Blackwell: the next layer needs the Gram anyway; a layer is zero iff Σ h² = 0 at both
-            # points, and given its inputs a unit is dead with probability 1/4 + asin(cos θ) / 2π (1/2 for
-            # one point): count that expectation instead of the units (same mean, three passes fewer)
-            gram = _gram(h, ws, 2, in_place=True)  # h is not read again
-            signal = gram[0].sum(0) if n_points == 2 else gram[0][0]  # Σ_p |h_p|²: 0 iff the layer is zero
-            remaining = run.record_expected(index, phi, signal, layer.out_features)
+        if not fused:
+            h = z.clamp_min_(0.0)
+        if fused or (layer.reduced and plan.bias_free and next_reduced):
+            # Rao-Blackwell: the Gram is at hand (or the next layer needs it); a layer is zero iff Σ h² = 0 at
+            # both points, and given its inputs a unit is dead with probability 1/4 + asin(cos θ) / 2π (1/2
+            # for one point): count that expectation instead of the units (same mean, no pass over them)
+            if not fused:
+                gslot ^= 1
+                gram = _state_gram(h, ws, gslot)
+                zero = (gram[0] == 0) & (gram[1] == 0) if n_points == 2 else gram[0] == 0
+            remaining = run.record_expected(index, phi, zero, width)
         else:
+            gram = None
             # live units per sample: values are >= 0, so sign() is 0/1 (faster than count_nonzero)
             if n_points == 2:
                 live = torch.add(h[0], h[1], out=ws.take(2, tuple(h.shape[1:]))).sign_().sum(0)
@@ -1075,10 +1049,10 @@ def _run_pair(
             h = torch.index_select(h, 2, keep, out=ws.take(slot, (*h.shape[:2], keep.numel())))
             log_scale = log_scale.index_select(1, keep) if log_scale is not None else None
             if gram is not None:
-                sq, uv = gram
-                gram = (sq.index_select(1, keep), uv.index_select(0, keep) if uv is not None else None)
+                gram = gram.index_select(1, keep)
         if next_reduced and gram is None:
-            gram = _gram(h, ws, 2)
+            gslot ^= 1
+            gram = _state_gram(h, ws, gslot)
     assert h is not None
     if plan.skip_near:
         return run.tally
@@ -1222,9 +1196,10 @@ def _rebuild_weights(
 def _per_sample_bytes(plan: _Plan) -> int:
     """An upper estimate of one sample's working set (float32 hidden states, weights, temporaries).
 
-    The pair engine (``|D| <= 2``) holds three buffers of ``|D| x width`` floats, the weight matrix of at most
-    one drawn layer at a time (none for a Gaussian-reduced one), biases and per-sample bookkeeping; the
-    points engine also holds weight-shaped temporaries.
+    The pair engine (``|D| <= 2``) holds two buffers of ``|D| x width`` floats and one of ``3 x (width + 1)``
+    (products and their sums), the weight matrix of at most one drawn layer at a time (none for a Gaussian-reduced one),
+    biases, two float64 Grams and cos θ (7 float64) and per-sample bookkeeping; the points engine also holds
+    weight-shaped temporaries.
     """
     widths = [p.out_features for p in plan.hidden] + [plan.points.shape[1]]
     if plan.output is not None:
@@ -1234,7 +1209,8 @@ def _per_sample_bytes(plan: _Plan) -> int:
     if plan.pair:
         layers = [*(p for p in plan.hidden if not p.reduced), *([plan.output] if plan.output else [])]
         weights = max((p.in_features * p.out_features for p in layers), default=0)
-        return 4 * (3 * n_points * wmax + weights + 4 * wmax) + 160  # + float64 / int64 per-sample values
+        floats = (2 * n_points + 3) * wmax + 3 + weights + 4 * wmax
+        return 4 * floats + 8 * 7 + 160  # + the Grams, cos θ and float64 / int64 per-sample values
     return 4 * (4 * wmax * n_points + 3 * wmax * wmax + 4 * wmax) + 64
 
 

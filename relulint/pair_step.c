@@ -1,0 +1,129 @@
+/* relulint: the probe's pair-engine layer step, fused into one pass (see relulint/pair_step.py).
+ *
+ * One bias-free, Gaussian-reduced ReLU layer at two points whose inputs came out of a ReLU
+ * (`dying` Eq. 3.1 with the Gaussian reduction: only the joint law of the pre-activations at the points
+ * matters). Per sample j, from the Gram of its inputs (uu, vv, uv):
+ *   t = w / (w + sqrt(max(uu vv - uv^2, 0))),  w = uv + tiny   (the lerp weight, float32)
+ *   cos = min(w / sqrt(uu vv), 1)                               (cos of the angle between the inputs)
+ *   z1 <- z1 + t (z0 - z1),  h = max(z, 0)                      (written back over eps if keep)
+ *   gram_out = (sum_n h0^2, sum_n h1^2, sum_n h0 h1)            (float32 sums over the units in order,
+ *                                                                 stored as float64)
+ *   zero = the layer is zero at both points
+ *
+ * Every operation is a correctly rounded IEEE operation in the order written (built with
+ * -ffp-contract=off, no fast-math), so the PyTorch path in pair_step.py gives bit-identical results.
+ */
+#include <math.h>
+#include <stdint.h>
+
+#define TILE 512
+
+/* y + t (x - y): three correctly rounded float32 operations (pair_step.py does the same three) */
+static inline float lerp(float y, float x, float t) { return y + t * (x - y); }
+static inline float relu(float x) { return x > 0.0f ? x : 0.0f; }
+
+/* The units of one tile of samples: lerp, ReLU, the three sums (two units a pass: fewer trips through the
+ * sums, the same order). `keep` is a constant at each call, so each version vectorises without a branch. */
+static inline void units_of_tile(float *restrict z0, float *restrict z1, const float *restrict t,
+                                 float *restrict p, float *restrict q, float *restrict r, int64_t units,
+                                 int64_t m, int64_t len, const int keep)
+{
+    int64_t n = 0;
+    for (; n + 1 < units; n += 2) {
+        float *restrict a = z0 + n * m, *restrict a2 = a + m;
+        float *restrict b = z1 + n * m, *restrict b2 = b + m;
+        for (int64_t k = 0; k < len; k++) {
+            const float h0 = relu(a[k]), h1 = relu(lerp(b[k], a[k], t[k]));
+            const float g0 = relu(a2[k]), g1 = relu(lerp(b2[k], a2[k], t[k]));
+            if (keep) {
+                a[k] = h0;
+                b[k] = h1;
+                a2[k] = g0;
+                b2[k] = g1;
+            }
+            p[k] = (p[k] + h0 * h0) + g0 * g0;
+            q[k] = (q[k] + h1 * h1) + g1 * g1;
+            r[k] = (r[k] + h0 * h1) + g0 * g1;
+        }
+    }
+    for (; n < units; n++) {
+        float *restrict a = z0 + n * m, *restrict b = z1 + n * m;
+        for (int64_t k = 0; k < len; k++) {
+            const float h0 = relu(a[k]), h1 = relu(lerp(b[k], a[k], t[k]));
+            if (keep) {
+                a[k] = h0;
+                b[k] = h1;
+            }
+            p[k] += h0 * h0;
+            q[k] += h1 * h1;
+            r[k] += h0 * h1;
+        }
+    }
+}
+
+void relulint_pair_step(const double *restrict gram, float *restrict eps, double *restrict gram_out,
+                        double *restrict cos_out, unsigned char *restrict zero, int64_t units, int64_t m,
+                        double tiny, int64_t keep)
+{
+    const double *uu = gram, *vv = gram + m, *uv = gram + 2 * m;
+    float *z0 = eps, *z1 = eps + units * m;
+    float t[TILE], p[TILE], q[TILE], r[TILE];
+    for (int64_t j0 = 0; j0 < m; j0 += TILE) {
+        const int64_t len = m - j0 < TILE ? m - j0 : TILE;
+        for (int64_t k = 0; k < len; k++) {
+            const int64_t j = j0 + k;
+            const double prod = uu[j] * vv[j];
+            const double gap = prod - uv[j] * uv[j];
+            const double root = sqrt(gap > 0.0 ? gap : 0.0);
+            const double w = uv[j] + tiny;
+            t[k] = (float)(w / (w + root));
+            const double c = w / sqrt(prod); /* +inf where a point is zero: cos = 1 */
+            cos_out[j] = c < 1.0 ? c : 1.0;
+            p[k] = q[k] = r[k] = 0.0f;
+        }
+        if (keep)
+            units_of_tile(z0 + j0, z1 + j0, t, p, q, r, units, m, len, 1);
+        else
+            units_of_tile(z0 + j0, z1 + j0, t, p, q, r, units, m, len, 0);
+        for (int64_t k = 0; k < len; k++) {
+            gram_out[j0 + k] = p[k];
+            gram_out[m + j0 + k] = q[k];
+            gram_out[2 * m + j0 + k] = r[k];
+            zero[j0 + k] = p[k] == 0.0f && q[k] == 0.0f;
+        }
+    }
+}
+
+/* The Gram of states h (points x units x m, points <= 2) into out (3 x m for two points: sum h0^2, sum h1^2,
+ * sum h0 h1; 1 x m for one), as pair_step.py's gram_of: float32 products summed over the units in order in
+ * float32, from zero, stored as float64. */
+void relulint_gram(const float *restrict h, double *restrict out, int64_t points, int64_t units, int64_t m)
+{
+    float p[TILE], q[TILE], r[TILE];
+    for (int64_t j0 = 0; j0 < m; j0 += TILE) {
+        const int64_t len = m - j0 < TILE ? m - j0 : TILE;
+        for (int64_t k = 0; k < len; k++)
+            p[k] = q[k] = r[k] = 0.0f;
+        for (int64_t n = 0; n < units; n++) {
+            const float *restrict a = h + n * m + j0;
+            if (points == 2) {
+                const float *restrict b = h + (units + n) * m + j0;
+                for (int64_t k = 0; k < len; k++) {
+                    p[k] += a[k] * a[k];
+                    q[k] += b[k] * b[k];
+                    r[k] += a[k] * b[k];
+                }
+            } else {
+                for (int64_t k = 0; k < len; k++)
+                    p[k] += a[k] * a[k];
+            }
+        }
+        for (int64_t k = 0; k < len; k++) {
+            out[j0 + k] = p[k];
+            if (points == 2) {
+                out[m + j0 + k] = q[k];
+                out[2 * m + j0 + k] = r[k];
+            }
+        }
+    }
+}
