@@ -2,7 +2,7 @@
 with ctypes, and optional.
 
 Eager PyTorch runs the pair engine's layer step (lerp, ReLU, the three Gram sums) as about seven passes over
-the drawn numbers; the kernel runs it as one, which keeps the probe within a small factor of the cost of
+the drawn numbers; the kernel runs it as one (and the per-sample bookkeeping after it), which keeps the probe within a small factor of the cost of
 drawing its random numbers (``benchmarks/bench_probe.py``). The PyTorch path in `relulint.pair_step` gives
 bit-identical results, so the kernel changes speed only, never a result: a CI runner without a compiler
 and a laptop with one report the same estimate for the same seed.
@@ -50,10 +50,12 @@ OFF_VALUES = ("0", "false", "no", "off")
 @dataclass(frozen=True)
 class PairKernel:
     """The loaded kernel's two functions, on raw pointers: ``step(gram, eps, gram_out, cos_out, zero, units,
-    m, tiny, keep)`` and ``gram(h, out, points, units, m)`` (see ``pair_step.c``)."""
+    m, tiny, keep)``, ``gram(h, out, points, units, m)`` and ``tally(phi, zero, alive, died, m, scale, offset,
+    live) -> killed`` (see ``pair_step.c``)."""
 
     step: Any
     gram: Any
+    tally: Any
     path: Path
 
 
@@ -108,13 +110,20 @@ def _load() -> tuple[PairKernel | None, str]:
             return None, why
     try:
         lib = ctypes.CDLL(str(library))
-        step, gram = lib.relulint_pair_step, lib.relulint_gram
+        step, gram, tally = lib.relulint_pair_step, lib.relulint_gram, lib.relulint_tally
     except (OSError, AttributeError) as exc:
         return None, f"could not load {library.name} ({exc})"
     step.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int64, ctypes.c_int64, ctypes.c_double, ctypes.c_int64]
     gram.argtypes = [ctypes.c_void_p] * 2 + [ctypes.c_int64] * 3
+    tally.argtypes = [ctypes.c_void_p] * 4 + [
+        ctypes.c_int64,
+        ctypes.c_double,
+        ctypes.c_double,
+        ctypes.c_void_p,
+    ]
     step.restype = gram.restype = None
-    return PairKernel(step, gram, library), ""
+    tally.restype = ctypes.c_int64
+    return PairKernel(step, gram, tally, library), ""
 
 
 def _compiler() -> str | None:

@@ -127,3 +127,23 @@ void relulint_gram(const float *restrict h, double *restrict out, int64_t points
         }
     }
 }
+
+/* One Rao-Blackwellised layer's bookkeeping (probe.py's _Run.record_expected): over the alive rows, the live
+ * units in fixed point, nearbyint(phi * scale + offset) (integers: exact in any order), into *live; the rows
+ * the layer kills (zero and alive) into died, and out of alive. Returns how many it killed. */
+int64_t relulint_tally(const double *restrict phi, const unsigned char *restrict zero,
+                       unsigned char *restrict alive, unsigned char *restrict died, int64_t m, double scale,
+                       double offset, int64_t *restrict live)
+{
+    int64_t total = 0, killed = 0;
+    for (int64_t j = 0; j < m; j++) {
+        const int64_t units = (int64_t)nearbyint(phi[j] * scale + offset);
+        const unsigned char here = alive[j], gone = (unsigned char)(here & zero[j]);
+        total += here ? units : 0;
+        died[j] = gone;
+        alive[j] = (unsigned char)(here & !gone);
+        killed += gone;
+    }
+    *live = total;
+    return killed;
+}

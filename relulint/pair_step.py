@@ -15,12 +15,14 @@ sqrt is not correctly rounded), per unit in float32, the Gram summed over the un
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 import torch
 
 from relulint.native import pair_kernel
 
-__all__ = ["TINY", "gram_of", "lerp_factor", "pair_step", "scratch_numel"]
+__all__ = ["TINY", "gram_of", "lerp_factor", "pair_step", "scratch_numel", "tally_expected"]
 
 # added to w = h_0·h_1 >= 0: where a point's state is zero (uu vv = w = 0) the lerp weight is 1 (a copy of
 # the other point, which changes neither which layers are zero nor which units are) and cos θ = 1
@@ -94,6 +96,37 @@ def gram_of(
 def scratch_numel(width: int, m: int) -> int:
     """Elements of the ``products`` scratch `pair_step` and `gram_of` need for ``width`` units, ``m`` samples."""
     return 3 * (width + 1) * m
+
+
+def tally_expected(
+    phi: torch.Tensor,
+    zero: torch.Tensor,
+    alive: torch.Tensor,
+    died: torch.Tensor,
+    scale: float,
+    offset: float,
+    *,
+    native: bool = True,
+) -> tuple[int, int]:
+    """A Rao-Blackwellised layer's bookkeeping: ``(live, killed)``.
+
+    ``live`` sums ``round(phi * scale + offset)`` (the live units per row in fixed point, half to even) over the
+    ``alive`` rows, exactly (integers); ``died`` (bool, (m,)) receives ``zero & alive``, ``killed`` counts them,
+    and they leave ``alive`` (in place). ``phi`` (float64) is overwritten.
+    """
+    kernel = pair_kernel() if native else None
+    tensors = (phi, zero, alive, died)
+    if kernel is not None and all(t.device.type == "cpu" and t.is_contiguous() for t in tensors):
+        if phi.dtype == torch.float64 and all(t.dtype == torch.bool for t in tensors[1:]):
+            live = ctypes.c_int64()
+            pointers = (t.data_ptr() for t in tensors)
+            killed = kernel.tally(*pointers, phi.numel(), scale, offset, ctypes.byref(live))
+            return live.value, int(killed)
+    rows = phi.mul_(scale).add_(offset).round_().mul_(alive).to(torch.int64)
+    torch.logical_and(zero, alive, out=died)
+    alive.logical_and_(died.logical_not())
+    live, killed = torch.stack([rows.sum(), died.sum()]).tolist()
+    return int(live), int(killed)
 
 
 def lerp_factor(gram: torch.Tensor) -> torch.Tensor:

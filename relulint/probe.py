@@ -59,7 +59,7 @@ import torch
 
 from relulint.errors import DataError, LoadError, UsageError
 from relulint.facts import Chain, Layer, LoadedModel, ProbeResult
-from relulint.pair_step import gram_of, lerp_factor, pair_step, scratch_numel
+from relulint.pair_step import gram_of, lerp_factor, pair_step, scratch_numel, tally_expected
 from relulint.probe_sampling import (
     DrawCounter,
     Law,
@@ -685,17 +685,14 @@ class _Run:
         same mean as the count, less variance, no pass over the units), per row in fixed point (integers,
         summed exactly in float64 below 2^53) so that the sums are exact whatever the chunking.
         """
-        partial = self.alive_rows < self.rows
-        live: int | torch.Tensor
         if phi is None or phi.numel() == 1:  # one point, or the first layer: one angle for every row
             p_live = 0.5 if phi is None else 0.75 - float(phi) / (2 * math.pi)
-            live = round(width * p_live * FIXED) * self.alive_rows
-        else:
-            rows = phi.mul_(-width * FIXED / (2 * math.pi)).add_(0.75 * width * FIXED).round_()
-            if partial:
-                rows.mul_(self.alive)  # dead rows count no live units (x 1 and x 0 are exact)
-            live = rows.sum() if width * FIXED * self.rows < 1 << 53 else rows.to(torch.int64).sum()
-        return self._account(index, live, zero & self.alive if partial else zero, width)
+            died = zero & self.alive if self.alive_rows < self.rows else zero
+            return self._account(index, round(width * p_live * FIXED) * self.alive_rows, died, width)
+        died = torch.empty_like(zero)
+        scale, offset = -width * FIXED / (2 * math.pi), 0.75 * width * FIXED
+        live, killed = tally_expected(phi, zero, self.alive, died, scale, offset)
+        return self._book(index, live, died, killed, width)
 
     def _killed(self, index: int, live_fixed: int, killed: int, width: int, live: torch.Tensor) -> int:
         """The all-alive single-block case: ``killed`` rows died, the alive ones are where ``live != 0``."""
@@ -710,23 +707,25 @@ class _Run:
     def _account(self, index: int, live: int | torch.Tensor, died: torch.Tensor, width: int) -> int:
         """Add a layer's live units (fixed point, summed over the alive rows: an int, or an integer-valued
         tensor) and the rows it kills (``died``, bool per row)."""
-        if self.block_of_row is None:
-            if isinstance(live, int):
-                live_fixed, k = live, int(died.sum())
-            else:
-                live_fixed, k = torch.stack([live.to(torch.int64), died.sum()]).tolist()
-            per_block = [int(k)]
+        if isinstance(live, int):
+            live_fixed, killed = live, int(died.sum())
         else:
-            stats = torch.zeros(len(self.present) + 1, dtype=torch.int64, device=died.device)
-            stats.index_add_(0, self.block_of_row, died.to(torch.int64))
-            stats[-1] = live
-            values = stats.tolist()
-            live_fixed, per_block = values[-1], [int(v) for v in values[:-1]]
-        self.tally.dead_units[index] += self.n * width * FIXED - int(live_fixed)
-        killed = sum(per_block)
+            live_fixed, killed = torch.stack([live.to(torch.int64), died.sum()]).tolist()
         if killed:
-            self.tally.born_dead += killed
             self.alive &= ~died
+        return self._book(index, int(live_fixed), died, int(killed), width)
+
+    def _book(self, index: int, live_fixed: int, died: torch.Tensor, killed: int, width: int) -> int:
+        """Book a layer's live units (fixed point) and the ``killed`` rows (``died``, already out of
+        ``alive``); returns the alive rows."""
+        self.tally.dead_units[index] += self.n * width * FIXED - live_fixed
+        if killed:
+            if self.block_of_row is None:
+                per_block = [killed]
+            else:
+                stats = torch.zeros(len(self.present), dtype=torch.int64, device=died.device)
+                per_block = stats.index_add_(0, self.block_of_row, died.to(torch.int64)).tolist()
+            self.tally.born_dead += killed
             self.alive_rows -= killed
             self.alive_count = [a - d for a, d in zip(self.alive_count, per_block, strict=True)]
         return self.alive_rows

@@ -18,7 +18,7 @@ import torch
 from probe_helpers import make_chain
 
 from relulint import native
-from relulint.pair_step import TINY, gram_of, lerp_factor, pair_step, scratch_numel
+from relulint.pair_step import TINY, gram_of, lerp_factor, pair_step, scratch_numel, tally_expected
 from relulint.probe import _Tally, probe_chain
 
 
@@ -84,6 +84,31 @@ def test_kernel_gram_is_bit_identical_to_the_pytorch_path(points: int, m: int) -
         h, torch.empty(rows, m, dtype=torch.float64), torch.empty(scratch_numel(9, m)), native=False
     )
     assert torch.equal(fast, slow)
+
+
+@pytest.mark.parametrize("m", [1, 6, 1000])
+def test_kernel_tally_is_bit_identical_to_the_pytorch_path(m: int) -> None:
+    kernel_or_skip()
+    gen = torch.Generator().manual_seed(m)
+    phi = torch.rand(m, generator=gen, dtype=torch.float64).mul_(math.pi / 2)
+    phi[: m // 3] = math.pi / 2  # cos θ = 1: exact ties of the fixed point are not special
+    zero = torch.rand(m, generator=gen) < 0.3
+    alive = torch.rand(m, generator=gen) < 0.8
+    width = 10
+    scale, offset = -width * 65536 / (2 * math.pi), 0.75 * width * 65536
+    results = []
+    for use_native in (True, False):
+        a, died = alive.clone(), torch.empty(m, dtype=torch.bool)
+        live, killed = tally_expected(phi.clone(), zero, a, died, scale, offset, native=use_native)
+        results.append((live, killed, died, a))
+    (live, killed, died, a), (live2, killed2, died2, a2) = results
+    assert (live, killed) == (live2, killed2)
+    assert torch.equal(died, died2) and torch.equal(a, a2)
+    # and against the definition
+    expected = sum(round(float(p) * scale + offset) for p, ok in zip(phi, alive, strict=True) if ok)
+    assert live == expected
+    assert died.tolist() == (zero & alive).tolist() and killed == int((zero & alive).sum())
+    assert a.tolist() == (alive & ~zero).tolist()
 
 
 def test_step_matches_the_gaussian_reduction_computed_directly() -> None:
