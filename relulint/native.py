@@ -1,17 +1,21 @@
 """The probe's one C kernel (``pair_step.c``): built once per machine with the system C compiler, loaded
 with ctypes, and optional.
 
-Eager PyTorch runs the pair engine's layer step (lerp, ReLU, the three Gram sums) as about seven passes over
-the drawn numbers; the kernel runs it as one (and the per-sample bookkeeping after it), which keeps the probe within a small factor of the cost of
-drawing its random numbers (``benchmarks/bench_probe.py``). The PyTorch path in `relulint.pair_step` gives
-bit-identical results, so the kernel changes speed only, never a result: a CI runner without a compiler
-and a laptop with one report the same estimate for the same seed.
+Eager PyTorch runs the pair engine's layer step (lerp, ReLU, the three Gram sums) as about ten passes over
+the drawn numbers; the kernel runs it as one (and the per-sample bookkeeping after it), which keeps the probe
+within a small factor of the cost of drawing its random numbers (``benchmarks/bench_probe.py``). The PyTorch
+path in `relulint.pair_step` gives bit-identical results, so the kernel changes speed only, never a result:
+a CI runner without a compiler and a laptop with one report the same estimate for the same seed. Each time
+it loads, the kernel is run beside the PyTorch path on fixed inputs and refused unless they agree bit for
+bit (a compiler that reassociates sums or keeps excess precision would not).
 
 The shared library is built from the packaged source on first use (about 0.2 s) into a per-user cache
 directory (``$RELULINT_CACHE_DIR``, else ``$XDG_CACHE_HOME/relulint``, else ``~/.cache/relulint``), under a
 name that hashes the source, the compiler, its flags and the CPU, so machines sharing a home directory never
-load each other's builds. Anything that goes wrong (no compiler, a failed build, a cache we cannot write) falls
-back to the PyTorch path; ``RELULINT_NATIVE=0`` turns the kernel off.
+load each other's builds. The directory and the library must be ours and writable by no one else. Anything
+that goes wrong (no compiler, a failed build, a cache we cannot use, a failed self-check) falls back to the
+PyTorch path; ``RELULINT_NATIVE=0`` turns the kernel off; ``CC`` picks the compiler (arguments allowed:
+``CC="ccache gcc"``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import ctypes
 import hashlib
 import os
 import platform
+import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -40,6 +46,7 @@ BASE_FLAGS = (
     "-fPIC",
     "-shared",
     "-ffp-contract=off",
+    "-fno-fast-math",
     "-fno-math-errno",
     "-fno-trapping-math",
 )
@@ -49,8 +56,8 @@ OFF_VALUES = ("0", "false", "no", "off")
 
 @dataclass(frozen=True)
 class PairKernel:
-    """The loaded kernel's two functions, on raw pointers: ``step(gram, eps, gram_out, cos_out, zero, units,
-    m, tiny, keep)``, ``gram(h, out, points, units, m)`` and ``tally(phi, zero, alive, died, m, scale, offset,
+    """The loaded kernel's functions, on raw pointers: ``step(gram, eps, gram_out, cos_out, zero, units, m,
+    tiny, keep)``, ``gram(h, out, points, units, m)`` and ``tally(phi, zero, alive, died, m, scale, offset,
     live) -> killed`` (see ``pair_step.c``)."""
 
     step: Any
@@ -60,16 +67,19 @@ class PairKernel:
 
 
 _lock = threading.Lock()
-_state: dict[str, object] = {}
+_state: dict[str, Any] = {}
 
 
 def pair_kernel() -> PairKernel | None:
     """The kernel, built and loaded on the first call (None: use the PyTorch path; `native_status` says why)."""
     with _lock:
         if "kernel" not in _state:
-            kernel, why = _load()
+            try:
+                kernel, why = _load()
+            except Exception as exc:  # never let the fast path break the probe
+                kernel, why = None, f"could not set up the kernel ({type(exc).__name__}: {exc})"
             _state["kernel"], _state["why"] = kernel, why
-        return _state["kernel"]  # type: ignore[return-value]
+        return _state["kernel"]
 
 
 def native_status() -> str:
@@ -86,6 +96,10 @@ def _reset() -> None:
         _state.clear()
 
 
+def _uid() -> int | None:
+    return os.getuid() if hasattr(os, "getuid") else None
+
+
 def _load() -> tuple[PairKernel | None, str]:
     if os.environ.get("RELULINT_NATIVE", "1").strip().lower() in OFF_VALUES:
         return None, "RELULINT_NATIVE=0"
@@ -93,21 +107,34 @@ def _load() -> tuple[PairKernel | None, str]:
     if compiler is None:
         return None, "no C compiler found (set CC)"
     flags = _flags()
-    try:
-        source = SOURCE.read_bytes()
-    except OSError as exc:
-        return None, f"kernel source missing ({exc.strerror})"
     cache = _cache_dir()
     if cache is None:
-        return None, "no writable cache directory (set RELULINT_CACHE_DIR)"
-    key = hashlib.sha256(
-        b"\0".join([source, compiler.encode(), " ".join(flags).encode(), _cpu_key().encode()])
-    ).hexdigest()[:16]
-    library = cache / f"pair_step-{key}{_suffix()}"
-    if not library.exists():
-        why = _build(compiler, flags, library)
-        if why:
-            return None, why
+        return None, "no private, writable cache directory (set RELULINT_CACHE_DIR)"
+    library = cache / _library_name(compiler, flags)
+    if library.exists():
+        kernel, why = _open(library)
+        if kernel is not None or why.startswith("refused"):
+            return kernel, why
+        library.unlink(missing_ok=True)  # truncated or corrupt: build it again
+    why = _build(compiler, flags, library)
+    if why:
+        return None, why
+    return _open(library)
+
+
+def _library_name(compiler: list[str], flags: list[str]) -> str:
+    """``pair_step-<hash of the source, compiler, flags and CPU>.so``: a build is reused only where it fits."""
+    parts = [SOURCE.read_bytes(), " ".join(compiler).encode(), " ".join(flags).encode(), _cpu_key().encode()]
+    digest = hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+    return f"pair_step-{digest}{_suffix()}"
+
+
+def _open(library: Path) -> tuple[PairKernel | None, str]:
+    """Load ``library`` if it is ours and no one else can write it, and if it passes the self-check."""
+    info = library.stat()
+    uid = _uid()
+    if (uid is not None and info.st_uid != uid) or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return None, f"refused {library} (not ours, or writable by others)"
     try:
         lib = ctypes.CDLL(str(library))
         step, gram, tally = lib.relulint_pair_step, lib.relulint_gram, lib.relulint_tally
@@ -123,48 +150,59 @@ def _load() -> tuple[PairKernel | None, str]:
     ]
     step.restype = gram.restype = None
     tally.restype = ctypes.c_int64
-    return PairKernel(step, gram, tally, library), ""
+    kernel = PairKernel(step, gram, tally, library)
+    from relulint.pair_step import self_check  # the PyTorch twin lives there
+
+    differs = self_check(kernel)
+    if differs:
+        return None, f"refused {library.name}: {differs} (set CC to another compiler)"
+    return kernel, ""
 
 
-def _compiler() -> str | None:
-    named = os.environ.get("CC", "").strip()
+def _compiler() -> list[str] | None:
+    """The compiler command: ``$CC`` (with its arguments), else the first of cc, gcc, clang on PATH."""
+    named = shlex.split(os.environ.get("CC", "").strip())
     if named:
-        return shutil.which(named) or (named if os.path.isfile(named) else None)
+        found = shutil.which(named[0]) or (named[0] if os.path.isfile(named[0]) else None)
+        return [found, *named[1:]] if found else None
     for name in ("cc", "gcc", "clang"):
         found = shutil.which(name)
         if found:
-            return found
+            return [found]
     return None
 
 
 def _flags() -> list[str]:
     flags = list(BASE_FLAGS)
-    if platform.machine().lower() in ("x86_64", "amd64") and "avx2" in _cpu_flags():
-        flags.append("-mavx2")  # AVX2 without FMA: wider vectors, the same IEEE operations
+    machine = platform.machine().lower()
+    cpu = _cpu_flags()
+    if machine in ("x86_64", "amd64") and "avx2" in cpu:
+        # wider vectors, the same IEEE operations (no contraction into FMA: -ffp-contract=off)
+        flags += ["-mavx2", *(["-mavx512f"] if "avx512f" in cpu else [])]
+    elif machine in ("i386", "i486", "i586", "i686", "x86"):
+        flags += ["-msse2", "-mfpmath=sse"]  # no x87 excess precision
     return flags
 
 
-def _cpu_flags() -> set[str]:
+def _cpu_info() -> dict[str, str]:
     try:
         text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
-        return set()
+        return {}
+    info: dict[str, str] = {}
     for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.partition(":")[2].split())
-    return set()
+        name, _, value = line.partition(":")
+        info.setdefault(name.strip(), value.strip())
+    return info
+
+
+def _cpu_flags() -> set[str]:
+    return set(_cpu_info().get("flags", "").split())
 
 
 def _cpu_key() -> str:
     """What a build depends on beyond source and flags: the OS, the machine and its CPU model."""
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
-            if line.startswith("model name"):
-                model = line.partition(":")[2].strip()
-                break
-    except OSError:
-        model = platform.processor()
+    model = _cpu_info().get("model name") or platform.processor()
     return f"{sys.platform}|{platform.machine()}|{model}"
 
 
@@ -173,31 +211,40 @@ def _suffix() -> str:
 
 
 def _cache_dir() -> Path | None:
-    """The first of the candidate directories that is ours and writable (created 0700)."""
+    """The first candidate directory that is ours, writable and writable by no one else (created 0700)."""
     explicit = os.environ.get("RELULINT_CACHE_DIR")
     candidates: list[Path] = []
     if explicit:
         candidates.append(Path(explicit))
     else:
         xdg = os.environ.get("XDG_CACHE_HOME")
-        candidates.append(Path(xdg) / "relulint" if xdg else Path.home() / ".cache" / "relulint")
-        uid = os.getuid() if hasattr(os, "getuid") else "user"
-        candidates.append(Path(tempfile.gettempdir()) / f"relulint-{uid}")
+        try:
+            candidates.append(Path(xdg) / "relulint" if xdg else Path.home() / ".cache" / "relulint")
+        except RuntimeError:  # no home directory (HOME unset, no passwd entry)
+            pass
+        candidates.append(
+            Path(tempfile.gettempdir()) / f"relulint-{_uid() if _uid() is not None else 'user'}"
+        )
+    uid = _uid()
     for path in candidates:
         try:
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if hasattr(os, "getuid") and path.stat().st_uid != os.getuid():
-                continue  # never load code from a directory someone else owns
-            if os.access(path, os.W_OK):
-                return path
+            info = path.stat()
         except OSError:
             continue
+        if uid is not None and info.st_uid != uid:
+            continue  # never load code from a directory someone else owns
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or not os.access(path, os.W_OK):
+            continue  # or one others could plant a library in
+        return path
     return None
 
 
-def _build(compiler: str, flags: list[str], library: Path) -> str:
+def _build(compiler: list[str], flags: list[str], library: Path) -> str:
     """Compile into a temporary file beside ``library`` and move it into place (atomic: concurrent runs
     never load a half-written file). Returns why it failed ('' on success)."""
+    if sys.platform == "darwin" and compiler[0].startswith("/usr/bin/") and not _xcode_tools():
+        return "no C compiler (the Xcode command line tools are not installed)"
     try:
         fd, tmp = tempfile.mkstemp(prefix=library.stem + ".", suffix=".tmp", dir=library.parent)
         os.close(fd)
@@ -205,15 +252,19 @@ def _build(compiler: str, flags: list[str], library: Path) -> str:
         return f"cannot write the kernel into {library.parent} ({exc.strerror})"
     try:
         done = subprocess.run(
-            [compiler, *flags, "-o", tmp, str(SOURCE), "-lm"],
+            [*compiler, *flags, "-o", tmp, str(SOURCE), "-lm"],
             capture_output=True,
             text=True,
+            errors="replace",
             timeout=BUILD_TIMEOUT_S,
             check=False,
         )
+        name = Path(compiler[0]).name
         if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-            return f"building the kernel failed ({Path(compiler).name}: {last})"
+            return f"building the kernel failed ({name}: {_first_error(done.stderr)})"
+        if os.path.getsize(tmp) == 0:
+            return f"building the kernel failed ({name} wrote nothing)"
+        os.chmod(tmp, 0o700)
         os.replace(tmp, library)
         return ""
     except (OSError, subprocess.SubprocessError) as exc:
@@ -221,3 +272,23 @@ def _build(compiler: str, flags: list[str], library: Path) -> str:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _first_error(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if "error" in line.lower():
+            return line
+    return lines[-1] if lines else "no message"
+
+
+def _xcode_tools() -> bool:
+    """macOS: whether the command line tools are there (``/usr/bin/cc`` without them opens an install
+    dialog instead of compiling)."""
+    try:
+        return (
+            subprocess.run(["xcode-select", "-p"], capture_output=True, timeout=10, check=False).returncode
+            == 0
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False

@@ -3,29 +3,33 @@
  * One bias-free, Gaussian-reduced ReLU layer at two points whose inputs came out of a ReLU
  * (`dying` Eq. 3.1 with the Gaussian reduction: only the joint law of the pre-activations at the points
  * matters). Per sample j, from the Gram of its inputs (uu, vv, uv):
- *   t = w / (w + sqrt(max(uu vv - uv^2, 0))),  w = uv + tiny   (the lerp weight, float32)
+ *   s = root / (w + root),  root = sqrt(max(uu vv - uv^2, 0)),  w = uv + tiny   (float32)
  *   cos = min(w / sqrt(uu vv), 1)                               (cos of the angle between the inputs)
- *   z1 <- z1 + t (z0 - z1),  h = max(z, 0)                      (written back over eps if keep)
- *   gram_out = (sum_n h0^2, sum_n h1^2, sum_n h0 h1)            (float32 sums over the units in order,
- *                                                                 stored as float64)
+ *   z1 <- z0 + s (z1 - z0),  h = max(z, 0)                      (written back over eps if keep)
+ *   gram_out = (sum_n h0^2, sum_n h1^2, sum_n h0 h1)            (float64: the products of two floats are
+ *                                                                 exact there; summed over the units in order)
  *   zero = the layer is zero at both points
+ * s is 1 - t of the lerp weight t = w / (w + root) in the form that stays accurate for nearly identical
+ * inputs (s small). NaN propagates as in PyTorch (relu, max and min keep it).
  *
  * Every operation is a correctly rounded IEEE operation in the order written (built with
- * -ffp-contract=off, no fast-math), so the PyTorch path in pair_step.py gives bit-identical results.
+ * -ffp-contract=off -fno-fast-math), so the PyTorch path in pair_step.py gives bit-identical results.
  */
 #include <math.h>
 #include <stdint.h>
 
 #define TILE 512
 
-/* y + t (x - y): three correctly rounded float32 operations (pair_step.py does the same three) */
-static inline float lerp(float y, float x, float t) { return y + t * (x - y); }
-static inline float relu(float x) { return x > 0.0f ? x : 0.0f; }
+/* x + s (y - x): three correctly rounded float32 operations (pair_step.py does the same three) */
+static inline float lerp(float x, float y, float s) { return x + s * (y - x); }
+static inline float relu(float x) { return x < 0.0f ? 0.0f : x; }
+static inline double square(float x) { return (double)x * (double)x; }
+static inline double times(float x, float y) { return (double)x * (double)y; }
 
 /* The units of one tile of samples: lerp, ReLU, the three sums (two units a pass: fewer trips through the
  * sums, the same order). `keep` is a constant at each call, so each version vectorises without a branch. */
-static inline void units_of_tile(float *restrict z0, float *restrict z1, const float *restrict t,
-                                 float *restrict p, float *restrict q, float *restrict r, int64_t units,
+static inline void units_of_tile(float *restrict z0, float *restrict z1, const float *restrict s,
+                                 double *restrict p, double *restrict q, double *restrict r, int64_t units,
                                  int64_t m, int64_t len, const int keep)
 {
     int64_t n = 0;
@@ -33,30 +37,30 @@ static inline void units_of_tile(float *restrict z0, float *restrict z1, const f
         float *restrict a = z0 + n * m, *restrict a2 = a + m;
         float *restrict b = z1 + n * m, *restrict b2 = b + m;
         for (int64_t k = 0; k < len; k++) {
-            const float h0 = relu(a[k]), h1 = relu(lerp(b[k], a[k], t[k]));
-            const float g0 = relu(a2[k]), g1 = relu(lerp(b2[k], a2[k], t[k]));
+            const float h0 = relu(a[k]), h1 = relu(lerp(a[k], b[k], s[k]));
+            const float g0 = relu(a2[k]), g1 = relu(lerp(a2[k], b2[k], s[k]));
             if (keep) {
                 a[k] = h0;
                 b[k] = h1;
                 a2[k] = g0;
                 b2[k] = g1;
             }
-            p[k] = (p[k] + h0 * h0) + g0 * g0;
-            q[k] = (q[k] + h1 * h1) + g1 * g1;
-            r[k] = (r[k] + h0 * h1) + g0 * g1;
+            p[k] = (p[k] + square(h0)) + square(g0);
+            q[k] = (q[k] + square(h1)) + square(g1);
+            r[k] = (r[k] + times(h0, h1)) + times(g0, g1);
         }
     }
     for (; n < units; n++) {
         float *restrict a = z0 + n * m, *restrict b = z1 + n * m;
         for (int64_t k = 0; k < len; k++) {
-            const float h0 = relu(a[k]), h1 = relu(lerp(b[k], a[k], t[k]));
+            const float h0 = relu(a[k]), h1 = relu(lerp(a[k], b[k], s[k]));
             if (keep) {
                 a[k] = h0;
                 b[k] = h1;
             }
-            p[k] += h0 * h0;
-            q[k] += h1 * h1;
-            r[k] += h0 * h1;
+            p[k] += square(h0);
+            q[k] += square(h1);
+            r[k] += times(h0, h1);
         }
     }
 }
@@ -67,62 +71,54 @@ void relulint_pair_step(const double *restrict gram, float *restrict eps, double
 {
     const double *uu = gram, *vv = gram + m, *uv = gram + 2 * m;
     float *z0 = eps, *z1 = eps + units * m;
-    float t[TILE], p[TILE], q[TILE], r[TILE];
+    double *p = gram_out, *q = gram_out + m, *r = gram_out + 2 * m;
+    float s[TILE];
     for (int64_t j0 = 0; j0 < m; j0 += TILE) {
         const int64_t len = m - j0 < TILE ? m - j0 : TILE;
         for (int64_t k = 0; k < len; k++) {
             const int64_t j = j0 + k;
             const double prod = uu[j] * vv[j];
             const double gap = prod - uv[j] * uv[j];
-            const double root = sqrt(gap > 0.0 ? gap : 0.0);
+            const double root = sqrt(gap < 0.0 ? 0.0 : gap);
             const double w = uv[j] + tiny;
-            t[k] = (float)(w / (w + root));
+            s[k] = (float)(root / (w + root));
             const double c = w / sqrt(prod); /* +inf where a point is zero: cos = 1 */
-            cos_out[j] = c < 1.0 ? c : 1.0;
-            p[k] = q[k] = r[k] = 0.0f;
+            cos_out[j] = c > 1.0 ? 1.0 : c;
+            p[j] = q[j] = r[j] = 0.0;
         }
         if (keep)
-            units_of_tile(z0 + j0, z1 + j0, t, p, q, r, units, m, len, 1);
+            units_of_tile(z0 + j0, z1 + j0, s, p + j0, q + j0, r + j0, units, m, len, 1);
         else
-            units_of_tile(z0 + j0, z1 + j0, t, p, q, r, units, m, len, 0);
-        for (int64_t k = 0; k < len; k++) {
-            gram_out[j0 + k] = p[k];
-            gram_out[m + j0 + k] = q[k];
-            gram_out[2 * m + j0 + k] = r[k];
-            zero[j0 + k] = p[k] == 0.0f && q[k] == 0.0f;
-        }
+            units_of_tile(z0 + j0, z1 + j0, s, p + j0, q + j0, r + j0, units, m, len, 0);
+        for (int64_t k = 0; k < len; k++)
+            zero[j0 + k] = p[j0 + k] == 0.0 && q[j0 + k] == 0.0;
     }
 }
 
 /* The Gram of states h (points x units x m, points <= 2) into out (3 x m for two points: sum h0^2, sum h1^2,
- * sum h0 h1; 1 x m for one), as pair_step.py's gram_of: float32 products summed over the units in order in
- * float32, from zero, stored as float64. */
+ * sum h0 h1; 1 x m for one), as pair_step.py's gram_of: the products of two floats (exact in float64) summed
+ * over the units in order in float64, from zero. */
 void relulint_gram(const float *restrict h, double *restrict out, int64_t points, int64_t units, int64_t m)
 {
-    float p[TILE], q[TILE], r[TILE];
+    const int64_t rows = points == 2 ? 3 : 1;
+    for (int64_t j = 0; j < rows * m; j++)
+        out[j] = 0.0;
     for (int64_t j0 = 0; j0 < m; j0 += TILE) {
         const int64_t len = m - j0 < TILE ? m - j0 : TILE;
-        for (int64_t k = 0; k < len; k++)
-            p[k] = q[k] = r[k] = 0.0f;
+        double *restrict p = out + j0;
         for (int64_t n = 0; n < units; n++) {
             const float *restrict a = h + n * m + j0;
             if (points == 2) {
                 const float *restrict b = h + (units + n) * m + j0;
+                double *restrict q = out + m + j0, *restrict r = out + 2 * m + j0;
                 for (int64_t k = 0; k < len; k++) {
-                    p[k] += a[k] * a[k];
-                    q[k] += b[k] * b[k];
-                    r[k] += a[k] * b[k];
+                    p[k] += square(a[k]);
+                    q[k] += square(b[k]);
+                    r[k] += times(a[k], b[k]);
                 }
             } else {
                 for (int64_t k = 0; k < len; k++)
-                    p[k] += a[k] * a[k];
-            }
-        }
-        for (int64_t k = 0; k < len; k++) {
-            out[j0 + k] = p[k];
-            if (points == 2) {
-                out[m + j0 + k] = q[k];
-                out[2 * m + j0 + k] = r[k];
+                    p[k] += square(a[k]);
             }
         }
     }

@@ -35,7 +35,10 @@ Speed: vectorised over samples, samples already dead are dropped (early exit), f
 drawn in fixed blocks, each from a generator seeded from (seed, block index); ``max_memory`` only sets how
 many blocks run at once, so the result is deterministic for a given seed and device. torch draws a
 generator's numbers on one thread, so on a CPU two chunks run at once (`_workers`, threads), each on its
-own blocks' generators: both cores draw, and neither idles while the other does the arithmetic. Runs on CUDA when asked
+own blocks' generators: both cores draw, and neither idles while the other does the arithmetic. After a
+ReLU, a Gaussian-reduced bias-free layer at two points (the common case: deep bias-free chains) runs as one
+fused pass, lerp, ReLU and Gram (`relulint.pair_step`), in a small C kernel where one can be built
+(`relulint.native`) and in PyTorch otherwise, with bit-identical results. Runs on CUDA when asked
 (``device="auto"`` picks it when present) and falls back to the CPU with a note; the global RNG states are
 left untouched.
 """
@@ -59,7 +62,7 @@ import torch
 
 from relulint.errors import DataError, LoadError, UsageError
 from relulint.facts import Chain, Layer, LoadedModel, ProbeResult
-from relulint.pair_step import gram_of, lerp_factor, pair_step, scratch_numel, tally_expected
+from relulint.pair_step import Scratch, gram_of, lerp_factor, pair_step, tally_expected
 from relulint.probe_sampling import (
     DrawCounter,
     Law,
@@ -830,11 +833,21 @@ def _split(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     return (gram[:2], gram[2]) if gram.shape[0] == 3 else (gram, None)
 
 
+# the pair engine's buffers: the draws and states alternate between 0 and 1, products in 2; float64 Grams
+# alternate between 3 and 4 (a layer's input and output), cos θ in 5, the PyTorch path's scratch in 6, the
+# zero flags in 7 (distinct indices: with float64 draws the dtypes coincide)
+GRAMS, COS, SCRATCH, ZERO = (3, 4), 5, 6, 7
+
+
+def _scratch(ws: _Workspace) -> Scratch:
+    return lambda numel: ws.flat(SCRATCH, numel, torch.float64)
+
+
 def _state_gram(h: torch.Tensor, ws: _Workspace, slot: int) -> torch.Tensor:
-    """`gram_of` the states ``h`` (P, N, m) into float64 buffer ``slot`` (products in buffer 2)."""
-    n_points, width, rows = h.shape
-    out = ws.take(slot, (3 if n_points == 2 else 1, rows), torch.float64)
-    return gram_of(h, out, ws.flat(2, scratch_numel(width, rows)))
+    """`gram_of` the states ``h`` (P, N, m) into float64 buffer ``GRAMS[slot]``."""
+    n_points, _, rows = h.shape
+    out = ws.take(GRAMS[slot], (3 if n_points == 2 else 1, rows), torch.float64)
+    return gram_of(h, out, _scratch(ws))
 
 
 def _gaussian_pre(
@@ -982,11 +995,10 @@ def _run_pair(
                 if log_scale is not None:
                     log_scale[1].add_(lerp_factor(gram).log_())
                 gslot ^= 1
-                out_gram = ws.take(gslot, (3, run.rows), torch.float64)
-                cos = ws.take(2, (run.rows,), torch.float64)
-                zero = ws.take(0, (run.rows,), torch.bool)
-                products = ws.flat(2, scratch_numel(width, run.rows))
-                pair_step(gram, eps, out_gram, cos, zero, products, keep=not next_reduced)
+                out_gram = ws.take(GRAMS[gslot], (3, run.rows), torch.float64)
+                cos = ws.take(COS, (run.rows,), torch.float64)
+                zero = ws.take(ZERO, (run.rows,), torch.bool)
+                pair_step(gram, eps, out_gram, cos, zero, _scratch(ws), keep=not next_reduced)
                 h, gram, phi, fused = eps, out_gram, cos.asin_(), True
             elif plan.bias_free:  # the raw points (any sign of cos θ), or one point
                 cos, sin = _angle(sq, uv)
@@ -1044,8 +1056,9 @@ def _run_pair(
                 log_scale.add_(top.to(torch.float64).log_())
         keep = run.compact()
         if keep is not None:
-            slot ^= 1
-            h = torch.index_select(h, 2, keep, out=ws.take(slot, (*h.shape[:2], keep.numel())))
+            if not (fused and next_reduced):  # else h is scratch: the next layer reads only the Gram
+                slot ^= 1
+                h = torch.index_select(h, 2, keep, out=ws.take(slot, (*h.shape[:2], keep.numel())))
             log_scale = log_scale.index_select(1, keep) if log_scale is not None else None
             if gram is not None:
                 gram = gram.index_select(1, keep)
