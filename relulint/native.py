@@ -57,12 +57,13 @@ OFF_VALUES = ("0", "false", "no", "off")
 @dataclass(frozen=True)
 class PairKernel:
     """The loaded kernel's functions, on raw pointers: ``step(gram, eps, gram_out, cos_out, zero, units, m,
-    tiny, keep)``, ``gram(h, out, points, units, m)`` and ``tally(phi, zero, alive, died, m, scale, offset,
-    live) -> killed`` (see ``pair_step.c``)."""
+    tiny, keep)``, ``gram(h, out, points, units, m)``, ``tally(phi, zero, alive, died, m, scale, offset,
+    live) -> killed`` and ``relu_state(z, live, top, points, units, m)`` (see ``pair_step.c``)."""
 
     step: Any
     gram: Any
     tally: Any
+    relu_state: Any
     path: Path
 
 
@@ -138,6 +139,7 @@ def _open(library: Path) -> tuple[PairKernel | None, str]:
     try:
         lib = ctypes.CDLL(str(library))
         step, gram, tally = lib.relulint_pair_step, lib.relulint_gram, lib.relulint_tally
+        relu_state = lib.relulint_relu_state
     except (OSError, AttributeError) as exc:
         return None, f"could not load {library.name} ({exc})"
     step.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int64, ctypes.c_int64, ctypes.c_double, ctypes.c_int64]
@@ -148,9 +150,10 @@ def _open(library: Path) -> tuple[PairKernel | None, str]:
         ctypes.c_double,
         ctypes.c_void_p,
     ]
-    step.restype = gram.restype = None
+    relu_state.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3
+    step.restype = gram.restype = relu_state.restype = None
     tally.restype = ctypes.c_int64
-    kernel = PairKernel(step, gram, tally, library)
+    kernel = PairKernel(step, gram, tally, relu_state, library)
     from relulint.pair_step import self_check  # the PyTorch twin lives there
 
     differs = self_check(kernel)

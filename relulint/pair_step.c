@@ -143,3 +143,46 @@ int64_t relulint_tally(const double *restrict phi, const unsigned char *restrict
     *live = total;
     return killed;
 }
+
+/* max(t, x) as PyTorch's amax (NaN propagates); and a unit's share of the live count: 1 if nonzero at some
+ * point, 0 if zero (NaN propagates, as through PyTorch's sign and sum) */
+static inline float top_of(float t, float x) { return (x > t || x != x) ? x : t; }
+static inline float live_of(float any) { return any > 0.0f ? 1.0f : (any == 0.0f ? 0.0f : any); }
+
+/* A drawn (not reduced) layer's states z (points x units x m, points <= 2) after its affine map: ReLU in place,
+ * the live units of each sample (units nonzero at some point; as float, exact) into live (m), and each point's
+ * largest unit into top (points x m). pair_step.py's relu_state. */
+void relulint_relu_state(float *restrict z, float *restrict live, float *restrict top, int64_t points,
+                         int64_t units, int64_t m)
+{
+    for (int64_t j0 = 0; j0 < m; j0 += TILE) {
+        const int64_t len = m - j0 < TILE ? m - j0 : TILE;
+        float *restrict t0 = top + j0, *restrict count = live + j0;
+        for (int64_t k = 0; k < len; k++)
+            count[k] = 0.0f;
+        if (points == 2) {
+            float *restrict t1 = top + m + j0;
+            for (int64_t n = 0; n < units; n++) {
+                float *restrict a = z + n * m + j0, *restrict b = z + (units + n) * m + j0;
+                for (int64_t k = 0; k < len; k++) {
+                    const float h0 = relu(a[k]), h1 = relu(b[k]);
+                    a[k] = h0;
+                    b[k] = h1;
+                    t0[k] = n == 0 ? h0 : top_of(t0[k], h0);
+                    t1[k] = n == 0 ? h1 : top_of(t1[k], h1);
+                    count[k] += live_of(h0 + h1);
+                }
+            }
+        } else {
+            for (int64_t n = 0; n < units; n++) {
+                float *restrict a = z + n * m + j0;
+                for (int64_t k = 0; k < len; k++) {
+                    const float h0 = relu(a[k]);
+                    a[k] = h0;
+                    t0[k] = n == 0 ? h0 : top_of(t0[k], h0);
+                    count[k] += live_of(h0);
+                }
+            }
+        }
+    }
+}

@@ -26,7 +26,16 @@ import torch
 
 from relulint.native import PairKernel, pair_kernel
 
-__all__ = ["TINY", "Scratch", "gram_of", "lerp_factor", "pair_step", "self_check", "tally_expected"]
+__all__ = [
+    "TINY",
+    "Scratch",
+    "gram_of",
+    "lerp_factor",
+    "pair_step",
+    "relu_state",
+    "self_check",
+    "tally_expected",
+]
 
 # added to w = h_0·h_1 >= 0: where a point's state is zero (uu vv = w = 0) the lerp moves nothing (point 1
 # becomes a copy of point 0, which changes neither which layers are zero nor which units are) and cos θ = 1
@@ -95,6 +104,29 @@ def gram_of(h: torch.Tensor, out: torch.Tensor, scratch: Scratch, *, native: boo
     return out
 
 
+def relu_state(
+    z: torch.Tensor, live_out: torch.Tensor, top_out: torch.Tensor, *, native: bool = True
+) -> None:
+    """A drawn layer's pre-activations ``z`` (P, N, m), P <= 2, through its ReLU in place, with the numbers the
+    probe reads off them in the same pass: ``live_out`` (m,) the units nonzero at some point (as ``z``'s
+    dtype, exact), ``top_out`` (P, m) each point's largest unit (the bias-free rescaling)."""
+    n_points, width, m = z.shape
+    if n_points not in (1, 2) or live_out.shape != (m,) or top_out.shape != (n_points, m):
+        raise ValueError(
+            f"relu_state: states {tuple(z.shape)}, live {tuple(live_out.shape)}, top {tuple(top_out.shape)}"
+        )
+    if any(t.dtype != z.dtype for t in (live_out, top_out)):
+        raise ValueError("relu_state: live and top in the states' dtype")
+    kernel = pair_kernel() if native else None
+    if kernel is not None and z.dtype == torch.float32 and _on_cpu(z, live_out, top_out):
+        kernel.relu_state(z.data_ptr(), live_out.data_ptr(), top_out.data_ptr(), n_points, width, m)
+        return
+    h = z.clamp_min_(0.0)
+    torch.amax(h, dim=1, out=top_out)
+    any_point = h[0] + h[1] if n_points == 2 else h[0].clone()
+    torch.sum(any_point.sign_(), dim=0, out=live_out)  # 0/1 values: an exact integer in any order
+
+
 def tally_expected(
     phi: torch.Tensor,
     zero: torch.Tensor,
@@ -155,6 +187,19 @@ def self_check(kernel: PairKernel) -> str:
     def scratch(n: int) -> torch.Tensor:
         return buffers.setdefault(n, torch.empty(n, dtype=torch.float64))
 
+    z = torch.empty(2, units, m).normal_(generator=gen)
+    z[:, :, 5] = -z[:, :, 5].abs()  # a dead sample
+    states = []
+    for native in (True, False):
+        zz, live, top = z.clone(), torch.empty(m), torch.empty(2, m)
+        if native:
+            kernel.relu_state(zz.data_ptr(), live.data_ptr(), top.data_ptr(), 2, units, m)
+        else:
+            relu_state(zz, live, top, native=False)
+        states.append((zz, live, top))
+    for name, a, b in zip(("ReLU states", "live units", "largest units"), *states, strict=True):
+        if not torch.equal(a, b):
+            return f"the kernel's {name} differ from PyTorch's"
     outputs = []
     for native in (True, False):
         gram = torch.empty(3, m, dtype=torch.float64)

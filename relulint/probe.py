@@ -62,7 +62,7 @@ import torch
 
 from relulint.errors import DataError, LoadError, UsageError
 from relulint.facts import Chain, Layer, LoadedModel, ProbeResult
-from relulint.pair_step import Scratch, gram_of, lerp_factor, pair_step, tally_expected
+from relulint.pair_step import Scratch, gram_of, lerp_factor, pair_step, relu_state, tally_expected
 from relulint.probe_sampling import (
     DrawCounter,
     Law,
@@ -835,8 +835,9 @@ def _split(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 # the pair engine's buffers: the draws and states alternate between 0 and 1, products in 2; float64 Grams
 # alternate between 3 and 4 (a layer's input and output), cos θ in 5, the PyTorch path's scratch in 6, the
-# zero flags in 7 (distinct indices: with float64 draws the dtypes coincide)
-GRAMS, COS, SCRATCH, ZERO = (3, 4), 5, 6, 7
+# zero flags in 7, a drawn layer's live units and largest units in 8 and 9 (distinct indices: with float64
+# draws the dtypes coincide)
+GRAMS, COS, SCRATCH, ZERO, LIVE, TOP = (3, 4), 5, 6, 7, 8, 9
 
 
 def _scratch(ws: _Workspace) -> Scratch:
@@ -1023,25 +1024,24 @@ def _run_pair(
             else:
                 w, b = source(index, run)
                 z = _pair_affine(w, b, h, xs, out)
-        if not fused:
-            h = z.clamp_min_(0.0)
+        top: torch.Tensor | None = None  # each point's largest unit (P, m), drawn layers
         if fused or (layer.reduced and plan.bias_free and next_reduced):
             # Rao-Blackwell: the Gram is at hand (or the next layer needs it); a layer is zero iff Σ h² = 0 at
             # both points, and given its inputs a unit is dead with probability 1/4 + asin(cos θ) / 2π (1/2
             # for one point): count that expectation instead of the units (same mean, no pass over them)
             if not fused:
+                h = z.clamp_min_(0.0)
                 gslot ^= 1
                 gram = _state_gram(h, ws, gslot)
                 zero = (gram[0] == 0) & (gram[1] == 0) if n_points == 2 else gram[0] == 0
             remaining = run.record_expected(index, phi, zero, width)
         else:
             gram = None
-            # live units per sample: values are >= 0, so sign() is 0/1 (faster than count_nonzero)
-            if n_points == 2:
-                live = torch.add(h[0], h[1], out=ws.take(2, tuple(h.shape[1:]))).sign_().sum(0)
-            else:
-                live = torch.sign(h[0], out=ws.take(2, tuple(h.shape[1:]))).sum(0)
-            remaining = run.record(index, live, layer.out_features)
+            # ReLU, live units per sample and the largest unit per point, in one pass
+            live, top = ws.take(LIVE, (run.rows,)), ws.take(TOP, (n_points, run.rows))
+            relu_state(z, live, top)
+            h = z
+            remaining = run.record(index, live, width)
         if remaining == 0:
             run.finish_dead(index + 1, widths)
             return run.tally
@@ -1050,7 +1050,8 @@ def _run_pair(
             and not layer.reduced
             and (next_reduced or index % RENORMALIZE_EVERY == RENORMALIZE_EVERY - 1)
         ):
-            top = h.amax(dim=1).clamp_min_(1e-30)  # (P, m)
+            assert top is not None  # a drawn layer
+            top.clamp_min_(1e-30)
             h.div_(top.unsqueeze(1))
             if log_scale is not None:
                 log_scale.add_(top.to(torch.float64).log_())

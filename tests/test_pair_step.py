@@ -12,6 +12,7 @@ kernel into failures.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import stat
@@ -23,7 +24,7 @@ import torch
 from probe_helpers import make_chain
 
 from relulint import native
-from relulint.pair_step import TINY, gram_of, lerp_factor, pair_step, self_check, tally_expected
+from relulint.pair_step import TINY, gram_of, lerp_factor, pair_step, relu_state, self_check, tally_expected
 from relulint.probe import _Tally, probe_chain, wilson_interval
 
 
@@ -115,6 +116,24 @@ def test_kernel_gram_is_bit_identical_to_the_pytorch_path(points: int, m: int) -
     assert torch.equal(bits(fast), bits(slow))
     exact = (h.double()[:, None] * h.double()[None]).sum(2)  # float products are exact in float64
     np.testing.assert_allclose(fast[0].numpy(), exact[0, 0].numpy(), rtol=1e-15)
+
+
+@pytest.mark.parametrize("points", [1, 2])
+@pytest.mark.parametrize("m", [1, 7, 1031])
+def test_kernel_relu_state_is_bit_identical_to_the_pytorch_path(points: int, m: int) -> None:
+    kernel_or_skip()
+    z = torch.empty(points, 6, m).normal_(generator=torch.Generator().manual_seed(m + points))
+    z[:, :, m // 2 :: 5] = -z[:, :, m // 2 :: 5].abs()  # dead samples
+    results = []
+    for use_native in (True, False):
+        zz, live, top = z.clone(), torch.empty(m), torch.empty(points, m)
+        relu_state(zz, live, top, native=use_native)
+        results.append((zz, live, top))
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(bits(a), bits(b))
+    zz, live, top = results[0]
+    assert torch.equal(zz, z.clamp_min(0.0)) and torch.equal(top, zz.amax(dim=1))
+    assert live.tolist() == (zz.sum(0) > 0).sum(0).float().tolist() and (live == 0).any()
 
 
 @pytest.mark.parametrize("m", [1, 6, 1000])
@@ -233,9 +252,7 @@ def test_probe_counts_are_identical_with_and_without_the_kernel(
         kernel = native.pair_kernel()
         if kernel is not None:
             counting = lambda *a: calls.append(True) or real_step(*a)  # noqa: E731
-            monkeypatch.setitem(
-                native._state, "kernel", native.PairKernel(counting, kernel.gram, kernel.tally, kernel.path)
-            )
+            monkeypatch.setitem(native._state, "kernel", dataclasses.replace(kernel, step=counting))
         out = _Tally()
         probe_chain(
             None, chain, samples=30_000, seed=11, device="cpu", progress=False, tally=out, **probe_kwargs
