@@ -9,7 +9,7 @@ a CI runner without a compiler and a laptop with one report the same estimate fo
 it loads, the kernel is run beside the PyTorch path on fixed inputs and refused unless they agree bit for
 bit (a compiler that reassociates sums or keeps excess precision would not).
 
-The shared library is built from the packaged source on first use (about 0.2 s) into a per-user cache
+The shared library is built from the packaged source on first use (about 1.5 s, once) into a per-user cache
 directory (``$RELULINT_CACHE_DIR``, else ``$XDG_CACHE_HOME/relulint``, else ``~/.cache/relulint``), under a
 name that hashes the source, the compiler, its flags and the CPU, so machines sharing a home directory never
 load each other's builds. The directory and the library must be ours and writable by no one else. Anything
