@@ -21,6 +21,7 @@ PyTorch path; ``RELULINT_NATIVE=0`` turns the kernel off; ``CC`` picks the compi
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import platform
@@ -187,7 +188,9 @@ def _flags() -> list[str]:
     return flags
 
 
+@functools.cache
 def _cpu_info() -> dict[str, str]:
+    """/proc/cpuinfo's first processor, read once (empty where there is none)."""
     try:
         text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
@@ -216,6 +219,7 @@ def _suffix() -> str:
 def _cache_dir() -> Path | None:
     """The first candidate directory that is ours, writable and writable by no one else (created 0700)."""
     explicit = os.environ.get("RELULINT_CACHE_DIR")
+    uid = _uid()
     candidates: list[Path] = []
     if explicit:
         candidates.append(Path(explicit))
@@ -225,10 +229,7 @@ def _cache_dir() -> Path | None:
             candidates.append(Path(xdg) / "relulint" if xdg else Path.home() / ".cache" / "relulint")
         except RuntimeError:  # no home directory (HOME unset, no passwd entry)
             pass
-        candidates.append(
-            Path(tempfile.gettempdir()) / f"relulint-{_uid() if _uid() is not None else 'user'}"
-        )
-    uid = _uid()
+        candidates.append(Path(tempfile.gettempdir()) / f"relulint-{'user' if uid is None else uid}")
     for path in candidates:
         try:
             path.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -163,10 +163,15 @@ def tally_expected(
 def lerp_factor(gram: torch.Tensor) -> torch.Tensor:
     """Point 1's factor beyond ``σ|h_1|`` after `pair_step` (float64, (m,)): ``cos θ + sin θ = (w + √(uu vv -
     w²)) / √(uu vv)`` (1 where a point is zero). The near-constant count puts the true scales back with it."""
-    uu, vv, w = gram.unbind(0)
+    prod, root, w = _prod_root(gram)
+    return (w + root).div_(prod.sqrt_().clamp_min_(TINY))
+
+
+def _prod_root(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(uu vv, √(max(uu vv - uv², 0)), uv + TINY)`` of a Gram, in PyTorch (new tensors)."""
+    uu, vv, uv = gram.unbind(0)
     prod = uu * vv
-    root = (prod - w * w).clamp_min_(0.0).sqrt_()
-    return (w + TINY + root).div_(prod.sqrt_().clamp_min_(TINY))
+    return prod, (prod - uv * uv).clamp_min_(0.0).sqrt_(), uv + TINY
 
 
 def self_check(kernel: PairKernel) -> str:
@@ -240,10 +245,7 @@ def _lerp_weight(gram: torch.Tensor, cos_out: torch.Tensor, dtype: torch.dtype) 
     min(w / √(uu vv), 1)`` into ``cos_out``, with ``w = h_0·h_1 + TINY``; in NumPy on the CPU (correctly
     rounded sqrt, as the C kernel; maximum and minimum keep NaN, as it does)."""
     if gram.device.type != "cpu":
-        uu, vv, uv = gram.unbind(0)
-        prod = uu * vv
-        root = (prod - uv * uv).clamp_min_(0.0).sqrt_()
-        w = uv + TINY
+        prod, root, w = _prod_root(gram)
         torch.div(w, prod.sqrt(), out=cos_out).clamp_max_(1.0)
         return (root / (w + root)).to(dtype)
     uu, vv, uv = gram.numpy()

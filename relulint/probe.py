@@ -833,10 +833,10 @@ def _split(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     return (gram[:2], gram[2]) if gram.shape[0] == 3 else (gram, None)
 
 
-# the pair engine's buffers: the draws and states alternate between 0 and 1, products in 2; float64 Grams
-# alternate between 3 and 4 (a layer's input and output), cos θ in 5, the PyTorch path's scratch in 6, the
-# zero flags in 7, a drawn layer's live units and largest units in 8 and 9 (distinct indices: with float64
-# draws the dtypes coincide)
+# the pair engine's buffers: the draws and states alternate between 0 and 1; float64 Grams alternate
+# between 3 and 4 (a layer's input and output), cos θ in 5, the PyTorch path's scratch in 6, the zero flags
+# in 7, a drawn layer's live units and largest units in 8 and 9 (distinct indices: with float64 draws the
+# dtypes coincide)
 GRAMS, COS, SCRATCH, ZERO, LIVE, TOP = (3, 4), 5, 6, 7, 8, 9
 
 
@@ -968,15 +968,12 @@ def _run_pair(
         if plan.bias_free and not plan.skip_near
         else None
     )
-    # buffers 0, 1: draws and hidden states; 2: products. float64 buffers 0, 1: the Gram into and out of a
-    # layer; 2: cos θ
-    ws = workspace or _Workspace(device, dtype)
+    ws = workspace or _Workspace(device, dtype)  # buffers: see GRAMS
     widths = [p.out_features for p in plan.hidden]
     slot = gslot = 0
     h: torch.Tensor | None = None
-    gram: torch.Tensor | None = (
-        None  # of the current state, float64 (`_split`), where a reduced layer needs it
-    )
+    # the Gram of the current state (float64, `_split`), where a reduced layer needs it
+    gram: torch.Tensor | None = None
     last = len(plan.hidden) - 1
     for index, layer in enumerate(plan.hidden):
         phi: torch.Tensor | None = None  # asin(cos θ) between the points' inputs (float64), reduced layers
@@ -1209,10 +1206,11 @@ def _rebuild_weights(
 def _per_sample_bytes(plan: _Plan) -> int:
     """An upper estimate of one sample's working set (float32 hidden states, weights, temporaries).
 
-    The pair engine (``|D| <= 2``) holds two buffers of ``|D| x width`` floats and one of ``3 x (width + 1)``
-    (products and their sums), the weight matrix of at most one drawn layer at a time (none for a Gaussian-reduced one),
-    biases, two float64 Grams and cos θ (7 float64) and per-sample bookkeeping; the points engine also holds
-    weight-shaped temporaries.
+    The pair engine (``|D| <= 2``) holds two buffers of ``|D| x width`` floats, an allowance of ``3 x (width +
+    1)`` floats for temporaries (the PyTorch path's float64 scratch, where it runs, is larger: it is not what
+    sizes the blocks, which must not depend on whether a compiler exists), the weight matrix of at most one
+    drawn layer at a time (none for a Gaussian-reduced one), biases, two float64 Grams and cos θ (7 float64)
+    and per-sample bookkeeping; the points engine also holds weight-shaped temporaries.
     """
     widths = [p.out_features for p in plan.hidden] + [plan.points.shape[1]]
     if plan.output is not None:
