@@ -26,15 +26,18 @@ Conventions and limits:
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import torch
 from torch import nn
 
 import relulint.inits
+import relulint.paths
 from relulint.capture import custom_linear_weight
 from relulint.facts import Capture, Chain, InitInfo, Layer, LoadedModel, Location, Node, NodeKind
 
@@ -168,6 +171,7 @@ class Role:
     name: str = ""
     layer: Layer | None = None  # for "linear": the layer, without what follows it
     norm_training: bool = True
+    norm_features: int | None = None  # for "norm": features one statistic is taken over (None: batch / unknown)
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,8 @@ class Tail:
     successors: tuple[int, ...] = ()
     end: str = "output"
     norm_after: str | None = None  # a normalization after the ReLU, before the next linear layer
+    relu: int | None = None  # the ReLU node (for "on every path": `relulint.paths`)
+    norm_features: int | None = None
 
 
 # ------------------------------------------------------------------------------------- public
@@ -201,7 +207,11 @@ def extract_chains(loaded: LoadedModel, capture: Capture) -> tuple[Chain, ...]:
         if not any(layer.activation == "relu" for layer in layers):
             continue
         layers = _pooled_inits(loaded, layers)
+        layers = graph.with_routes(layers, start, [tails[node_id].relu for node_id in path])
         end = tails[path[-1]].end
+        if end == "residual" and not graph.ends_in_skip(path[-1]):
+            end = "add"  # an add that joins no stream with a branch of it (`mu * 0.0 + sigma`)
+        hidden = [layer for layer in layers if layer.activation == "relu"]
         chains.append(
             Chain(
                 index=len(chains),
@@ -210,7 +220,8 @@ def extract_chains(loaded: LoadedModel, capture: Capture) -> tuple[Chain, ...]:
                 output_dim=layers[-1].out_features,
                 end=end,
                 location=_chain_location(loaded, layers[0]),
-                bypassed=end in ("residual", "concat") and graph.skips_around(start, path[-1]),
+                # every input→output path can avoid every ReLU layer of the chain (a skip goes around it)
+                bypassed=all(layer.routes == () for layer in hidden),
             )
         )
     return tuple(chains)
@@ -288,54 +299,79 @@ class _Graph:
     def role(self, node_id: int) -> Role:
         return self.roles[node_id]
 
-    def skips_around(self, start: int, last: int) -> bool:
-        """Does a path from the chain's input reach the add / concat it ends in without entering the chain?
+    @cached_property
+    def route_sets(self) -> dict[str, frozenset[int]]:
+        """For every input→output route, the nodes on every path of it (`relulint.paths.route_dominators`)."""
+        return relulint.paths.route_dominators(self.nodes)
 
-        ``x + f(x)``: yes (the chain is a residual branch). ``h = f(x); h + g(h)``: no (``f`` feeds both
-        operands, and its death makes both constant).
+    @cached_property
+    def from_inputs(self) -> set[int]:
+        inputs = [node_id for node_id, node in self.nodes.items() if node.kind is NodeKind.INPUT]
+        return relulint.paths.reachable(self.nodes, inputs)
+
+    @cached_property
+    def to_outputs(self) -> set[int]:
+        return relulint.paths.ancestors(self.nodes, relulint.paths.sinks(self.nodes))
+
+    def with_routes(self, layers: tuple[Layer, ...], start: int, relus: list[int | None]) -> tuple[Layer, ...]:
+        """The chain's layers with `Layer.routes`: the routes every path of which crosses each ReLU.
+
+        Where the captured graph cannot answer (no input or no output in it, the chain not reached from an
+        input, a ReLU whose value reaches no output: a capture that lost an edge), every layer keeps
+        ``routes=None`` and the chain is judged alone, as if it were the whole network.
         """
-        joins: set[int] = set()
+        complete = (
+            bool(self.route_sets)
+            and start in self.from_inputs
+            and all(relu is None or relu in self.to_outputs for relu in relus)
+        )
+        if not complete:
+            return layers
+        return tuple(
+            replace(layer, routes=tuple(r for r, on_path in self.route_sets.items() if relu in on_path))
+            if relu is not None
+            else layer
+            for layer, relu in zip(layers, relus, strict=True)
+        )
+
+    def ends_in_skip(self, last: int) -> bool:
+        """Is the add the chain ends in a skip connection (one operand reaches another: ``x + f(x)``)?
+
+        ``mu * 0.0 + sigma`` with ``sigma`` from a parameter, or the sum of branches of different inputs,
+        is not.
+        """
         frontier, seen = [last], {last}
         while frontier:
             for consumer in self.consumers.get(frontier.pop(), []):
                 kind = self.role(consumer).kind
-                if kind in ("residual", "concat"):
-                    joins.add(consumer)
-                elif kind != "linear" and consumer not in seen:
-                    seen.add(consumer)
-                    frontier.append(consumer)
-        if not joins:
-            return False
-        frontier = list(dict.fromkeys(self.nodes[start].inputs))
-        seen = set(frontier) | {start}
-        while frontier:
-            for consumer in self.consumers.get(frontier.pop(), []):
-                if consumer in joins:
+                if kind == "residual" and relulint.paths.is_skip_join(self.nodes, consumer):
                     return True
-                if consumer not in seen:
+                if kind not in ("linear", "residual", "concat") and consumer not in seen:
                     seen.add(consumer)
                     frontier.append(consumer)
         return False
 
     def tail(self, linear_id: int) -> Tail:
         """Follow one linear layer's output to its activation and on to the next linear layers."""
-        norm, training, dropout = None, True, False
+        norm, training, dropout, features = None, True, False, None
         current = linear_id
         while True:
             consumers = self.consumers.get(current, [])
             split = _split_end([self.role(c) for c in consumers])
             if split:
-                return Tail(None, norm, training, dropout, end=split)
+                return Tail(None, norm, training, dropout, end=split, norm_features=features)
             step = self._pre_step(consumers)
             if step is None:
-                return Tail(None, norm, training, dropout, end=_end_of(consumers, self.roles))
+                end = _end_of(consumers, self.roles)
+                return Tail(None, norm, training, dropout, end=end, norm_features=features)
             role = self.role(step)
             if role.kind == "relu":
-                return self._post(step, norm, training, dropout)
+                return replace(self._post(step, norm, training, dropout), relu=step, norm_features=features)
             if role.kind == "act":
-                return Tail(role.name, norm, training, dropout, end=f"activation:{role.name}")
+                end = f"activation:{role.name}"
+                return Tail(role.name, norm, training, dropout, end=end, norm_features=features)
             if role.kind == "norm" and norm is None:
-                norm, training = role.name, role.norm_training
+                norm, training, features = role.name, role.norm_training, role.norm_features
             elif role.kind == "dropout":
                 dropout = True
             current = step
@@ -398,6 +434,7 @@ class _Graph:
             norm=tail.norm,
             norm_training=tail.norm_training,
             norm_after=tail.norm_after,
+            norm_features=tail.norm_features,
             dropout=tail.dropout,
             weight_init=weight_init,
             bias_init=bias_init,
@@ -514,9 +551,10 @@ def module_norm(module: nn.Module) -> Role | None:
         training = module.training or not module.track_running_stats
         return Role("norm", "batchnorm", norm_training=training)
     if isinstance(module, nn.LayerNorm):
-        return Role("norm", "layernorm")
+        return Role("norm", "layernorm", norm_features=math.prod(module.normalized_shape))
     if isinstance(module, nn.GroupNorm):
-        return Role("norm", "groupnorm")
+        per_group = module.num_channels // module.num_groups if module.num_groups else None
+        return Role("norm", "groupnorm", norm_features=per_group)
     if isinstance(module, nn.modules.instancenorm._InstanceNorm):
         return Role("norm", "instancenorm")
     rms = getattr(nn, "RMSNorm", None)
@@ -609,7 +647,8 @@ def classify_operation(root: nn.Module, node: Node, nodes: Mapping[int, Node]) -
         return Role("act", name)
     if name in NORM_FUNCTIONS:
         training = bool(node.args.get("training", name != "batch_norm"))
-        return Role("norm", NORM_FUNCTIONS[name], norm_training=training)
+        features = _normalized_size(node.args) if name == "layer_norm" else None
+        return Role("norm", NORM_FUNCTIONS[name], norm_training=training, norm_features=features)
     if name in DROPOUT_NAMES:
         return Role("dropout", "dropout")
     if name == "linear":
@@ -624,6 +663,16 @@ def classify_operation(root: nn.Module, node: Node, nodes: Mapping[int, Node]) -
     if name in TRANSPARENT_NAMES:
         return Role("transparent")
     return Role("other", name)
+
+
+def _normalized_size(args: Mapping[str, Any]) -> int | None:
+    """The number of features `F.layer_norm(x, normalized_shape)` normalises over, when it is a literal."""
+    shape = args.get("normalized_shape", args.get("arg1"))
+    if isinstance(shape, int):
+        return shape
+    if isinstance(shape, (list, tuple)) and all(isinstance(n, int) for n in shape):
+        return math.prod(shape)
+    return None
 
 
 def _clamp_role(args: Mapping[str, Any]) -> Role:

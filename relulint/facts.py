@@ -194,6 +194,14 @@ class Layer:
     location: Location | None = None
     weight_init: InitInfo | None = None
     bias_init: InitInfo | None = None
+    # features one statistic of `norm` is taken over (LayerNorm: its normalized shape, GroupNorm: channels
+    # per group); None when unknown or over the batch (BatchNorm). A norm over a single feature outputs its
+    # bias β for every input: it protects nothing (`relulint.summary.degenerate_norm`).
+    norm_features: int | None = None
+    # the input→output routes ("x→output") every path of which crosses this layer's ReLU, so that its death
+    # for every input leaves that output constant in that input (`collapse` Lemma 1; `relulint.paths`).
+    # () when a path avoids it (a skip connection); None when not analysed: the chain is judged alone.
+    routes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -208,7 +216,7 @@ class Chain:
     layers: tuple[Layer, ...]
     input_dim: int
     output_dim: int
-    end: str  # "output", "residual", "concat", "activation:<name>", "other"
+    end: str  # "output", "residual", "add", "concat", "activation:<name>", "other"
     location: Location | None = None
     # a skip connection goes around the chain (x + f(x), concat with x): if it dies the network still
     # carries the input, so it is not born dead (`collapse` Lemma 1 needs a zero layer on every path)

@@ -11,9 +11,10 @@ Counting convention: `depth` is the number of ReLU (hidden) layers (`collapse` T
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from relulint.facts import Chain, InitInfo, ProbeResult, Report, Severity
+from relulint.facts import Chain, InitInfo, Layer, ProbeResult, Report, Severity
 
 #: Verdicts, from best to worst.
 VERDICT_NO_RELU = "no relu"  # the chain has no ReLU layer: nothing can die
@@ -27,25 +28,72 @@ LIKELY_DEAD = 0.5
 PROTECTING_NORMS = frozenset({"batchnorm", "layernorm", "groupnorm", "instancenorm"})
 
 
-def unprotected_widths(chain: Chain) -> tuple[int, ...]:
-    """Widths of the ReLU layers not preceded by a normalization that keeps one unit alive.
+def killing_layers(chain: Chain) -> tuple[Layer, ...]:
+    """The chain's ReLU layers whose death makes the network constant: on every path of some input→output
+    route (`Layer.routes`; `collapse` Lemma 1) and not preceded by a normalization that keeps a unit alive.
 
-    BatchNorm in training mode, LayerNorm and GroupNorm centre the pre-activations, so some unit stays
-    positive for every input (`collapse` §5.2); weight normalization and dropout do not protect.
+    BatchNorm in training mode, LayerNorm and GroupNorm over ≥ 2 features centre the pre-activations, so
+    some unit stays positive for every input (`collapse` §5.2); weight normalization and dropout do not
+    protect. A layer that every path can avoid (a skip connection around it) cannot kill the network.
     """
+    return tuple(chain.layers[i] for i in killing_indices(chain))
+
+
+def killing_indices(chain: Chain) -> tuple[int, ...]:
+    """Where the `killing_layers` are in ``chain.layers``."""
     if chain.bypassed:
         return ()  # a skip connection around the chain: its death cannot make the network constant
-    return tuple(layer.out_features for layer in chain.hidden if not _protects(layer))
+    return tuple(
+        i
+        for i, layer in enumerate(chain.layers)
+        if layer.activation == "relu" and layer.routes != () and not _protects(layer)
+    )
+
+
+def unprotected_widths(chain: Chain) -> tuple[int, ...]:
+    """Widths of the chain's ReLU layers that can kill the network (`killing_layers`)."""
+    return tuple(layer.out_features for layer in killing_layers(chain))
+
+
+def degenerate_norm(layer: Layer) -> bool:
+    """A LayerNorm / GroupNorm whose statistic is taken over a single feature (``LayerNorm(1)``,
+    ``GroupNorm(C, C)`` on (N, C) features): it subtracts each value from itself and outputs its bias β
+    for every input, so the ReLU after it is constant — dead, not protected."""
+    return (
+        layer.norm in ("layernorm", "groupnorm", "instancenorm")
+        and layer.norm_features is not None
+        and layer.norm_features < 2
+    )
+
+
+def bound_over(layers: Sequence[Layer]) -> float:
+    """`collapse` Thm 8 over these ReLU layers, 1 − ∏(1 − 2^−N_l); 1.0 when one of them follows a degenerate
+    norm (it is constant for every input: dead with certainty)."""
+    from relulint.theory.collapse import p_born_dead_upper
+
+    if any(degenerate_norm(layer) for layer in layers):
+        return 1.0
+    return p_born_dead_upper([layer.out_features for layer in layers])
+
+
+def chain_bound(chain: Chain) -> float:
+    """`bound_over` the chain's `killing_layers`: the born-dead bound RL101 acts on for one chain."""
+    return bound_over(killing_layers(chain))
 
 
 def skip_note(chain: Chain) -> str | None:
     """Why a chain with a skip connection around it is not born dead even when it dies."""
     if not chain.bypassed:
         return None
-    how = "a residual add" if chain.end == "residual" else "a concat"
+    if chain.end in ("residual", "concat"):
+        how = "a residual add" if chain.end == "residual" else "a concat"
+        return (
+            f"{how} carries the chain's input around it: if the chain dies the network is still not "
+            "constant (born dead needs a zero layer on every path, collapse Lemma 1), so RL101 stands down"
+        )
     return (
-        f"{how} carries the chain's input around it: if the chain dies the network is still not constant "
-        "(born dead needs a zero layer on every path, collapse Lemma 1), so RL101 stands down"
+        "every input→output path can avoid its ReLU layers (a skip connection goes around it): if the chain "
+        "dies the network is still not constant (collapse Lemma 1), so RL101 stands down"
     )
 
 
@@ -198,6 +246,7 @@ def normalization_note(chain: Chain) -> str | None:
     """
     protected = [layer for layer in chain.hidden if _protects(layer)]
     eval_bn = [layer for layer in chain.hidden if layer.norm == "batchnorm" and not layer.norm_training]
+    degenerate = [i for i, layer in enumerate(chain.hidden) if degenerate_norm(layer)]
     parts = []
     if protected:
         norms = ", ".join(sorted({str(layer.norm) for layer in protected}))
@@ -214,33 +263,46 @@ def normalization_note(chain: Chain) -> str | None:
         parts.append(
             f"{len(eval_bn)} BatchNorm layer(s) in eval mode use fixed running statistics and do not protect"
         )
+    if degenerate:
+        which = ", ".join(f"{chain.hidden[i].norm} before ReLU layer {i}" for i in degenerate)
+        parts.append(
+            f"{which} normalizes over a single feature: it outputs its bias β for every input, so the ReLU "
+            "after it is constant (dead with certainty), not protected"
+        )
     return "; ".join(parts) or None
 
 
 def _protects(layer: Any) -> bool:
-    return layer.norm in PROTECTING_NORMS and (layer.norm != "batchnorm" or layer.norm_training)
+    return (
+        layer.norm in PROTECTING_NORMS
+        and (layer.norm != "batchnorm" or layer.norm_training)
+        and not degenerate_norm(layer)
+    )
 
 
 def chain_summary(chain: Chain, p: float, probe: ProbeResult | None = None) -> dict[str, Any]:
     """The theory's numbers for one chain (json-ready; every count is ReLU layers).
 
     Keys: `index`, `shape`, `hidden_widths`, `depth`, `input_dim`, `output_dim`, `end`, `path`, `line`,
-    `p_upper` (`collapse` Thm 8 over all hidden widths), `p_upper_unprotected` (the same over layers not
-    protected by a normalization, what RL101 acts on), `p_lower` (`dying` Thm 3.3; null unless the width is
-    uniform and d_in = 1), `p_probe` (the Monte-Carlo estimate; null without a probe), `safe_depth` (most
-    ReLU layers at the narrowest unprotected width with P ≤ p, `collapse` Eq. 5; 10**18 means unbounded),
-    `min_width` (narrowest uniform width with P ≤ p for the unprotected layers; both null when a norm
-    protects every layer), `verdict` (one of `VERDICTS`),
+    `p_upper_all` (`collapse` Thm 8 over all hidden widths; `p_upper` is the same value, its older name),
+    `p_upper_unprotected` (the same over the layers that can kill the network, `killing_layers`: not
+    protected by a normalization, on every input→output path; what RL101 acts on), `p_lower` (`dying`
+    Thm 3.3; null unless the width is uniform and d_in = 1), `p_probe` (the Monte-Carlo estimate; null
+    without a probe), `safe_depth` (most ReLU layers at the narrowest unprotected width with P ≤ p,
+    `collapse` Eq. 5; 10**18 means unbounded), `min_width` (narrowest uniform width with P ≤ p for the
+    unprotected layers; both null when no layer can kill the network), `verdict` (one of `VERDICTS`; a
+    probe decides it only when its interval lies wholly on one side of p, `relulint.verdict.decide`),
     `normalization` (why normalized layers do or do not count, `normalization_note`; null without norms).
     """
     from relulint.theory.collapse import max_safe_depth, min_safe_width, p_born_dead_upper
+    from relulint.verdict import decide
 
     widths = chain.hidden_widths
     unprotected = unprotected_widths(chain)
     p_upper = p_born_dead_upper(widths)
-    p_acting = p_born_dead_upper(unprotected)
+    p_acting = chain_bound(chain)
     p_probe = probe.estimate if probe is not None and probe.samples else None
-    risk = p_probe if p_probe is not None else p_acting
+    risk, _ = decide(p_acting, probe, p)
     return {
         "index": chain.index,
         "shape": chain.shape,
@@ -252,6 +314,7 @@ def chain_summary(chain: Chain, p: float, probe: ProbeResult | None = None) -> d
         "path": chain.location.path if chain.location else None,
         "line": chain.location.line if chain.location else None,
         "p_upper": p_upper,
+        "p_upper_all": p_upper,
         "p_upper_unprotected": p_acting,
         "p_lower": p_lower_bound(chain) if len(unprotected) == len(widths) else None,
         "p_probe": p_probe,

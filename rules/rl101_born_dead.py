@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from relulint.facts import Chain, Finding, ModelFacts, Severity
+from relulint.facts import Chain, Finding, ModelFacts, ProbeResult, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.summary import (
     asymmetric_init,
+    chain_bound,
     init_label,
     negative_init,
     normalization_note,
@@ -19,28 +20,21 @@ from relulint.summary import (
     unprotected_widths,
 )
 from relulint.theory.collapse import max_safe_depth, min_safe_width, p_born_dead_upper
+from relulint.verdict import KillSet, kill_sets, risk, single_chain
 
 __all__ = [
     "BornDeadReluChain",
     "layers",
     "percent",
-    "risk",
     "theory_values",
 ]
 
 
-def risk(chain: Chain, facts: ModelFacts) -> tuple[float, str]:
-    """The born-dead probability relulint acts on, and where it comes from (probe, or Thm 8 bound)."""
-    if chain.bypassed:
-        return 0.0, "skip"  # a skip connection around the chain: the network is never constant through it
-    probe = facts.probes.get(chain.index)
-    if probe is not None and probe.samples:
-        return probe.estimate, "probe"
-    return p_born_dead_upper(unprotected_widths(chain)), "bound"
-
-
 def theory_values(chain: Chain, p: float) -> dict[str, float | int | None]:
     """Bounds for the json details: upper (Thm 8), lower (Thm 3.3, d_in = 1), width 2 (Prop 10).
+
+    `p_upper_unprotected` is the bound over the layers that can kill the network (what RL101 decides on),
+    `p_upper_all` the bound over every ReLU layer of the chain (`relulint.summary.chain_summary`'s).
 
     The Prop 10 Markov chain is exact up to 3 ReLU layers and a slight underestimate beyond (its
     Appendix J assumes independent directions; see `relulint.theory.collapse`), so relulint reports
@@ -53,7 +47,8 @@ def theory_values(chain: Chain, p: float) -> dict[str, float | int | None]:
     width = min(widths) if widths else 0
     uniform = len(set(widths)) == 1
     values: dict[str, float | int | None] = {
-        "p_upper": p_born_dead_upper(widths),
+        "p_upper_unprotected": chain_bound(chain),
+        "p_upper_all": p_born_dead_upper(chain.hidden_widths),
         "p_lower": None,
         "p_width2": None,
         "safe_depth": max_safe_depth(width, p) if width else None,
@@ -247,11 +242,16 @@ class BornDeadReluChain(Rule):
     )
 
     def check(self, facts: ModelFacts, ctx: RuleContext) -> Iterator[Finding]:
+        """One finding per kill set above `p` (`relulint.verdict.kill_sets`: the ReLU layers on every path
+        of an input→output route), told as its chain when it is one chain's, as a path across chains
+        otherwise; a chain whose init leans negative gets its own finding (the bound does not hold)."""
         p = ctx.option(type(self), "p")
+        told: set[int] = set()
         for chain in facts.chains:
-            probability, source = risk(chain, facts)
+            probability, source = risk(chain, facts, p)
             negative = negative_init(chain)
             if negative is not None and source == "bound" and unprotected_widths(chain):
+                told.add(chain.index)
                 yield self.finding(
                     facts,
                     f"ReLU chain {chain.shape} ({layers(chain.depth)}) is initialized from a law leaning "
@@ -262,18 +262,76 @@ class BornDeadReluChain(Rule):
                     fix="a symmetric init (nn.init.kaiming_normal_) or RAI (relulint.init.apply_rai)",
                     details={"probability": probability, "source": "bound-not-applicable", "p": p},
                 )
-                continue
-            if probability <= p:
-                continue
-            values = theory_values(chain, p)
-            yield self.finding(
-                facts,
-                self.message(chain, probability, source, values, p),
-                chain=chain,
-                severity=Severity.ERROR if probability >= 0.5 else Severity.WARNING,
-                fix=self.fix_text(chain, values),
-                details={"probability": probability, "source": source, "p": p, **values},
-            )
+        for kill_set in kill_sets(facts.chains):
+            chain = single_chain(kill_set, facts.chains)
+            if chain is None:
+                yield from self.path_finding(facts, kill_set, p)
+            elif chain.index not in told:
+                yield from self.chain_finding(facts, chain, p)
+
+    def chain_finding(self, facts: ModelFacts, chain: Chain, p: float) -> Iterator[Finding]:
+        """The finding for a kill set that is one chain's layers (the usual case): the probe may decide."""
+        probability, source = risk(chain, facts, p)
+        if probability <= p:
+            return
+        values = theory_values(chain, p)
+        probe = facts.probes.get(chain.index)
+        message = self.message(chain, probability, source, values, p)
+        extra: dict[str, object] = {}
+        if source == "bound" and probe is not None and probe.samples:
+            message += " " + probe_not_clearing(probe, p)
+            extra = {"probe": probe.estimate, "probe_ci": list(probe.ci)}
+        yield self.finding(
+            facts,
+            message,
+            chain=chain,
+            severity=Severity.ERROR if probability >= 0.5 else Severity.WARNING,
+            fix=self.fix_text(chain, values),
+            details={
+                "probability": probability,
+                "source": source,
+                "p": p,
+                **values,
+                **extra,
+                "chains": [chain.index],
+            },
+        )
+
+    def path_finding(self, facts: ModelFacts, kill_set: KillSet, p: float) -> Iterator[Finding]:
+        """The finding for the ReLU layers on every path across several chains: `collapse` Lemma 1 — a dead
+        layer makes all after it constant, whatever the activations between — so Thm 8 runs over them all."""
+        probability = kill_set.bound
+        if probability <= p:
+            return
+        chains = [c for c in facts.chains if c.index in kill_set.chains]
+        widths = kill_set.widths
+        width, count = min(widths), len(widths)
+        safe, need = max_safe_depth(width, p), min_safe_width(count, p)
+        every = [w for c in chains for w in c.hidden_widths]
+        values = {
+            "p_upper_unprotected": probability,
+            "p_upper_all": p_born_dead_upper(every),
+            "p_lower": None,
+            "p_width2": None,
+            "safe_depth": safe,
+            "min_width": need,
+        }
+        yield self.finding(
+            facts,
+            path_message(chains, kill_set, probability, safe, need, p),
+            chain=chains[0],
+            severity=Severity.ERROR if probability >= 0.5 else Severity.WARNING,
+            fix=fix_for(widths, safe, need),
+            details={
+                "probability": probability,
+                "source": "bound",
+                "p": p,
+                **values,
+                "chains": list(kill_set.chains),
+                "hidden_widths": list(widths),
+                "routes": list(kill_set.routes),
+            },
+        )
 
     @staticmethod
     def message(chain: Chain, probability: float, source: str, values: dict, p: float) -> str:
@@ -292,7 +350,7 @@ class BornDeadReluChain(Rule):
         elif values.get("p_lower"):  # a zero lower bound says nothing
             parts.append(f"at least {percent(values['p_lower'])} (dying Thm 3.3)")
         if source == "probe":
-            parts.append(f"bound {percent(values['p_upper'])}")
+            parts.append(f"bound {percent(values['p_upper_unprotected'])}")
         elif asymmetric_init(chain):
             parts.append(
                 "the bound is for symmetric inits; this chain's asymmetric init (RAI) lowers it "
@@ -316,13 +374,55 @@ class BornDeadReluChain(Rule):
 
     @staticmethod
     def fix_text(chain: Chain, values: dict) -> str:
-        need, safe = values["min_width"], values["safe_depth"]
-        widths = unprotected_widths(chain)
-        fixes = [
-            f"widen to {need} (P ≤ {percent(p_born_dead_upper([need] * len(widths)))})",
-            f"cut to {safe} ReLU layers" if safe else "cut the chain",
-            "put BatchNorm/LayerNorm before each ReLU (P → 0, collapse §5.2)",
-            "use an asymmetric init: relulint.init.apply_rai(model) (dying §4)",
-            "or SELU activations (collapse §5.2)",
-        ]
-        return "; ".join(fixes)
+        return fix_for(unprotected_widths(chain), values["safe_depth"], values["min_width"])
+
+
+def fix_for(widths: tuple[int, ...], safe: int | None, need: int | None) -> str:
+    """The fixes for ReLU layers of these widths that can kill the network."""
+    fixes = [
+        f"widen to {need} (P ≤ {percent(p_born_dead_upper([need] * len(widths)))})",
+        f"cut to {safe} ReLU layers" if safe else "cut the chain",
+        "put BatchNorm/LayerNorm before each ReLU (P → 0, collapse §5.2)",
+        "use an asymmetric init: relulint.init.apply_rai(model) (dying §4)",
+        "or SELU activations (collapse §5.2)",
+    ]
+    return "; ".join(fixes)
+
+
+def probe_not_clearing(probe: ProbeResult, p: float) -> str:
+    """Why the probe's estimate does not replace the bound: its 95 % interval reaches above `p`."""
+    low, high = probe.ci
+    return (
+        f"The probe measured {percent(probe.estimate)} over {probe.samples} inits (95 % interval "
+        f"{percent(low)}–{percent(high)}): the interval reaches above p = {percent(p)}, so it does not clear "
+        "the chain and the bound stands (more --samples narrow it)."
+    )
+
+
+def path_message(
+    chains: list[Chain], kill_set: KillSet, probability: float, safe: int | None, need: int | None, p: float
+) -> str:
+    """RL101's message for the ReLU layers every path crosses, spread over several chains."""
+    widths = kill_set.widths
+    names = ", ".join(
+        f"#{c.index} {c.shape} (line {c.location.line})" if c.location else f"#{c.index} {c.shape}"
+        for c in chains
+    )
+    shape = f"{widths[0]}×{len(widths)}" if len(set(widths)) == 1 else "-".join(map(str, widths))
+    head = (
+        f"ReLU path through chains {names}: its {layers(len(widths))} ({shape}) lie on every input→output "
+        f"path, and one dead layer makes everything after it constant whatever the activations between "
+        f"(collapse Lemma 1), so the network is born dead with probability up to {percent(probability)} "
+        f"(collapse Thm 8 over all {len(widths)}; each chain alone stays lower)."
+    )
+    inputs = sorted({route.split("→")[0] for route in kill_set.routes if "→" in route})
+    head += f" Routes: {', '.join(kill_set.routes)}." if len(inputs) > 1 or len(kill_set.routes) > 1 else ""
+    width = min(widths)
+    if safe:
+        limits = f" At width {width} at most {safe} ReLU layers keep it ≤ {percent(p)} (collapse Eq 5)"
+    else:
+        limits = (
+            f" At width {width} a single ReLU layer already dies with probability 2^−{width} = "
+            f"{percent(2.0**-width)} > {percent(p)} (collapse Eq 5)"
+        )
+    return head + limits + f"; {layers(len(widths))} need width ≥ {need}."

@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from relulint.rules.rl101_born_dead import percent, risk
+from relulint.rules.rl101_born_dead import percent
 
 from relulint.facts import Chain, Finding, InitInfo, Layer, ModelFacts, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.theory.nonconvergence import p_inactive_region, restarts_needed
+from relulint.verdict import risk
 
 CONFIDENCE = 0.99
 
@@ -240,7 +241,7 @@ class RestartsNeeded(Rule):
     def check(self, facts: ModelFacts, ctx: RuleContext) -> Iterator[Finding]:
         p = ctx.option(type(self), "p")
         for chain in facts.chains:
-            probability, source = risk(chain, facts)
+            probability, source = risk(chain, facts, p)
             if probability <= p:
                 continue
             stuck, assumed = p_stuck_why(chain)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from relulint.rules.rl101_born_dead import layers, percent, risk
+from relulint.rules.rl101_born_dead import layers, percent
 
 from relulint.facts import Chain, Finding, InitInfo, ModelFacts, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.summary import init_label, symmetric_init, unprotected_widths
 from relulint.theory.dying import rai_upper_bound
+from relulint.verdict import risk
 
 
 def chain_inits(chain: Chain) -> tuple[list[InitInfo], bool, bool]:
@@ -211,7 +212,7 @@ class SymmetricInitDeepNarrow(Rule):
             symmetric, rai, asymmetric = chain_inits(chain)
             if rai or asymmetric or not symmetric:
                 continue  # RAI / asymmetric / unknown init: not this rule's advice (RL101 still applies)
-            probability, source = risk(chain, facts)
+            probability, source = risk(chain, facts, p)
             if probability <= p:
                 continue
             details = self.details(chain, facts, symmetric, probability, source, p)

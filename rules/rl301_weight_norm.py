@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from relulint.rules.rl101_born_dead import percent, risk
+from relulint.rules.rl101_born_dead import percent
 
 from relulint.facts import Chain, Finding, ModelFacts, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.summary import unprotected_widths
+from relulint.verdict import risk
 
 KINDS = {
     "weight_norm": "torch.nn.utils.weight_norm",
@@ -190,7 +191,7 @@ class WeightNormWithoutBatchNorm(Rule):
             kinds = weight_normalized(chain)
             if not kinds or not unprotected_widths(chain):
                 continue
-            probability, source = risk(chain, facts)
+            probability, source = risk(chain, facts, p)
             at_risk = probability > p
             yield self.finding(
                 facts,

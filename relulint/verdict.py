@@ -1,0 +1,118 @@
+"""Verdicts: the born-dead probability relulint acts on, for one chain and for the network.
+
+A ReLU layer dead for every input makes everything after it constant, whatever the activations between
+(`collapse` Lemma 1). So the network is born dead when one of the ReLU layers that *every* path of an
+input→output route crosses is dead, and `collapse` Thm 8's argument bounds that probability over exactly
+those layers: each is dead with probability at most 2^−N_l given the layers before it, whatever feeds it
+(a Tanh, a second Linear), so P ≤ 1 − ∏ₗ (1 − 2^−N_l). Chains (`relulint.extract`) are for reading; a
+*kill set* — the ReLU layers on every path of one route, across chains — is what RL101 decides on.
+
+The probe (`relulint.probe`) never overrules a proof with noise: it clears a chain only when its whole
+confidence interval lies at or below `p`, and its estimate replaces the bound only when the interval
+lies wholly above `p` (a measured risk) or above the bound (an init outside the theorem's hypothesis).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from relulint.facts import Chain, Layer, ModelFacts, ProbeResult
+from relulint.summary import bound_over, chain_bound, killing_indices
+
+__all__ = ["KillSet", "decide", "kill_sets", "network_risk", "risk"]
+
+
+def decide(bound: float, probe: ProbeResult | None, p: float) -> tuple[float, str]:
+    """The probability to act on, from the Thm 8 `bound` and an optional probe, and its source.
+
+    ``"probe"`` when the probe decides (its interval wholly at or below `p`: cleared; wholly above `p` or
+    above the bound: measured), else ``"bound"``: the proof stands.
+    """
+    if probe is None or not probe.samples:
+        return bound, "bound"
+    low, high = probe.ci
+    if high <= p or low > p or low > bound:
+        return probe.estimate, "probe"
+    return bound, "bound"
+
+
+def risk(chain: Chain, facts: ModelFacts, p: float) -> tuple[float, str]:
+    """The born-dead probability relulint acts on for one chain, over its `killing_layers`, and where it
+    comes from: ``"skip"`` (every path can avoid the chain), ``"probe"`` or ``"bound"`` (`decide`)."""
+    if chain.bypassed:
+        return 0.0, "skip"  # a skip connection around the chain: the network is never constant through it
+    return decide(chain_bound(chain), facts.probes.get(chain.index), p)
+
+
+@dataclass(frozen=True)
+class KillSet:
+    """The ReLU layers on every path of one or more input→output routes (`relulint.paths`).
+
+    Members are the layers that can die (`relulint.summary.killing_layers`):
+    `members` are ``(chain index, index in chain.layers)``; `layers` the same layers; `routes` the routes
+    (``"x→output"``) whose paths all cross them, or ``("chain <i>",)`` for a chain the graph could not
+    place (judged alone).
+    """
+
+    routes: tuple[str, ...]
+    members: tuple[tuple[int, int], ...]
+    layers: tuple[Layer, ...]
+
+    @property
+    def chains(self) -> tuple[int, ...]:
+        return tuple(dict.fromkeys(chain for chain, _ in self.members))
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return tuple(layer.out_features for layer in self.layers)
+
+    @property
+    def bound(self) -> float:
+        """`collapse` Thm 8 over the layers that can die (`relulint.summary.bound_over`)."""
+        return bound_over(self.layers)
+
+
+def kill_sets(chains: tuple[Chain, ...]) -> tuple[KillSet, ...]:
+    """The network's kill sets, in forward order: one per distinct set of layers that can die on every path
+    of a route; a set inside another one is left out (the larger one's probability is at least as high).
+
+    Only layers that can die are members (a normalization that protects a layer keeps it out), so a route
+    whose every crossed layer is protected, or that every chain's layers can be avoided on, has none.
+    """
+    by_route: dict[str, list[tuple[int, int]]] = {}
+    where: dict[tuple[int, int], Layer] = {}
+    for chain in chains:
+        for i in killing_indices(chain):
+            layer = chain.layers[i]
+            where[(chain.index, i)] = layer
+            routes = layer.routes if layer.routes is not None else (f"chain {chain.index}",)
+            for route in routes:
+                by_route.setdefault(route, []).append((chain.index, i))
+    merged: dict[tuple[tuple[int, int], ...], list[str]] = {}
+    for route, members in by_route.items():
+        merged.setdefault(tuple(sorted(set(members))), []).append(route)
+    keys = list(merged)
+    kept = [m for m in keys if not any(set(m) < set(other) for other in keys)]
+    kept.sort()
+    return tuple(KillSet(tuple(merged[m]), m, tuple(where[x] for x in m)) for m in kept)
+
+
+def single_chain(kill_set: KillSet, chains: tuple[Chain, ...]) -> Chain | None:
+    """The chain whose killing layers are exactly this kill set (the usual case), else None."""
+    if len(kill_set.chains) != 1:
+        return None
+    chain = next(c for c in chains if c.index == kill_set.chains[0])
+    ours = {(chain.index, i) for i in killing_indices(chain)}
+    return chain if ours == set(kill_set.members) else None
+
+
+def network_risk(kill_set: KillSet, facts: ModelFacts, p: float) -> tuple[float, str]:
+    """The born-dead probability of a kill set, and its source (`decide`).
+
+    A probe measures one chain on its own input domain, not on what the chains before it feed it, so it
+    decides only a kill set that is one chain's; across chains the bound stands.
+    """
+    chain = single_chain(kill_set, facts.chains)
+    if chain is not None:
+        return risk(chain, facts, p)
+    return kill_set.bound, "bound"
