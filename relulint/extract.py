@@ -39,6 +39,7 @@ from torch import nn
 import relulint.inits
 import relulint.paths
 from relulint.capture import custom_linear_weight
+from relulint.errors import UsageError
 from relulint.facts import Capture, Chain, InitInfo, Layer, LoadedModel, Location, Node, NodeKind
 
 # ------------------------------------------------------------------------------------ vocabulary
@@ -171,7 +172,7 @@ class Role:
     name: str = ""
     layer: Layer | None = None  # for "linear": the layer, without what follows it
     norm_training: bool = True
-    norm_features: int | None = None  # for "norm": features one statistic is taken over (None: batch / unknown)
+    norm_features: int | None = None  # for "norm": features per statistic (None: the batch, or unknown)
 
 
 @dataclass(frozen=True)
@@ -292,6 +293,8 @@ class _Graph:
                 self.consumers[source].append(node.id)
         self.roles = {node.id: classify(loaded.module, node, self.nodes) for node in nodes}
         self.linear_ids = [node.id for node in nodes if self.roles[node.id].kind == "linear"]
+        for node_id in self.linear_ids:
+            _refuse_zero_width(loaded, self.roles[node_id].layer)
         # (weight_init, bias_init) per module qualname: a module called several times (or shared by
         # two chains) is fingerprinted once.
         self._inits: dict[str, tuple[InitInfo | None, InitInfo | None]] = {}
@@ -313,7 +316,9 @@ class _Graph:
     def to_outputs(self) -> set[int]:
         return relulint.paths.ancestors(self.nodes, relulint.paths.sinks(self.nodes))
 
-    def with_routes(self, layers: tuple[Layer, ...], start: int, relus: list[int | None]) -> tuple[Layer, ...]:
+    def with_routes(
+        self, layers: tuple[Layer, ...], start: int, relus: list[int | None]
+    ) -> tuple[Layer, ...]:
         """The chain's layers with `Layer.routes`: the routes every path of which crosses each ReLU.
 
         Where the captured graph cannot answer (no input or no output in it, the chain not reached from an
@@ -439,6 +444,20 @@ class _Graph:
             weight_init=weight_init,
             bias_init=bias_init,
         )
+
+
+def _refuse_zero_width(loaded: LoadedModel, layer: Layer | None) -> None:
+    """A layer with no units (``nn.Linear(2, 0)``) is a mistake in the model, not a chain: a usage error."""
+    if layer is None or (layer.in_features > 0 and layer.out_features > 0):
+        return
+    name = layer.module or "a functional layer"
+    where = loaded.module_locations.get(layer.module)
+    at = f" ({where.path}:{where.line})" if where else ""
+    raise UsageError(
+        f"layer `{name}`{at} is Linear({layer.in_features}, {layer.out_features}): a zero-width layer has no "
+        "units to check",
+        hint="give every Linear at least one input and one output feature",
+    )
 
 
 def _split_end(roles: list[Role]) -> str | None:

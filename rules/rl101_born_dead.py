@@ -404,16 +404,15 @@ def path_message(
 ) -> str:
     """RL101's message for the ReLU layers every path crosses, spread over several chains."""
     widths = kill_set.widths
-    names = ", ".join(
-        f"#{c.index} {c.shape} (line {c.location.line})" if c.location else f"#{c.index} {c.shape}"
-        for c in chains
+    names = " and ".join(
+        f"#{c.index} ({c.shape}" + (f", line {c.location.line})" if c.location else ")") for c in chains
     )
     shape = f"{widths[0]}×{len(widths)}" if len(set(widths)) == 1 else "-".join(map(str, widths))
     head = (
-        f"ReLU path through chains {names}: its {layers(len(widths))} ({shape}) lie on every input→output "
-        f"path, and one dead layer makes everything after it constant whatever the activations between "
-        f"(collapse Lemma 1), so the network is born dead with probability up to {percent(probability)} "
-        f"(collapse Thm 8 over all {len(widths)}; each chain alone stays lower)."
+        f"ReLU path through chains {names} is born dead with probability up to {percent(probability)} "
+        f"(collapse Thm 8 over its {layers(len(widths))}, {shape}, that every input→output path crosses: "
+        "one dead layer makes everything after it constant, whatever the activations between, "
+        "collapse Lemma 1)."
     )
     inputs = sorted({route.split("→")[0] for route in kill_set.routes if "→" in route})
     head += f" Routes: {', '.join(kill_set.routes)}." if len(inputs) > 1 or len(kill_set.routes) > 1 else ""

@@ -17,8 +17,9 @@ The document is written to stdout (or `-o FILE`) with nothing else on it. Versio
             {
               "index": 0, "shape": "1 → 3×12 → 1", "hidden_widths": [3, ...], "depth": 12,
               "input_dim": 1, "output_dim": 1, "end": "output", "path": "model.py", "line": 8,
-              "p_upper": 0.798,          # collapse Thm 8 upper bound (all ReLU layers)
-              "p_upper_unprotected": 0.798,  # the same over layers without a protecting norm (RL101's)
+              "p_upper_all": 0.798,      # collapse Thm 8 upper bound over all its ReLU layers
+              "p_upper": 0.798,          # the same value (its older name)
+              "p_upper_unprotected": 0.798,  # the same over the layers that can kill the network
               "p_lower": 0.61,           # dying Thm 3.3 lower bound; null unless uniform width, d_in = 1
               "p_probe": null,           # Monte-Carlo estimate; null without --probe
               "safe_depth": 1,           # most ReLU layers at this width with P <= p (collapse Eq 5)
@@ -35,6 +36,11 @@ The document is written to stdout (or `-o FILE`) with nothing else on it. Versio
                         "method", "dead_unit_fraction", "init", "notes"},  # only when a probe ran
               "compare_probe": {...}     # only with --compare rai
             }
+          ],
+          "paths": [                     # the ReLU layers on every input→output path: what RL101 decides on
+            {"chains": [0], "routes": ["x→output"], "layers": [[0, 0], ...], "hidden_widths": [3, ...],
+             "depth": 12, "p_upper_unprotected": 0.798, "probability": 0.798, "source": "bound",
+             "verdict": "likely dead"}
           ],
           "findings": [
             {"code": "RL101", "name": "born-dead-relu-chain", "severity": "error",   # info|warning|error
@@ -65,7 +71,15 @@ from typing import Any
 
 from relulint.facts import Chain, Finding, Layer, ModelFacts, Report, Skipped, TargetReport
 from relulint.options import Options
-from relulint.summary import chain_summary, report_counts
+from relulint.summary import (
+    LIKELY_DEAD,
+    VERDICT_AT_RISK,
+    VERDICT_LIKELY_DEAD,
+    VERDICT_OK,
+    chain_summary,
+    report_counts,
+)
+from relulint.verdict import KillSet, kill_sets, network_risk
 
 JSON_VERSION = 1
 
@@ -118,6 +132,30 @@ def chain_record(facts: ModelFacts, chain: Chain, p: float) -> dict[str, Any]:
     return record
 
 
+def path_record(facts: ModelFacts, kill_set: KillSet, p: float) -> dict[str, Any]:
+    """One kill set (`relulint.verdict.kill_sets`): the ReLU layers that can die on every path of its routes,
+    their `collapse` Thm 8 bound, and the probability RL101 decides on (`relulint.verdict.network_risk`)."""
+    probability, source = network_risk(kill_set, facts, p)
+    verdict = (
+        VERDICT_LIKELY_DEAD
+        if probability >= LIKELY_DEAD
+        else VERDICT_AT_RISK
+        if probability > p
+        else VERDICT_OK
+    )
+    return {
+        "chains": list(kill_set.chains),
+        "routes": list(kill_set.routes),
+        "layers": [list(member) for member in kill_set.members],
+        "hidden_widths": list(kill_set.widths),
+        "depth": len(kill_set.widths),
+        "p_upper_unprotected": kill_set.bound,
+        "probability": probability,
+        "source": source,
+        "verdict": verdict,
+    }
+
+
 def finding_record(finding: Finding) -> dict[str, Any]:
     return {
         "code": finding.code,
@@ -145,6 +183,7 @@ def target_record(target: TargetReport, p: float) -> dict[str, Any]:
         "capture": {"method": facts.capture_method, "reason": facts.capture_reason} if facts else None,
         "seconds": target.seconds,
         "chains": [chain_record(facts, c, p) for c in facts.chains] if facts else [],
+        "paths": [path_record(facts, k, p) for k in kill_sets(facts.chains)] if facts else [],
         "findings": [finding_record(f) for f in target.findings],
     }
 

@@ -76,8 +76,10 @@ def depth_text(depth: int | None) -> str:
 
 
 def probability_cell(summary: dict[str, Any]) -> Text:
-    """`≤ 79.8 %` (Thm 8), `≥ 61 %` (Thm 3.3) and `probe 70 %` on separate lines when known."""
-    lines = [f"≤ {percent(summary['p_upper_unprotected'])}"]
+    """`≤ 79.8 %` (Thm 8), `≥ 61 %` (Thm 3.3) and `probe 70 %` on separate lines when known; `—` for a
+    chain that cannot kill the network (a norm before every ReLU, a skip around it)."""
+    protected = summary["verdict"] == VERDICT_PROTECTED
+    lines = ["—" if protected else f"≤ {percent(summary['p_upper_unprotected'])}"]
     if summary["p_upper_unprotected"] != summary["p_upper"]:
         lines.append(f"(≤ {percent(summary['p_upper'])} unprotected)")
     if summary["p_lower"] is not None:
@@ -143,6 +145,31 @@ def chain_lines(target: TargetReport, summaries: list[dict[str, Any]]) -> list[T
     return lines
 
 
+def path_lines(target: TargetReport, p: float) -> list[Text]:
+    """Under the chains: each set of ReLU layers on every input→output path that spans several chains, with
+    its own bound (what RL101 decides on; `relulint.verdict.kill_sets`). One chain's set is its table row."""
+    from relulint.verdict import kill_sets, single_chain
+
+    facts = target.facts
+    assert facts is not None
+    lines: list[Text] = []
+    for kill_set in kill_sets(facts.chains):
+        if single_chain(kill_set, facts.chains) is not None:
+            continue
+        chains = " + ".join(f"#{i}" for i in kill_set.chains)
+        widths = kill_set.widths
+        shape = f"{widths[0]}×{len(widths)}" if len(set(widths)) == 1 else "-".join(map(str, widths))
+        bound = kill_set.bound
+        verdict = VERDICT_LIKELY_DEAD if bound >= 0.5 else VERDICT_AT_RISK if bound > p else VERDICT_OK
+        line = Text(
+            f"path {chains}: {len(widths)} ReLU layers ({shape}) on every input→output path: "
+            f"≤ {percent(bound)} (collapse Thm 8 over them all) "
+        )
+        line.append(verdict, style=VERDICT_STYLE.get(verdict, ""))
+        lines.append(line)
+    return lines
+
+
 def findings_block(findings: tuple[Finding, ...]) -> Group:
     """Each finding as a block: `severity CODE name  path:line`, then the message and the fix, indented.
 
@@ -164,7 +191,8 @@ def findings_block(findings: tuple[Finding, ...]) -> Group:
     return Group(*blocks)
 
 
-def model_panel(target: TargetReport, p: float) -> Panel:
+def model_panel(target: TargetReport, p: float, width: int | None = None) -> Panel:
+    """One model's panel; `width` is the console's, so that a long title is never cropped."""
     parts: list[Any] = []
     facts = target.facts
     if facts is not None and facts.capture_method != "fx":
@@ -176,12 +204,17 @@ def model_panel(target: TargetReport, p: float) -> Panel:
         summaries = chain_summaries(target, p)
         parts.append(chain_table(summaries))
         parts += chain_lines(target, summaries)
+        parts += path_lines(target, p)
     parts.append(Text(""))
     if target.findings:
         parts.append(findings_block(target.findings))
     else:
         parts.append(Text("no findings", style="green"))
     title = Text(f"{target.path}:{target.name}", style="bold")
+    if width is not None and title.cell_len > width - 6:
+        # rich crops a title wider than the panel's top edge: print it whole, folded, as the first line
+        title.overflow = "fold"
+        return Panel(Group(title, *parts), box=box.ROUNDED, expand=True)
     return Panel(Group(*parts), title=title, title_align="left", box=box.ROUNDED, expand=True)
 
 
@@ -224,16 +257,22 @@ def render_text(
     """The whole report as a string (ANSI colours only when `color`)."""
     p = (options or Options()).p
     color = wants_color() if color is None else color
-    renderables: list[Any] = [model_panel(t, p) for t in report.targets]
+    width = console_width(color)
+    renderables: list[Any] = [model_panel(t, p, width) for t in report.targets]
     if statistics and report.findings:
         renderables.append(statistics_table(report))
     renderables += closing_lines(report)
     return to_string(renderables, color=color)
 
 
+def console_width(color: bool) -> int:
+    """The terminal's width in colour, a fixed 100 columns in plain text."""
+    return Console().width if color else PLAIN_WIDTH
+
+
 def to_string(renderables: list[Any], *, color: bool) -> str:
     """Render with rich into a string: the terminal's width in colour, a fixed 100 columns in plain."""
-    width = Console().width if color else PLAIN_WIDTH
+    width = console_width(color)
     console = Console(
         width=width,
         color_system="auto" if color else None,
