@@ -195,7 +195,7 @@ class Tail:
 
 def extract_chains(loaded: LoadedModel, capture: Capture) -> tuple[Chain, ...]:
     """The ReLU chains of the captured forward pass, in forward order."""
-    graph = _Graph(loaded, capture.nodes)
+    graph = _Graph(loaded, capture.nodes, dataflow=capture.method != "registration")
     tails = {node_id: graph.tail(node_id) for node_id in graph.linear_ids}
     reached = {s for tail in tails.values() for s in tail.successors}
     paths = longest_paths(tails)
@@ -284,8 +284,9 @@ def normalise_name(name: str) -> str:
 class _Graph:
     """The captured nodes with their roles and consumers."""
 
-    def __init__(self, loaded: LoadedModel, nodes: tuple[Node, ...]) -> None:
+    def __init__(self, loaded: LoadedModel, nodes: tuple[Node, ...], dataflow: bool = True) -> None:
         self.loaded = loaded
+        self.dataflow = dataflow  # False: the nodes are a guess in registration order, with no skips seen
         self.nodes = {node.id: node for node in nodes}
         self.consumers: dict[int, list[int]] = defaultdict(list)
         for node in nodes:
@@ -321,12 +322,14 @@ class _Graph:
     ) -> tuple[Layer, ...]:
         """The chain's layers with `Layer.routes`: the routes every path of which crosses each ReLU.
 
-        Where the captured graph cannot answer (no input or no output in it, the chain not reached from an
-        input, a ReLU whose value reaches no output: a capture that lost an edge), every layer keeps
-        ``routes=None`` and the chain is judged alone, as if it were the whole network.
+        Where the captured graph cannot answer (the registration-order fallback, which sees no data flow
+        and so no skip; no input or no output in the graph; the chain not reached from an input; a ReLU
+        whose value reaches no output: a capture that lost an edge), every layer keeps ``routes=None`` and
+        the chain is judged alone, as if it were the whole network.
         """
         complete = (
-            bool(self.route_sets)
+            self.dataflow
+            and bool(self.route_sets)
             and start in self.from_inputs
             and all(relu is None or relu in self.to_outputs for relu in relus)
         )

@@ -142,15 +142,18 @@ def route_dominators(nodes: Mapping[int, Node]) -> dict[str, frozenset[int]]:
 
 
 def is_skip_join(nodes: Mapping[int, Node], join: int) -> bool:
-    """Is the add / concat `join` a skip connection: does one of its operands reach another one, so that the
-    join carries a stream together with a branch computed from it (``x + f(x)``, ``cat([x, f(x)])``)?
+    """Is the add / concat `join` a skip connection: do two of its operands come from one stream (a common
+    ancestor), so that one is a path around what the other went through (``x + f(x)``,
+    ``shortcut(x) + f(pre(x))``, ``cat([x, f(x)])``)?
 
     Operands with no common ancestry (``mu * 0.0 + sigma`` with ``sigma`` from a parameter, the sum of
-    two branches of different inputs) make an add that is not a skip.
+    branches of two different inputs) make an add that is not a skip.
     """
     operands = [s for s in dict.fromkeys(nodes[join].inputs) if s in nodes]
-    for i, a in enumerate(operands):
-        others = set(operands[:i] + operands[i + 1 :])
-        if others & (reachable(nodes, [a]) - {a}):
+    seen: set[int] = set()
+    for operand in operands:
+        mine = ancestors(nodes, [operand])
+        if mine & seen:
             return True
+        seen |= mine
     return False

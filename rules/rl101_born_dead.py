@@ -392,10 +392,14 @@ def fix_for(widths: tuple[int, ...], safe: int | None, need: int | None) -> str:
 def probe_not_clearing(probe: ProbeResult, p: float) -> str:
     """Why the probe's estimate does not replace the bound: its 95 % interval reaches above `p`."""
     low, high = probe.ci
+
+    def share(x: float) -> str:
+        return "0" if x == 0 else percent(x)
+
     return (
-        f"The probe measured {percent(probe.estimate)} over {probe.samples} inits (95 % interval "
-        f"{percent(low)}–{percent(high)}): the interval reaches above p = {percent(p)}, so it does not clear "
-        "the chain and the bound stands (more --samples narrow it)."
+        f"The probe saw {probe.born_dead} of {probe.samples} inits born dead ({share(probe.estimate)}, 95 % "
+        f"interval {share(low)}–{share(high)}): the interval reaches above p = {percent(p)}, so the probe "
+        "does not clear the chain and the bound stands (more --samples narrow the interval)."
     )
 
 
