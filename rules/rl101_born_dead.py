@@ -13,7 +13,9 @@ from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.summary import (
     asymmetric_init,
     chain_bound,
+    degenerate_norm,
     init_label,
+    killing_layers,
     negative_init,
     normalization_note,
     symmetric_init,
@@ -274,6 +276,8 @@ class BornDeadReluChain(Rule):
         probability, source = risk(chain, facts, p)
         if probability <= p:
             return
+        if source == "bound" and any(degenerate_norm(layer) for layer in killing_layers(chain)):
+            source = "degenerate-norm"  # a norm over one feature: constant for every input, not a bound
         values = theory_values(chain, p)
         probe = facts.probes.get(chain.index)
         message = self.message(chain, probability, source, values, p)
@@ -337,6 +341,11 @@ class BornDeadReluChain(Rule):
     def message(chain: Chain, probability: float, source: str, values: dict, p: float) -> str:
         widths = unprotected_widths(chain)
         width = min(widths)
+        if source == "degenerate-norm":
+            return (
+                f"ReLU chain {chain.shape} ({layers(chain.depth)}) is constant for every input, whatever "
+                f"the init (probability 1). Normalization: {normalization_note(chain)}."
+            )
         parts = [
             f"ReLU chain {chain.shape} ({layers(chain.depth)}) is born dead with probability "
             + (
