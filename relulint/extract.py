@@ -3,10 +3,19 @@
 A chain is a maximal run ``Linear → [norm | dropout | shape-preserving]* → ReLU → Linear → …`` in the
 graph of `relulint.capture`. The linear layer after the last ReLU (the output layer) belongs to the
 chain with ``activation=None``; a layer followed by a non-dying activation (Tanh, GELU, sine, ...)
-ends the chain with ``end="activation:<name>"``. A residual ``add`` or a ``cat`` / ``stack`` splits
-a run: when a ReLU output also feeds a skip connection, the run ends there (``end="residual"``) and
-the next linear layer starts a new chain, so a chain's depth is the longest pure feed-forward run.
-Where the graph branches (several heads on one trunk), the chain follows the deepest branch.
+ends the chain with ``end="activation:<name>"``. An ``add`` / ``sub`` or a ``cat`` / ``stack`` splits
+a run: when a ReLU output also feeds one, the run ends there and the next linear layer starts a new
+chain, so a chain's depth is the longest pure feed-forward run. The end is ``"residual"`` when the add
+is a skip connection (two operands from one stream, `relulint.paths.is_skip_join`), ``"add"`` when it is
+not (``mu * 0.0 + sigma``). Where the graph branches (several heads on one trunk), the chain follows the
+deepest branch.
+
+Chains are for reading; the verdict is decided on paths. Each ReLU layer records in `Layer.routes` the
+input→output routes every path of which crosses it (the dominators of the output, `relulint.paths`), so a
+block with a path around it — a residual add, a concat with the input, a pre-norm, a dropout or an
+``nn.Identity`` before the branch, swapped variables — has ``routes == ()`` whatever sits on either path,
+and a chain whose every ReLU layer can be avoided is `Chain.bypassed`. `relulint.verdict` groups the layers
+on every path across chains (a Tanh or a bare Linear between two runs does not stop a dead layer).
 
 Only chains with at least one ReLU layer are returned, in forward order (`Chain.index`).
 
@@ -15,7 +24,10 @@ Conventions and limits:
 - ReLU spellings: `nn.ReLU`, `nn.ReLU6`, `F.relu(_)`, `F.relu6`, `torch.relu(_)`, `x.relu(_)()`,
   ``clamp`` / ``clip`` / ``clamp_min`` with ``min=0``, ``threshold(x, 0, 0)``, ``Hardtanh(0, m)``.
 - ``Layer.norm`` is a normalization between the linear layer and its ReLU; one after the ReLU (before
-  the next linear layer) is passed through and not recorded.
+  the next linear layer) is passed through and not recorded. ``Layer.norm_features`` is the number of
+  features one of its statistics is taken over (a LayerNorm's normalized shape, a GroupNorm's channels
+  per group), so that a norm over a single feature is known not to protect.
+- A zero-width ``Linear`` (``nn.Linear(2, 0)``) is a usage error.
 - Functional layers ``F.linear(x, self.w, self.b)`` are layers named by the weight's qualified
   parameter name (``Layer.module = "w"``); a weight computed from one 2-D parameter through a norm
   (``self.v / self.v.norm(...)``) is that parameter with ``weight_norm="custom"``. ``x @ W + b`` is not
