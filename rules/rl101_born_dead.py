@@ -86,8 +86,12 @@ class BornDeadReluChain(Rule):
         Finds chains of Linear → ReLU layers whose probability of being *born dead* — some hidden layer
         outputs zero for every input, so the network is constant — exceeds `p` (default 1 %). The
         probability is the upper bound of `collapse` Theorem 8 (= `dying` Theorem 3.2),
-        1 − ∏ₗ (1 − 2^−Nₗ) over the ReLU layer widths Nₗ, or the probe's Monte-Carlo estimate when
-        `--probe` ran. The message gives the widths, the ReLU depth, the probability (with the `dying`
+        1 − ∏ₗ (1 − 2^−Nₗ) over the widths Nₗ of the ReLU layers that every input→output path crosses:
+        one dead layer makes everything after it constant whatever the activations between (`collapse`
+        Lemma 1), so a Tanh or a bare Linear between two ReLU runs joins them into one path, and a block
+        with a skip connection around it (residual add, concat with the input, whatever sits on either
+        path) is left out. With `--probe`, the probe clears a chain only when its whole 95 % interval lies
+        at or below `p`; otherwise the bound stands and the message gives both. The message gives the widths, the ReLU depth, the probability (with the `dying`
         Theorem 3.3 lower bound when d_in = 1, and the `collapse` Proposition 10 value at width 2),
         the deepest safe chain at this width (`collapse` Eq. 5) and the narrowest safe width at this
         depth, and the fixes.
@@ -97,8 +101,9 @@ class BornDeadReluChain(Rule):
 
         Depth counts ReLU (hidden) layers, as `collapse` Theorem 8 does; a ReLU on the last layer counts.
         The rule stands down for layers preceded by a normalization that keeps a live unit for every
-        input (BatchNorm in training mode, LayerNorm, GroupNorm); weight normalization and dropout do not
-        count (`collapse` §5.2).
+        input (BatchNorm in training mode, LayerNorm or GroupNorm over ≥ 2 features); weight normalization
+        and dropout do not count (`collapse` §5.2), and a norm over a single feature (`LayerNorm(1)`,
+        `GroupNorm(C, C)`) outputs its bias for every input: the ReLU after it is constant.
     """
     why = """
         A born-dead network is constant, its gradient vanishes in every layer before the dead one
@@ -176,6 +181,19 @@ class BornDeadReluChain(Rule):
                         return self.head(x)
             """,
         ),
+        Case(
+            title="A Tanh between two ReLU runs does not stop a dead layer: one path of 8 layers",
+            code="""
+                from torch import nn
+
+
+                def Net(width: int = 9):
+                    first = [nn.Linear(2, width), nn.ReLU()]  # expect: RL101
+                    first += [m for _ in range(3) for m in (nn.Linear(width, width), nn.ReLU())]
+                    second = [m for _ in range(4) for m in (nn.Linear(width, width), nn.ReLU())]
+                    return nn.Sequential(*first, nn.Linear(width, width), nn.Tanh(), *second, nn.Linear(width, 1))
+            """,
+        ),
     )
     VALID = (
         Case(
@@ -239,6 +257,26 @@ class BornDeadReluChain(Rule):
                     for _ in range(9):
                         layers += [nn.Linear(2, 2), nn.Tanh()]
                     return nn.Sequential(*layers, nn.Linear(2, 1))
+            """,
+        ),
+        Case(
+            title="Narrow residual blocks with a pre-norm and dropout: the stream goes around each",
+            code="""
+                from torch import nn
+
+
+                class Block(nn.Module):
+                    def __init__(self, d_main: int = 16, d_hidden: int = 3):
+                        super().__init__()
+                        self.norm = nn.BatchNorm1d(d_main)
+                        self.ff = nn.Sequential(nn.Linear(d_main, d_hidden), nn.ReLU(), nn.Dropout(0.1), nn.Linear(d_hidden, d_main))
+
+                    def forward(self, x):
+                        return x + self.ff(self.norm(x))
+
+
+                def Net():
+                    return nn.Sequential(nn.Linear(4, 16), *[Block() for _ in range(8)], nn.Linear(16, 1))
             """,
         ),
     )
