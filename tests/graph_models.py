@@ -15,6 +15,7 @@ imitations, not their code), and a helper that runs the real command line on one
 - `IDENTITY_SHORTCUT`: residual blocks ``shortcut(x) + fc2(relu(fc1(pre(x))))`` with ``nn.Identity``
   shortcuts and an ``nn.Identity`` / ``nn.Dropout`` before the branch.
 - `GAUSSIAN_ACTOR`: an RL policy returning ``(mu, mu * 0.0 + log_std.exp())``.
+- `DEEPONET`: a DeepONet, ``sum(branch(u) * trunk(y))``: two inputs, each with its own path.
 """
 
 from __future__ import annotations
@@ -294,6 +295,29 @@ class GaussianActor(nn.Module):
         mu = self.mu(self.net(obs))
         std = mu * 0.0 + self.log_std.exp()
         return mu, std
+"""
+
+DEEPONET = """
+import torch
+from torch import nn
+
+
+def mlp(d_in, width, depth, d_out):
+    layers = [nn.Linear(d_in, width), nn.ReLU()]
+    for _ in range(depth - 1):
+        layers += [nn.Linear(width, width), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(width, d_out))
+
+
+class DeepONet(nn.Module):
+    def __init__(self, sensors=20, width=8, depth=12, p=10):
+        super().__init__()
+        self.branch = mlp(sensors, width, depth, p)
+        self.trunk = mlp(1, width, depth, p)
+        self.b = nn.Parameter(torch.zeros(1))
+
+    def forward(self, u, y):
+        return (self.branch(u) * self.trunk(y)).sum(dim=-1, keepdim=True) + self.b
 """
 
 

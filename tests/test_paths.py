@@ -14,7 +14,7 @@ import random
 
 import pytest
 import torch
-from graph_models import GAUSSIAN_ACTOR, TANH_SPLIT, findings, run_json, thm8
+from graph_models import DEEPONET, GAUSSIAN_ACTOR, TANH_SPLIT, findings, run_json, thm8
 
 from relulint.facts import Node, NodeKind
 from relulint.paths import dominators, is_skip_join, route_dominators
@@ -180,3 +180,14 @@ def test_an_add_with_a_parameter_is_not_called_residual(tmp_path, monkeypatch) -
     assert path["routes"] == ["obs→output[0]", "obs→output[1]"]
     (finding,) = findings(doc)
     assert code == 1 and finding["details"]["probability"] == pytest.approx(thm8(*[3] * 12), rel=1e-12)
+
+
+def test_each_input_of_a_deeponet_has_its_own_path(tmp_path, monkeypatch) -> None:
+    """``sum(branch(u) * trunk(y))``: a dead branch leaves the output independent of ``u`` (constant in
+    the function it should learn from), so each net is judged on its own route, as two findings."""
+    code, doc = run_json(tmp_path, monkeypatch, DEEPONET, "DeepONet")
+    paths = doc["targets"][0]["paths"]
+    assert [(p["chains"], p["routes"]) for p in paths] == [([0], ["u→output"]), ([1], ["y→output"])]
+    assert [f["chain"] for f in findings(doc)] == [0, 1] and code == 1
+    for finding in findings(doc):
+        assert finding["details"]["probability"] == pytest.approx(thm8(*[8] * 12), rel=1e-12)
