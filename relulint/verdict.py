@@ -8,8 +8,9 @@ those layers: each is dead with probability at most 2^−N_l given the layers be
 *kill set* — the ReLU layers on every path of one route, across chains — is what RL101 decides on.
 
 The probe (`relulint.probe`) never overrules a proof with noise: it clears a chain only when its whole
-confidence interval lies at or below `p`, and its estimate replaces the bound only when the interval
-lies wholly above `p` (a measured risk) or above the bound (an init outside the theorem's hypothesis).
+95 % interval lies at or below `p`, and its estimate replaces the bound only when the interval lies
+wholly above `p` (a measured risk, often above the bound for an init outside the theorem's hypothesis).
+An interval that straddles `p` decides nothing: the bound stands.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ __all__ = ["KillSet", "decide", "kill_sets", "network_risk", "risk"]
 def decide(bound: float, probe: ProbeResult | None, p: float) -> tuple[float, str]:
     """The probability to act on, from the Thm 8 `bound` and an optional probe, and its source.
 
-    ``"probe"`` when the probe decides (its interval wholly at or below `p`: cleared; wholly above `p` or
-    above the bound: measured), else ``"bound"``: the proof stands.
+    ``"probe"`` when the probe decides (its interval wholly at or below `p`: cleared; wholly above `p`:
+    measured), else ``"bound"``: the proof stands.
     """
     if probe is None or not probe.samples:
         return bound, "bound"
     low, high = probe.ci
-    if high <= p or low > p or low > bound:
+    if high <= p or low > p:
         return probe.estimate, "probe"
     return bound, "bound"
 
