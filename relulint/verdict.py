@@ -111,9 +111,18 @@ def network_risk(kill_set: KillSet, facts: ModelFacts, p: float) -> tuple[float,
     """The born-dead probability of a kill set, and its source (`decide`).
 
     A probe measures one chain on its own input domain, not on what the chains before it feed it, so it
-    decides only a kill set that is one chain's; across chains the bound stands.
+    can clear only a kill set that is one chain's. Across chains the bound stands, unless a member chain's
+    probe measured more than it (its interval wholly above `p`: that chain's death alone kills the network).
     """
     chain = single_chain(kill_set, facts.chains)
     if chain is not None:
         return risk(chain, facts, p)
-    return kill_set.bound, "bound"
+    best = (kill_set.bound, "bound")
+    for member in facts.chains:
+        ours = {i for c, i in kill_set.members if c == member.index}
+        if not ours or ours != set(killing_indices(member)):
+            continue
+        measured, source = risk(member, facts, p)
+        if source == "probe" and measured > p and measured > best[0]:
+            best = (measured, "probe")
+    return best

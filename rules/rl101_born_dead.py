@@ -22,7 +22,7 @@ from relulint.summary import (
     unprotected_widths,
 )
 from relulint.theory.collapse import max_safe_depth, min_safe_width, p_born_dead_upper
-from relulint.verdict import KillSet, kill_sets, risk, single_chain
+from relulint.verdict import KillSet, kill_sets, network_risk, risk, single_chain
 
 __all__ = [
     "BornDeadReluChain",
@@ -342,7 +342,7 @@ class BornDeadReluChain(Rule):
     def path_finding(self, facts: ModelFacts, kill_set: KillSet, p: float) -> Iterator[Finding]:
         """The finding for the ReLU layers on every path across several chains: `collapse` Lemma 1 — a dead
         layer makes all after it constant, whatever the activations between — so Thm 8 runs over them all."""
-        probability = kill_set.bound
+        probability, source = network_risk(kill_set, facts, p)
         if probability <= p:
             return
         chains = [c for c in facts.chains if c.index in kill_set.chains]
@@ -351,7 +351,7 @@ class BornDeadReluChain(Rule):
         safe, need = max_safe_depth(width, p), min_safe_width(count, p)
         every = [w for c in chains for w in c.hidden_widths]
         values = {
-            "p_upper_unprotected": probability,
+            "p_upper_unprotected": kill_set.bound,
             "p_upper_all": p_born_dead_upper(every),
             "p_lower": None,
             "p_width2": None,
@@ -360,13 +360,13 @@ class BornDeadReluChain(Rule):
         }
         yield self.finding(
             facts,
-            path_message(chains, kill_set, probability, safe, need, p),
+            path_message(chains, kill_set, probability, source, safe, need, p),
             chain=chains[0],
             severity=Severity.ERROR if probability >= 0.5 else Severity.WARNING,
             fix=fix_for(widths, safe, need),
             details={
                 "probability": probability,
-                "source": "bound",
+                "source": source,
                 "p": p,
                 **values,
                 "chains": list(kill_set.chains),
@@ -451,7 +451,13 @@ def probe_not_clearing(probe: ProbeResult, p: float) -> str:
 
 
 def path_message(
-    chains: list[Chain], kill_set: KillSet, probability: float, safe: int | None, need: int | None, p: float
+    chains: list[Chain],
+    kill_set: KillSet,
+    probability: float,
+    source: str,
+    safe: int | None,
+    need: int | None,
+    p: float,
 ) -> str:
     """RL101's message for the ReLU layers every path crosses, spread over several chains."""
     widths = kill_set.widths
@@ -460,11 +466,13 @@ def path_message(
     )
     shape = f"{widths[0]}×{len(widths)}" if len(set(widths)) == 1 else "-".join(map(str, widths))
     head = (
-        f"ReLU path through chains {names} is born dead with probability up to {percent(probability)} "
+        f"ReLU path through chains {names} is born dead with probability up to {percent(kill_set.bound)} "
         f"(collapse Thm 8 over its {layers(len(widths))}, {shape}, that every input→output path crosses: "
         "one dead layer makes everything after it constant, whatever the activations between, "
         "collapse Lemma 1)."
     )
+    if source == "probe":
+        head += f" The probe measured more on one of its chains alone: {percent(probability)}."
     inputs = sorted({route.split("→")[0] for route in kill_set.routes if "→" in route})
     head += f" Routes: {', '.join(kill_set.routes)}." if len(inputs) > 1 or len(kill_set.routes) > 1 else ""
     width = min(widths)

@@ -204,3 +204,56 @@ def test_a_long_model_name_is_printed_whole() -> None:
     assert name in flat
     short = plain(check(nn.Sequential(nn.Linear(1, 3), nn.ReLU(), nn.Linear(3, 1))))
     assert short.splitlines()[0].startswith("╭─ ") and "Sequential" in short.splitlines()[0]
+
+
+# ------------------------------------------------------------------------------- kill sets
+
+
+def routed(index: int, widths: list[int], routes: tuple[str, ...] | None, norm: str | None = None) -> Chain:
+    hidden = [
+        Layer(f"c{index}.{i}", 9, w, False, "relu", norm=norm, weight_init=HE, routes=routes)
+        for i, w in enumerate(widths)
+    ]
+    return Chain(index, (*hidden, Layer(f"c{index}.out", widths[-1], 9, False, None)), 9, 9, "other",
+                 Location("model.py", 10 + index))  # fmt: skip
+
+
+def facts_of(*chains: Chain, probes: dict | None = None) -> ModelFacts:
+    return ModelFacts(
+        "model.py:Net", "Net", "model.py", Location("model.py", 1), "fx", None, chains, probes=probes or {}
+    )
+
+
+def test_kill_sets_group_by_route_and_drop_what_cannot_die() -> None:
+    from relulint.verdict import kill_sets
+
+    chains = (
+        routed(0, [4, 4], ("x→output[0]", "x→output[1]")),  # the trunk, on every path of both outputs
+        routed(1, [3], ("x→output[0]",)),  # the first head
+        routed(2, [2, 2], ()),  # a block with a skip around it
+        routed(3, [2], ("x→output[0]",), norm="layernorm"),  # protected by a norm over ≥ 2 features
+        routed(4, [5], None),  # a chain the graph could not place: judged alone
+    )
+    sets = kill_sets(chains)
+    # x→output[1] (the trunk alone) lies inside x→output[0] and is left out
+    assert [(k.chains, k.routes, k.widths) for k in sets] == [
+        ((0, 1), ("x→output[0]",), (4, 4, 3)),
+        ((4,), ("chain 4",), (5,)),
+    ]
+    assert sets[0].bound == pytest.approx(thm8(4, 4, 3), rel=1e-12)
+
+
+def test_a_probe_on_one_chain_of_a_path() -> None:
+    chains = (routed(0, [9] * 4, ("x→output",)), routed(1, [9] * 4, ("x→output",)))
+    (finding,) = list(BornDeadReluChain().check(facts_of(*chains), RuleContext(Options())))
+    assert finding.details["chains"] == [0, 1] and finding.details["source"] == "bound"
+    # a probe cannot clear a chain of a path (it measures it on its own inputs): the bound stands
+    cleared = facts_of(*chains, probes={0: probe_of(0, 5000), 1: probe_of(0, 5000)})
+    (finding,) = list(BornDeadReluChain().check(cleared, RuleContext(Options())))
+    assert finding.details["probability"] == pytest.approx(thm8(*[9] * 8), rel=1e-12)
+    # but a chain measured dead more often than the path's bound raises it
+    measured = facts_of(*chains, probes={1: probe_of(500, 1000)})
+    (finding,) = list(BornDeadReluChain().check(measured, RuleContext(Options())))
+    assert finding.details["source"] == "probe" and finding.details["probability"] == 0.5
+    assert finding.details["p_upper_unprotected"] == pytest.approx(thm8(*[9] * 8), rel=1e-12)
+    assert "The probe measured more on one of its chains alone: 50 %" in finding.message
