@@ -264,12 +264,25 @@ def normalization_note(chain: Chain) -> str | None:
             f"{len(eval_bn)} BatchNorm layer(s) in eval mode use fixed running statistics and do not protect"
         )
     if degenerate:
-        which = ", ".join(f"{chain.hidden[i].norm} before ReLU layer {i}" for i in degenerate)
+        kinds = " / ".join(sorted({str(chain.hidden[i].norm) for i in degenerate}))
+        where = _ranges(degenerate)
         parts.append(
-            f"{which} normalizes over a single feature: it outputs its bias β for every input, so the ReLU "
-            "after it is constant (dead with certainty), not protected"
+            f"the {kinds} before ReLU layer{'s' if len(degenerate) > 1 else ''} {where} normalizes over a "
+            "single feature (LayerNorm(1), GroupNorm(C, C)): it outputs its bias β for every input, so the "
+            "ReLU after it is constant (dead with certainty), not protected"
         )
     return "; ".join(parts) or None
+
+
+def _ranges(indices: list[int]) -> str:
+    """``[0, 1, 2, 5]`` → ``"0–2, 5"``."""
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}–{r[-1]}" for r in runs)
 
 
 def _protects(layer: Any) -> bool:

@@ -328,7 +328,7 @@ class BornDeadReluChain(Rule):
             message,
             chain=chain,
             severity=Severity.ERROR if probability >= 0.5 else Severity.WARNING,
-            fix=self.fix_text(chain, values),
+            fix=DEGENERATE_FIX if source == "degenerate-norm" else self.fix_text(chain, values),
             details={
                 "probability": probability,
                 "source": source,
@@ -422,6 +422,12 @@ class BornDeadReluChain(Rule):
     @staticmethod
     def fix_text(chain: Chain, values: dict) -> str:
         return fix_for(unprotected_widths(chain), values["safe_depth"], values["min_width"])
+
+
+DEGENERATE_FIX = (
+    "normalize over ≥ 2 features: LayerNorm(width), GroupNorm(G, width) with G < width (e.g. GroupNorm(1, "
+    "width)), or BatchNorm1d(width) (collapse §5.2)"
+)
 
 
 def fix_for(widths: tuple[int, ...], safe: int | None, need: int | None) -> str:

@@ -79,7 +79,8 @@ def probability_cell(summary: dict[str, Any]) -> Text:
     """`≤ 79.8 %` (Thm 8), `≥ 61 %` (Thm 3.3) and `probe 70 %` on separate lines when known; `—` for a
     chain that cannot kill the network (a norm before every ReLU, a skip around it)."""
     protected = summary["verdict"] == VERDICT_PROTECTED
-    lines = ["—" if protected else f"≤ {percent(summary['p_upper_unprotected'])}"]
+    bound = summary["p_upper_unprotected"]
+    lines = ["—" if protected else "100 %" if bound >= 1.0 else f"≤ {percent(bound)}"]
     if summary["p_upper_unprotected"] != summary["p_upper"]:
         lines.append(f"(≤ {percent(summary['p_upper'])} unprotected)")
     if summary["p_lower"] is not None:
