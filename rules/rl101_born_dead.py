@@ -91,10 +91,10 @@ class BornDeadReluChain(Rule):
         Lemma 1), so a Tanh or a bare Linear between two ReLU runs joins them into one path, and a block
         with a skip connection around it (residual add, concat with the input, whatever sits on either
         path) is left out. With `--probe`, the probe clears a chain only when its whole 95 % interval lies
-        at or below `p`; otherwise the bound stands and the message gives both. The message gives the widths, the ReLU depth, the probability (with the `dying`
-        Theorem 3.3 lower bound when d_in = 1, and the `collapse` Proposition 10 value at width 2),
-        the deepest safe chain at this width (`collapse` Eq. 5) and the narrowest safe width at this
-        depth, and the fixes.
+        at or below `p`; otherwise the bound stands and the message gives both. The message gives the
+        widths, the ReLU depth, the probability (with the `dying` Theorem 3.3 lower bound when d_in = 1,
+        and the `collapse` Proposition 10 value at width 2), the deepest safe chain at this width
+        (`collapse` Eq. 5) and the narrowest safe width at this depth, and the fixes.
 
         Severity: warning, raised to error when the probability is at least 50 % (the net is more
         likely dead than alive), so `--fail-on error` gates only those.
