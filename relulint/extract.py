@@ -321,6 +321,11 @@ class _Graph:
         return relulint.paths.route_dominators(self.nodes)
 
     @cached_property
+    def sources(self) -> dict[int, frozenset[int]]:
+        """The forward inputs each node is computed from (`relulint.paths.input_sources`)."""
+        return relulint.paths.input_sources(self.nodes)
+
+    @cached_property
     def from_inputs(self) -> set[int]:
         inputs = [node_id for node_id, node in self.nodes.items() if node.kind is NodeKind.INPUT]
         return relulint.paths.reachable(self.nodes, inputs)
@@ -355,7 +360,7 @@ class _Graph:
         )
 
     def ends_in_skip(self, last: int) -> bool:
-        """Is the add the chain ends in a skip connection (one operand reaches another: ``x + f(x)``)?
+        """Is the add the chain ends in a skip connection (operands from one stream: ``x + f(x)``)?
 
         ``mu * 0.0 + sigma`` with ``sigma`` from a parameter, or the sum of branches of different inputs,
         is not.
@@ -364,7 +369,7 @@ class _Graph:
         while frontier:
             for consumer in self.consumers.get(frontier.pop(), []):
                 kind = self.role(consumer).kind
-                if kind == "residual" and relulint.paths.is_skip_join(self.nodes, consumer):
+                if kind == "residual" and relulint.paths.is_skip_join(self.nodes, consumer, self.sources):
                     return True
                 if kind not in ("linear", "residual", "concat") and consumer not in seen:
                     seen.add(consumer)

@@ -141,18 +141,34 @@ def route_dominators(nodes: Mapping[int, Node]) -> dict[str, frozenset[int]]:
     return routes
 
 
-def is_skip_join(nodes: Mapping[int, Node], join: int) -> bool:
-    """Is the add / concat `join` a skip connection: do two of its operands come from one stream (a common
-    ancestor), so that one is a path around what the other went through (``x + f(x)``,
+def input_sources(nodes: Mapping[int, Node]) -> dict[int, frozenset[int]]:
+    """For every node, the ``INPUT`` nodes it is computed from (one pass in topological order)."""
+    sources: dict[int, frozenset[int]] = {}
+    for node_id in topological_order(nodes):
+        node = nodes[node_id]
+        if node.kind is NodeKind.INPUT:
+            sources[node_id] = frozenset({node_id})
+        else:
+            sources[node_id] = frozenset().union(*(sources.get(s, frozenset()) for s in node.inputs))
+    return sources
+
+
+def is_skip_join(
+    nodes: Mapping[int, Node], join: int, sources: Mapping[int, frozenset[int]] | None = None
+) -> bool:
+    """Is the add / concat `join` a skip connection: do two of its operands come from one stream (a forward
+    input in common), so that one is a path around what the other went through (``x + f(x)``,
     ``shortcut(x) + f(pre(x))``, ``cat([x, f(x)])``)?
 
-    Operands with no common ancestry (``mu * 0.0 + sigma`` with ``sigma`` from a parameter, the sum of
-    branches of two different inputs) make an add that is not a skip.
+    Operands with no input in common (``mu * 0.0 + sigma`` with ``sigma`` from a parameter, the sum of
+    branches of two different inputs) make an add that is not a skip. `sources` is `input_sources(nodes)`,
+    computed here when not given.
     """
-    operands = [s for s in dict.fromkeys(nodes[join].inputs) if s in nodes]
+    if sources is None:
+        sources = input_sources(nodes)
     seen: set[int] = set()
-    for operand in operands:
-        mine = ancestors(nodes, [operand])
+    for operand in dict.fromkeys(nodes[join].inputs):
+        mine = sources.get(operand, frozenset())
         if mine & seen:
             return True
         seen |= mine
