@@ -191,3 +191,22 @@ def test_each_input_of_a_deeponet_has_its_own_path(tmp_path, monkeypatch) -> Non
     assert [f["chain"] for f in findings(doc)] == [0, 1] and code == 1
     for finding in findings(doc):
         assert finding["details"]["probability"] == pytest.approx(thm8(*[8] * 12), rel=1e-12)
+
+
+def test_a_registration_order_guess_is_not_read_as_one_path() -> None:
+    """The last-resort capture lists leaf modules in registration order and sees no data flow, so no skip:
+    joining its chains into one path would turn eight residual blocks into one false 40 % path. Each chain
+    stays judged alone (route ``chain <i>``), as before paths."""
+    from graph_models import RTDL_RESNET
+    from helpers_capture import loaded_model
+
+    from relulint.capture import registration_capture
+    from relulint.extract import extract_chains
+    from relulint.verdict import kill_sets
+
+    namespace: dict = {}
+    exec(compile(RTDL_RESNET, "<rtdl>", "exec"), namespace)
+    model = namespace["ResNet"]()
+    chains = extract_chains(loaded_model(model), registration_capture(model, "test"))
+    assert len(chains) == 8 and all(layer.routes is None for c in chains for layer in c.hidden)
+    assert [k.routes for k in kill_sets(chains)] == [(f"chain {i}",) for i in range(8)]
