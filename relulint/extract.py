@@ -14,8 +14,11 @@ Chains are for reading; the verdict is decided on paths. Each ReLU layer records
 input→output routes every path of which crosses it (the dominators of the output, `relulint.paths`), so a
 block with a path around it — a residual add, a concat with the input, a pre-norm, a dropout or an
 ``nn.Identity`` before the branch, swapped variables — has ``routes == ()`` whatever sits on either path,
-and a chain whose every ReLU layer can be avoided is `Chain.bypassed`. `relulint.verdict` groups the layers
-on every path across chains (a Tanh or a bare Linear between two runs does not stop a dead layer).
+and a chain whose every ReLU layer can be avoided is `Chain.bypassed`. A dead ReLU's exact zeros also
+kill a route where they reach a node on every path of it through views, bias-free Linears or a product
+(``relu(f(x)) * sigmoid(g(x))``: the gate is no way around, `relulint.paths.zeros_from`). `relulint.verdict`
+groups the layers on every path across chains (a Tanh or a bare Linear between two runs does not stop a
+dead layer).
 
 Only chains with at least one ReLU layer are returned, in forward order (`Chain.index`).
 
@@ -173,6 +176,12 @@ CONCAT_NAMES = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "co
 WEIGHT_NORM_OPS = frozenset(
     {"norm", "linalg_vector_norm", "vector_norm", "_weight_norm", "normalize", "rsqrt"}
 )
+#: activations with f(0) = 0: a dead layer's zeros pass through them (`relulint.paths.zeros_from`)
+ZERO_AT_ZERO = frozenset(
+    {"tanh", "sin", "gelu", "silu", "leaky_relu", "prelu", "elu", "celu", "selu", "mish", "softsign"}
+)
+#: products: one zero operand makes the result zero
+PRODUCT_NAMES = frozenset({"mul", "matmul", "mm", "bmm", "outer"})
 _INPLACE_OPERATORS = {"iadd": "add", "isub": "sub", "imul": "mul", "itruediv": "truediv", "idiv": "div"}
 
 
@@ -353,11 +362,38 @@ class _Graph:
         if not complete:
             return layers
         return tuple(
-            replace(layer, routes=tuple(r for r, on_path in self.route_sets.items() if relu in on_path))
-            if relu is not None
-            else layer
+            replace(layer, routes=self._routes_killed_by(relu)) if relu is not None else layer
             for layer, relu in zip(layers, relus, strict=True)
         )
+
+    def _routes_killed_by(self, relu: int) -> tuple[str, ...]:
+        """The routes a dead ReLU makes constant: its exact zeros (passed on by views, bias-free Linears, a
+        product with them: `relulint.paths.zeros_from`) reach a node that every path of the route crosses."""
+        zeros = relulint.paths.zeros_from(self.nodes, relu, self.zero_rules)
+        return tuple(r for r, on_path in self.route_sets.items() if zeros & on_path)
+
+    @cached_property
+    def zero_rules(self) -> dict[int, str]:
+        """How each node passes on exact zeros (`relulint.paths.zeros_from`): ``"all"`` or ``"any"``."""
+        rules: dict[int, str] = {}
+        for node_id, node in self.nodes.items():
+            role = self.role(node_id)
+            name = normalise_name(node.target) if node.kind is not NodeKind.MODULE else role.name
+            distinct = len(set(node.inputs))
+            if role.kind == "linear":
+                if role.layer is not None and not role.layer.bias:
+                    rules[node_id] = "all"  # W·0 = 0
+            elif role.kind in ("relu", "dropout") or (role.kind == "act" and role.name in ZERO_AT_ZERO):
+                rules[node_id] = "all"
+            elif name in PRODUCT_NAMES and distinct > 1:
+                rules[node_id] = "any"
+            elif name in ("mul", "div", "truediv", "sum", "mean") or (
+                role.kind == "residual" and distinct > 1
+            ):
+                rules[node_id] = "all"  # 0·c, 0/c, a sum of zeros, 0 + 0
+            elif role.kind == "transparent" and name not in ("add", "sub"):
+                rules[node_id] = "all"  # views, copies, casts, an Identity (not x + 1)
+        return rules
 
     def ends_in_skip(self, last: int) -> bool:
         """Is the add the chain ends in a skip connection (operands from one stream: ``x + f(x)``)?

@@ -141,6 +141,27 @@ def route_dominators(nodes: Mapping[int, Node]) -> dict[str, frozenset[int]]:
     return routes
 
 
+def zeros_from(nodes: Mapping[int, Node], start: int, rules: Mapping[int, str]) -> set[int]:
+    """The nodes that output exact zeros for every input when `start` does (a dead ReLU layer).
+
+    `rules` says how a node passes zeros on: ``"all"`` — zero when every tensor operand is (a view, a ReLU, a
+    dropout, a bias-free Linear, ``tanh``, a sum of zeros), ``"any"`` — zero when one operand is (a
+    product, ``relu(f(x)) * g(x)``); a node without a rule never outputs a forced zero (a Linear with a
+    bias, a sigmoid, a concat). `start` is included.
+    """
+    zeros = {start}
+    inside = reachable(nodes, [start])
+    for node_id in topological_order({i: nodes[i] for i in inside}):
+        if node_id == start:
+            continue
+        operands = [s for s in dict.fromkeys(nodes[node_id].inputs) if s in nodes]
+        rule = rules.get(node_id)
+        hit = [s in zeros for s in operands]
+        if (rule == "any" and any(hit)) or (rule == "all" and hit and all(hit)):
+            zeros.add(node_id)
+    return zeros
+
+
 def input_sources(nodes: Mapping[int, Node]) -> dict[int, frozenset[int]]:
     """For every node, the ``INPUT`` nodes it is computed from (one pass in topological order)."""
     sources: dict[int, frozenset[int]] = {}

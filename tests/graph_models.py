@@ -16,6 +16,7 @@ imitations, not their code), and a helper that runs the real command line on one
   shortcuts and an ``nn.Identity`` / ``nn.Dropout`` before the branch.
 - `GAUSSIAN_ACTOR`: an RL policy returning ``(mu, mu * 0.0 + log_std.exp())``.
 - `DEEPONET`: a DeepONet, ``sum(branch(u) * trunk(y))``: two inputs, each with its own path.
+- `GATED_MLP`: layers ``relu(value(x)) * sigmoid(gate(x))`` with no skip (a ReGLU-style gate).
 """
 
 from __future__ import annotations
@@ -318,6 +319,36 @@ class DeepONet(nn.Module):
 
     def forward(self, u, y):
         return (self.branch(u) * self.trunk(y)).sum(dim=-1, keepdim=True) + self.b
+"""
+
+GATED_MLP = """
+import torch
+from torch import nn
+
+
+class GatedLayer(nn.Module):
+    \"\"\"relu(value(x)) * sigmoid(gate(x)): the gate is a second path, but a product with a dead ReLU's
+    zeros is zero.\"\"\"
+
+    def __init__(self, d_in, width):
+        super().__init__()
+        self.value = nn.Linear(d_in, width)
+        self.gate = nn.Linear(d_in, width)
+
+    def forward(self, x):
+        return torch.relu(self.value(x)) * torch.sigmoid(self.gate(x))
+
+
+class GatedMLP(nn.Module):
+    def __init__(self, d_in=2, width=4, depth=6):
+        super().__init__()
+        self.layers = nn.ModuleList([GatedLayer(d_in if i == 0 else width, width) for i in range(depth)])
+        self.head = nn.Linear(width, 1)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x)
 """
 
 

@@ -14,10 +14,10 @@ import random
 
 import pytest
 import torch
-from graph_models import DEEPONET, GAUSSIAN_ACTOR, TANH_SPLIT, findings, run_json, thm8
+from graph_models import DEEPONET, GATED_MLP, GAUSSIAN_ACTOR, TANH_SPLIT, findings, run_json, thm8
 
 from relulint.facts import Node, NodeKind
-from relulint.paths import dominators, is_skip_join, route_dominators
+from relulint.paths import dominators, is_skip_join, route_dominators, zeros_from
 
 # ------------------------------------------------------------------------------------ the graph part
 
@@ -58,6 +58,14 @@ def test_an_add_with_a_parameter_is_not_a_skip() -> None:
     # mu * 0.0 + log_std.exp(): the second operand comes from a parameter (a node with no inputs)
     nodes = graph({0: (), 1: (0,), 2: (1,), 3: (), 4: (2, 3)}, {0: "obs"}, (1, 4))
     assert not is_skip_join(nodes, 4)
+
+
+def test_zeros_pass_through_products_and_views_but_not_a_skip() -> None:
+    # x → relu(1) → view(2) → mul(4) ← sigmoid(3) ← x;  mul → add(5) ← x  (a skip around it all)
+    nodes = graph({0: (), 1: (0,), 2: (1,), 3: (0,), 4: (2, 3), 5: (4, 0)}, {0: "x"}, (5,))
+    rules = {2: "all", 4: "any", 5: "all"}
+    assert zeros_from(nodes, 1, rules) == {1, 2, 4}  # the product is zero; x + 0 is not
+    assert zeros_from(nodes, 1, {2: "all", 4: "all", 5: "all"}) == {1, 2}  # a sum needs every operand zero
 
 
 def all_paths(nodes: dict[int, Node], source: int, sink: int) -> list[set[int]]:
@@ -210,3 +218,23 @@ def test_a_registration_order_guess_is_not_read_as_one_path() -> None:
     chains = extract_chains(loaded_model(model), registration_capture(model, "test"))
     assert len(chains) == 8 and all(layer.routes is None for c in chains for layer in c.hidden)
     assert [k.routes for k in kill_sets(chains)] == [(f"chain {i}",) for i in range(8)]
+
+
+def test_a_gate_is_no_way_around_a_dead_relu(tmp_path, monkeypatch) -> None:
+    """``relu(value(x)) * sigmoid(gate(x))``: the gate is a second path, but a dead ReLU's zeros make the
+    product zero, so every ReLU layer still kills the network (`collapse` Lemma 1): one path over all six."""
+    code, doc = run_json(tmp_path, monkeypatch, GATED_MLP, "GatedMLP")
+    model = doc["targets"][0]
+    assert len(model["chains"]) == 6 and all(c["skip"] is None for c in model["chains"])
+    (finding,) = findings(doc)
+    assert code == 1 and finding["details"]["chains"] == list(range(6))
+    assert finding["details"]["probability"] == pytest.approx(thm8(*[4] * 6), rel=1e-12)
+    namespace: dict = {}
+    exec(compile(GATED_MLP, "<gated>", "exec"), namespace)
+    torch.manual_seed(0)
+    net = namespace["GatedMLP"]()
+    with torch.no_grad():
+        net.layers[3].value.weight.zero_()
+        net.layers[3].value.bias.fill_(-1.0)  # layer 3's ReLU dead for every input
+        out = net(torch.randn(256, 2, generator=torch.Generator().manual_seed(1)))
+    assert float(out.std()) < 1e-6

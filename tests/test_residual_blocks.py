@@ -168,10 +168,17 @@ def test_nerf_concat_skip(tmp_path, monkeypatch) -> None:
 # ------------------------------------------------------------------- Identity / dropout pre-branch
 
 
-def test_identity_and_dropout_before_the_branch(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("bias", [True, False])
+def test_identity_and_dropout_before_the_branch(tmp_path, monkeypatch, bias: bool) -> None:
     """``shortcut(x) + fc2(relu(fc1(pre(x))))`` with Identity shortcuts and an Identity or Dropout as
-    ``pre``: ten width-3 branches (12.5 % each alone), none on every path."""
-    code, doc = run_json(tmp_path, monkeypatch, IDENTITY_SHORTCUT, "ResMLP")
+    ``pre``: ten width-3 branches (12.5 % each alone), none on every path — also with a bias-free ``fc2``,
+    which passes a dead ReLU's zeros on to the add, where ``x + 0`` is still ``x``."""
+    source = (
+        IDENTITY_SHORTCUT
+        if bias
+        else IDENTITY_SHORTCUT.replace("Linear(hidden, width)", "Linear(hidden, width, bias=False)")
+    )
+    code, doc = run_json(tmp_path, monkeypatch, source, "ResMLP")
     chains = doc["targets"][0]["chains"]
     assert len(chains) == 10 and findings(doc) == [] and code == 0
     assert all(c["end"] == "residual" and c["verdict"] == "protected" for c in chains)
