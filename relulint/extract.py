@@ -369,8 +369,13 @@ class _Graph:
     def _routes_killed_by(self, relu: int) -> tuple[str, ...]:
         """The routes a dead ReLU makes constant: its exact zeros (passed on by views, bias-free Linears, a
         product with them: `relulint.paths.zeros_from`) reach a node that every path of the route crosses."""
-        zeros = relulint.paths.zeros_from(self.nodes, relu, self.zero_rules)
+        zeros = relulint.paths.zeros_from(self.nodes, relu, self.zero_rules, self.consumers, self.rank)
         return tuple(r for r, on_path in self.route_sets.items() if zeros & on_path)
+
+    @cached_property
+    def rank(self) -> dict[int, int]:
+        """Each node's place in a topological order of the graph."""
+        return {node_id: i for i, node_id in enumerate(relulint.paths.topological_order(self.nodes))}
 
     @cached_property
     def zero_rules(self) -> dict[int, str]:

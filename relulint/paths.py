@@ -16,8 +16,9 @@ head and a value head are two routes). Pure graph code: no torch.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from relulint.facts import Node, NodeKind
 
@@ -141,24 +142,46 @@ def route_dominators(nodes: Mapping[int, Node]) -> dict[str, frozenset[int]]:
     return routes
 
 
-def zeros_from(nodes: Mapping[int, Node], start: int, rules: Mapping[int, str]) -> set[int]:
+def zeros_from(
+    nodes: Mapping[int, Node],
+    start: int,
+    rules: Mapping[int, str],
+    consumers: Mapping[int, Sequence[int]] | None = None,
+    rank: Mapping[int, int] | None = None,
+) -> set[int]:
     """The nodes that output exact zeros for every input when `start` does (a dead ReLU layer).
 
     `rules` says how a node passes zeros on: ``"all"`` — zero when every tensor operand is (a view, a ReLU, a
     dropout, a bias-free Linear, ``tanh``, a sum of zeros), ``"any"`` — zero when one operand is (a
     product, ``relu(f(x)) * g(x)``); a node without a rule never outputs a forced zero (a Linear with a
-    bias, a sigmoid, a concat). `start` is included.
+    bias, a sigmoid, a concat). `start` is included. Only the zero region is visited, in topological
+    order (`rank`: a node's place in `topological_order`; `consumers`: who reads each node — both computed
+    here when not given).
     """
+    if consumers is None:
+        table: dict[int, list[int]] = defaultdict(list)
+        for node in nodes.values():
+            for source in dict.fromkeys(node.inputs):
+                table[source].append(node.id)
+        consumers = table
+    if rank is None:
+        rank = {node_id: i for i, node_id in enumerate(topological_order(nodes))}
     zeros = {start}
-    inside = reachable(nodes, [start])
-    for node_id in topological_order({i: nodes[i] for i in inside}):
-        if node_id == start:
-            continue
+    heap = [(rank.get(c, 0), c) for c in consumers.get(start, ()) if c in rules]
+    heapq.heapify(heap)
+    seen = {c for _, c in heap}
+    while heap:
+        _, node_id = heapq.heappop(heap)
         operands = [s for s in dict.fromkeys(nodes[node_id].inputs) if s in nodes]
-        rule = rules.get(node_id)
         hit = [s in zeros for s in operands]
-        if (rule == "any" and any(hit)) or (rule == "all" and hit and all(hit)):
-            zeros.add(node_id)
+        rule = rules[node_id]
+        if not ((rule == "any" and any(hit)) or (rule == "all" and hit and all(hit))):
+            continue
+        zeros.add(node_id)
+        for consumer in consumers.get(node_id, ()):
+            if consumer in rules and consumer not in seen:
+                seen.add(consumer)
+                heapq.heappush(heap, (rank.get(consumer, 0), consumer))
     return zeros
 
 
