@@ -218,7 +218,8 @@ class Chain:
     output_dim: int
     end: str  # "output", "residual", "add", "concat", "activation:<name>", "other"
     location: Location | None = None
-    # a skip connection goes around the chain (x + f(x), concat with x): if it dies the network still
+    # every input→output path can avoid every ReLU layer of the chain (a skip connection goes around it,
+    # whatever sits on either path: every hidden layer has `routes == ()`): if it dies the network still
     # carries the input, so it is not born dead (`collapse` Lemma 1 needs a zero layer on every path)
     bypassed: bool = False
 
