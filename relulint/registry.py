@@ -191,9 +191,13 @@ def _discover() -> None:
 
 def all_rules() -> dict[str, type[Rule]]:
     """Every rule, by code, in code order."""
-    if not _REGISTRY:
+    if not _DISCOVERED:  # not `if not _REGISTRY`: importing one rule module first must not hide the others
         _discover()
+        _DISCOVERED.append(True)
     return dict(sorted(_REGISTRY.items()))
+
+
+_DISCOVERED: list[bool] = []
 
 
 def find_rule(code_or_name: str) -> type[Rule] | None:
