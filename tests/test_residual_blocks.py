@@ -69,6 +69,10 @@ def test_rtdl_resnet_blocks_are_not_false_alarms(tmp_path, monkeypatch) -> None:
     assert len(model["chains"]) == 8 and findings(doc) == [] and model["paths"] == []
     for chain in model["chains"]:
         assert chain["end"] == "residual" and chain["verdict"] == "protected"
+        assert [layer["routes"] for layer in chain["layers"]] == [
+            [],
+            None,
+        ]  # the ReLU layer, the Linear after
         assert chain["skip"].startswith("a residual add") and chain["p_upper_unprotected"] == 0.0
     assert code == 0
 
@@ -82,6 +86,7 @@ def test_rtdl_blocks_around_a_narrow_stem_and_head(tmp_path, monkeypatch) -> Non
     assert code == 1 and finding["details"]["chains"] == [0, 9]
     assert finding["details"]["probability"] == pytest.approx(thm8(6, 6), rel=1e-12)
     assert [c["verdict"] for c in model["chains"][1:9]] == ["protected"] * 8
+    assert model["chains"][0]["layers"][0]["routes"] == ["x→output"]
     net = build(RTDL_RESNET, "NarrowEnds")
     assert hooks_kill_sets(net, (16, 2)) == [(0, 9)]
 

@@ -28,7 +28,7 @@ The document is written to stdout (or `-o FILE`) with nothing else on it. Versio
               "normalization": null,     # why normalized layers count or not (string), or null
               "layers": [                # one entry per affine layer of the chain
                 {"module": "layers.0", "in_features": 1, "out_features": 3, "activation": "relu",
-                 "norm": null, "line": 8,
+                 "norm": null, "norm_features": null, "routes": ["x→output"], "line": 8,
                  "init": {"weight": {"law": "pytorch-default", "symmetric": true, "origin": "...", ...} | null,
                           "bias": {...} | null}}
               ],
@@ -111,6 +111,8 @@ def layer_record(layer: Layer) -> dict[str, Any]:
         "out_features": layer.out_features,
         "activation": layer.activation,
         "norm": layer.norm,
+        "norm_features": layer.norm_features,
+        "routes": list(layer.routes) if layer.routes is not None else None,
         "line": layer.location.line if layer.location else None,
         "init": {
             "weight": layer.weight_init.as_dict() if layer.weight_init else None,
