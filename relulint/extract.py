@@ -390,8 +390,8 @@ class _Graph:
                     rules[node_id] = "all"  # W·0 = 0
             elif role.kind in ("relu", "dropout") or (role.kind == "act" and role.name in ZERO_AT_ZERO):
                 rules[node_id] = "all"
-            elif name in PRODUCT_NAMES and distinct > 1:
-                rules[node_id] = "any"
+            elif name in PRODUCT_NAMES:
+                rules[node_id] = "any" if distinct > 1 else "all"  # 0 · g(x); 0 @ W
             elif name in ("mul", "div", "truediv", "sum", "mean") or (
                 role.kind == "residual" and distinct > 1
             ):
