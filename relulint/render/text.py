@@ -82,7 +82,8 @@ def probability_cell(summary: dict[str, Any]) -> Text:
     bound = summary["p_upper_unprotected"]
     lines = ["—" if protected else "100 %" if bound >= 1.0 else f"≤ {percent(bound)}"]
     if summary["p_upper_unprotected"] != summary["p_upper"]:
-        lines.append(f"(≤ {percent(summary['p_upper'])} unprotected)")
+        without = "without the skip" if summary.get("skip") else "unprotected"
+        lines.append(f"(≤ {percent(summary['p_upper'])} {without})")
     if summary["p_lower"] is not None:
         lines.append(f"≥ {percent(summary['p_lower'])}")
     if summary["p_probe"] is not None:
