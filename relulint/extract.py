@@ -11,12 +11,12 @@ not (``mu * 0.0 + sigma``). Where the graph branches (several heads on one trunk
 deepest branch.
 
 Chains are for reading; the verdict is decided on paths. Each ReLU layer records in `Layer.routes` the
-input→output routes every path of which crosses it (the dominators of the output, `relulint.paths`), so a
+input→output routes it makes constant when it dies (the dominators of the output, `relulint.routes`), so a
 block with a path around it — a residual add, a concat with the input, a pre-norm, a dropout or an
 ``nn.Identity`` before the branch, swapped variables — has ``routes == ()`` whatever sits on either path,
 and a chain whose every ReLU layer can be avoided is `Chain.bypassed`. A dead ReLU's exact zeros also
 kill a route where they reach a node on every path of it through views, bias-free Linears or a product
-(``relu(f(x)) * sigmoid(g(x))``: the gate is no way around, `relulint.paths.zeros_from`). `relulint.verdict`
+(``relu(f(x)) * sigmoid(g(x))``: the gate is no way around, `relulint.routes`). `relulint.verdict`
 groups the layers on every path across chains (a Tanh or a bare Linear between two runs does not stop a
 dead layer).
 
@@ -45,14 +45,13 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import cached_property
 from typing import Any
 
 import torch
 from torch import nn
 
 import relulint.inits
-import relulint.paths
+import relulint.routes
 from relulint.capture import custom_linear_weight
 from relulint.errors import UsageError
 from relulint.facts import Capture, Chain, InitInfo, Layer, LoadedModel, Location, Node, NodeKind
@@ -176,12 +175,6 @@ CONCAT_NAMES = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "co
 WEIGHT_NORM_OPS = frozenset(
     {"norm", "linalg_vector_norm", "vector_norm", "_weight_norm", "normalize", "rsqrt"}
 )
-#: activations with f(0) = 0: a dead layer's zeros pass through them (`relulint.paths.zeros_from`)
-ZERO_AT_ZERO = frozenset(
-    {"tanh", "sin", "gelu", "silu", "leaky_relu", "prelu", "elu", "celu", "selu", "mish", "softsign"}
-)
-#: products: one zero operand makes the result zero
-PRODUCT_NAMES = frozenset({"mul", "matmul", "mm", "bmm", "outer"})
 _INPLACE_OPERATORS = {"iadd": "add", "isub": "sub", "imul": "mul", "itruediv": "truediv", "idiv": "div"}
 
 
@@ -207,7 +200,7 @@ class Tail:
     successors: tuple[int, ...] = ()
     end: str = "output"
     norm_after: str | None = None  # a normalization after the ReLU, before the next linear layer
-    relu: int | None = None  # the ReLU node (for "on every path": `relulint.paths`)
+    relu: int | None = None  # the ReLU node (for "on every path": `relulint.routes`)
     norm_features: int | None = None
 
 
@@ -229,9 +222,9 @@ def extract_chains(loaded: LoadedModel, capture: Capture) -> tuple[Chain, ...]:
         if not any(layer.activation == "relu" for layer in layers):
             continue
         layers = _pooled_inits(loaded, layers)
-        layers = graph.with_routes(layers, start, [tails[node_id].relu for node_id in path])
+        layers = graph.routes.with_routes(layers, start, [tails[node_id].relu for node_id in path])
         end = tails[path[-1]].end
-        if end == "residual" and not graph.ends_in_skip(path[-1]):
+        if end == "residual" and not graph.routes.ends_in_skip(path[-1]):
             end = "add"  # an add that joins no stream with a branch of it (`mu * 0.0 + sigma`)
         hidden = [layer for layer in layers if layer.activation == "relu"]
         chains.append(
@@ -307,7 +300,6 @@ class _Graph:
 
     def __init__(self, loaded: LoadedModel, nodes: tuple[Node, ...], dataflow: bool = True) -> None:
         self.loaded = loaded
-        self.dataflow = dataflow  # False: the nodes are a guess in registration order, with no skips seen
         self.nodes = {node.id: node for node in nodes}
         self.consumers: dict[int, list[int]] = defaultdict(list)
         for node in nodes:
@@ -317,105 +309,14 @@ class _Graph:
         self.linear_ids = [node.id for node in nodes if self.roles[node.id].kind == "linear"]
         for node_id in self.linear_ids:
             _refuse_zero_width(loaded, self.roles[node_id].layer)
+        # dataflow=False: the nodes are a guess in registration order, with no skip seen
+        self.routes = relulint.routes.Routes(self.nodes, self.roles, self.consumers, dataflow=dataflow)
         # (weight_init, bias_init) per module qualname: a module called several times (or shared by
         # two chains) is fingerprinted once.
         self._inits: dict[str, tuple[InitInfo | None, InitInfo | None]] = {}
 
     def role(self, node_id: int) -> Role:
         return self.roles[node_id]
-
-    @cached_property
-    def route_sets(self) -> dict[str, frozenset[int]]:
-        """For every input→output route, the nodes on every path of it (`relulint.paths.route_dominators`)."""
-        return relulint.paths.route_dominators(self.nodes)
-
-    @cached_property
-    def sources(self) -> dict[int, frozenset[int]]:
-        """The forward inputs each node is computed from (`relulint.paths.input_sources`)."""
-        return relulint.paths.input_sources(self.nodes)
-
-    @cached_property
-    def from_inputs(self) -> set[int]:
-        inputs = [node_id for node_id, node in self.nodes.items() if node.kind is NodeKind.INPUT]
-        return relulint.paths.reachable(self.nodes, inputs)
-
-    @cached_property
-    def to_outputs(self) -> set[int]:
-        return relulint.paths.ancestors(self.nodes, relulint.paths.sinks(self.nodes))
-
-    def with_routes(
-        self, layers: tuple[Layer, ...], start: int, relus: list[int | None]
-    ) -> tuple[Layer, ...]:
-        """The chain's layers with `Layer.routes`: the routes every path of which crosses each ReLU.
-
-        Where the captured graph cannot answer (the registration-order fallback, which sees no data flow
-        and so no skip; no input or no output in the graph; the chain not reached from an input; a ReLU
-        whose value reaches no output: a capture that lost an edge), every layer keeps ``routes=None`` and
-        the chain is judged alone, as if it were the whole network.
-        """
-        complete = (
-            self.dataflow
-            and bool(self.route_sets)
-            and start in self.from_inputs
-            and all(relu is None or relu in self.to_outputs for relu in relus)
-        )
-        if not complete:
-            return layers
-        return tuple(
-            replace(layer, routes=self._routes_killed_by(relu)) if relu is not None else layer
-            for layer, relu in zip(layers, relus, strict=True)
-        )
-
-    def _routes_killed_by(self, relu: int) -> tuple[str, ...]:
-        """The routes a dead ReLU makes constant: its exact zeros (passed on by views, bias-free Linears, a
-        product with them: `relulint.paths.zeros_from`) reach a node that every path of the route crosses."""
-        zeros = relulint.paths.zeros_from(self.nodes, relu, self.zero_rules, self.consumers, self.rank)
-        return tuple(r for r, on_path in self.route_sets.items() if zeros & on_path)
-
-    @cached_property
-    def rank(self) -> dict[int, int]:
-        """Each node's place in a topological order of the graph."""
-        return {node_id: i for i, node_id in enumerate(relulint.paths.topological_order(self.nodes))}
-
-    @cached_property
-    def zero_rules(self) -> dict[int, str]:
-        """How each node passes on exact zeros (`relulint.paths.zeros_from`): ``"all"`` or ``"any"``."""
-        rules: dict[int, str] = {}
-        for node_id, node in self.nodes.items():
-            role = self.role(node_id)
-            name = normalise_name(node.target) if node.kind is not NodeKind.MODULE else role.name
-            distinct = len(set(node.inputs))
-            if role.kind == "linear":
-                if role.layer is not None and not role.layer.bias:
-                    rules[node_id] = "all"  # W·0 = 0
-            elif role.kind in ("relu", "dropout") or (role.kind == "act" and role.name in ZERO_AT_ZERO):
-                rules[node_id] = "all"
-            elif name in PRODUCT_NAMES:
-                rules[node_id] = "any" if distinct > 1 else "all"  # 0 · g(x); 0 @ W
-            elif name in ("mul", "div", "truediv", "sum", "mean") or (
-                role.kind == "residual" and distinct > 1
-            ):
-                rules[node_id] = "all"  # 0·c, 0/c, a sum of zeros, 0 + 0
-            elif role.kind == "transparent" and name not in ("add", "sub"):
-                rules[node_id] = "all"  # views, copies, casts, an Identity (not x + 1)
-        return rules
-
-    def ends_in_skip(self, last: int) -> bool:
-        """Is the add the chain ends in a skip connection (operands from one stream: ``x + f(x)``)?
-
-        ``mu * 0.0 + sigma`` with ``sigma`` from a parameter, or the sum of branches of different inputs,
-        is not.
-        """
-        frontier, seen = [last], {last}
-        while frontier:
-            for consumer in self.consumers.get(frontier.pop(), []):
-                kind = self.role(consumer).kind
-                if kind == "residual" and relulint.paths.is_skip_join(self.nodes, consumer, self.sources):
-                    return True
-                if kind not in ("linear", "residual", "concat") and consumer not in seen:
-                    seen.add(consumer)
-                    frontier.append(consumer)
-        return False
 
     def tail(self, linear_id: int) -> Tail:
         """Follow one linear layer's output to its activation and on to the next linear layers."""
