@@ -40,8 +40,10 @@ Node conventions (shared by the three methods, read by `relulint.extract`):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import os
+import random
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,12 +51,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.fx
 from torch import nn
 from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
+from relulint import capture_inputs
+from relulint.capture_inputs import ArgPlan, Mismatch
+from relulint.capture_jit import is_script_module, script_argument_names, script_nodes
+from relulint.capture_source import argument_hints, functional_relu_leaves, uses_python_random
 from relulint.errors import CaptureError
 from relulint.facts import Capture, LoadedModel, Location, Node, NodeKind
 from relulint.sandbox import seeded_global_rng
@@ -130,12 +137,21 @@ _DUNDER_RENAMES = {
 # ------------------------------------------------------------------------------------- public
 
 
-def capture(loaded: LoadedModel, *, input_shape: tuple[int, ...] | None = None) -> Capture:
+def capture(
+    loaded: LoadedModel,
+    *,
+    input_shape: tuple[int, ...] | Mapping[str, tuple[int, ...]] | None = None,
+    input_dtype: str | Mapping[str, str] | None = None,
+) -> Capture:
     """The forward pass of `loaded.module` as a `Capture` (fx, else hooks, else registration order).
 
-    `input_shape` is the full shape of the example input of the hooks capture (batch included, e.g.
-    ``(8, 16)``); by default it is inferred from the first linear layer. Errors raised by the user's
-    code are never propagated: they select the next method and end up in `Capture.reason`.
+    `input_shape` is the shape of the example input of the hooks capture (batch included, e.g. ``(8, 16)``)
+    for every argument of `forward`, or one shape per argument name (``{"x": (8, 1), "t": (8, 1)}``);
+    `input_dtype` likewise (``"int64"`` for token ids). What is not given is inferred from the layers.
+    Errors raised by the user's code are never propagated: they select the next method and end up in
+    `Capture.reason` (and `Capture.gaps` when forward could not run at all). Lazy modules are
+    materialised by one example forward first; when that cannot run, a `CaptureError` asks for
+    ``--input-shape``.
     """
     module = loaded.module
     if not isinstance(module, nn.Module):
@@ -144,18 +160,114 @@ def capture(loaded: LoadedModel, *, input_shape: tuple[int, ...] | None = None) 
             hint="relulint checks nn.Module instances",
         )
     locate = _Locator(loaded.path)
+    inputs = _InputRequest(input_shape, input_dtype)
     # seeded, and the global torch / numpy / random RNG states restored afterwards
-    with seeded_global_rng(), restored_attributes(module):
-        if not has_forward(module):
-            return registration_capture(module, f"{type(module).__name__} has no forward (a container)")
-        try:
-            return fx_capture(module, locate)
-        except Exception as exc:  # noqa: BLE001 - any error of the user's forward under fx
-            fx_reason = f"torch.fx could not trace forward: {describe_exception(exc)}"
-        result = hooks_capture(module, locate, input_shape)
-        if isinstance(result, Capture):
-            return Capture(method="hooks", nodes=result.nodes, reason=f"{fx_reason} {result.reason}")
-        return registration_capture(module, f"{fx_reason}; {result}")
+    with seeded_global_rng():
+        if capture_inputs.is_lazy(module):
+            materialise_lazy(loaded, locate, inputs)
+        with restored_attributes(module):
+            if is_script_module(module):
+                return torchscript_capture(module, locate)
+            if not has_forward(module):
+                reason = f"{type(module).__name__} has no forward (a container)"
+                return registration_capture(module, reason, gap=_no_forward_gap(module))
+            captured = _capture_forward(module, locate, inputs)
+    return captured
+
+
+@dataclass(frozen=True)
+class _InputRequest:
+    """What the user said of the example inputs (`capture`'s `input_shape` / `input_dtype`)."""
+
+    shape: Any = None
+    dtype: Any = None
+
+    def flags(self, names: Sequence[str], module: nn.Module) -> str:
+        """The flags that would let forward run: ``--input-shape x=8,1 --input-shape t=8,1``."""
+        if len(names) <= 1:
+            text = "--input-shape 8,16 (batch, features of the input)"
+        else:
+            text = " ".join(f"--input-shape {name}=8,N" for name in names) + " (one per forward argument)"
+        if any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in module.modules()):
+            text += ", and --input-dtype long for token ids"
+        return text
+
+
+def _capture_forward(module: nn.Module, locate: _Locator, inputs: _InputRequest) -> Capture:
+    """fx, else hooks, else registration; traced under two seeds of `random` when forward uses it."""
+    seeds = (0, 1) if uses_python_random(module) else (None,)
+    captures = [_capture_once(module, locate, inputs, seed) for seed in seeds]
+    if len(captures) > 1 and _signature(captures[0]) != _signature(captures[1]):
+        captures += [_capture_once(module, locate, inputs, seed) for seed in range(2, 8)]
+        deepest = max(captures, key=lambda c: len(c.nodes))
+        sizes = sorted({len(c.nodes) for c in captures})
+        note = (
+            f"the depth of forward is not fixed: it draws from Python's random, and {len(captures)} traces "
+            f"under different seeds gave graphs of {', '.join(map(str, sizes))} operations; the deepest is "
+            "reported"
+        )
+        return dataclasses.replace(deepest, notes=(*deepest.notes, note))
+    return captures[0]
+
+
+def _signature(captured: Capture) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+    return tuple((n.kind.value, n.target, n.inputs) for n in captured.nodes)
+
+
+def _capture_once(module: nn.Module, locate: _Locator, inputs: _InputRequest, seed: int | None) -> Capture:
+    if seed is not None:
+        random.seed(seed)
+        np.random.seed(seed)
+    try:
+        return expand_scripts(module, fx_capture(module, locate))
+    except Exception as exc:  # noqa: BLE001 - any error of the user's forward under fx
+        fx_reason = f"torch.fx could not trace forward: {describe_exception(exc)}"
+    result = hooks_capture(module, locate, inputs.shape, inputs.dtype)
+    if isinstance(result, Capture):
+        return dataclasses.replace(expand_scripts(module, result), reason=f"{fx_reason} {result.reason}")
+    names = required_arguments(module)
+    gap = (
+        f"forward raised on every example input tried ({result}), so the layers were read in registration "
+        f"order; pass example inputs: {inputs.flags(names, module)}"
+    )
+    return registration_capture(module, f"{fx_reason}; {result}", gap=gap)
+
+
+def _no_forward_gap(module: nn.Module) -> str | None:
+    if not any(is_affine_leaf(m) for _, m in effective_leaves(module)):
+        return None
+    return (
+        f"{type(module).__name__} has no forward, so the layers were read in the order they were registered "
+        "(skip connections and the order of use are not seen); check the model that calls them, or give it a "
+        "forward"
+    )
+
+
+def is_affine_leaf(module: nn.Module) -> bool:
+    return isinstance(module, nn.Linear) or custom_linear_weight(module) is not None
+
+
+def materialise_lazy(loaded: LoadedModel, locate: _Locator, inputs: _InputRequest) -> None:
+    """Run one example forward on the model itself so that its lazy modules (`nn.LazyLinear`) get their
+    shapes and initial weights; a `CaptureError` asking for ``--input-shape`` when that cannot run."""
+    module = loaded.module
+    names = required_arguments(module)
+    first = _first_leaf_plan(module)
+    given = inputs.shape is not None
+    if first is None and not given:
+        raise CaptureError(
+            f"{loaded.name} has lazy modules (nn.LazyLinear, ...) whose sizes are only known after a forward "
+            "pass, and its first layer does not say the input's shape",
+            hint=inputs.flags(names, module),
+        )
+    result = hooks_capture(module, locate, inputs.shape, inputs.dtype, in_place=True)
+    if not isinstance(result, Capture) or capture_inputs.is_lazy(module):
+        why = result if isinstance(result, str) else "the lazy modules were not called"
+        raise CaptureError(
+            f"{loaded.name} has lazy modules (nn.LazyLinear, ...) and relulint could not materialise them with "
+            f"an example forward: {why}",
+            hint=inputs.flags(names, module),
+        )
 
 
 def has_forward(module: nn.Module) -> bool:
@@ -181,6 +293,8 @@ def is_leaf_module(module: nn.Module) -> bool:
     """
     if isinstance(module, CONTAINERS):
         return False
+    if is_script_module(module):
+        return True  # compiled: read from its TorchScript graph (`expand_scripts`)
     if isinstance(module, nn.Linear) or parametrize.is_parametrized(module):
         return True
     qual = type(module).__module__
@@ -493,6 +607,27 @@ class _Recorder:
         self.producer: dict[int, int] = {}
         self.alive: list[Any] = []  # keeps recorded tensors alive so that their ids stay unique
         self.depth = 0
+        self.arguments: dict[int, tuple[int, torch.Tensor]] = {}  # INPUT node id → (argument index, tensor)
+        self.fitting = True  # layers check their inputs and raise `Mismatch` (`capture_inputs`)
+
+    def is_param(self, value: Any) -> bool:
+        return isinstance(value, torch.Tensor) and id(value) in self.names and id(value) not in self.producer
+
+    def sources(self, tensor: torch.Tensor | None) -> list[tuple[int, torch.Tensor]]:
+        """The (argument index, example tensor) pairs `tensor` was computed from."""
+        start = self.producer.get(id(tensor)) if tensor is not None else None
+        if start is None:
+            return []
+        out, frontier, seen = [], [start], {start}
+        while frontier:
+            node_id = frontier.pop()
+            if node_id in self.arguments:
+                out.append(self.arguments[node_id])
+            for source in self.nodes[node_id].inputs:
+                if source not in seen:
+                    seen.add(source)
+                    frontier.append(source)
+        return sorted(out, key=lambda pair: pair[0])
 
     def resolve(self, value: Any) -> tuple[str, Any] | None:
         if not isinstance(value, torch.Tensor):
@@ -542,7 +677,16 @@ class _FunctionRecorder(TorchFunctionMode):
 
     def __torch_function__(self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        try:
+            out = func(*args, **kwargs)
+        except Exception as exc:
+            if self.recorder.depth == 0 and self.recorder.fitting:
+                name = getattr(func, "__name__", "")
+                mismatch = capture_inputs.check_function_input(name, args, kwargs, self.recorder.is_param)
+                if mismatch is not None:
+                    mismatch.where = f"{name}()"
+                    raise mismatch from exc
+            raise
         if self.recorder.depth == 0:
             self.recorder.record_call(func, args, kwargs, out)
         return out
@@ -552,10 +696,25 @@ def _install_hooks(module: nn.Module, recorder: _Recorder) -> list[Any]:
     handles = []
     for qualname, leaf in effective_leaves(module):
         handles.append(leaf.register_forward_pre_hook(_pre_hook(recorder), prepend=True))
+        handles.append(leaf.register_forward_pre_hook(_check_hook(recorder, qualname), prepend=True))
         handles.append(
             leaf.register_forward_hook(_post_hook(recorder, qualname), with_kwargs=True, always_call=True)
         )
     return handles
+
+
+def _check_hook(recorder: _Recorder, qualname: str) -> Callable[..., None]:
+    """Before a layer runs: does its input fit? (`capture_inputs.check_layer_input`)"""
+
+    def hook(module: nn.Module, args: Any) -> None:
+        if recorder.depth != 0 or not recorder.fitting:
+            return
+        mismatch = capture_inputs.check_layer_input(module, args)
+        if mismatch is not None:
+            mismatch.where = qualname
+            raise mismatch
+
+    return hook
 
 
 def _pre_hook(recorder: _Recorder) -> Callable[..., None]:
@@ -590,41 +749,26 @@ def required_arguments(module: nn.Module) -> list[str]:
     return names
 
 
-def candidate_shapes(
-    module: nn.Module, count: int, input_shape: tuple[int, ...] | None
-) -> list[tuple[int, ...]]:
-    """Example-input shapes to try, each fed to every one of the `count` required arguments."""
-    if input_shape:
-        return [tuple(input_shape)]
-    shapes: list[tuple[int, ...]] = []
+def _first_leaf_plan(module: nn.Module) -> ArgPlan | None:
+    """What the first layer (in registration order) implies for the input."""
     for _, leaf in effective_leaves(module):
-        first = _first_shape(leaf)
-        if first is None:
-            continue
-        shapes.append(first)
-        if len(first) == 2 and count > 1 and first[1] % count == 0:
-            shapes.append((BATCH, first[1] // count))
-        break
-    if not shapes:  # no layer module: a functional model, weights stored as (out, in) like F.linear
-        matrix = next((p for p in module.parameters() if p.dim() == 2), None)
-        if matrix is not None:
-            shapes.append((BATCH, int(matrix.shape[1])))
-    shapes.append((BATCH, 1))
-    return list(dict.fromkeys(shapes))
-
-
-def _first_shape(leaf: nn.Module) -> tuple[int, ...] | None:
-    weight = getattr(leaf, "weight", None)  # an nn.Linear subclass may `del self.weight` (own weight norm)
-    if isinstance(leaf, nn.Linear) and not isinstance(weight, nn.parameter.UninitializedParameter):
-        return (BATCH, leaf.in_features)
-    custom = custom_linear_weight(leaf)
-    if custom is not None:
-        return (BATCH, int(getattr(leaf, "in_features", custom[1].shape[1])))
-    spatial = {nn.Conv1d: (64,), nn.Conv2d: (32, 32), nn.Conv3d: (16, 16, 16)}
-    for cls, size in spatial.items():
-        if type(leaf) is cls:
-            return (BATCH, leaf.in_channels, *size)
+        plan = capture_inputs.first_layer_plan(leaf)
+        if plan is not None:
+            return plan
+        if isinstance(leaf, nn.modules.lazy.LazyModuleMixin):
+            return None
     return None
+
+
+def _functional_width(module: nn.Module) -> int | None:
+    """No layer module: a functional model, weights stored as (out, in) like F.linear."""
+    matrices = (
+        p
+        for p in module.parameters()
+        if not isinstance(p, nn.parameter.UninitializedTensorMixin) and p.dim() == 2
+    )
+    matrix = next(matrices, None)
+    return int(matrix.shape[1]) if matrix is not None else None
 
 
 def _example_dtype(module: nn.Module) -> tuple[torch.dtype, torch.device]:
@@ -634,51 +778,153 @@ def _example_dtype(module: nn.Module) -> tuple[torch.dtype, torch.device]:
     return torch.get_default_dtype(), torch.device("cpu")
 
 
+MAX_RUNS = 12  # forward runs of the hooks capture, fitting included
+
+
 def hooks_capture(
-    module: nn.Module, locate: _Locator, input_shape: tuple[int, ...] | None = None
+    module: nn.Module,
+    locate: _Locator,
+    input_shape: Any = None,
+    input_dtype: Any = None,
+    *,
+    in_place: bool = False,
 ) -> Capture | str:
-    """Run `forward` once on an example input and record it; a string says why this failed."""
+    """Run `forward` on example inputs and record it; a string says why this failed on every input.
+
+    The example inputs start from `capture_inputs.first_plans` and are fitted to the layers
+    (`capture_inputs.fit`). `in_place` runs the model itself (to materialise lazy modules); otherwise
+    a deep copy, or the model restored after.
+    """
     names = required_arguments(module)
-    shapes = candidate_shapes(module, len(names), input_shape)
-    scratch = _copy_or_none(module)
-    if scratch is None and any(
-        isinstance(p, nn.parameter.UninitializedTensorMixin) for p in module.parameters()
-    ):
+    hints = argument_hints(module)
+    plans = capture_inputs.first_plans(
+        names, hints, _first_leaf_plan(module), input_shape, input_dtype, _functional_width(module)
+    )
+    scratch = None if in_place else _copy_or_none(module)
+    if scratch is None and not in_place and capture_inputs.is_lazy(module):
         return "forward was not run: the model has uninitialised lazy modules and cannot be copied"
-    with _scratch_model(module, scratch) as model:
+    with _scratch_model(module, scratch, in_place) as model, _script_wrappers(model):
         dtype, device = _example_dtype(model)
         recorder = _Recorder(model, locate)
         handles = _install_hooks(model, recorder)
         failures: list[str] = []
+        tried: set[tuple[ArgPlan, ...]] = set()
         try:
-            for shape in shapes:
-                recorder.reset()
-                inputs = [torch.randn(shape, dtype=dtype, device=device) for _ in names]
-                for name, tensor in zip(names, inputs, strict=True):
-                    recorder.add(NodeKind.INPUT, name, _Args(), tensor, None)
-                try:
-                    with torch.no_grad(), _FunctionRecorder(recorder):
-                        output = model(*inputs)
-                except Exception as exc:  # noqa: BLE001 - the user's forward failed on this input
-                    failures.append(f"shape {shape}: {describe_exception(exc)}")
+            runs = 0
+            while plans and runs < MAX_RUNS:
+                plan = plans.pop(0)
+                if plan in tried:
                     continue
-                parts = split_args("output", (output,), {}, recorder.resolve)
-                recorder.add(NodeKind.OUTPUT, "output", parts, None, None)
-                what = f"{len(names)} inputs of shape {shape}" if len(names) > 1 else f"shape {shape}"
-                reason = f"(example input: {what}, torch.randn)"
-                return Capture(method="hooks", nodes=tuple(recorder.nodes), reason=reason)
+                tried.add(plan)
+                runs += 1
+                outcome = _run_once(model, recorder, plan, dtype, device)
+                if isinstance(outcome, Capture):
+                    return outcome
+                if isinstance(outcome, Mismatch):
+                    fitted = capture_inputs.fit(plan, outcome, recorder.sources(outcome.tensor))
+                    if fitted is not None and fitted not in tried:
+                        plans.insert(0, fitted)
+                        continue
+                    # run it unchecked: the user's own error, as their code raises it
+                    rerun = _run_once(model, recorder, plan, dtype, device, fitting=False)
+                    if isinstance(rerun, Capture):
+                        return rerun
+                    outcome = rerun if isinstance(rerun, str) else _unfitted(outcome)
+                failures.append(f"{capture_inputs.describe(plan)}: {outcome}")
         finally:
             for handle in handles:
                 handle.remove()
-    tried = "; ".join(failures) if failures else "no example input to try"
-    return f"running forward on an example input failed ({tried})"
+    tried_text = "; ".join(dict.fromkeys(failures)) if failures else "no example input to try"
+    return f"running forward on an example input failed ({tried_text})"
+
+
+def _unfitted(mismatch: Mismatch) -> str:
+    where = getattr(mismatch, "where", "a layer")
+    if mismatch.kind == "width" and mismatch.tensor is not None:
+        got = tuple(mismatch.tensor.shape)
+        return f"the input of {where} has shape {got}, it takes {mismatch.want} features"
+    if mismatch.kind == "channels":
+        return f"the input of {where} does not have {mismatch.want} channels"
+    return f"the input of {where} needs integer ids below {mismatch.want}"
+
+
+def _run_once(
+    model: nn.Module,
+    recorder: _Recorder,
+    plan: tuple[ArgPlan, ...],
+    dtype: torch.dtype,
+    device: torch.device,
+    fitting: bool = True,
+) -> Capture | Mismatch | str:
+    recorder.reset()
+    recorder.fitting = fitting
+    values, tensors = capture_inputs.build(plan, dtype, device)
+    for label, index, tensor in tensors:
+        node_id = recorder.add(NodeKind.INPUT, label, _Args(), tensor, None)
+        recorder.arguments[node_id] = (index, tensor)
+    try:
+        with torch.no_grad(), _FunctionRecorder(recorder):
+            output = model(*values)
+    except Mismatch as mismatch:
+        return mismatch
+    except Exception as exc:  # noqa: BLE001 - the user's forward failed on this input
+        return describe_exception(exc)
+    parts = split_args("output", (output,), {}, recorder.resolve)
+    recorder.add(NodeKind.OUTPUT, "output", parts, None, None)
+    reason = f"(example input: {capture_inputs.describe(plan)}, {_how_drawn(plan)})"
+    return Capture(method="hooks", nodes=tuple(recorder.nodes), reason=reason)
+
+
+def _how_drawn(plan: tuple[ArgPlan, ...]) -> str:
+    if all(a.dtype is None or a.dtype.is_floating_point for a in plan):
+        return "torch.randn"
+    return "torch.randn and torch.randint"
+
+
+class _ScriptCall(nn.Module):
+    """Stands in for a scripted submodule during the hooks capture (hooks cannot be set on one)."""
+
+    def __init__(self, script: nn.Module) -> None:
+        super().__init__()
+        self.script = script
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.script(*args, **kwargs)
 
 
 @contextmanager
-def _scratch_model(module: nn.Module, scratch: nn.Module | None) -> Iterator[nn.Module]:
-    """The deep copy of the model to run; without one, the model itself, restored after."""
+def _script_wrappers(model: nn.Module) -> Iterator[None]:
+    """Wrap every scripted leaf of `model` in `_ScriptCall` (same qualified name), unwrap on exit."""
+    swapped: list[tuple[nn.Module, str, nn.Module]] = []
+    for qualname, leaf in effective_leaves(model):
+        if is_script_module(leaf) and qualname:
+            parent_name, _, child = qualname.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            wrapper = _ScriptCall(leaf)
+            parent._modules[child] = wrapper
+            swapped.append((parent, child, leaf))
+    try:
+        yield
+    finally:
+        for parent, child, leaf in swapped:
+            parent._modules[child] = leaf
+
+
+@contextmanager
+def _scratch_model(module: nn.Module, scratch: nn.Module | None, in_place: bool = False) -> Iterator[nn.Module]:
+    """The deep copy of the model to run; without one, the model itself, restored after (or, `in_place`,
+    left as the forward made it: lazy modules materialised)."""
     if scratch is not None:
         yield scratch
+        return
+    if in_place:
+        modes = [(m, m.training) for m in module.modules()]
+        module.eval()
+        try:
+            yield module
+        finally:
+            for m, training in modes:
+                m.training = training
         return
     with restored_state(module):
         yield module
@@ -779,13 +1025,73 @@ def _is_activation(module: nn.Module) -> bool:
     return isinstance(module, (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU))
 
 
-def registration_capture(module: nn.Module, reason: str) -> Capture:
-    """The leaf modules in registration order, chained linearly between one input and the output."""
+def registration_capture(module: nn.Module, reason: str, gap: str | None = None) -> Capture:
+    """The leaf modules in registration order, chained linearly between one input and the output.
+
+    A leaf whose output the source passes to a functional ReLU (`capture_source.functional_relu_leaves`)
+    is followed by a ``relu`` FUNCTION node. `gap` says why the graph may be incomplete (`Capture.gaps`).
+    """
     nodes = [Node(0, NodeKind.INPUT, "input")]
     leaves, interleaved = _interleave_parallel_lists(effective_leaves(module))
     if interleaved:
         reason += "; parallel lists of Linears and activations were read as alternating layers"
-    for qualname, _ in leaves:
+    try:
+        relus = functional_relu_leaves(module)
+    except Exception:  # noqa: BLE001 - reading the source is best effort
+        relus = set()
+    added = 0
+    for index, (qualname, _) in enumerate(leaves):
         nodes.append(Node(len(nodes), NodeKind.MODULE, qualname, (len(nodes) - 1,)))
+        following = leaves[index + 1][1] if index + 1 < len(leaves) else None
+        if qualname in relus and not (following is not None and _is_activation(following)):
+            nodes.append(Node(len(nodes), NodeKind.FUNCTION, "relu", (len(nodes) - 1,)))
+            added += 1
     nodes.append(Node(len(nodes), NodeKind.OUTPUT, "output", (len(nodes) - 1,)))
-    return Capture(method="registration", nodes=tuple(nodes), reason=reason)
+    if added:
+        reason += f"; {added} functional ReLU{'s' if added > 1 else ''} read from the source of forward"
+    return Capture(method="registration", nodes=tuple(nodes), reason=reason, gaps=(gap,) if gap else ())
+
+
+# ---------------------------------------------------------------------------------- TorchScript
+
+
+def torchscript_capture(module: nn.Module, locate: _Locator) -> Capture:
+    """A `torch.jit.script` / `torch.jit.trace` model: its inlined TorchScript graph (`capture_jit`)."""
+    names = script_argument_names(module)
+    nodes = [Node(i, NodeKind.INPUT, name) for i, name in enumerate(names)]
+    body, outputs = script_nodes(module, "", list(range(len(names))), len(nodes))
+    nodes.extend(body)
+    nodes.append(Node(len(nodes), NodeKind.OUTPUT, "output", tuple(outputs)))
+    reason = f"{type(module).__name__} is compiled TorchScript; its graph was read"
+    return Capture(method="torchscript", nodes=tuple(nodes), reason=reason)
+
+
+def expand_scripts(module: nn.Module, captured: Capture) -> Capture:
+    """Replace each call of a scripted submodule (a MODULE node) by the nodes of its TorchScript graph."""
+    scripted = {}
+    for node in captured.nodes:
+        if node.kind is NodeKind.MODULE:
+            try:
+                sub = module.get_submodule(node.target)
+            except (AttributeError, RuntimeError):
+                continue
+            if is_script_module(sub):
+                scripted[node.id] = sub
+    if not scripted:
+        return captured
+    out: list[Node] = []
+    remap: dict[int, int] = {}
+    for node in captured.nodes:
+        inputs = tuple(remap[i] for i in node.inputs if i in remap)
+        if node.id in scripted:
+            body, outputs = script_nodes(scripted[node.id], f"{node.target}.", inputs, len(out), node.location)
+            out.extend(body)
+            if outputs:
+                remap[node.id] = outputs[0]
+            elif inputs:
+                remap[node.id] = inputs[0]
+            continue
+        remap[node.id] = len(out)
+        out.append(dataclasses.replace(node, id=len(out), inputs=inputs))
+    note = f"scripted submodules read from their TorchScript graphs: {', '.join(s for s in sorted({n.target for n in captured.nodes if n.id in scripted}))}"
+    return dataclasses.replace(captured, nodes=tuple(out), notes=(*captured.notes, note))

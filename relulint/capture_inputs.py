@@ -1,0 +1,357 @@
+"""Example inputs for the hooks capture: built from `forward`'s signature, then fitted to the layers.
+
+A plan holds one `ArgPlan` per required argument of `forward`: a tensor, a list of tensors (annotated
+``list[Tensor]``, or used as a sequence in the source), or a dict of tensors (its keys read from the
+source), with a shape and a dtype. The first plan gives every argument the shape of the model's first
+layer (``(8, in_features)``; ``(8, C, 32, 32)`` for a first `Conv2d`; integer ids for a first
+`nn.Embedding`). Then the plan is *fitted*: while `forward` runs, every layer checks its input before it
+computes (`Mismatch`); the tensor that does not fit is traced back through the recorded graph to the
+arguments it came from, and those are changed (a width, the length of a list, integer ids for an
+embedding, the spatial size of an image before a flatten), and `forward` runs again. So ``branch_in`` and
+``trunk_in`` of a DeepONet each get the width of the first layer that consumes them. Shapes and dtypes the
+user gave (``--input-shape x=8,1``, ``--input-dtype long``) are never changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from relulint.capture_source import ArgumentHint
+
+BATCH = 8
+SEQUENCE = 16  # length of integer token inputs
+DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "int64": torch.int64,
+    "int32": torch.int32,
+    "bool": torch.bool,
+}
+
+
+@dataclass(frozen=True)
+class ArgPlan:
+    """The example value of one argument of `forward`."""
+
+    name: str
+    kind: str = "tensor"  # "tensor", "list" or "dict"
+    shape: tuple[int, ...] = (BATCH, 1)  # of the tensor, of each list item, of each dict value
+    dtype: torch.dtype | None = None  # None: the model's floating dtype
+    high: int = 2  # integer inputs: values drawn from [0, high)
+    count: int = 1  # list length
+    keys: tuple[str, ...] = ()  # dict keys
+    fixed: bool = False  # shape given by the user: never changed
+    fixed_dtype: bool = False
+
+    def describe(self) -> str:
+        dtype = "" if self.dtype is None or self.dtype.is_floating_point else f" {str(self.dtype)[6:]}"
+        if self.kind == "list":
+            return f"{self.name}: list of {self.count} × {self.shape}{dtype}"
+        if self.kind == "dict":
+            return f"{self.name}: dict {{{', '.join(self.keys)}}} of {self.shape}{dtype}"
+        return f"{self.name}: {self.shape}{dtype}"
+
+
+Plan = tuple[ArgPlan, ...]
+
+
+class Mismatch(Exception):
+    """A layer's input does not fit it: raised inside `forward` so that the plan can be fitted.
+
+    ``kind``: "width" (the last dimension must be ``want``), "channels" (dimension 1 must be ``want``, with
+    ``ndim`` dimensions), "ids" (integer ids below ``want``), "sequence" (ids from no argument exceed an
+    embedding of ``want`` rows: shorten the token inputs).
+    """
+
+    def __init__(self, tensor: torch.Tensor | None, kind: str, want: int, ndim: int = 0) -> None:
+        super().__init__(f"{kind} {want}")
+        self.tensor = tensor
+        self.kind = kind
+        self.want = want
+        self.ndim = ndim
+        self.where = ""  # the layer (qualified name) or function that raised it
+
+
+def dtype_of(name: str) -> torch.dtype:
+    return DTYPES[name]
+
+
+# ------------------------------------------------------------------------------------ the first plans
+
+
+def first_plans(
+    names: Sequence[str],
+    hints: Mapping[str, ArgumentHint],
+    first: ArgPlan | None,
+    user_shape: Any,
+    user_dtype: Any,
+    fallback_width: int | None,
+) -> list[Plan]:
+    """The plans to start from, best first (each is then fitted)."""
+    base_shape = first.shape if first is not None else (BATCH, fallback_width or 1)
+    plans: list[Plan] = []
+
+    def plan(kinds: Mapping[str, str], shape: tuple[int, ...]) -> Plan:
+        out = []
+        for name in names:
+            hint = hints.get(name, ArgumentHint())
+            arg = ArgPlan(name=name, kind=kinds.get(name, hint.kind), shape=shape, keys=tuple(hint.keys))
+            if arg.kind == "dict" and not arg.keys:
+                arg = replace(arg, kind="tensor")
+            if first is not None and first.dtype is not None and shape == first.shape:
+                arg = replace(arg, dtype=first.dtype, high=first.high)
+            if arg.kind == "list":
+                arg = replace(arg, shape=(shape[0], 1), count=max(1, shape[-1] if len(shape) == 2 else 1))
+            out.append(_apply_user(arg, user_shape, user_dtype))
+        return tuple(out)
+
+    plans.append(plan({}, base_shape))
+    sequences = {n: "list" for n in names if hints.get(n, ArgumentHint()).sequence_use}
+    if sequences:
+        plans.append(plan(sequences, base_shape))
+    plans.append(plan({}, (BATCH, 1)))
+    unique: list[Plan] = []
+    for p in plans:
+        if p not in unique:
+            unique.append(p)
+    return unique
+
+
+def _apply_user(arg: ArgPlan, user_shape: Any, user_dtype: Any) -> ArgPlan:
+    shape = user_shape.get(arg.name) if isinstance(user_shape, Mapping) else user_shape
+    dtype = user_dtype.get(arg.name) if isinstance(user_dtype, Mapping) else user_dtype
+    if shape is not None:
+        arg = replace(arg, shape=tuple(shape), fixed=True, count=1 if arg.kind == "list" else arg.count)
+    if dtype is not None:
+        arg = replace(arg, dtype=dtype_of(dtype), fixed_dtype=True)
+        if not arg.dtype.is_floating_point and arg.high == 2:
+            arg = replace(arg, high=2)
+    return arg
+
+
+def first_layer_plan(leaf: nn.Module) -> ArgPlan | None:
+    """The input the first layer implies: ``(8, in)``, an image for a conv, integer ids for an embedding."""
+    from relulint.capture import custom_linear_weight
+
+    weight = getattr(leaf, "weight", None)
+    if isinstance(weight, nn.parameter.UninitializedParameter) or isinstance(
+        leaf, nn.modules.lazy.LazyModuleMixin
+    ):
+        return None
+    if isinstance(leaf, nn.Linear):
+        return ArgPlan("", shape=(BATCH, leaf.in_features))
+    if isinstance(leaf, (nn.Embedding, nn.EmbeddingBag)):
+        return ArgPlan("", shape=(BATCH, SEQUENCE), dtype=torch.int64, high=leaf.num_embeddings)
+    custom = custom_linear_weight(leaf)
+    if custom is not None:
+        return ArgPlan("", shape=(BATCH, int(getattr(leaf, "in_features", custom[1].shape[1]))))
+    spatial = {nn.Conv1d: (64,), nn.Conv2d: (32, 32), nn.Conv3d: (16, 16, 16)}
+    for cls, size in spatial.items():
+        if type(leaf) is cls:
+            return ArgPlan("", shape=(BATCH, leaf.in_channels, *size))
+    return None
+
+
+# ------------------------------------------------------------------------------------------ values
+
+
+def build(plan: Plan, float_dtype: torch.dtype, device: torch.device) -> tuple[list[Any], list[tuple[str, int, torch.Tensor]]]:
+    """The argument values, and every tensor in them as (label, argument index, tensor)."""
+    values: list[Any] = []
+    tensors: list[tuple[str, int, torch.Tensor]] = []
+    for index, arg in enumerate(plan):
+
+        def make(label: str, arg: ArgPlan = arg, index: int = index) -> torch.Tensor:
+            dtype = arg.dtype or float_dtype
+            if dtype.is_floating_point:
+                tensor = torch.randn(arg.shape, dtype=dtype, device=device)
+            elif dtype is torch.bool:
+                tensor = torch.rand(arg.shape, device=device) > 0.5
+            else:
+                tensor = torch.randint(0, max(1, arg.high), arg.shape, dtype=dtype, device=device)
+            tensors.append((label, index, tensor))
+            return tensor
+
+        if arg.kind == "list":
+            values.append([make(f"{arg.name}[{i}]") for i in range(arg.count)])
+        elif arg.kind == "dict":
+            values.append({key: make(f"{arg.name}[{key}]") for key in arg.keys})
+        else:
+            values.append(make(arg.name))
+    return values, tensors
+
+
+def describe(plan: Plan) -> str:
+    """``shape (8, 5)``; ``2 inputs of shape (8, 1)``; ``x: (8, 3), t: list of 2 × (8, 1)``."""
+    simple = all(a.kind == "tensor" and (a.dtype is None or a.dtype.is_floating_point) for a in plan)
+    if simple and len({a.shape for a in plan}) == 1:
+        shape = plan[0].shape
+        return f"shape {shape}" if len(plan) == 1 else f"{len(plan)} inputs of shape {shape}"
+    return ", ".join(a.describe() for a in plan)
+
+
+# ------------------------------------------------------------------------------------------ fitting
+
+
+def fit(plan: Plan, mismatch: Mismatch, sources: Sequence[tuple[int, torch.Tensor]]) -> Plan | None:
+    """The plan changed so that the input `mismatch` names fits; None when no argument can be changed.
+
+    `sources` are the (argument index, example tensor) pairs the mismatching tensor was computed from.
+    """
+    movable = [(i, t) for i, t in sources if not plan[i].fixed]
+    args = list(plan)
+    if mismatch.kind in ("ids", "sequence"):
+        return _fit_ids(args, mismatch, sources)
+    if not movable:
+        return None
+    indices = list(dict.fromkeys(i for i, _ in movable))
+    got = mismatch.tensor
+    if mismatch.kind == "channels":
+        for i in indices:
+            arg = args[i]
+            spatial = {3: (64,), 4: (32, 32), 5: (16, 16, 16)}.get(mismatch.ndim, ())
+            if len(arg.shape) != mismatch.ndim:
+                args[i] = replace(arg, shape=(arg.shape[0], mismatch.want, *spatial))
+            elif arg.shape[1] != mismatch.want:
+                args[i] = replace(arg, shape=(arg.shape[0], mismatch.want, *arg.shape[2:]))
+            else:
+                args[i] = replace(arg, shape=(*arg.shape[:-1], mismatch.want))
+        return tuple(args)
+    # width: the last dimension of `got` must be `want`
+    if got is None or got.dim() == 0:
+        return None
+    have, want = int(got.shape[-1]), mismatch.want
+    source_dims = {t.dim() for _, t in movable}
+    if len(indices) == 1 and source_dims and min(source_dims) > got.dim() and min(source_dims) >= 3:
+        return _fit_image(args, indices[0], have, want)
+    lists = [i for i in indices if args[i].kind == "list" and args[i].shape[-1] == 1]
+    if lists:
+        i = lists[-1]
+        count = args[i].count + (want - have)
+        if count < 1:
+            return None
+        args[i] = replace(args[i], count=count)
+        return tuple(args)
+    if len(indices) == 1:
+        arg = args[indices[0]]
+        width = arg.shape[-1] + (want - have)
+        args[indices[0]] = replace(arg, shape=(*arg.shape[:-1], width if width > 0 else want))
+        return tuple(args)
+    share = want // len(indices)
+    widths = [share] * len(indices) if want % len(indices) == 0 else [1] * (len(indices) - 1)
+    if len(widths) < len(indices):
+        widths.append(want - (len(indices) - 1))
+    if min(widths) < 1:
+        return None
+    for i, width in zip(indices, widths, strict=True):
+        args[i] = replace(args[i], shape=(*args[i].shape[:-1], width))
+    return tuple(args)
+
+
+def _fit_image(args: list[ArgPlan], index: int, have: int, want: int) -> Plan | None:
+    """An image flattened into a Linear: scale its spatial size so that the flattened width fits."""
+    arg = args[index]
+    spatial = arg.shape[2:]
+    scale = (want / have) ** (1 / len(spatial))
+    sizes = tuple(size * scale for size in spatial)
+    if not all(abs(s - round(s)) < 1e-6 and round(s) >= 1 for s in sizes):
+        return None
+    args[index] = replace(arg, shape=(*arg.shape[:2], *(round(s) for s in sizes)))
+    return tuple(args)
+
+
+def _fit_ids(args: list[ArgPlan], mismatch: Mismatch, sources: Sequence[tuple[int, torch.Tensor]]) -> Plan | None:
+    if mismatch.kind == "sequence":  # position ids from arange(T): T must not exceed the table
+        changed = False
+        for i, arg in enumerate(args):
+            if arg.dtype is not None and not arg.dtype.is_floating_point and not arg.fixed and len(arg.shape) >= 2:
+                length = min(arg.shape[1], max(1, mismatch.want))
+                if length != arg.shape[1]:
+                    args[i] = replace(arg, shape=(arg.shape[0], length, *arg.shape[2:]))
+                    changed = True
+        return tuple(args) if changed else None
+    indices = list(dict.fromkeys(i for i, _ in sources))
+    changed = False
+    for i in indices:
+        arg = args[i]
+        if arg.dtype is not None and not arg.dtype.is_floating_point:
+            if arg.high > mismatch.want:
+                args[i] = replace(arg, high=mismatch.want)
+                changed = True
+            continue
+        if arg.fixed_dtype:
+            continue
+        shape = arg.shape if arg.fixed else (arg.shape[0], SEQUENCE)
+        args[i] = replace(arg, dtype=torch.int64, high=mismatch.want, shape=shape)
+        changed = True
+    return tuple(args) if changed else None
+
+
+# ----------------------------------------------------------------------------------------- checking
+
+
+def check_layer_input(leaf: nn.Module, args: Sequence[Any]) -> Mismatch | None:
+    """Does the first argument fit `leaf` (a Linear, an embedding, a conv, a norm)? None when it does."""
+    from relulint.capture import custom_linear_weight
+
+    if not args or not isinstance(args[0], torch.Tensor):
+        return None
+    x = args[0]
+    if isinstance(leaf, nn.modules.lazy.LazyModuleMixin) and leaf.has_uninitialized_params():
+        return None
+    if isinstance(leaf, (nn.Embedding, nn.EmbeddingBag)):
+        if x.is_floating_point():
+            return Mismatch(x, "ids", leaf.num_embeddings)
+        if x.numel() and int(x.max()) >= leaf.num_embeddings:
+            return Mismatch(x, "ids", leaf.num_embeddings)
+        return None
+    if isinstance(leaf, nn.Linear) and isinstance(getattr(leaf, "in_features", None), int):
+        in_features = leaf.in_features
+    elif custom_linear_weight(leaf) is not None:
+        in_features = int(getattr(leaf, "in_features", custom_linear_weight(leaf)[1].shape[1]))  # type: ignore[index]
+    elif isinstance(leaf, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        ndim = {nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}[type(leaf)] if type(leaf) in (nn.Conv1d, nn.Conv2d, nn.Conv3d) else 0
+        if ndim and (x.dim() not in (ndim - 1, ndim) or x.shape[-ndim + 1] != leaf.in_channels):
+            return Mismatch(x, "channels", leaf.in_channels, ndim)
+        return None
+    elif isinstance(leaf, nn.LayerNorm) and len(leaf.normalized_shape) == 1:
+        in_features = leaf.normalized_shape[0]
+    elif isinstance(leaf, nn.BatchNorm1d) and x.dim() == 2:
+        in_features = leaf.num_features
+    else:
+        return None
+    if x.dim() >= 1 and x.shape[-1] != in_features:
+        return Mismatch(x, "width", in_features)
+    return None
+
+
+_MATMULS = {"linear": ("weight", 1), "matmul": ("other", 0), "mm": ("other", 0), "__matmul__": ("other", 0)}
+
+
+def check_function_input(name: str, args: Sequence[Any], kwargs: Mapping[str, Any], is_param: Any) -> Mismatch | None:
+    """A failing ``F.linear(x, W)`` / ``x @ W`` / ``F.embedding(x, W)`` / ``W[x]`` on a parameter `W`."""
+    if len(args) < 2 or not isinstance(args[0], torch.Tensor):
+        return None
+    x, other = args[0], args[1]
+    if not isinstance(other, torch.Tensor):
+        return None
+    if name in ("linear", "matmul", "mm", "__matmul__") and is_param(other) and other.dim() == 2:
+        want = int(other.shape[1] if name == "linear" else other.shape[0])
+        if x.dim() >= 1 and x.shape[-1] != want:
+            return Mismatch(x, "width", want)
+    if name == "embedding" and is_param(other) and x.is_floating_point():
+        return Mismatch(x, "ids", int(other.shape[0]))
+    if name == "__getitem__" and is_param(x) and other.is_floating_point():
+        return Mismatch(other, "ids", int(x.shape[0]))
+    return None
+
+
+def is_lazy(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.lazy.LazyModuleMixin) and m.has_uninitialized_params() for m in module.modules())
