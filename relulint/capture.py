@@ -226,9 +226,11 @@ def _capture_once(module: nn.Module, locate: _Locator, inputs: _InputRequest, se
     if isinstance(result, Capture):
         return dataclasses.replace(expand_scripts(module, result), reason=f"{fx_reason} {result.reason}")
     names = required_arguments(module)
+    tried = result.removeprefix("running forward on an example input failed ")
     gap = (
-        f"forward raised on every example input tried ({result}), so the layers were read in registration "
-        f"order; pass example inputs: {inputs.flags(names, module)}"
+        f"forward raised on every example input tried {tried}, so the layers were read in registration "
+        f"order; pass example inputs: {inputs.flags(names, module)}, or wrap the model so that forward "
+        "takes tensors"
     )
     return registration_capture(module, f"{fx_reason}; {result}", gap=gap)
 
@@ -403,6 +405,10 @@ def split_args(name: str, args: Sequence[Any], kwargs: Mapping[str, Any], resolv
 
 def _take(out: _Args, key: str, value: Any, resolve: Resolver) -> None:
     refs = _references(value, resolve)
+    if refs and all(kind == "literal" for kind, _ in refs) and len(refs) == 1:
+        out.args[key] = refs[0][1]  # a scalar tensor constant (fx: `torch.tensor(0.0)` in forward)
+        return
+    refs = [ref for ref in refs if ref[0] != "literal"]
     if refs:
         params = [ref for kind, ref in refs if kind == "param"]
         out.inputs.extend(ref for kind, ref in refs if kind == "input")
@@ -477,7 +483,17 @@ def fx_capture(module: nn.Module, locate: _Locator) -> Capture:
     """Trace `module.forward` with torch.fx; raises whatever the user's forward raises under tracing."""
     concrete = concrete_args_for(module)
     graph = _Tracer(locate).trace(module, concrete_args=concrete or None)
-    return Capture(method="fx", nodes=tuple(_FxConverter(concrete).convert(graph)))
+    return Capture(method="fx", nodes=tuple(_FxConverter(concrete, _scalar_constants(module)).convert(graph)))
+
+
+def _scalar_constants(module: nn.Module) -> dict[str, float]:
+    """fx stores a tensor made in forward (``torch.tensor(0.0)``) as an attribute ``_tensor_constant<i>``
+    of the traced module (removed again by `restored_attributes`): the one-element ones, by name."""
+    out = {}
+    for name, value in vars(module).items():
+        if name.startswith("_tensor_constant") and isinstance(value, torch.Tensor) and value.numel() == 1:
+            out[name] = value.item()
+    return out
 
 
 def _argument_name(target: str) -> str:
@@ -488,8 +504,9 @@ def _argument_name(target: str) -> str:
 class _FxConverter:
     """fx graph → `Node`s (drops concrete placeholders, attribute reads and non-tensor values)."""
 
-    def __init__(self, concrete: Mapping[str, Any]) -> None:
+    def __init__(self, concrete: Mapping[str, Any], constants: Mapping[str, float] | None = None) -> None:
         self.concrete = set(concrete)
+        self.constants = dict(constants or {})
         self.ids: dict[torch.fx.Node, int] = {}
         self.attrs: dict[torch.fx.Node, str] = {}
         self.dropped: set[torch.fx.Node] = set()
@@ -504,7 +521,8 @@ class _FxConverter:
         if not isinstance(value, torch.fx.Node):
             return None
         if value in self.attrs:
-            return ("param", self.attrs[value])
+            name = self.attrs[value]
+            return ("literal", self.constants[name]) if name in self.constants else ("param", name)
         if value in self.ids:
             return ("input", self.ids[value])
         return ("skip", None)
@@ -807,7 +825,7 @@ def hooks_capture(
         dtype, device = _example_dtype(model)
         recorder = _Recorder(model, locate)
         handles = _install_hooks(model, recorder)
-        failures: list[str] = []
+        failures: dict[str, list[str]] = {}  # the user's error → the inputs it was raised on
         tried: set[tuple[ArgPlan, ...]] = set()
         try:
             runs = 0
@@ -830,11 +848,13 @@ def hooks_capture(
                     if isinstance(rerun, Capture):
                         return rerun
                     outcome = rerun if isinstance(rerun, str) else _unfitted(outcome)
-                failures.append(f"{capture_inputs.describe(plan)}: {outcome}")
+                failures.setdefault(str(outcome), []).append(capture_inputs.describe(plan))
         finally:
             for handle in handles:
                 handle.remove()
-    tried_text = "; ".join(dict.fromkeys(failures)) if failures else "no example input to try"
+    if not failures:
+        return "running forward on an example input failed (no example input to try)"
+    tried_text = "; ".join(f"{', '.join(plans)}: {error}" for error, plans in failures.items())
     return f"running forward on an example input failed ({tried_text})"
 
 

@@ -249,7 +249,7 @@ def _layer_tensors(loaded: LoadedModel, qualname: str) -> tuple[torch.Tensor | N
         return None, None
     try:
         module = loaded.module.get_submodule(qualname)
-    except AttributeError:
+    except (AttributeError, RuntimeError):  # RuntimeError: a TorchScript module
         return None, None
     weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
     if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
@@ -495,6 +495,8 @@ def classify_module(module: nn.Module, qualname: str) -> Role:
         return Role("relu", "relu")
     if isinstance(module, nn.Threshold) and module.threshold == 0 and module.value == 0:
         return Role("relu", "relu")
+    if isinstance(module, nn.LeakyReLU) and module.negative_slope == 0:
+        return Role("relu", "relu")  # LeakyReLU(0.0) is max(x, 0)
     for cls, name in ACTIVATION_MODULES.items():
         if isinstance(module, cls):
             return Role("act", name)
@@ -547,6 +549,9 @@ def module_layer(module: nn.Module, qualname: str) -> Layer | None:
             activation=None,
             weight_norm=weight_norm_kind(module),
         )
+    pointwise = pointwise_conv_layer(module, qualname)
+    if pointwise is not None:
+        return pointwise
     custom = custom_linear_weight(module)
     if custom is None:
         return None
@@ -558,6 +563,27 @@ def module_layer(module: nn.Module, qualname: str) -> Layer | None:
         in_features=in_features,
         out_features=out_features,
         bias=_has_bias(module),
+        activation=None,
+        weight_norm=weight_norm_kind(module),
+    )
+
+
+def pointwise_conv_layer(module: nn.Module, qualname: str) -> Layer | None:
+    """A 1×1 `Conv1d` / `Conv2d` / `Conv3d` (no groups, no padding): a Linear over the channels, applied at
+    every position (the lifting / projection MLPs of neural operators). Width = ``out_channels``. Any other
+    convolution mixes positions and is not a layer of a chain."""
+    if type(module) not in (nn.Conv1d, nn.Conv2d, nn.Conv3d):
+        return None
+    if any(k != 1 for k in module.kernel_size) or module.groups != 1:
+        return None
+    if isinstance(module.padding, str) or any(p != 0 for p in module.padding):
+        if module.padding != "valid" and module.padding != "same":
+            return None
+    return Layer(
+        module=qualname,
+        in_features=module.in_channels,
+        out_features=module.out_channels,
+        bias=module.bias is not None,
         activation=None,
         weight_norm=weight_norm_kind(module),
     )
@@ -599,6 +625,12 @@ def classify_operation(root: nn.Module, node: Node, nodes: Mapping[int, Node]) -
     distinct = len(set(node.inputs))
     if name in RELU_NAMES:
         return Role("relu", "relu")
+    if name == "leaky_relu" and node.args.get("negative_slope", 0.01) == 0:
+        return Role("relu", "relu")
+    if name in MAXIMUM_NAMES and _is_max_with_zero(node, nodes):
+        return Role("relu", "relu")  # torch.maximum(h, torch.zeros_like(h))
+    if name == "getitem":
+        return Role("transparent", "slice")  # F.relu(h[:, :k]): a ReLU on a slice (width: the layer's)
     if name in CLAMP_NAMES:
         return _clamp_role(node.args)
     if name == "threshold" and node.args.get("threshold") == 0 and node.args.get("value") == 0:
@@ -624,6 +656,25 @@ def classify_operation(root: nn.Module, node: Node, nodes: Mapping[int, Node]) -
     if name in TRANSPARENT_NAMES:
         return Role("transparent")
     return Role("other", name)
+
+
+MAXIMUM_NAMES = frozenset({"maximum", "max", "fmax"})
+ZERO_MAKERS = frozenset({"zeros_like", "zeros", "new_zeros"})
+
+
+def _is_max_with_zero(node: Node, nodes: Mapping[int, Node]) -> bool:
+    """``maximum(h, z)`` where ``z`` is zero: made by ``zeros_like`` / ``zeros`` / ``new_zeros``, a scalar
+    0 tensor (``torch.tensor(0.0)``), or the literal 0."""
+    others = [nodes[i] for i in dict.fromkeys(node.inputs) if i in nodes]
+    literals = [v for k, v in node.args.items() if k not in ("params", "input")]
+    if len(others) == 2:
+        makers = [n for n in others if normalise_name(n.target) in ZERO_MAKERS]
+        constants = [
+            n for n in others if n.target in ("tensor", "scalar_tensor", "as_tensor") and n.args.get("arg0") == 0
+        ]
+        return len(makers) + len(constants) == 1
+    # torch.max(h, 0) is a reduction over dim 0: a literal zero counts for maximum / fmax only
+    return node.target != "max" and len(others) == 1 and len(literals) == 1 and literals[0] == 0
 
 
 def _clamp_role(args: Mapping[str, Any]) -> Role:
@@ -683,6 +734,8 @@ def _computed_weight(root: nn.Module, nodes: Mapping[int, Node], start: int) -> 
 def _parameter(root: nn.Module, name: str) -> torch.Tensor | None:
     try:
         return root.get_parameter(name)
+    except RuntimeError:  # a TorchScript module: "get_parameter is not supported on ScriptModules"
+        return dict(root.named_parameters()).get(name)
     except AttributeError:
         try:
             value = root.get_buffer(name)
