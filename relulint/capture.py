@@ -625,14 +625,15 @@ class _Recorder:
         self.producer: dict[int, int] = {}
         self.alive: list[Any] = []  # keeps recorded tensors alive so that their ids stay unique
         self.depth = 0
-        self.arguments: dict[int, tuple[int, torch.Tensor]] = {}  # INPUT node id → (argument index, tensor)
+        # INPUT node id → (argument index, item index, tensor)
+        self.arguments: dict[int, tuple[int, int, torch.Tensor]] = {}
         self.fitting = True  # layers check their inputs and raise `Mismatch` (`capture_inputs`)
 
     def is_param(self, value: Any) -> bool:
         return isinstance(value, torch.Tensor) and id(value) in self.names and id(value) not in self.producer
 
-    def sources(self, tensor: torch.Tensor | None) -> list[tuple[int, torch.Tensor]]:
-        """The (argument index, example tensor) pairs `tensor` was computed from."""
+    def sources(self, tensor: torch.Tensor | None) -> list[tuple[int, int, torch.Tensor]]:
+        """The (argument index, item index, example tensor) triples `tensor` was computed from."""
         start = self.producer.get(id(tensor)) if tensor is not None else None
         if start is None:
             return []
@@ -645,7 +646,7 @@ class _Recorder:
                 if source not in seen:
                     seen.add(source)
                     frontier.append(source)
-        return sorted(out, key=lambda pair: pair[0])
+        return sorted(out, key=lambda triple: (triple[0], triple[1]))
 
     def resolve(self, value: Any) -> tuple[str, Any] | None:
         if not isinstance(value, torch.Tensor):
@@ -879,9 +880,9 @@ def _run_once(
     recorder.reset()
     recorder.fitting = fitting
     values, tensors = capture_inputs.build(plan, dtype, device)
-    for label, index, tensor in tensors:
+    for label, index, element, tensor in tensors:
         node_id = recorder.add(NodeKind.INPUT, label, _Args(), tensor, None)
-        recorder.arguments[node_id] = (index, tensor)
+        recorder.arguments[node_id] = (index, element, tensor)
     try:
         with torch.no_grad(), _FunctionRecorder(recorder):
             output = model(*values)

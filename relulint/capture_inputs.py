@@ -42,20 +42,33 @@ class ArgPlan:
 
     name: str
     kind: str = "tensor"  # "tensor", "list" or "dict"
-    shape: tuple[int, ...] = (BATCH, 1)  # of the tensor, of each list item, of each dict value
+    shape: tuple[int, ...] = (BATCH, 1)  # of the tensor (kind "tensor")
     dtype: torch.dtype | None = None  # None: the model's floating dtype
     high: int = 2  # integer inputs: values drawn from [0, high)
-    count: int = 1  # list length
+    items: tuple[tuple[int, ...], ...] = ()  # kind "list" / "dict": the shape of each item
     keys: tuple[str, ...] = ()  # dict keys
     fixed: bool = False  # shape given by the user: never changed
     fixed_dtype: bool = False
 
+    def item_shape(self, element: int) -> tuple[int, ...]:
+        return self.items[element] if self.kind != "tensor" and element < len(self.items) else self.shape
+
+    def with_item_shape(self, element: int, shape: tuple[int, ...]) -> ArgPlan:
+        if self.kind == "tensor":
+            return replace(self, shape=shape)
+        items = list(self.items)
+        items[element] = shape
+        return replace(self, items=tuple(items))
+
     def describe(self) -> str:
         dtype = "" if self.dtype is None or self.dtype.is_floating_point else f" {str(self.dtype)[6:]}"
         if self.kind == "list":
-            return f"{self.name}: list of {self.count} × {self.shape}{dtype}"
+            shapes = set(self.items)
+            each = f"{len(self.items)} × {self.items[0]}" if len(shapes) == 1 else ", ".join(map(str, self.items))
+            return f"{self.name}: list of {each}{dtype}"
         if self.kind == "dict":
-            return f"{self.name}: dict {{{', '.join(self.keys)}}} of {self.shape}{dtype}"
+            pairs = ", ".join(f"{k}: {v}" for k, v in zip(self.keys, self.items, strict=False))
+            return f"{self.name}: dict {{{pairs}}}{dtype}"
         return f"{self.name}: {self.shape}{dtype}"
 
 
@@ -108,7 +121,9 @@ def first_plans(
             if first is not None and first.dtype is not None and shape == first.shape:
                 arg = replace(arg, dtype=first.dtype, high=first.high)
             if arg.kind == "list":
-                arg = replace(arg, shape=(shape[0], 1), count=max(1, shape[-1] if len(shape) == 2 else 1))
+                arg = replace(arg, items=(shape,) * max(1, hint.count))
+            elif arg.kind == "dict":
+                arg = replace(arg, items=(shape,) * len(arg.keys))
             out.append(_apply_user(arg, user_shape, user_dtype))
         return tuple(out)
 
@@ -128,7 +143,8 @@ def _apply_user(arg: ArgPlan, user_shape: Any, user_dtype: Any) -> ArgPlan:
     shape = user_shape.get(arg.name) if isinstance(user_shape, Mapping) else user_shape
     dtype = user_dtype.get(arg.name) if isinstance(user_dtype, Mapping) else user_dtype
     if shape is not None:
-        arg = replace(arg, shape=tuple(shape), fixed=True, count=1 if arg.kind == "list" else arg.count)
+        shape = tuple(shape)
+        arg = replace(arg, shape=shape, items=tuple(shape for _ in arg.items), fixed=True)
     if dtype is not None:
         arg = replace(arg, dtype=dtype_of(dtype), fixed_dtype=True)
         if not arg.dtype.is_floating_point and arg.high == 2:
@@ -162,29 +178,32 @@ def first_layer_plan(leaf: nn.Module) -> ArgPlan | None:
 # ------------------------------------------------------------------------------------------ values
 
 
-def build(plan: Plan, float_dtype: torch.dtype, device: torch.device) -> tuple[list[Any], list[tuple[str, int, torch.Tensor]]]:
-    """The argument values, and every tensor in them as (label, argument index, tensor)."""
+def build(
+    plan: Plan, float_dtype: torch.dtype, device: torch.device
+) -> tuple[list[Any], list[tuple[str, int, int, torch.Tensor]]]:
+    """The argument values, and every tensor in them as (label, argument index, item index, tensor)."""
     values: list[Any] = []
-    tensors: list[tuple[str, int, torch.Tensor]] = []
+    tensors: list[tuple[str, int, int, torch.Tensor]] = []
     for index, arg in enumerate(plan):
 
-        def make(label: str, arg: ArgPlan = arg, index: int = index) -> torch.Tensor:
+        def make(label: str, element: int, arg: ArgPlan = arg, index: int = index) -> torch.Tensor:
             dtype = arg.dtype or float_dtype
+            shape = arg.item_shape(element)
             if dtype.is_floating_point:
-                tensor = torch.randn(arg.shape, dtype=dtype, device=device)
+                tensor = torch.randn(shape, dtype=dtype, device=device)
             elif dtype is torch.bool:
-                tensor = torch.rand(arg.shape, device=device) > 0.5
+                tensor = torch.rand(shape, device=device) > 0.5
             else:
-                tensor = torch.randint(0, max(1, arg.high), arg.shape, dtype=dtype, device=device)
-            tensors.append((label, index, tensor))
+                tensor = torch.randint(0, max(1, arg.high), shape, dtype=dtype, device=device)
+            tensors.append((label, index, element, tensor))
             return tensor
 
         if arg.kind == "list":
-            values.append([make(f"{arg.name}[{i}]") for i in range(arg.count)])
+            values.append([make(f"{arg.name}[{i}]", i) for i in range(len(arg.items))])
         elif arg.kind == "dict":
-            values.append({key: make(f"{arg.name}[{key}]") for key in arg.keys})
+            values.append({key: make(f"{arg.name}[{key}]", i) for i, key in enumerate(arg.keys)})
         else:
-            values.append(make(arg.name))
+            values.append(make(arg.name, 0))
     return values, tensors
 
 
@@ -200,86 +219,97 @@ def describe(plan: Plan) -> str:
 # ------------------------------------------------------------------------------------------ fitting
 
 
-def fit(plan: Plan, mismatch: Mismatch, sources: Sequence[tuple[int, torch.Tensor]]) -> Plan | None:
+Slot = tuple[int, int, torch.Tensor]  # (argument index, item index, example tensor)
+
+
+def fit(plan: Plan, mismatch: Mismatch, sources: Sequence[Slot]) -> Plan | None:
     """The plan changed so that the input `mismatch` names fits; None when no argument can be changed.
 
-    `sources` are the (argument index, example tensor) pairs the mismatching tensor was computed from.
+    `sources` are the example tensors the mismatching tensor was computed from.
     """
-    movable = [(i, t) for i, t in sources if not plan[i].fixed]
     args = list(plan)
     if mismatch.kind in ("ids", "sequence"):
         return _fit_ids(args, mismatch, sources)
-    if not movable:
+    slots = list(dict.fromkeys((i, j) for i, j, _ in sources if not plan[i].fixed))
+    if not slots:
         return None
-    indices = list(dict.fromkeys(i for i, _ in movable))
-    got = mismatch.tensor
     if mismatch.kind == "channels":
-        for i in indices:
-            arg = args[i]
-            spatial = {3: (64,), 4: (32, 32), 5: (16, 16, 16)}.get(mismatch.ndim, ())
-            if len(arg.shape) != mismatch.ndim:
-                args[i] = replace(arg, shape=(arg.shape[0], mismatch.want, *spatial))
-            elif arg.shape[1] != mismatch.want:
-                args[i] = replace(arg, shape=(arg.shape[0], mismatch.want, *arg.shape[2:]))
+        spatial = {3: (64,), 4: (32, 32), 5: (16, 16, 16)}.get(mismatch.ndim, ())
+        for i, j in slots:
+            shape = args[i].item_shape(j)
+            if len(shape) != mismatch.ndim:
+                shape = (shape[0], mismatch.want, *spatial)
+            elif shape[1] != mismatch.want:
+                shape = (shape[0], mismatch.want, *shape[2:])
             else:
-                args[i] = replace(arg, shape=(*arg.shape[:-1], mismatch.want))
+                shape = (*shape[:-1], mismatch.want)
+            args[i] = args[i].with_item_shape(j, shape)
         return tuple(args)
-    # width: the last dimension of `got` must be `want`
+    got = mismatch.tensor
     if got is None or got.dim() == 0:
         return None
     have, want = int(got.shape[-1]), mismatch.want
-    source_dims = {t.dim() for _, t in movable}
-    if len(indices) == 1 and source_dims and min(source_dims) > got.dim() and min(source_dims) >= 3:
-        return _fit_image(args, indices[0], have, want)
-    lists = [i for i in indices if args[i].kind == "list" and args[i].shape[-1] == 1]
-    if lists:
-        i = lists[-1]
-        count = args[i].count + (want - have)
+    dims = [len(args[i].item_shape(j)) for i, j in slots]
+    if len(slots) == 1 and dims[0] >= 3 and dims[0] > got.dim():
+        return _fit_image(args, slots[0], have, want)
+    by_list: dict[int, list[int]] = {}
+    for i, j in slots:
+        if args[i].kind == "list":
+            by_list.setdefault(i, []).append(j)
+    spread = [i for i, elements in by_list.items() if len(elements) > 1 or len(slots) > 1]
+    if spread:  # torch.cat([*xs, t]): one feature per item, the list as long as the features left
+        i = spread[-1]
+        others = [(a, b) for a, b in slots if a != i]
+        count = want - len(others)
         if count < 1:
             return None
-        args[i] = replace(args[i], count=count)
+        for a, b in others:
+            args[a] = args[a].with_item_shape(b, (*args[a].item_shape(b)[:-1], 1))
+        base = args[i].item_shape(by_list[i][0])
+        args[i] = replace(args[i], items=((*base[:-1], 1),) * count)
         return tuple(args)
-    if len(indices) == 1:
-        arg = args[indices[0]]
-        width = arg.shape[-1] + (want - have)
-        args[indices[0]] = replace(arg, shape=(*arg.shape[:-1], width if width > 0 else want))
+    if len(slots) == 1:
+        i, j = slots[0]
+        shape = args[i].item_shape(j)
+        width = shape[-1] + (want - have)
+        args[i] = args[i].with_item_shape(j, (*shape[:-1], width if width > 0 else want))
         return tuple(args)
-    share = want // len(indices)
-    widths = [share] * len(indices) if want % len(indices) == 0 else [1] * (len(indices) - 1)
-    if len(widths) < len(indices):
-        widths.append(want - (len(indices) - 1))
+    widths = [want // len(slots)] * len(slots)
+    if want % len(slots):
+        widths = [1] * (len(slots) - 1) + [want - (len(slots) - 1)]
     if min(widths) < 1:
         return None
-    for i, width in zip(indices, widths, strict=True):
-        args[i] = replace(args[i], shape=(*args[i].shape[:-1], width))
+    for (i, j), width in zip(slots, widths, strict=True):
+        args[i] = args[i].with_item_shape(j, (*args[i].item_shape(j)[:-1], width))
     return tuple(args)
 
 
-def _fit_image(args: list[ArgPlan], index: int, have: int, want: int) -> Plan | None:
+def _fit_image(args: list[ArgPlan], slot: tuple[int, int], have: int, want: int) -> Plan | None:
     """An image flattened into a Linear: scale its spatial size so that the flattened width fits."""
-    arg = args[index]
-    spatial = arg.shape[2:]
+    i, j = slot
+    shape = args[i].item_shape(j)
+    spatial = shape[2:]
     scale = (want / have) ** (1 / len(spatial))
-    sizes = tuple(size * scale for size in spatial)
+    sizes = [size * scale for size in spatial]
     if not all(abs(s - round(s)) < 1e-6 and round(s) >= 1 for s in sizes):
         return None
-    args[index] = replace(arg, shape=(*arg.shape[:2], *(round(s) for s in sizes)))
+    args[i] = args[i].with_item_shape(j, (*shape[:2], *(round(s) for s in sizes)))
     return tuple(args)
 
 
-def _fit_ids(args: list[ArgPlan], mismatch: Mismatch, sources: Sequence[tuple[int, torch.Tensor]]) -> Plan | None:
+def _fit_ids(args: list[ArgPlan], mismatch: Mismatch, sources: Sequence[Slot]) -> Plan | None:
     if mismatch.kind == "sequence":  # position ids from arange(T): T must not exceed the table
         changed = False
         for i, arg in enumerate(args):
-            if arg.dtype is not None and not arg.dtype.is_floating_point and not arg.fixed and len(arg.shape) >= 2:
+            integer = arg.dtype is not None and not arg.dtype.is_floating_point
+            if integer and not arg.fixed and arg.kind == "tensor" and len(arg.shape) >= 2:
                 length = min(arg.shape[1], max(1, mismatch.want))
                 if length != arg.shape[1]:
                     args[i] = replace(arg, shape=(arg.shape[0], length, *arg.shape[2:]))
                     changed = True
         return tuple(args) if changed else None
-    indices = list(dict.fromkeys(i for i, _ in sources))
     changed = False
-    for i in indices:
+    for i in dict.fromkeys(i for i, _, _ in sources):
         arg = args[i]
         if arg.dtype is not None and not arg.dtype.is_floating_point:
             if arg.high > mismatch.want:
@@ -288,8 +318,16 @@ def _fit_ids(args: list[ArgPlan], mismatch: Mismatch, sources: Sequence[tuple[in
             continue
         if arg.fixed_dtype:
             continue
-        shape = arg.shape if arg.fixed else (arg.shape[0], SEQUENCE)
-        args[i] = replace(arg, dtype=torch.int64, high=mismatch.want, shape=shape)
+        tokens = (BATCH, SEQUENCE)
+        if arg.fixed:
+            tokens = arg.shape
+        args[i] = replace(
+            arg,
+            dtype=torch.int64,
+            high=mismatch.want,
+            shape=tokens,
+            items=tuple(tokens for _ in arg.items),
+        )
         changed = True
     return tuple(args) if changed else None
 

@@ -41,6 +41,7 @@ class ArgumentHint:
     kind: str = "tensor"
     keys: list[str] = field(default_factory=list)
     sequence_use: bool = False  # starred, iterated, len()-ed or indexed by an integer in the source
+    count: int = 1  # items read from it (``a, b = inputs``; ``inputs[1]``)
 
 
 # ------------------------------------------------------------------------------------------ sources
@@ -350,6 +351,13 @@ def argument_hints(module: nn.Module) -> dict[str, ArgumentHint]:
                     hint.keys.append(key.value)
             elif _int_constant(key) is not None:  # type: ignore[arg-type]
                 hint.sequence_use = True
+                index = _int_constant(key)  # type: ignore[arg-type]
+                hint.count = max(hint.count, index + 1 if index >= 0 else -index)
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and node.value.id in hints:
+            target = node.targets[0]
+            if len(node.targets) == 1 and isinstance(target, (ast.Tuple, ast.List)):
+                hints[node.value.id].sequence_use = True  # x_func, x_loc = inputs
+                hints[node.value.id].count = len(target.elts)
         elif isinstance(node, ast.Starred) and isinstance(node.value, ast.Name) and node.value.id in hints:
             hints[node.value.id].sequence_use = True
         elif isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.iter, ast.Name):
