@@ -295,7 +295,7 @@ def is_leaf_module(module: nn.Module) -> bool:
     """
     if isinstance(module, CONTAINERS):
         return False
-    if is_script_module(module):
+    if is_script_module(module) or isinstance(module, _ScriptCall):
         return True  # compiled: read from its TorchScript graph (`expand_scripts`)
     if isinstance(module, nn.Linear) or parametrize.is_parametrized(module):
         return True
@@ -768,6 +768,19 @@ def required_arguments(module: nn.Module) -> list[str]:
     return names
 
 
+def _other_leaf_plans(module: nn.Module) -> list[ArgPlan]:
+    """What the first conv and the first embedding imply, when another kind of layer is registered first."""
+    out: dict[str, ArgPlan] = {}
+    for _, leaf in effective_leaves(module):
+        kind = type(leaf).__name__
+        if kind in out or not isinstance(leaf, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Embedding, nn.EmbeddingBag)):
+            continue
+        plan = capture_inputs.first_layer_plan(leaf)
+        if plan is not None:
+            out[kind] = plan
+    return list(out.values())
+
+
 def _first_leaf_plan(module: nn.Module) -> ArgPlan | None:
     """What the first layer (in registration order) implies for the input."""
     for _, leaf in effective_leaves(module):
@@ -817,7 +830,13 @@ def hooks_capture(
     names = required_arguments(module)
     hints = argument_hints(module)
     plans = capture_inputs.first_plans(
-        names, hints, _first_leaf_plan(module), input_shape, input_dtype, _functional_width(module)
+        names,
+        hints,
+        _first_leaf_plan(module),
+        input_shape,
+        input_dtype,
+        _functional_width(module),
+        _other_leaf_plans(module),
     )
     scratch = None if in_place else _copy_or_none(module)
     if scratch is None and not in_place and capture_inputs.is_lazy(module):

@@ -106,20 +106,23 @@ def first_plans(
     user_shape: Any,
     user_dtype: Any,
     fallback_width: int | None,
+    others: Sequence[ArgPlan] = (),
 ) -> list[Plan]:
-    """The plans to start from, best first (each is then fitted)."""
+    """The plans to start from, best first (each is then fitted). `first` is what the first layer implies,
+    `others` what the first layer of each other kind implies (a conv's image, an embedding's ids)."""
     base_shape = first.shape if first is not None else (BATCH, fallback_width or 1)
     plans: list[Plan] = []
+    alternatives = [a for a in others if first is None or a.shape != first.shape]
 
-    def plan(kinds: Mapping[str, str], shape: tuple[int, ...]) -> Plan:
+    def plan(kinds: Mapping[str, str], shape: tuple[int, ...], source: ArgPlan | None = first) -> Plan:
         out = []
         for name in names:
             hint = hints.get(name, ArgumentHint())
             arg = ArgPlan(name=name, kind=kinds.get(name, hint.kind), shape=shape, keys=tuple(hint.keys))
             if arg.kind == "dict" and not arg.keys:
                 arg = replace(arg, kind="tensor")
-            if first is not None and first.dtype is not None and shape == first.shape:
-                arg = replace(arg, dtype=first.dtype, high=first.high)
+            if source is not None and source.dtype is not None and shape == source.shape:
+                arg = replace(arg, dtype=source.dtype, high=source.high)
             if arg.kind == "list":
                 arg = replace(arg, items=(shape,) * max(1, hint.count))
             elif arg.kind == "dict":
@@ -128,6 +131,8 @@ def first_plans(
         return tuple(out)
 
     plans.append(plan({}, base_shape))
+    for alternative in alternatives:  # a CNN whose head is registered first: try the conv's image too
+        plans.append(plan({}, alternative.shape, alternative))
     sequences = {n: "list" for n in names if hints.get(n, ArgumentHint()).sequence_use}
     if sequences:
         plans.append(plan(sequences, base_shape))
@@ -163,6 +168,9 @@ def first_layer_plan(leaf: nn.Module) -> ArgPlan | None:
         return None
     if isinstance(leaf, nn.Linear):
         return ArgPlan("", shape=(BATCH, leaf.in_features))
+    if isinstance(leaf, torch.jit.ScriptModule):  # its first matrix, stored (out, in) like nn.Linear
+        matrix = next((p for p in leaf.parameters() if p.dim() == 2), None)
+        return ArgPlan("", shape=(BATCH, int(matrix.shape[1]))) if matrix is not None else None
     if isinstance(leaf, (nn.Embedding, nn.EmbeddingBag)):
         return ArgPlan("", shape=(BATCH, SEQUENCE), dtype=torch.int64, high=leaf.num_embeddings)
     custom = custom_linear_weight(leaf)
