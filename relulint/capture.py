@@ -59,7 +59,7 @@ from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
 from relulint import capture_inputs
-from relulint.capture_inputs import ArgPlan, Mismatch
+from relulint.capture_inputs import ArgPlan, Item, Mismatch
 from relulint.capture_jit import is_script_module, script_argument_names, script_nodes
 from relulint.capture_source import argument_hints, functional_relu_leaves, uses_python_random
 from relulint.errors import CaptureError
@@ -628,6 +628,7 @@ class _Recorder:
         # INPUT node id → (argument index, item index, tensor)
         self.arguments: dict[int, tuple[int, int, torch.Tensor]] = {}
         self.fitting = True  # layers check their inputs and raise `Mismatch` (`capture_inputs`)
+        self.barriers: set[int] = set()  # nodes of layers that fix their output's width
 
     def is_param(self, value: Any) -> bool:
         return isinstance(value, torch.Tensor) and id(value) in self.names and id(value) not in self.producer
@@ -642,6 +643,8 @@ class _Recorder:
             node_id = frontier.pop()
             if node_id in self.arguments:
                 out.append(self.arguments[node_id])
+            if node_id in self.barriers:
+                continue
             for source in self.nodes[node_id].inputs:
                 if source not in seen:
                     seen.add(source)
@@ -674,7 +677,9 @@ class _Recorder:
         is_method = qualname.startswith(("TensorBase.", "Tensor.", "_TensorBase.", "getset_descriptor."))
         kind = NodeKind.METHOD if is_method else NodeKind.FUNCTION
         parts = split_args(name, args, kwargs, self.resolve)
-        self.add(kind, name, parts, out, self.locate.here(3))
+        node_id = self.add(kind, name, parts, out, self.locate.here(3))
+        if name in ("linear", "embedding", "embedding_bag"):
+            self.barriers.add(node_id)
 
 
 def _tensors(value: Any) -> list[torch.Tensor]:
@@ -722,6 +727,13 @@ def _install_hooks(module: nn.Module, recorder: _Recorder) -> list[Any]:
     return handles
 
 
+def _fixes_width(module: nn.Module) -> bool:
+    """A layer whose output width does not depend on its input's (the fitting does not look past it)."""
+    return isinstance(module, (nn.Linear, nn.Embedding, nn.EmbeddingBag, _ScriptCall)) or (
+        custom_linear_weight(module) is not None
+    )
+
+
 def _check_hook(recorder: _Recorder, qualname: str) -> Callable[..., None]:
     """Before a layer runs: does its input fit? (`capture_inputs.check_layer_input`)"""
 
@@ -748,7 +760,9 @@ def _post_hook(recorder: _Recorder, qualname: str) -> Callable[..., None]:
         recorder.depth -= 1
         if recorder.depth == 0 and output is not None:
             parts = split_args("", args, kwargs or {}, recorder.resolve)
-            recorder.add(NodeKind.MODULE, qualname, parts, output, recorder.locate.here(2))
+            node_id = recorder.add(NodeKind.MODULE, qualname, parts, output, recorder.locate.here(2))
+            if _fixes_width(module):
+                recorder.barriers.add(node_id)
 
     return hook
 
@@ -768,25 +782,26 @@ def required_arguments(module: nn.Module) -> list[str]:
     return names
 
 
-def _other_leaf_plans(module: nn.Module) -> list[ArgPlan]:
+def _other_leaf_plans(module: nn.Module) -> list[Item]:
     """What the first conv and the first embedding imply, when another kind of layer is registered first."""
-    out: dict[str, ArgPlan] = {}
+    out: dict[str, Item] = {}
     for _, leaf in effective_leaves(module):
         kind = type(leaf).__name__
         if kind in out or not isinstance(leaf, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Embedding, nn.EmbeddingBag)):
             continue
-        plan = capture_inputs.first_layer_plan(leaf)
-        if plan is not None:
-            out[kind] = plan
-    return list(out.values())
+        item = capture_inputs.first_layer_item(leaf)
+        if item is not None:
+            out[kind] = item
+    first = _first_leaf_plan(module)
+    return [item for item in out.values() if item != first]
 
 
-def _first_leaf_plan(module: nn.Module) -> ArgPlan | None:
+def _first_leaf_plan(module: nn.Module) -> Item | None:
     """What the first layer (in registration order) implies for the input."""
     for _, leaf in effective_leaves(module):
-        plan = capture_inputs.first_layer_plan(leaf)
-        if plan is not None:
-            return plan
+        item = capture_inputs.first_layer_item(leaf)
+        if item is not None:
+            return item
         if isinstance(leaf, nn.modules.lazy.LazyModuleMixin):
             return None
     return None
@@ -899,9 +914,9 @@ def _run_once(
     recorder.reset()
     recorder.fitting = fitting
     values, tensors = capture_inputs.build(plan, dtype, device)
-    for label, index, element, tensor in tensors:
-        node_id = recorder.add(NodeKind.INPUT, label, _Args(), tensor, None)
-        recorder.arguments[node_id] = (index, element, tensor)
+    for label, slot in tensors:
+        node_id = recorder.add(NodeKind.INPUT, label, _Args(), slot[2], None)
+        recorder.arguments[node_id] = slot
     try:
         with torch.no_grad(), _FunctionRecorder(recorder):
             output = model(*values)
@@ -916,7 +931,7 @@ def _run_once(
 
 
 def _how_drawn(plan: tuple[ArgPlan, ...]) -> str:
-    if all(a.dtype is None or a.dtype.is_floating_point for a in plan):
+    if capture_inputs.all_float(plan):
         return "torch.randn"
     return "torch.randn and torch.randint"
 
@@ -1088,7 +1103,7 @@ def registration_capture(module: nn.Module, reason: str, gap: str | None = None)
             added += 1
     nodes.append(Node(len(nodes), NodeKind.OUTPUT, "output", (len(nodes) - 1,)))
     if added:
-        reason += f"; {added} functional ReLU{'s' if added > 1 else ''} read from the source of forward"
+        reason += f"; {added} functional ReLU{'s' if added > 1 else ''} read from the source"
     return Capture(method="registration", nodes=tuple(nodes), reason=reason, gaps=(gap,) if gap else ())
 
 

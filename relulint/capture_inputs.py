@@ -37,50 +37,63 @@ DTYPES = {
 
 
 @dataclass(frozen=True)
+class Item:
+    """One example tensor: its shape and dtype (None: the model's floating dtype); integer ids are drawn
+    from ``[0, high)``."""
+
+    shape: tuple[int, ...] = (BATCH, 1)
+    dtype: torch.dtype | None = None
+    high: int = 2
+
+    @property
+    def integer(self) -> bool:
+        return self.dtype is not None and not self.dtype.is_floating_point
+
+    def describe(self) -> str:
+        return f"{self.shape} {str(self.dtype)[6:]}" if self.integer else str(self.shape)
+
+
+@dataclass(frozen=True)
 class ArgPlan:
-    """The example value of one argument of `forward`."""
+    """The example value of one argument of `forward`: a tensor (one item), a list or a dict of items."""
 
     name: str
     kind: str = "tensor"  # "tensor", "list" or "dict"
-    shape: tuple[int, ...] = (BATCH, 1)  # of the tensor (kind "tensor")
-    dtype: torch.dtype | None = None  # None: the model's floating dtype
-    high: int = 2  # integer inputs: values drawn from [0, high)
-    items: tuple[tuple[int, ...], ...] = ()  # kind "list" / "dict": the shape of each item
-    keys: tuple[str, ...] = ()  # dict keys
+    items: tuple[Item, ...] = (Item(),)
+    keys: tuple[str, ...] = ()  # dict keys, one per item
     fixed: bool = False  # shape given by the user: never changed
-    fixed_dtype: bool = False
+    fixed_dtype: bool = False  # dtype given by the user: never changed
 
-    def item_shape(self, element: int) -> tuple[int, ...]:
-        return self.items[element] if self.kind != "tensor" and element < len(self.items) else self.shape
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.items[0].shape
 
-    def with_item_shape(self, element: int, shape: tuple[int, ...]) -> ArgPlan:
-        if self.kind == "tensor":
-            return replace(self, shape=shape)
+    def with_item(self, element: int, **changes: Any) -> ArgPlan:
         items = list(self.items)
-        items[element] = shape
+        items[element] = replace(items[element], **changes)
         return replace(self, items=tuple(items))
 
     def describe(self) -> str:
-        dtype = "" if self.dtype is None or self.dtype.is_floating_point else f" {str(self.dtype)[6:]}"
         if self.kind == "list":
-            shapes = set(self.items)
-            each = f"{len(self.items)} × {self.items[0]}" if len(shapes) == 1 else ", ".join(map(str, self.items))
-            return f"{self.name}: list of {each}{dtype}"
+            texts = [item.describe() for item in self.items]
+            each = f"{len(texts)} × {texts[0]}" if len(set(texts)) == 1 else ", ".join(texts)
+            return f"{self.name}: list of {each}"
         if self.kind == "dict":
-            pairs = ", ".join(f"{k}: {v}" for k, v in zip(self.keys, self.items, strict=False))
-            return f"{self.name}: dict {{{pairs}}}{dtype}"
-        return f"{self.name}: {self.shape}{dtype}"
+            pairs = ", ".join(f"{k}: {i.describe()}" for k, i in zip(self.keys, self.items, strict=False))
+            return f"{self.name}: dict {{{pairs}}}"
+        return f"{self.name}: {self.items[0].describe()}"
 
 
 Plan = tuple[ArgPlan, ...]
+Slot = tuple[int, int, torch.Tensor]  # (argument index, item index, example tensor)
 
 
 class Mismatch(Exception):
     """A layer's input does not fit it: raised inside `forward` so that the plan can be fitted.
 
     ``kind``: "width" (the last dimension must be ``want``), "channels" (dimension 1 must be ``want``, with
-    ``ndim`` dimensions), "ids" (integer ids below ``want``), "sequence" (ids from no argument exceed an
-    embedding of ``want`` rows: shorten the token inputs).
+    ``ndim`` dimensions), "ids" (integer ids below ``want``: from an argument, or else the sequence is
+    too long for a table of ``want`` rows, as positions from ``arange(T)``).
     """
 
     def __init__(self, tensor: torch.Tensor | None, kind: str, want: int, ndim: int = 0) -> None:
@@ -102,62 +115,51 @@ def dtype_of(name: str) -> torch.dtype:
 def first_plans(
     names: Sequence[str],
     hints: Mapping[str, ArgumentHint],
-    first: ArgPlan | None,
+    first: Item | None,
     user_shape: Any,
     user_dtype: Any,
     fallback_width: int | None,
-    others: Sequence[ArgPlan] = (),
+    others: Sequence[Item] = (),
 ) -> list[Plan]:
     """The plans to start from, best first (each is then fitted). `first` is what the first layer implies,
     `others` what the first layer of each other kind implies (a conv's image, an embedding's ids)."""
-    base_shape = first.shape if first is not None else (BATCH, fallback_width or 1)
+    base = first if first is not None else Item((BATCH, fallback_width or 1))
     plans: list[Plan] = []
-    alternatives = [a for a in others if first is None or a.shape != first.shape]
 
-    def plan(kinds: Mapping[str, str], shape: tuple[int, ...], source: ArgPlan | None = first) -> Plan:
+    def plan(kinds: Mapping[str, str], item: Item) -> Plan:
         out = []
         for name in names:
             hint = hints.get(name, ArgumentHint())
-            arg = ArgPlan(name=name, kind=kinds.get(name, hint.kind), shape=shape, keys=tuple(hint.keys))
-            if arg.kind == "dict" and not arg.keys:
-                arg = replace(arg, kind="tensor")
-            if source is not None and source.dtype is not None and shape == source.shape:
-                arg = replace(arg, dtype=source.dtype, high=source.high)
-            if arg.kind == "list":
-                arg = replace(arg, items=(shape,) * max(1, hint.count))
-            elif arg.kind == "dict":
-                arg = replace(arg, items=(shape,) * len(arg.keys))
+            kind = kinds.get(name, hint.kind)
+            if kind == "dict" and not hint.keys:
+                kind = "tensor"
+            count = {"tensor": 1, "list": max(1, hint.count), "dict": len(hint.keys)}[kind]
+            keys = tuple(hint.keys) if kind == "dict" else ()
+            arg = ArgPlan(name=name, kind=kind, items=(item,) * count, keys=keys)
             out.append(_apply_user(arg, user_shape, user_dtype))
         return tuple(out)
 
-    plans.append(plan({}, base_shape))
-    for alternative in alternatives:  # a CNN whose head is registered first: try the conv's image too
-        plans.append(plan({}, alternative.shape, alternative))
+    plans.append(plan({}, base))
+    for alternative in others:  # a CNN whose head is registered first: try the conv's image too
+        plans.append(plan({}, alternative))
     sequences = {n: "list" for n in names if hints.get(n, ArgumentHint()).sequence_use}
     if sequences:
-        plans.append(plan(sequences, base_shape))
-    plans.append(plan({}, (BATCH, 1)))
-    unique: list[Plan] = []
-    for p in plans:
-        if p not in unique:
-            unique.append(p)
-    return unique
+        plans.append(plan(sequences, base))
+    plans.append(plan({}, Item((BATCH, 1))))
+    return list(dict.fromkeys(plans))
 
 
 def _apply_user(arg: ArgPlan, user_shape: Any, user_dtype: Any) -> ArgPlan:
     shape = user_shape.get(arg.name) if isinstance(user_shape, Mapping) else user_shape
     dtype = user_dtype.get(arg.name) if isinstance(user_dtype, Mapping) else user_dtype
     if shape is not None:
-        shape = tuple(shape)
-        arg = replace(arg, shape=shape, items=tuple(shape for _ in arg.items), fixed=True)
+        arg = replace(arg, items=tuple(replace(i, shape=tuple(shape)) for i in arg.items), fixed=True)
     if dtype is not None:
-        arg = replace(arg, dtype=dtype_of(dtype), fixed_dtype=True)
-        if not arg.dtype.is_floating_point and arg.high == 2:
-            arg = replace(arg, high=2)
+        arg = replace(arg, items=tuple(replace(i, dtype=dtype_of(dtype)) for i in arg.items), fixed_dtype=True)
     return arg
 
 
-def first_layer_plan(leaf: nn.Module) -> ArgPlan | None:
+def first_layer_item(leaf: nn.Module) -> Item | None:
     """The input the first layer implies: ``(8, in)``, an image for a conv, integer ids for an embedding."""
     from relulint.capture import custom_linear_weight
 
@@ -167,76 +169,76 @@ def first_layer_plan(leaf: nn.Module) -> ArgPlan | None:
     ):
         return None
     if isinstance(leaf, nn.Linear):
-        return ArgPlan("", shape=(BATCH, leaf.in_features))
+        return Item((BATCH, leaf.in_features))
     if isinstance(leaf, torch.jit.ScriptModule):  # its first matrix, stored (out, in) like nn.Linear
         matrix = next((p for p in leaf.parameters() if p.dim() == 2), None)
-        return ArgPlan("", shape=(BATCH, int(matrix.shape[1]))) if matrix is not None else None
+        return Item((BATCH, int(matrix.shape[1]))) if matrix is not None else None
     if isinstance(leaf, (nn.Embedding, nn.EmbeddingBag)):
-        return ArgPlan("", shape=(BATCH, SEQUENCE), dtype=torch.int64, high=leaf.num_embeddings)
+        return Item((BATCH, SEQUENCE), torch.int64, leaf.num_embeddings)
     custom = custom_linear_weight(leaf)
     if custom is not None:
-        return ArgPlan("", shape=(BATCH, int(getattr(leaf, "in_features", custom[1].shape[1]))))
+        return Item((BATCH, int(getattr(leaf, "in_features", custom[1].shape[1]))))
     spatial = {nn.Conv1d: (64,), nn.Conv2d: (32, 32), nn.Conv3d: (16, 16, 16)}
     for cls, size in spatial.items():
         if type(leaf) is cls:
-            return ArgPlan("", shape=(BATCH, leaf.in_channels, *size))
+            return Item((BATCH, leaf.in_channels, *size))
     return None
 
 
 # ------------------------------------------------------------------------------------------ values
 
 
-def build(
-    plan: Plan, float_dtype: torch.dtype, device: torch.device
-) -> tuple[list[Any], list[tuple[str, int, int, torch.Tensor]]]:
-    """The argument values, and every tensor in them as (label, argument index, item index, tensor)."""
+def build(plan: Plan, float_dtype: torch.dtype, device: torch.device) -> tuple[list[Any], list[tuple[str, Slot]]]:
+    """The argument values, and every tensor in them as (label, (argument index, item index, tensor))."""
     values: list[Any] = []
-    tensors: list[tuple[str, int, int, torch.Tensor]] = []
-    for index, arg in enumerate(plan):
+    tensors: list[tuple[str, Slot]] = []
 
-        def make(label: str, element: int, arg: ArgPlan = arg, index: int = index) -> torch.Tensor:
-            dtype = arg.dtype or float_dtype
-            shape = arg.item_shape(element)
-            if dtype.is_floating_point:
-                tensor = torch.randn(shape, dtype=dtype, device=device)
-            elif dtype is torch.bool:
-                tensor = torch.rand(shape, device=device) > 0.5
-            else:
-                tensor = torch.randint(0, max(1, arg.high), shape, dtype=dtype, device=device)
-            tensors.append((label, index, element, tensor))
-            return tensor
-
-        if arg.kind == "list":
-            values.append([make(f"{arg.name}[{i}]", i) for i in range(len(arg.items))])
-        elif arg.kind == "dict":
-            values.append({key: make(f"{arg.name}[{key}]", i) for i, key in enumerate(arg.keys)})
+    def make(label: str, index: int, element: int, item: Item) -> torch.Tensor:
+        dtype = item.dtype or float_dtype
+        if dtype.is_floating_point:
+            tensor = torch.randn(item.shape, dtype=dtype, device=device)
+        elif dtype is torch.bool:
+            tensor = torch.rand(item.shape, device=device) > 0.5
         else:
-            values.append(make(arg.name, 0))
+            tensor = torch.randint(0, max(1, item.high), item.shape, dtype=dtype, device=device)
+        tensors.append((label, (index, element, tensor)))
+        return tensor
+
+    for index, arg in enumerate(plan):
+        if arg.kind == "list":
+            values.append([make(f"{arg.name}[{j}]", index, j, item) for j, item in enumerate(arg.items)])
+        elif arg.kind == "dict":
+            values.append(
+                {key: make(f"{arg.name}[{key}]", index, j, arg.items[j]) for j, key in enumerate(arg.keys)}
+            )
+        else:
+            values.append(make(arg.name, index, 0, arg.items[0]))
     return values, tensors
 
 
 def describe(plan: Plan) -> str:
     """``shape (8, 5)``; ``2 inputs of shape (8, 1)``; ``x: (8, 3), t: list of 2 × (8, 1)``."""
-    simple = all(a.kind == "tensor" and (a.dtype is None or a.dtype.is_floating_point) for a in plan)
+    simple = all(a.kind == "tensor" and not a.items[0].integer for a in plan)
     if simple and len({a.shape for a in plan}) == 1:
         shape = plan[0].shape
         return f"shape {shape}" if len(plan) == 1 else f"{len(plan)} inputs of shape {shape}"
     return ", ".join(a.describe() for a in plan)
 
 
+def all_float(plan: Plan) -> bool:
+    return not any(item.integer for arg in plan for item in arg.items)
+
+
 # ------------------------------------------------------------------------------------------ fitting
-
-
-Slot = tuple[int, int, torch.Tensor]  # (argument index, item index, example tensor)
 
 
 def fit(plan: Plan, mismatch: Mismatch, sources: Sequence[Slot]) -> Plan | None:
     """The plan changed so that the input `mismatch` names fits; None when no argument can be changed.
 
-    `sources` are the example tensors the mismatching tensor was computed from.
+    `sources` are the example tensors the mismatching tensor was computed from (not through a layer).
     """
     args = list(plan)
-    if mismatch.kind in ("ids", "sequence"):
+    if mismatch.kind == "ids":
         return _fit_ids(args, mismatch, sources)
     slots = list(dict.fromkeys((i, j) for i, j, _ in sources if not plan[i].fixed))
     if not slots:
@@ -244,20 +246,20 @@ def fit(plan: Plan, mismatch: Mismatch, sources: Sequence[Slot]) -> Plan | None:
     if mismatch.kind == "channels":
         spatial = {3: (64,), 4: (32, 32), 5: (16, 16, 16)}.get(mismatch.ndim, ())
         for i, j in slots:
-            shape = args[i].item_shape(j)
+            shape = args[i].items[j].shape
             if len(shape) != mismatch.ndim:
                 shape = (shape[0], mismatch.want, *spatial)
             elif shape[1] != mismatch.want:
                 shape = (shape[0], mismatch.want, *shape[2:])
             else:
                 shape = (*shape[:-1], mismatch.want)
-            args[i] = args[i].with_item_shape(j, shape)
+            args[i] = args[i].with_item(j, shape=shape)
         return tuple(args)
     got = mismatch.tensor
     if got is None or got.dim() == 0:
         return None
     have, want = int(got.shape[-1]), mismatch.want
-    dims = [len(args[i].item_shape(j)) for i, j in slots]
+    dims = [len(args[i].items[j].shape) for i, j in slots]
     if len(slots) == 1 and dims[0] >= 3 and dims[0] > got.dim():
         return _fit_image(args, slots[0], have, want)
     by_list: dict[int, list[int]] = {}
@@ -272,15 +274,15 @@ def fit(plan: Plan, mismatch: Mismatch, sources: Sequence[Slot]) -> Plan | None:
         if count < 1:
             return None
         for a, b in others:
-            args[a] = args[a].with_item_shape(b, (*args[a].item_shape(b)[:-1], 1))
-        base = args[i].item_shape(by_list[i][0])
-        args[i] = replace(args[i], items=((*base[:-1], 1),) * count)
+            args[a] = args[a].with_item(b, shape=(*args[a].items[b].shape[:-1], 1))
+        base = args[i].items[by_list[i][0]]
+        args[i] = replace(args[i], items=(replace(base, shape=(*base.shape[:-1], 1)),) * count)
         return tuple(args)
     if len(slots) == 1:
         i, j = slots[0]
-        shape = args[i].item_shape(j)
+        shape = args[i].items[j].shape
         width = shape[-1] + (want - have)
-        args[i] = args[i].with_item_shape(j, (*shape[:-1], width if width > 0 else want))
+        args[i] = args[i].with_item(j, shape=(*shape[:-1], width if width > 0 else want))
         return tuple(args)
     widths = [want // len(slots)] * len(slots)
     if want % len(slots):
@@ -288,55 +290,44 @@ def fit(plan: Plan, mismatch: Mismatch, sources: Sequence[Slot]) -> Plan | None:
     if min(widths) < 1:
         return None
     for (i, j), width in zip(slots, widths, strict=True):
-        args[i] = args[i].with_item_shape(j, (*args[i].item_shape(j)[:-1], width))
+        args[i] = args[i].with_item(j, shape=(*args[i].items[j].shape[:-1], width))
     return tuple(args)
 
 
 def _fit_image(args: list[ArgPlan], slot: tuple[int, int], have: int, want: int) -> Plan | None:
     """An image flattened into a Linear: scale its spatial size so that the flattened width fits."""
     i, j = slot
-    shape = args[i].item_shape(j)
-    spatial = shape[2:]
-    scale = (want / have) ** (1 / len(spatial))
-    sizes = [size * scale for size in spatial]
+    shape = args[i].items[j].shape
+    scale = (want / have) ** (1 / len(shape[2:]))
+    sizes = [size * scale for size in shape[2:]]
     if not all(abs(s - round(s)) < 1e-6 and round(s) >= 1 for s in sizes):
         return None
-    args[i] = args[i].with_item_shape(j, (*shape[:2], *(round(s) for s in sizes)))
+    args[i] = args[i].with_item(j, shape=(*shape[:2], *(round(s) for s in sizes)))
     return tuple(args)
 
 
 def _fit_ids(args: list[ArgPlan], mismatch: Mismatch, sources: Sequence[Slot]) -> Plan | None:
-    if mismatch.kind == "sequence":  # position ids from arange(T): T must not exceed the table
-        changed = False
+    """Integer ids below `want` for the items the tensor came from; with none (positions from
+    ``arange(T)``), shorter integer sequences."""
+    changed = False
+    slots = list(dict.fromkeys((i, j) for i, j, _ in sources))
+    if not slots:
         for i, arg in enumerate(args):
-            integer = arg.dtype is not None and not arg.dtype.is_floating_point
-            if integer and not arg.fixed and arg.kind == "tensor" and len(arg.shape) >= 2:
-                length = min(arg.shape[1], max(1, mismatch.want))
-                if length != arg.shape[1]:
-                    args[i] = replace(arg, shape=(arg.shape[0], length, *arg.shape[2:]))
+            for j, item in enumerate(arg.items):
+                if item.integer and not arg.fixed and len(item.shape) >= 2 and item.shape[1] > mismatch.want:
+                    shape = (item.shape[0], max(1, mismatch.want), *item.shape[2:])
+                    args[i] = args[i].with_item(j, shape=shape)
                     changed = True
         return tuple(args) if changed else None
-    changed = False
-    for i in dict.fromkeys(i for i, _, _ in sources):
-        arg = args[i]
-        if arg.dtype is not None and not arg.dtype.is_floating_point:
-            if arg.high > mismatch.want:
-                args[i] = replace(arg, high=mismatch.want)
+    for i, j in slots:
+        item = args[i].items[j]
+        if item.integer:
+            if item.high > mismatch.want:
+                args[i] = args[i].with_item(j, high=mismatch.want)
                 changed = True
-            continue
-        if arg.fixed_dtype:
-            continue
-        tokens = (BATCH, SEQUENCE)
-        if arg.fixed:
-            tokens = arg.shape
-        args[i] = replace(
-            arg,
-            dtype=torch.int64,
-            high=mismatch.want,
-            shape=tokens,
-            items=tuple(tokens for _ in arg.items),
-        )
-        changed = True
+        elif not args[i].fixed_dtype:
+            args[i] = args[i].with_item(j, dtype=torch.int64, high=mismatch.want)
+            changed = True
     return tuple(args) if changed else None
 
 
@@ -353,9 +344,7 @@ def check_layer_input(leaf: nn.Module, args: Sequence[Any]) -> Mismatch | None:
     if isinstance(leaf, nn.modules.lazy.LazyModuleMixin) and leaf.has_uninitialized_params():
         return None
     if isinstance(leaf, (nn.Embedding, nn.EmbeddingBag)):
-        if x.is_floating_point():
-            return Mismatch(x, "ids", leaf.num_embeddings)
-        if x.numel() and int(x.max()) >= leaf.num_embeddings:
+        if x.is_floating_point() or (x.numel() and int(x.max()) >= leaf.num_embeddings):
             return Mismatch(x, "ids", leaf.num_embeddings)
         return None
     if isinstance(leaf, nn.Linear) and isinstance(getattr(leaf, "in_features", None), int):
