@@ -145,8 +145,10 @@ def model_facts(loaded: LoadedModel, options: Options, training: TrainingFacts) 
     from relulint.extract import extract_chains
     from relulint.sandbox import user_code
 
-    shape = options.input_shape or loaded.target.input_shape
-    dtype = options.input_dtype or loaded.target.input_dtype
+    from relulint.target import check_input_dtype, check_input_shape
+
+    shape = check_input_shape(options.input_shape) or loaded.target.input_shape
+    dtype = check_input_dtype(options.input_dtype) or loaded.target.input_dtype
     with user_code(options.timeout, f"tracing {loaded.name}.forward", [loaded.path]):
         captured = capture(loaded, input_shape=shape, input_dtype=dtype)
     chains = extract_chains(loaded, captured)

@@ -352,6 +352,11 @@ def parse_input_dtypes(texts: list[str]) -> InputDtype:
     return _combine(items, "--input-dtype", _DTYPE_HINT)
 
 
+def check_input_shape(shape: Any) -> InputShape | None:
+    """A shape given through the Python API or the config: ``(8, 16)``, ``"8,16"``, ``{"x": (8, 1)}``."""
+    return _check_shape(shape)
+
+
 def check_input_dtype(dtype: Any) -> InputDtype | None:
     """A dtype given through the Python API or the config: a name, a torch dtype, or a mapping of them."""
     if dtype is None:
