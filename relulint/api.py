@@ -144,7 +144,6 @@ def model_facts(loaded: LoadedModel, options: Options, training: TrainingFacts) 
     from relulint.capture import capture
     from relulint.extract import extract_chains
     from relulint.sandbox import user_code
-
     from relulint.target import check_input_dtype, check_input_shape
 
     shape = check_input_shape(options.input_shape) or loaded.target.input_shape

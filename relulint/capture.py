@@ -787,7 +787,9 @@ def _other_leaf_plans(module: nn.Module) -> list[Item]:
     out: dict[str, Item] = {}
     for _, leaf in effective_leaves(module):
         kind = type(leaf).__name__
-        if kind in out or not isinstance(leaf, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Embedding, nn.EmbeddingBag)):
+        if kind in out or not isinstance(
+            leaf, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Embedding, nn.EmbeddingBag)
+        ):
             continue
         item = capture_inputs.first_layer_item(leaf)
         if item is not None:
@@ -966,7 +968,9 @@ def _script_wrappers(model: nn.Module) -> Iterator[None]:
 
 
 @contextmanager
-def _scratch_model(module: nn.Module, scratch: nn.Module | None, in_place: bool = False) -> Iterator[nn.Module]:
+def _scratch_model(
+    module: nn.Module, scratch: nn.Module | None, in_place: bool = False
+) -> Iterator[nn.Module]:
     """The deep copy of the model to run; without one, the model itself, restored after (or, `in_place`,
     left as the forward made it: lazy modules materialised)."""
     if scratch is not None:
@@ -1139,7 +1143,9 @@ def expand_scripts(module: nn.Module, captured: Capture) -> Capture:
     for node in captured.nodes:
         inputs = tuple(remap[i] for i in node.inputs if i in remap)
         if node.id in scripted:
-            body, outputs = script_nodes(scripted[node.id], f"{node.target}.", inputs, len(out), node.location)
+            body, outputs = script_nodes(
+                scripted[node.id], f"{node.target}.", inputs, len(out), node.location
+            )
             out.extend(body)
             if outputs:
                 remap[node.id] = outputs[0]

@@ -155,7 +155,9 @@ def _apply_user(arg: ArgPlan, user_shape: Any, user_dtype: Any) -> ArgPlan:
     if shape is not None:
         arg = replace(arg, items=tuple(replace(i, shape=tuple(shape)) for i in arg.items), fixed=True)
     if dtype is not None:
-        arg = replace(arg, items=tuple(replace(i, dtype=dtype_of(dtype)) for i in arg.items), fixed_dtype=True)
+        arg = replace(
+            arg, items=tuple(replace(i, dtype=dtype_of(dtype)) for i in arg.items), fixed_dtype=True
+        )
     return arg
 
 
@@ -188,7 +190,9 @@ def first_layer_item(leaf: nn.Module) -> Item | None:
 # ------------------------------------------------------------------------------------------ values
 
 
-def build(plan: Plan, float_dtype: torch.dtype, device: torch.device) -> tuple[list[Any], list[tuple[str, Slot]]]:
+def build(
+    plan: Plan, float_dtype: torch.dtype, device: torch.device
+) -> tuple[list[Any], list[tuple[str, Slot]]]:
     """The argument values, and every tensor in them as (label, (argument index, item index, tensor))."""
     values: list[Any] = []
     tensors: list[tuple[str, Slot]] = []
@@ -352,7 +356,11 @@ def check_layer_input(leaf: nn.Module, args: Sequence[Any]) -> Mismatch | None:
     elif custom_linear_weight(leaf) is not None:
         in_features = int(getattr(leaf, "in_features", custom_linear_weight(leaf)[1].shape[1]))  # type: ignore[index]
     elif isinstance(leaf, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-        ndim = {nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}[type(leaf)] if type(leaf) in (nn.Conv1d, nn.Conv2d, nn.Conv3d) else 0
+        ndim = (
+            {nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}[type(leaf)]
+            if type(leaf) in (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+            else 0
+        )
         if ndim and (x.dim() not in (ndim - 1, ndim) or x.shape[-ndim + 1] != leaf.in_channels):
             return Mismatch(x, "channels", leaf.in_channels, ndim)
         return None
@@ -370,7 +378,9 @@ def check_layer_input(leaf: nn.Module, args: Sequence[Any]) -> Mismatch | None:
 _MATMULS = {"linear": ("weight", 1), "matmul": ("other", 0), "mm": ("other", 0), "__matmul__": ("other", 0)}
 
 
-def check_function_input(name: str, args: Sequence[Any], kwargs: Mapping[str, Any], is_param: Any) -> Mismatch | None:
+def check_function_input(
+    name: str, args: Sequence[Any], kwargs: Mapping[str, Any], is_param: Any
+) -> Mismatch | None:
     """A failing ``F.linear(x, W)`` / ``x @ W`` / ``F.embedding(x, W)`` / ``W[x]`` on a parameter `W`."""
     if len(args) < 2 or not isinstance(args[0], torch.Tensor):
         return None
@@ -389,4 +399,7 @@ def check_function_input(name: str, args: Sequence[Any], kwargs: Mapping[str, An
 
 
 def is_lazy(module: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.lazy.LazyModuleMixin) and m.has_uninitialized_params() for m in module.modules())
+    return any(
+        isinstance(m, nn.modules.lazy.LazyModuleMixin) and m.has_uninitialized_params()
+        for m in module.modules()
+    )

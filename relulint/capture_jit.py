@@ -102,12 +102,21 @@ class _ScriptReader:
         if not kind.startswith("aten::"):
             return
         name = kind.split("::", 1)[1]
-        if name in ("t", "transpose", "numpy_T") and isinstance(inputs[0], _Ref) and inputs[0].kind == "param":
+        if (
+            name in ("t", "transpose", "numpy_T")
+            and isinstance(inputs[0], _Ref)
+            and inputs[0].kind == "param"
+        ):
             self.values[outputs[0].debugName()] = _Ref("transposed", inputs[0].value)
             return
         if not any(str(v.type()).startswith("Tensor") or v.type().kind() == "TensorType" for v in outputs):
             return  # sizes, ints, bools: not part of the graph
-        if name == "addmm" and len(inputs) >= 3 and isinstance(inputs[2], _Ref) and inputs[2].kind == "transposed":
+        if (
+            name == "addmm"
+            and len(inputs) >= 3
+            and isinstance(inputs[2], _Ref)
+            and inputs[2].kind == "transposed"
+        ):
             name, inputs = "linear", [inputs[1], _Ref("param", inputs[2].value), inputs[0]]
         self.add(name, inputs, outputs)
 

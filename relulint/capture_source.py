@@ -244,7 +244,9 @@ class _ReluReader:
     def _relu_operand(self, call: ast.Call) -> ast.expr | None:
         """The tensor a ReLU-spelled call applies to, else None."""
         func = call.func
-        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        name = (
+            func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        )
         if name is None:
             return None
         method_on_tensor = isinstance(func, ast.Attribute) and not _is_namespace(func.value)
@@ -379,7 +381,9 @@ def argument_hints(module: nn.Module) -> dict[str, ArgumentHint]:
 def _annotation_kind(annotation: Any) -> str:
     if annotation is inspect.Parameter.empty or annotation is None:
         return "tensor"
-    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "") or str(annotation)
+    text = (
+        annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "") or str(annotation)
+    )
     origin = getattr(annotation, "__origin__", None)
     if origin is not None:
         text = getattr(origin, "__name__", str(origin))

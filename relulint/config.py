@@ -311,7 +311,9 @@ class _Reader:
         try:
             return check_input_dtype(value if isinstance(value, Mapping) else self.string(key, value, table))
         except UsageError as error:
-            raise self.wrong(key, "a dtype name such as \"long\" or a table { ids = \"long\" }", value, table) from error
+            raise self.wrong(
+                key, 'a dtype name such as "long" or a table { ids = "long" }', value, table
+            ) from error
 
     def kwargs(self, key: str, value: Any, table: str = "tool.relulint") -> dict[str, Any]:
         if not isinstance(value, Mapping):

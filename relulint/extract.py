@@ -670,7 +670,9 @@ def _is_max_with_zero(node: Node, nodes: Mapping[int, Node]) -> bool:
     if len(others) == 2:
         makers = [n for n in others if normalise_name(n.target) in ZERO_MAKERS]
         constants = [
-            n for n in others if n.target in ("tensor", "scalar_tensor", "as_tensor") and n.args.get("arg0") == 0
+            n
+            for n in others
+            if n.target in ("tensor", "scalar_tensor", "as_tensor") and n.args.get("arg0") == 0
         ]
         return len(makers) + len(constants) == 1
     # torch.max(h, 0) is a reduction over dim 0: a literal zero counts for maximum / fmax only

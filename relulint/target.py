@@ -339,7 +339,9 @@ def parse_dtype(text: str) -> str:
     """``"long"`` → ``"int64"``: a dtype name of `DTYPES`."""
     key = text.strip().lower().removeprefix("torch.")
     if key not in DTYPES:
-        raise UsageError(f"--input-dtype: unknown dtype {text!r} (choose from {', '.join(DTYPES)})", hint=_DTYPE_HINT)
+        raise UsageError(
+            f"--input-dtype: unknown dtype {text!r} (choose from {', '.join(DTYPES)})", hint=_DTYPE_HINT
+        )
     return DTYPES[key]
 
 

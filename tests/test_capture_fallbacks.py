@@ -165,7 +165,7 @@ class Functional(nn.Module):
     def forward(self, x: torch.Tensor, cfg: object) -> torch.Tensor:
         h = self.first(x)
         h = torch.relu(h)
-        for i, block in enumerate(self.blocks):
+        for _i, block in enumerate(self.blocks):
             h = block(h).relu_()
         h = self.act(self.gate(h))
         for head in self.heads[:-1]:
@@ -189,9 +189,7 @@ def test_functional_relus_read_from_the_source() -> None:
 def test_registration_capture_inserts_the_functional_relus() -> None:
     captured = capture_of(Functional())
     assert captured.method == "registration"
-    relus_after = [
-        captured.nodes[n.inputs[0]].target for n in captured.nodes if n.kind is NodeKind.FUNCTION
-    ]
+    relus_after = [captured.nodes[n.inputs[0]].target for n in captured.nodes if n.kind is NodeKind.FUNCTION]
     assert relus_after == ["first", "blocks.0.1", "blocks.1.1", "blocks.2.1", "heads.0", "gate"]
     assert captured.gaps and "cfg=8,N" in captured.gaps[0]
 

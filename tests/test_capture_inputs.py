@@ -130,9 +130,14 @@ def test_input_shape_per_argument_on_the_command_line() -> None:
 
 
 def test_a_given_shape_is_never_changed_and_a_wrong_one_is_reported() -> None:
-    run = check_json(f"{OPERATORS}:DeepONet", "--input-shape", "branch_in=4,3", "--input-shape", "trunk_in=4,2")
+    run = check_json(
+        f"{OPERATORS}:DeepONet", "--input-shape", "branch_in=4,3", "--input-shape", "trunk_in=4,2"
+    )
     message = finding(run.target("DeepONet"), "RL902")["message"]
-    assert "branch_in: (4, 3)" in message and "RuntimeError: mat1 and mat2 shapes cannot be multiplied" in message
+    assert (
+        "branch_in: (4, 3)" in message
+        and "RuntimeError: mat1 and mat2 shapes cannot be multiplied" in message
+    )
 
 
 def test_input_dtype_on_the_command_line() -> None:
@@ -143,9 +148,7 @@ def test_input_dtype_on_the_command_line() -> None:
 
 
 def test_python_api_keywords() -> None:
-    report = relulint.check(
-        f"{OPERATORS}:DeepONet", input_shape={"branch_in": (4, 20), "trunk_in": (4, 2)}
-    )
+    report = relulint.check(f"{OPERATORS}:DeepONet", input_shape={"branch_in": (4, 20), "trunk_in": (4, 2)})
     (target,) = report.targets
     assert "branch_in: (4, 20), trunk_in: (4, 2)" in target.facts.capture_reason
     report = relulint.check(f"{OPERATORS}:TokenFFN", input_shape=(2, 5), input_dtype="long")
