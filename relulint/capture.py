@@ -1,21 +1,32 @@
 """Capture: the model's forward pass as a graph of normalised `Node`s.
 
-Three methods, tried in order; every fallback says why in `Capture.reason` (reported as RL901):
+Methods, tried in order; every fallback says why in `Capture.reason` (reported as RL901), and a capture
+that may be incomplete says why in `Capture.gaps` (reported as RL902, a warning):
 
+0. ``torchscript`` — a `torch.jit.script` / `torch.jit.trace` model is read from its inlined TorchScript
+   graph (`relulint.capture_jit`); a scripted *submodule* is one leaf call, replaced by its graph's
+   nodes after the fx or hooks capture (`expand_scripts`).
 1. ``fx`` — `torch.fx` symbolic tracing with a custom tracer (bool / None defaults of `forward` are
    passed as `concrete_args`). `forward` runs on proxies only; module attributes it assigns
    (``self.calls += 1``) are restored afterwards.
-2. ``hooks`` — when fx fails (data-dependent control flow, ``len(x)``, numpy, ...): run `forward` once
-   under `torch.no_grad()` on a ``torch.randn`` example input, recording leaf-module calls with forward
-   hooks and functions / tensor methods with a `TorchFunctionMode`. The graph is built by tensor
-   identity. The input shape is `input_shape` (batch included) or ``(8, in_features)`` of the first
-   linear layer (``(8, C, 32, 32)`` for a first Conv2d, ...), fed to every required argument of
-   `forward`; with several arguments, ``(8, in_features / n)`` and ``(8, 1)`` are tried next. The
-   user's model, its training flags, parameters, buffers and the global RNG state are left as they
+2. ``hooks`` — when fx fails (data-dependent control flow, ``len(x)``, numpy, ...): run `forward` under
+   `torch.no_grad()` on example inputs, recording leaf-module calls with forward hooks and functions /
+   tensor methods with a `TorchFunctionMode`. The graph is built by tensor identity. The example inputs
+   (`relulint.capture_inputs`) are built from `forward`'s signature — one tensor per argument, a list /
+   dict of tensors where annotated or used so (`relulint.capture_source`), integer ids for embeddings —
+   and fitted to the layers: a layer whose input does not fit raises `Mismatch` before it computes, and
+   the arguments that input came from are changed (a width, a list's length, ids, an image's size).
+   ``input_shape`` / ``input_dtype`` (``--input-shape x=8,1``, ``--input-dtype long``) are used as given.
+   The user's model, its training flags, parameters, buffers and the global RNG state are left as they
    were (the run uses a deep copy, or a snapshot restored after when the model cannot be copied).
-   Not handled: integer inputs (embeddings) and required non-tensor arguments.
-3. ``registration`` — when the model has no `forward` or running it fails: the leaf modules in
-   `named_modules()` order, chained linearly (functional activations are not seen).
+3. ``registration`` — when the model has no `forward` or running it fails on every example input: the
+   leaf modules in `named_modules()` order, chained linearly, with the functional ReLUs read from the
+   source of `forward` and the methods it calls (`capture_source.functional_relu_leaves`).
+
+A forward that reads Python's `random` (``range(random.randint(2, 6))``) is captured under several seeds
+of `random` (the caller's state restored); when the graphs differ the deepest is kept and `Capture.notes`
+says that the depth is not fixed. Lazy modules (`nn.LazyLinear`) are materialised first by one example
+forward on the model itself; when no input shape is known, a `CaptureError` asks for ``--input-shape``.
 
 Node conventions (shared by the three methods, read by `relulint.extract`):
 
