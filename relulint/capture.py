@@ -1129,11 +1129,20 @@ def torchscript_capture(module: nn.Module, locate: _Locator) -> Capture:
     """A `torch.jit.script` / `torch.jit.trace` model: its inlined TorchScript graph (`capture_jit`)."""
     names = script_argument_names(module)
     nodes = [Node(i, NodeKind.INPUT, name) for i, name in enumerate(names)]
-    body, outputs = script_nodes(module, "", list(range(len(names))), len(nodes))
+    body, outputs, loops = script_nodes(module, "", list(range(len(names))), len(nodes))
     nodes.extend(body)
     nodes.append(Node(len(nodes), NodeKind.OUTPUT, "output", tuple(outputs)))
     reason = f"{type(module).__name__} is compiled TorchScript; its graph was read"
-    return Capture(method="torchscript", nodes=tuple(nodes), reason=reason)
+    return Capture(method="torchscript", nodes=tuple(nodes), reason=reason, gaps=_loop_gaps(loops))
+
+
+def _loop_gaps(loops: int) -> tuple[str, ...]:
+    if not loops:
+        return ()
+    return (
+        f"the TorchScript graph has {loops} loop{'s' if loops > 1 else ''} whose body relulint does not read; "
+        "check the Python model before scripting it (file.py:Name of the nn.Module)",
+    )
 
 
 def expand_scripts(module: nn.Module, captured: Capture) -> Capture:
@@ -1151,12 +1160,14 @@ def expand_scripts(module: nn.Module, captured: Capture) -> Capture:
         return captured
     out: list[Node] = []
     remap: dict[int, int] = {}
+    loops = 0
     for node in captured.nodes:
         inputs = tuple(remap[i] for i in node.inputs if i in remap)
         if node.id in scripted:
-            body, outputs = script_nodes(
+            body, outputs, skipped = script_nodes(
                 scripted[node.id], f"{node.target}.", inputs, len(out), node.location
             )
+            loops += skipped
             out.extend(body)
             if outputs:
                 remap[node.id] = outputs[0]
@@ -1166,4 +1177,6 @@ def expand_scripts(module: nn.Module, captured: Capture) -> Capture:
         remap[node.id] = len(out)
         out.append(dataclasses.replace(node, id=len(out), inputs=inputs))
     note = f"scripted submodules read from their TorchScript graphs: {', '.join(s for s in sorted({n.target for n in captured.nodes if n.id in scripted}))}"
-    return dataclasses.replace(captured, nodes=tuple(out), notes=(*captured.notes, note))
+    return dataclasses.replace(
+        captured, nodes=tuple(out), notes=(*captured.notes, note), gaps=(*captured.gaps, *_loop_gaps(loops))
+    )

@@ -88,7 +88,7 @@ Plan = tuple[ArgPlan, ...]
 Slot = tuple[int, int, torch.Tensor]  # (argument index, item index, example tensor)
 
 
-class Mismatch(Exception):
+class Mismatch(BaseException):  # not an Exception: a `try: … except Exception` in forward must not eat it
     """A layer's input does not fit it: raised inside `forward` so that the plan can be fitted.
 
     ``kind``: "width" (the last dimension must be ``want``), "channels" (dimension 1 must be ``want``, with
@@ -353,8 +353,8 @@ def check_layer_input(leaf: nn.Module, args: Sequence[Any]) -> Mismatch | None:
         return None
     if isinstance(leaf, nn.Linear) and isinstance(getattr(leaf, "in_features", None), int):
         in_features = leaf.in_features
-    elif custom_linear_weight(leaf) is not None:
-        in_features = int(getattr(leaf, "in_features", custom_linear_weight(leaf)[1].shape[1]))  # type: ignore[index]
+    elif custom_linear_weight(leaf) is not None and isinstance(getattr(leaf, "in_features", None), int):
+        in_features = leaf.in_features  # a custom layer may store its weight (in, out): only a stated width
     elif isinstance(leaf, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         ndim = (
             {nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}[type(leaf)]

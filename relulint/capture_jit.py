@@ -6,7 +6,9 @@ becomes a ``linear`` FUNCTION node whose ``args["params"]`` name the qualified p
 (``{"weight": "enc.body.0.weight", "bias": "enc.body.0.bias"}``: a functional layer for
 `relulint.extract`), ``aten::addmm(b, x, W.t())`` the same, ``aten::relu`` a ``relu`` node, and every
 other ``aten::`` operation a FUNCTION node of its name. Of an ``if`` (``prim::If``) the first branch is
-read; values that are not tensors (sizes, constants) are literal arguments or dropped.
+read; a loop over a `ModuleList` is unrolled by TorchScript, other loops (``prim::Loop``) are counted,
+not read (the capture reports them as a gap); values that are not tensors (sizes, constants) are literal
+arguments or dropped.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class _ScriptReader:
         self.first_id = first_id
         self.location = location
         self.values: dict[str, Any] = {}
+        self.loops = 0  # ``prim::Loop`` bodies not read (data-dependent loops)
 
     def qualified(self, path: str) -> str:
         return f"{self.prefix}{path}"
@@ -98,6 +101,9 @@ class _ScriptReader:
                 returned = [self.values.get(v.debugName()) for v in blocks[0].returnNode().inputs()]
                 for value, ref in zip(outputs, returned, strict=False):
                     self.values[value.debugName()] = ref
+            return
+        if kind == "prim::Loop":
+            self.loops += 1
             return
         if not kind.startswith("aten::"):
             return
@@ -179,14 +185,15 @@ def script_nodes(
     inputs: Sequence[int],
     first_id: int,
     location: Location | None = None,
-) -> tuple[list[Node], list[int]]:
-    """The nodes of a scripted module's forward (ids from `first_id`) and the ids of its outputs.
+) -> tuple[list[Node], list[int], int]:
+    """The nodes of a scripted module's forward (ids from `first_id`), the ids of its outputs, and the
+    number of loops (``prim::Loop``) whose body was not read.
 
     `inputs` are the node ids of its arguments; parameters are named ``prefix + path``.
     """
     reader = _ScriptReader(script, prefix, first_id, location)
     outputs = reader.read(script.inlined_graph, inputs)
-    return reader.nodes, outputs
+    return reader.nodes, outputs, reader.loops
 
 
 def script_argument_names(script: torch.jit.ScriptModule) -> list[str]:

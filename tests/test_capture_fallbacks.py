@@ -110,7 +110,8 @@ def test_scripted_submodule(spellings, name: str, method: str) -> None:
 
 def test_torchscript_nodes_name_the_qualified_parameters() -> None:
     model = torch.jit.script(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))
-    nodes, outputs = script_nodes(model, "enc.", [0], 1)
+    nodes, outputs, loops = script_nodes(model, "enc.", [0], 1)
+    assert loops == 0
     linear = [n for n in nodes if n.target == "linear"]
     assert [dict(n.args)["params"] for n in linear] == [
         {"weight": "enc.0.weight", "bias": "enc.0.bias"},
@@ -228,3 +229,20 @@ def test_model_whose_forward_always_raises_is_incomplete_not_clean(tmp_path, mon
     assert summary(chains_of(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))[1]) == [
         (2, (3,), 1, "output")
     ]
+
+
+def test_torchscript_loop_is_a_gap_not_a_silent_pass() -> None:
+    class Repeat(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inp, self.block, self.out = nn.Linear(2, 4), nn.Linear(4, 4), nn.Linear(4, 1)
+
+        def forward(self, x: torch.Tensor, times: int = 3) -> torch.Tensor:
+            h = F.relu(self.inp(x))
+            for _ in range(times):
+                h = F.relu(self.block(h))
+            return self.out(h)
+
+    captured = capture_of(torch.jit.script(Repeat()))
+    assert captured.method == "torchscript"
+    assert captured.gaps and "1 loop whose body relulint does not read" in captured.gaps[0]
