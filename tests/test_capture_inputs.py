@@ -11,7 +11,9 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from helpers_capture import chains_of, summary
 from helpers_cli_json import FIXTURES, chains, check_json, codes, finding
+from torch import nn
 
 import relulint
 from relulint.errors import UsageError
@@ -222,3 +224,23 @@ def test_lazy_linear_is_materialised_by_the_example_forward() -> None:
     assert chains(target) == [(3, [6] * 10, 1)]
     assert target["chains"][0]["p_upper"] == pytest.approx(thm8(6, 10))
     assert "RL101" in codes(target)
+
+
+def test_config_global_input_shape_table_and_bad_dtype(tmp_path, monkeypatch) -> None:
+    (tmp_path / "operators.py").write_text((FIXTURES / "operators.py").read_text(), encoding="utf-8")
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        "[tool.relulint]\ninput-shape = { branch_in = [5, 20], trunk_in = [5, 2] }\n", encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    run = check_json("operators.py:DeepONet")
+    assert "branch_in: (5, 20), trunk_in: (5, 2)" in run.target("DeepONet")["capture"]["reason"]
+    pyproject.write_text('[tool.relulint]\ninput-dtype = "complex"\n', encoding="utf-8")
+    bad = check_json("operators.py:DeepONet")
+    assert bad.exit_code == 2 and "'input-dtype' must be a dtype name" in bad.stderr
+
+
+def test_lazy_layer_after_a_sized_first_layer_needs_no_flag() -> None:
+    model = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.LazyLinear(6), nn.ReLU(), nn.Linear(6, 1))
+    _, found = chains_of(model)
+    assert summary(found) == [(3, (6, 6), 1, "output")]
