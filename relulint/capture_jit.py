@@ -4,7 +4,7 @@ A scripted module is compiled: torch.fx cannot trace into it (it sees one opaque
 module hooks cannot be registered on it. Its `inlined_graph` is read instead: ``aten::linear(x, W, b)``
 becomes a ``linear`` FUNCTION node whose ``args["params"]`` name the qualified parameters
 (``{"weight": "enc.body.0.weight", "bias": "enc.body.0.bias"}``: a functional layer for
-`relulint.extract`), ``aten::addmm(b, x, W.t())`` the same, ``aten::relu`` a ``relu`` node, and every
+`relulint.extract`) and ``args["module"]`` the scripted Linear that owns them (``"enc.body.0"``), ``aten::addmm(b, x, W.t())`` the same, ``aten::relu`` a ``relu`` node, and every
 other ``aten::`` operation a FUNCTION node of its name. Of an ``if`` (``prim::If``) the first branch is
 read; a loop over a `ModuleList` is unrolled by TorchScript, other loops (``prim::Loop``) are counted,
 not read (the capture reports them as a gap); values that are not tensors (sizes, constants) are literal
@@ -146,6 +146,9 @@ class _ScriptReader:
                 args[key] = literal
         if params:
             args["params"] = params
+        weight = params.get("weight", "")
+        if name == "linear" and weight.endswith(".weight"):
+            args["module"] = weight[: -len(".weight")]  # the scripted nn.Linear that owns the weight
         node_id = self.first_id + len(self.nodes)
         self.nodes.append(Node(node_id, NodeKind.FUNCTION, name, tuple(sources), args, self.location))
         for value in outputs:

@@ -701,7 +701,7 @@ def functional_layer(root: nn.Module, node: Node, nodes: Mapping[int, Node]) -> 
     if weight is None or weight.dim() != 2:
         return None
     return Layer(
-        module=weight_name,
+        module=node.args.get("module", weight_name),  # a TorchScript linear names its scripted nn.Linear
         in_features=int(weight.shape[1]),
         out_features=int(weight.shape[0]),
         bias=bias,

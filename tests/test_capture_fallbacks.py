@@ -117,6 +117,7 @@ def test_torchscript_nodes_name_the_qualified_parameters() -> None:
         {"weight": "enc.0.weight", "bias": "enc.0.bias"},
         {"weight": "enc.2.weight", "bias": "enc.2.bias"},
     ]
+    assert [dict(n.args)["module"] for n in linear] == ["enc.0", "enc.2"]
     relu = next(n for n in nodes if n.target == "relu")
     assert relu.inputs == (linear[0].id,) and linear[1].inputs == (relu.id,)
     assert outputs == [linear[1].id] and linear[0].inputs == (0,)
