@@ -897,6 +897,9 @@ def hooks_capture(
                         return rerun
                     outcome = rerun if isinstance(rerun, str) else _unfitted(outcome)
                 failures.setdefault(str(outcome), []).append(capture_inputs.describe(plan))
+                lists = capture_inputs.as_lists(plan, str(outcome))  # a tensor where a list was expected
+                if lists is not None and lists not in tried:
+                    plans.insert(0, lists)
         finally:
             for handle in handles:
                 handle.remove()

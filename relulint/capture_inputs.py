@@ -149,6 +149,21 @@ def first_plans(
     return list(dict.fromkeys(plans))
 
 
+SEQUENCE_ERRORS = ("tuple of tensors", "list of tensors", "not iterable", "unpack", "sequence of tensors")
+
+
+def as_lists(plan: Plan, error: str) -> Plan | None:
+    """When forward failed the way a tensor passed for a list fails (``torch.stack(xs)``: "must be tuple
+    of Tensors, not Tensor"), the plan with every tensor argument a list of two tensors; else None."""
+    if not any(words in error.lower() for words in SEQUENCE_ERRORS):
+        return None
+    changed = tuple(
+        replace(arg, kind="list", items=arg.items * 2) if arg.kind == "tensor" and not arg.fixed else arg
+        for arg in plan
+    )
+    return changed if changed != plan else None
+
+
 def _apply_user(arg: ArgPlan, user_shape: Any, user_dtype: Any) -> ArgPlan:
     shape = user_shape.get(arg.name) if isinstance(user_shape, Mapping) else user_shape
     dtype = user_dtype.get(arg.name) if isinstance(user_dtype, Mapping) else user_dtype

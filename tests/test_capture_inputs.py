@@ -78,6 +78,19 @@ def test_token_ids_for_an_embedding_shorter_than_the_position_table(operators) -
     assert "RL101" in codes(target)
 
 
+def test_gpt_style_tokens_within_the_block_size(operators) -> None:
+    target = operators.target("TinyGPT")
+    assert "idx: (8, 1) int64" in hooks_input(target)
+    assert (4, [4] * 10, 50) in chains(target)
+    assert "RL101" in codes(target)
+
+
+def test_untyped_sequence_argument_found_by_the_error(operators) -> None:
+    target = operators.target("StackedInputs")
+    assert hooks_input(target) == "(example input: xs: list of 2 × (8, 4), torch.randn)"
+    assert chains(target) == [(4, [4] * 10, 1)]
+
+
 def test_dict_batch_with_numeric_and_categorical_features(operators) -> None:
     target = operators.target("DictTabular")
     assert hooks_input(target) == (
