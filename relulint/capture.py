@@ -226,9 +226,10 @@ def _signature(captured: Capture) -> tuple[tuple[str, str, tuple[int, ...]], ...
 
 
 def _capture_once(module: nn.Module, locate: _Locator, inputs: _InputRequest, seed: int | None) -> Capture:
-    if seed is not None:
+    if seed is not None:  # only `random` (and numpy's) change from trace to trace, not the example inputs
         random.seed(seed)
         np.random.seed(seed)
+        torch.default_generator.manual_seed(0)
     try:
         return expand_scripts(module, fx_capture(module, locate))
     except Exception as exc:  # noqa: BLE001 - any error of the user's forward under fx
@@ -905,7 +906,7 @@ def hooks_capture(
                 handle.remove()
     if not failures:
         return "running forward on an example input failed (no example input to try)"
-    tried_text = "; ".join(f"{', '.join(plans)}: {error}" for error, plans in failures.items())
+    tried_text = "; ".join(f"{', '.join(inputs)}: {error}" for error, inputs in failures.items())
     return f"running forward on an example input failed ({tried_text})"
 
 

@@ -13,7 +13,11 @@ Only chains with at least one ReLU layer are returned, in forward order (`Chain.
 Conventions and limits:
 
 - ReLU spellings: `nn.ReLU`, `nn.ReLU6`, `F.relu(_)`, `F.relu6`, `torch.relu(_)`, `x.relu(_)()`,
-  ``clamp`` / ``clip`` / ``clamp_min`` with ``min=0``, ``threshold(x, 0, 0)``, ``Hardtanh(0, m)``.
+  ``clamp`` / ``clip`` / ``clamp_min`` with ``min=0``, ``threshold(x, 0, 0)``, ``Hardtanh(0, m)``,
+  ``LeakyReLU(0.0)`` / ``leaky_relu(x, 0.0)``, ``maximum(h, zeros_like(h))`` / ``maximum(h, tensor(0.))``;
+  a ReLU on a slice or a view of a layer's output counts for the whole layer.
+- A 1×1 `Conv1d` / `Conv2d` / `Conv3d` is a linear layer over the channels (width ``out_channels``);
+  every other convolution is out of scope.
 - ``Layer.norm`` is a normalization between the linear layer and its ReLU; one after the ReLU (before
   the next linear layer) is passed through and not recorded.
 - Functional layers ``F.linear(x, self.w, self.b)`` are layers named by the weight's qualified
