@@ -1113,9 +1113,14 @@ def registration_capture(module: nn.Module, reason: str, gap: str | None = None)
         relus = functional_relu_leaves(module)
     except Exception:  # noqa: BLE001 - reading the source is best effort
         relus = set()
-    added = 0
-    for index, (qualname, _) in enumerate(leaves):
-        nodes.append(Node(len(nodes), NodeKind.MODULE, qualname, (len(nodes) - 1,)))
+    added, width = 0, None
+    for index, (qualname, leaf) in enumerate(leaves):
+        sizes = _affine_sizes(leaf)
+        # a Linear that cannot take the previous one's output starts a new branch from the input
+        # (DeepONet: the trunk registered after the branch)
+        source = 0 if sizes is not None and width is not None and sizes[0] != width else len(nodes) - 1
+        width = sizes[1] if sizes is not None else width
+        nodes.append(Node(len(nodes), NodeKind.MODULE, qualname, (source,)))
         following = leaves[index + 1][1] if index + 1 < len(leaves) else None
         if qualname in relus and not (following is not None and _is_activation(following)):
             nodes.append(Node(len(nodes), NodeKind.FUNCTION, "relu", (len(nodes) - 1,)))
@@ -1124,6 +1129,16 @@ def registration_capture(module: nn.Module, reason: str, gap: str | None = None)
     if added:
         reason += f"; {added} functional ReLU{'s' if added > 1 else ''} read from the source"
     return Capture(method="registration", nodes=tuple(nodes), reason=reason, gaps=(gap,) if gap else ())
+
+
+def _affine_sizes(leaf: nn.Module) -> tuple[int, int] | None:
+    """(in, out) of an nn.Linear or custom linear-like layer, else None."""
+    if isinstance(leaf, nn.Linear) and isinstance(getattr(leaf, "in_features", None), int):
+        return leaf.in_features, leaf.out_features
+    custom = custom_linear_weight(leaf)
+    if custom is not None:
+        return int(custom[1].shape[1]), int(custom[1].shape[0])
+    return None
 
 
 # ---------------------------------------------------------------------------------- TorchScript

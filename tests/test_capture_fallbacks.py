@@ -247,3 +247,24 @@ def test_torchscript_loop_is_a_gap_not_a_silent_pass() -> None:
     captured = capture_of(torch.jit.script(Repeat()))
     assert captured.method == "torchscript"
     assert captured.gaps and "1 loop whose body relulint does not read" in captured.gaps[0]
+
+
+def test_registration_order_starts_a_new_branch_where_widths_do_not_chain() -> None:
+    """DeepONet whose forward cannot run: branch and trunk are two chains, not one of 24 layers."""
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.branch = nn.ModuleList([nn.Linear(20, 8)] + [nn.Linear(8, 8) for _ in range(3)])
+            self.trunk = nn.ModuleList([nn.Linear(2, 8)] + [nn.Linear(8, 8) for _ in range(3)])
+
+        def forward(self, u: torch.Tensor, y: torch.Tensor, cfg: object) -> torch.Tensor:
+            for layer in self.branch[: cfg.depth]:  # type: ignore[attr-defined]
+                u = F.relu(layer(u))
+            for layer in self.trunk:
+                y = F.relu(layer(y))
+            return (u * y).sum(-1)
+
+    captured, found = chains_of(Net())
+    assert captured.method == "registration" and captured.gaps
+    assert summary(found) == [(20, (8, 8, 8, 8), 8, "output"), (2, (8, 8, 8, 8), 8, "output")]
