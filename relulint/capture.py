@@ -794,6 +794,15 @@ def required_arguments(module: nn.Module) -> list[str]:
     return names
 
 
+def required_keywords(module: nn.Module) -> list[str]:
+    """Names of the keyword-only arguments of `forward` without a default (``forward(self, x, *, t)``)."""
+    try:
+        signature = inspect.signature(module.forward)
+    except (TypeError, ValueError):
+        return []
+    return [n for n, p in signature.parameters.items() if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+
+
 def _other_leaf_plans(module: nn.Module) -> list[Item]:
     """What the first conv and the first embedding imply, when another kind of layer is registered first."""
     out: dict[str, Item] = {}
@@ -856,7 +865,8 @@ def hooks_capture(
     (`capture_inputs.fit`). `in_place` runs the model itself (to materialise lazy modules); otherwise
     a deep copy, or the model restored after.
     """
-    names = required_arguments(module)
+    positional = required_arguments(module)
+    names = positional + required_keywords(module)
     hints = argument_hints(module)
     plans = capture_inputs.first_plans(
         names,
@@ -884,7 +894,7 @@ def hooks_capture(
                     continue
                 tried.add(plan)
                 runs += 1
-                outcome = _run_once(model, recorder, plan, dtype, device)
+                outcome = _run_once(model, recorder, plan, dtype, device, len(positional))
                 if isinstance(outcome, Capture):
                     return outcome
                 if isinstance(outcome, Mismatch):
@@ -893,7 +903,7 @@ def hooks_capture(
                         plans.insert(0, fitted)
                         continue
                     # run it unchecked: the user's own error, as their code raises it
-                    rerun = _run_once(model, recorder, plan, dtype, device, fitting=False)
+                    rerun = _run_once(model, recorder, plan, dtype, device, len(positional), fitting=False)
                     if isinstance(rerun, Capture):
                         return rerun
                     outcome = rerun if isinstance(rerun, str) else _unfitted(outcome)
@@ -926,8 +936,10 @@ def _run_once(
     plan: tuple[ArgPlan, ...],
     dtype: torch.dtype,
     device: torch.device,
+    positional: int,
     fitting: bool = True,
 ) -> Capture | Mismatch | str:
+    """One forward run on the plan's values (the first `positional` by position, the rest by keyword)."""
     recorder.reset()
     recorder.fitting = fitting
     values, tensors = capture_inputs.build(plan, dtype, device)
@@ -936,7 +948,10 @@ def _run_once(
         recorder.arguments[node_id] = slot
     try:
         with torch.no_grad(), _FunctionRecorder(recorder):
-            output = model(*values)
+            keywords = {
+                arg.name: value for arg, value in zip(plan[positional:], values[positional:], strict=True)
+            }
+            output = model(*values[:positional], **keywords)
     except Mismatch as mismatch:
         return mismatch
     except Exception as exc:  # noqa: BLE001 - the user's forward failed on this input

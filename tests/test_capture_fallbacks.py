@@ -268,3 +268,23 @@ def test_registration_order_starts_a_new_branch_where_widths_do_not_chain() -> N
     captured, found = chains_of(Net())
     assert captured.method == "registration" and captured.gaps
     assert summary(found) == [(20, (8, 8, 8, 8), 8, "output"), (2, (8, 8, 8, 8), 8, "output")]
+
+
+def test_keyword_only_arguments_are_passed_by_keyword() -> None:
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = nn.ModuleList([nn.Linear(3, 4)] + [nn.Linear(4, 4) for _ in range(2)])
+
+        def forward(self, x: torch.Tensor, *, t: torch.Tensor) -> torch.Tensor:
+            if x.sum() > 1e9:
+                return x
+            h = torch.cat([x, t], 1)
+            for layer in self.layers:
+                h = F.relu(layer(h))
+            return h
+
+    captured, found = chains_of(Net())
+    # 3 features over two arguments: one to the first, the rest to the last (any split runs forward)
+    assert captured.method == "hooks" and "x: (8, 1), t: (8, 2)" in (captured.reason or "")
+    assert summary(found) == [(3, (4, 4, 4), 4, "output")]
