@@ -100,7 +100,13 @@ def load_target(item: Any, options: Options, base: Path) -> tuple[list[LoadedMod
         target = (
             item
             if isinstance(item, Target)
-            else parse_target(str(item), kwargs=options.kwargs, input_shape=options.input_shape, cwd=base)
+            else parse_target(
+                str(item),
+                kwargs=options.kwargs,
+                input_shape=options.input_shape,
+                input_dtype=options.input_dtype,
+                cwd=base,
+            )
         )
         return load(target, timeout=options.timeout, strict=True)  # user-code errors are exit 2
     import torch
@@ -138,10 +144,12 @@ def model_facts(loaded: LoadedModel, options: Options, training: TrainingFacts) 
     from relulint.capture import capture
     from relulint.extract import extract_chains
     from relulint.sandbox import user_code
+    from relulint.target import check_input_dtype, check_input_shape
 
-    shape = options.input_shape or loaded.target.input_shape
+    shape = check_input_shape(options.input_shape) or loaded.target.input_shape
+    dtype = check_input_dtype(options.input_dtype) or loaded.target.input_dtype
     with user_code(options.timeout, f"tracing {loaded.name}.forward", [loaded.path]):
-        captured = capture(loaded, input_shape=shape)
+        captured = capture(loaded, input_shape=shape, input_dtype=dtype)
     chains = extract_chains(loaded, captured)
     return ModelFacts(
         target=loaded.target.spec,
@@ -153,6 +161,8 @@ def model_facts(loaded: LoadedModel, options: Options, training: TrainingFacts) 
         chains=chains,
         training=training,
         init_events=loaded.init_events,
+        capture_notes=captured.notes,
+        capture_gaps=captured.gaps,
     )
 
 

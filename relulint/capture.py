@@ -1,21 +1,32 @@
 """Capture: the model's forward pass as a graph of normalised `Node`s.
 
-Three methods, tried in order; every fallback says why in `Capture.reason` (reported as RL901):
+Methods, tried in order; every fallback says why in `Capture.reason` (reported as RL901), and a capture
+that may be incomplete says why in `Capture.gaps` (reported as RL902, a warning):
 
+0. ``torchscript`` — a `torch.jit.script` / `torch.jit.trace` model is read from its inlined TorchScript
+   graph (`relulint.capture_jit`); a scripted *submodule* is one leaf call, replaced by its graph's
+   nodes after the fx or hooks capture (`expand_scripts`).
 1. ``fx`` — `torch.fx` symbolic tracing with a custom tracer (bool / None defaults of `forward` are
    passed as `concrete_args`). `forward` runs on proxies only; module attributes it assigns
    (``self.calls += 1``) are restored afterwards.
-2. ``hooks`` — when fx fails (data-dependent control flow, ``len(x)``, numpy, ...): run `forward` once
-   under `torch.no_grad()` on a ``torch.randn`` example input, recording leaf-module calls with forward
-   hooks and functions / tensor methods with a `TorchFunctionMode`. The graph is built by tensor
-   identity. The input shape is `input_shape` (batch included) or ``(8, in_features)`` of the first
-   linear layer (``(8, C, 32, 32)`` for a first Conv2d, ...), fed to every required argument of
-   `forward`; with several arguments, ``(8, in_features / n)`` and ``(8, 1)`` are tried next. The
-   user's model, its training flags, parameters, buffers and the global RNG state are left as they
+2. ``hooks`` — when fx fails (data-dependent control flow, ``len(x)``, numpy, ...): run `forward` under
+   `torch.no_grad()` on example inputs, recording leaf-module calls with forward hooks and functions /
+   tensor methods with a `TorchFunctionMode`. The graph is built by tensor identity. The example inputs
+   (`relulint.capture_inputs`) are built from `forward`'s signature — one tensor per argument, a list /
+   dict of tensors where annotated or used so (`relulint.capture_source`), integer ids for embeddings —
+   and fitted to the layers: a layer whose input does not fit raises `Mismatch` before it computes, and
+   the arguments that input came from are changed (a width, a list's length, ids, an image's size).
+   ``input_shape`` / ``input_dtype`` (``--input-shape x=8,1``, ``--input-dtype long``) are used as given.
+   The user's model, its training flags, parameters, buffers and the global RNG state are left as they
    were (the run uses a deep copy, or a snapshot restored after when the model cannot be copied).
-   Not handled: integer inputs (embeddings) and required non-tensor arguments.
-3. ``registration`` — when the model has no `forward` or running it fails: the leaf modules in
-   `named_modules()` order, chained linearly (functional activations are not seen).
+3. ``registration`` — when the model has no `forward` or running it fails on every example input: the
+   leaf modules in `named_modules()` order, chained linearly, with the functional ReLUs read from the
+   source of `forward` and the methods it calls (`capture_source.functional_relu_leaves`).
+
+A forward that reads Python's `random` (``range(random.randint(2, 6))``) is captured under several seeds
+of `random` (the caller's state restored); when the graphs differ the deepest is kept and `Capture.notes`
+says that the depth is not fixed. Lazy modules (`nn.LazyLinear`) are materialised first by one example
+forward on the model itself; when no input shape is known, a `CaptureError` asks for ``--input-shape``.
 
 Node conventions (shared by the three methods, read by `relulint.extract`):
 
@@ -40,8 +51,10 @@ Node conventions (shared by the three methods, read by `relulint.extract`):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import os
+import random
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,12 +62,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.fx
 from torch import nn
 from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
+from relulint import capture_inputs
+from relulint.capture_inputs import ArgPlan, Item, Mismatch
+from relulint.capture_jit import is_script_module, script_argument_names, script_nodes
+from relulint.capture_source import argument_hints, functional_relu_leaves, uses_python_random
 from relulint.errors import CaptureError
 from relulint.facts import Capture, LoadedModel, Location, Node, NodeKind
 from relulint.sandbox import seeded_global_rng
@@ -130,12 +148,21 @@ _DUNDER_RENAMES = {
 # ------------------------------------------------------------------------------------- public
 
 
-def capture(loaded: LoadedModel, *, input_shape: tuple[int, ...] | None = None) -> Capture:
+def capture(
+    loaded: LoadedModel,
+    *,
+    input_shape: tuple[int, ...] | Mapping[str, tuple[int, ...]] | None = None,
+    input_dtype: str | Mapping[str, str] | None = None,
+) -> Capture:
     """The forward pass of `loaded.module` as a `Capture` (fx, else hooks, else registration order).
 
-    `input_shape` is the full shape of the example input of the hooks capture (batch included, e.g.
-    ``(8, 16)``); by default it is inferred from the first linear layer. Errors raised by the user's
-    code are never propagated: they select the next method and end up in `Capture.reason`.
+    `input_shape` is the shape of the example input of the hooks capture (batch included, e.g. ``(8, 16)``)
+    for every argument of `forward`, or one shape per argument name (``{"x": (8, 1), "t": (8, 1)}``);
+    `input_dtype` likewise (``"int64"`` for token ids). What is not given is inferred from the layers.
+    Errors raised by the user's code are never propagated: they select the next method and end up in
+    `Capture.reason` (and `Capture.gaps` when forward could not run at all). Lazy modules are
+    materialised by one example forward first; when that cannot run, a `CaptureError` asks for
+    ``--input-shape``.
     """
     module = loaded.module
     if not isinstance(module, nn.Module):
@@ -144,18 +171,117 @@ def capture(loaded: LoadedModel, *, input_shape: tuple[int, ...] | None = None) 
             hint="relulint checks nn.Module instances",
         )
     locate = _Locator(loaded.path)
+    inputs = _InputRequest(input_shape, input_dtype)
     # seeded, and the global torch / numpy / random RNG states restored afterwards
-    with seeded_global_rng(), restored_attributes(module):
-        if not has_forward(module):
-            return registration_capture(module, f"{type(module).__name__} has no forward (a container)")
-        try:
-            return fx_capture(module, locate)
-        except Exception as exc:  # noqa: BLE001 - any error of the user's forward under fx
-            fx_reason = f"torch.fx could not trace forward: {describe_exception(exc)}"
-        result = hooks_capture(module, locate, input_shape)
-        if isinstance(result, Capture):
-            return Capture(method="hooks", nodes=result.nodes, reason=f"{fx_reason} {result.reason}")
-        return registration_capture(module, f"{fx_reason}; {result}")
+    with seeded_global_rng():
+        if capture_inputs.is_lazy(module):
+            materialise_lazy(loaded, locate, inputs)
+        with restored_attributes(module):
+            if is_script_module(module):
+                return torchscript_capture(module, locate)
+            if not has_forward(module):
+                reason = f"{type(module).__name__} has no forward (a container)"
+                return registration_capture(module, reason, gap=_no_forward_gap(module))
+            captured = _capture_forward(module, locate, inputs)
+    return captured
+
+
+@dataclass(frozen=True)
+class _InputRequest:
+    """What the user said of the example inputs (`capture`'s `input_shape` / `input_dtype`)."""
+
+    shape: Any = None
+    dtype: Any = None
+
+    def flags(self, names: Sequence[str], module: nn.Module) -> str:
+        """The flags that would let forward run: ``--input-shape x=8,1 --input-shape t=8,1``."""
+        if len(names) <= 1:
+            text = "--input-shape 8,16 (batch, features of the input)"
+        else:
+            text = " ".join(f"--input-shape {name}=8,N" for name in names) + " (one per forward argument)"
+        if any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in module.modules()):
+            text += ", and --input-dtype long for token ids"
+        return text
+
+
+def _capture_forward(module: nn.Module, locate: _Locator, inputs: _InputRequest) -> Capture:
+    """fx, else hooks, else registration; traced under two seeds of `random` when forward uses it."""
+    seeds = (0, 1) if uses_python_random(module) else (None,)
+    captures = [_capture_once(module, locate, inputs, seed) for seed in seeds]
+    if len(captures) > 1 and _signature(captures[0]) != _signature(captures[1]):
+        captures += [_capture_once(module, locate, inputs, seed) for seed in range(2, 8)]
+        deepest = max(captures, key=lambda c: len(c.nodes))
+        sizes = sorted({len(c.nodes) for c in captures})
+        note = (
+            f"the depth of forward is not fixed: it draws from Python's random, and {len(captures)} traces "
+            f"under different seeds gave graphs of {', '.join(map(str, sizes))} operations; the deepest is "
+            "reported"
+        )
+        return dataclasses.replace(deepest, notes=(*deepest.notes, note))
+    return captures[0]
+
+
+def _signature(captured: Capture) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+    return tuple((n.kind.value, n.target, n.inputs) for n in captured.nodes)
+
+
+def _capture_once(module: nn.Module, locate: _Locator, inputs: _InputRequest, seed: int | None) -> Capture:
+    if seed is not None:  # only `random` (and numpy's) change from trace to trace, not the example inputs
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.default_generator.manual_seed(0)
+    try:
+        return expand_scripts(module, fx_capture(module, locate))
+    except Exception as exc:  # noqa: BLE001 - any error of the user's forward under fx
+        fx_reason = f"torch.fx could not trace forward: {describe_exception(exc)}"
+    result = hooks_capture(module, locate, inputs.shape, inputs.dtype)
+    if isinstance(result, Capture):
+        return dataclasses.replace(expand_scripts(module, result), reason=f"{fx_reason} {result.reason}")
+    names = required_arguments(module)
+    tried = result.removeprefix("running forward on an example input failed ")
+    gap = (
+        f"forward raised on every example input tried {tried}, so the layers were read in registration "
+        f"order; pass example inputs: {inputs.flags(names, module)}, or wrap the model so that forward "
+        "takes tensors"
+    )
+    return registration_capture(module, f"{fx_reason}; {result}", gap=gap)
+
+
+def _no_forward_gap(module: nn.Module) -> str | None:
+    if not any(is_affine_leaf(m) for _, m in effective_leaves(module)):
+        return None
+    return (
+        f"{type(module).__name__} has no forward, so the layers were read in the order they were registered "
+        "(skip connections and the order of use are not seen); check the model that calls them, or give it a "
+        "forward"
+    )
+
+
+def is_affine_leaf(module: nn.Module) -> bool:
+    return isinstance(module, nn.Linear) or custom_linear_weight(module) is not None
+
+
+def materialise_lazy(loaded: LoadedModel, locate: _Locator, inputs: _InputRequest) -> None:
+    """Run one example forward on the model itself so that its lazy modules (`nn.LazyLinear`) get their
+    shapes and initial weights; a `CaptureError` asking for ``--input-shape`` when that cannot run."""
+    module = loaded.module
+    names = required_arguments(module)
+    first = _first_leaf_plan(module)
+    given = inputs.shape is not None
+    if first is None and not given:
+        raise CaptureError(
+            f"{loaded.name} has lazy modules (nn.LazyLinear, ...) whose sizes are only known after a forward "
+            "pass, and its first layer does not say the input's shape",
+            hint=inputs.flags(names, module),
+        )
+    result = hooks_capture(module, locate, inputs.shape, inputs.dtype, in_place=True)
+    if not isinstance(result, Capture) or capture_inputs.is_lazy(module):
+        why = result if isinstance(result, str) else "the lazy modules were not called"
+        raise CaptureError(
+            f"{loaded.name} has lazy modules (nn.LazyLinear, ...) and relulint could not materialise them with "
+            f"an example forward: {why}",
+            hint=inputs.flags(names, module),
+        )
 
 
 def has_forward(module: nn.Module) -> bool:
@@ -181,6 +307,8 @@ def is_leaf_module(module: nn.Module) -> bool:
     """
     if isinstance(module, CONTAINERS):
         return False
+    if is_script_module(module) or isinstance(module, _ScriptCall):
+        return True  # compiled: read from its TorchScript graph (`expand_scripts`)
     if isinstance(module, nn.Linear) or parametrize.is_parametrized(module):
         return True
     qual = type(module).__module__
@@ -289,6 +417,10 @@ def split_args(name: str, args: Sequence[Any], kwargs: Mapping[str, Any], resolv
 
 def _take(out: _Args, key: str, value: Any, resolve: Resolver) -> None:
     refs = _references(value, resolve)
+    if refs and all(kind == "literal" for kind, _ in refs) and len(refs) == 1:
+        out.args[key] = refs[0][1]  # a scalar tensor constant (fx: `torch.tensor(0.0)` in forward)
+        return
+    refs = [ref for ref in refs if ref[0] != "literal"]
     if refs:
         params = [ref for kind, ref in refs if kind == "param"]
         out.inputs.extend(ref for kind, ref in refs if kind == "input")
@@ -363,7 +495,17 @@ def fx_capture(module: nn.Module, locate: _Locator) -> Capture:
     """Trace `module.forward` with torch.fx; raises whatever the user's forward raises under tracing."""
     concrete = concrete_args_for(module)
     graph = _Tracer(locate).trace(module, concrete_args=concrete or None)
-    return Capture(method="fx", nodes=tuple(_FxConverter(concrete).convert(graph)))
+    return Capture(method="fx", nodes=tuple(_FxConverter(concrete, _scalar_constants(module)).convert(graph)))
+
+
+def _scalar_constants(module: nn.Module) -> dict[str, float]:
+    """fx stores a tensor made in forward (``torch.tensor(0.0)``) as an attribute ``_tensor_constant<i>``
+    of the traced module (removed again by `restored_attributes`): the one-element ones, by name."""
+    out = {}
+    for name, value in vars(module).items():
+        if name.startswith("_tensor_constant") and isinstance(value, torch.Tensor) and value.numel() == 1:
+            out[name] = value.item()
+    return out
 
 
 def _argument_name(target: str) -> str:
@@ -374,8 +516,9 @@ def _argument_name(target: str) -> str:
 class _FxConverter:
     """fx graph → `Node`s (drops concrete placeholders, attribute reads and non-tensor values)."""
 
-    def __init__(self, concrete: Mapping[str, Any]) -> None:
+    def __init__(self, concrete: Mapping[str, Any], constants: Mapping[str, float] | None = None) -> None:
         self.concrete = set(concrete)
+        self.constants = dict(constants or {})
         self.ids: dict[torch.fx.Node, int] = {}
         self.attrs: dict[torch.fx.Node, str] = {}
         self.dropped: set[torch.fx.Node] = set()
@@ -390,7 +533,8 @@ class _FxConverter:
         if not isinstance(value, torch.fx.Node):
             return None
         if value in self.attrs:
-            return ("param", self.attrs[value])
+            name = self.attrs[value]
+            return ("literal", self.constants[name]) if name in self.constants else ("param", name)
         if value in self.ids:
             return ("input", self.ids[value])
         return ("skip", None)
@@ -493,6 +637,31 @@ class _Recorder:
         self.producer: dict[int, int] = {}
         self.alive: list[Any] = []  # keeps recorded tensors alive so that their ids stay unique
         self.depth = 0
+        # INPUT node id → (argument index, item index, tensor)
+        self.arguments: dict[int, tuple[int, int, torch.Tensor]] = {}
+        self.fitting = True  # layers check their inputs and raise `Mismatch` (`capture_inputs`)
+        self.barriers: set[int] = set()  # nodes of layers that fix their output's width
+
+    def is_param(self, value: Any) -> bool:
+        return isinstance(value, torch.Tensor) and id(value) in self.names and id(value) not in self.producer
+
+    def sources(self, tensor: torch.Tensor | None) -> list[tuple[int, int, torch.Tensor]]:
+        """The (argument index, item index, example tensor) triples `tensor` was computed from."""
+        start = self.producer.get(id(tensor)) if tensor is not None else None
+        if start is None:
+            return []
+        out, frontier, seen = [], [start], {start}
+        while frontier:
+            node_id = frontier.pop()
+            if node_id in self.arguments:
+                out.append(self.arguments[node_id])
+            if node_id in self.barriers:
+                continue
+            for source in self.nodes[node_id].inputs:
+                if source not in seen:
+                    seen.add(source)
+                    frontier.append(source)
+        return sorted(out, key=lambda triple: (triple[0], triple[1]))
 
     def resolve(self, value: Any) -> tuple[str, Any] | None:
         if not isinstance(value, torch.Tensor):
@@ -520,7 +689,9 @@ class _Recorder:
         is_method = qualname.startswith(("TensorBase.", "Tensor.", "_TensorBase.", "getset_descriptor."))
         kind = NodeKind.METHOD if is_method else NodeKind.FUNCTION
         parts = split_args(name, args, kwargs, self.resolve)
-        self.add(kind, name, parts, out, self.locate.here(3))
+        node_id = self.add(kind, name, parts, out, self.locate.here(3))
+        if name in ("linear", "embedding", "embedding_bag"):
+            self.barriers.add(node_id)
 
 
 def _tensors(value: Any) -> list[torch.Tensor]:
@@ -542,7 +713,16 @@ class _FunctionRecorder(TorchFunctionMode):
 
     def __torch_function__(self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        try:
+            out = func(*args, **kwargs)
+        except Exception as exc:
+            if self.recorder.depth == 0 and self.recorder.fitting:
+                name = getattr(func, "__name__", "")
+                mismatch = capture_inputs.check_function_input(name, args, kwargs, self.recorder.is_param)
+                if mismatch is not None:
+                    mismatch.where = f"{name}()"
+                    raise mismatch from exc
+            raise
         if self.recorder.depth == 0:
             self.recorder.record_call(func, args, kwargs, out)
         return out
@@ -552,10 +732,32 @@ def _install_hooks(module: nn.Module, recorder: _Recorder) -> list[Any]:
     handles = []
     for qualname, leaf in effective_leaves(module):
         handles.append(leaf.register_forward_pre_hook(_pre_hook(recorder), prepend=True))
+        handles.append(leaf.register_forward_pre_hook(_check_hook(recorder, qualname), prepend=True))
         handles.append(
             leaf.register_forward_hook(_post_hook(recorder, qualname), with_kwargs=True, always_call=True)
         )
     return handles
+
+
+def _fixes_width(module: nn.Module) -> bool:
+    """A layer whose output width does not depend on its input's (the fitting does not look past it)."""
+    return isinstance(module, (nn.Linear, nn.Embedding, nn.EmbeddingBag, _ScriptCall)) or (
+        custom_linear_weight(module) is not None
+    )
+
+
+def _check_hook(recorder: _Recorder, qualname: str) -> Callable[..., None]:
+    """Before a layer runs: does its input fit? (`capture_inputs.check_layer_input`)"""
+
+    def hook(module: nn.Module, args: Any) -> None:
+        if recorder.depth != 0 or not recorder.fitting:
+            return
+        mismatch = capture_inputs.check_layer_input(module, args)
+        if mismatch is not None:
+            mismatch.where = qualname
+            raise mismatch
+
+    return hook
 
 
 def _pre_hook(recorder: _Recorder) -> Callable[..., None]:
@@ -570,7 +772,9 @@ def _post_hook(recorder: _Recorder, qualname: str) -> Callable[..., None]:
         recorder.depth -= 1
         if recorder.depth == 0 and output is not None:
             parts = split_args("", args, kwargs or {}, recorder.resolve)
-            recorder.add(NodeKind.MODULE, qualname, parts, output, recorder.locate.here(2))
+            node_id = recorder.add(NodeKind.MODULE, qualname, parts, output, recorder.locate.here(2))
+            if _fixes_width(module):
+                recorder.barriers.add(node_id)
 
     return hook
 
@@ -590,41 +794,51 @@ def required_arguments(module: nn.Module) -> list[str]:
     return names
 
 
-def candidate_shapes(
-    module: nn.Module, count: int, input_shape: tuple[int, ...] | None
-) -> list[tuple[int, ...]]:
-    """Example-input shapes to try, each fed to every one of the `count` required arguments."""
-    if input_shape:
-        return [tuple(input_shape)]
-    shapes: list[tuple[int, ...]] = []
+def required_keywords(module: nn.Module) -> list[str]:
+    """Names of the keyword-only arguments of `forward` without a default (``forward(self, x, *, t)``)."""
+    try:
+        signature = inspect.signature(module.forward)
+    except (TypeError, ValueError):
+        return []
+    return [n for n, p in signature.parameters.items() if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+
+
+def _other_leaf_plans(module: nn.Module) -> list[Item]:
+    """What the first conv and the first embedding imply, when another kind of layer is registered first."""
+    out: dict[str, Item] = {}
     for _, leaf in effective_leaves(module):
-        first = _first_shape(leaf)
-        if first is None:
+        kind = type(leaf).__name__
+        if kind in out or not isinstance(
+            leaf, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Embedding, nn.EmbeddingBag)
+        ):
             continue
-        shapes.append(first)
-        if len(first) == 2 and count > 1 and first[1] % count == 0:
-            shapes.append((BATCH, first[1] // count))
-        break
-    if not shapes:  # no layer module: a functional model, weights stored as (out, in) like F.linear
-        matrix = next((p for p in module.parameters() if p.dim() == 2), None)
-        if matrix is not None:
-            shapes.append((BATCH, int(matrix.shape[1])))
-    shapes.append((BATCH, 1))
-    return list(dict.fromkeys(shapes))
+        item = capture_inputs.first_layer_item(leaf)
+        if item is not None:
+            out[kind] = item
+    first = _first_leaf_plan(module)
+    return [item for item in out.values() if item != first]
 
 
-def _first_shape(leaf: nn.Module) -> tuple[int, ...] | None:
-    weight = getattr(leaf, "weight", None)  # an nn.Linear subclass may `del self.weight` (own weight norm)
-    if isinstance(leaf, nn.Linear) and not isinstance(weight, nn.parameter.UninitializedParameter):
-        return (BATCH, leaf.in_features)
-    custom = custom_linear_weight(leaf)
-    if custom is not None:
-        return (BATCH, int(getattr(leaf, "in_features", custom[1].shape[1])))
-    spatial = {nn.Conv1d: (64,), nn.Conv2d: (32, 32), nn.Conv3d: (16, 16, 16)}
-    for cls, size in spatial.items():
-        if type(leaf) is cls:
-            return (BATCH, leaf.in_channels, *size)
+def _first_leaf_plan(module: nn.Module) -> Item | None:
+    """What the first layer (in registration order) implies for the input."""
+    for _, leaf in effective_leaves(module):
+        item = capture_inputs.first_layer_item(leaf)
+        if item is not None:
+            return item
+        if isinstance(leaf, nn.modules.lazy.LazyModuleMixin):
+            return None
     return None
+
+
+def _functional_width(module: nn.Module) -> int | None:
+    """No layer module: a functional model, weights stored as (out, in) like F.linear."""
+    matrices = (
+        p
+        for p in module.parameters()
+        if not isinstance(p, nn.parameter.UninitializedTensorMixin) and p.dim() == 2
+    )
+    matrix = next(matrices, None)
+    return int(matrix.shape[1]) if matrix is not None else None
 
 
 def _example_dtype(module: nn.Module) -> tuple[torch.dtype, torch.device]:
@@ -634,51 +848,172 @@ def _example_dtype(module: nn.Module) -> tuple[torch.dtype, torch.device]:
     return torch.get_default_dtype(), torch.device("cpu")
 
 
+MAX_RUNS = 12  # forward runs of the hooks capture, fitting included
+
+
 def hooks_capture(
-    module: nn.Module, locate: _Locator, input_shape: tuple[int, ...] | None = None
+    module: nn.Module,
+    locate: _Locator,
+    input_shape: Any = None,
+    input_dtype: Any = None,
+    *,
+    in_place: bool = False,
 ) -> Capture | str:
-    """Run `forward` once on an example input and record it; a string says why this failed."""
-    names = required_arguments(module)
-    shapes = candidate_shapes(module, len(names), input_shape)
-    scratch = _copy_or_none(module)
-    if scratch is None and any(
-        isinstance(p, nn.parameter.UninitializedTensorMixin) for p in module.parameters()
-    ):
+    """Run `forward` on example inputs and record it; a string says why this failed on every input.
+
+    The example inputs start from `capture_inputs.first_plans` and are fitted to the layers
+    (`capture_inputs.fit`). `in_place` runs the model itself (to materialise lazy modules); otherwise
+    a deep copy, or the model restored after.
+    """
+    positional = required_arguments(module)
+    names = positional + required_keywords(module)
+    hints = argument_hints(module)
+    plans = capture_inputs.first_plans(
+        names,
+        hints,
+        _first_leaf_plan(module),
+        input_shape,
+        input_dtype,
+        _functional_width(module),
+        _other_leaf_plans(module),
+    )
+    scratch = None if in_place else _copy_or_none(module)
+    if scratch is None and not in_place and capture_inputs.is_lazy(module):
         return "forward was not run: the model has uninitialised lazy modules and cannot be copied"
-    with _scratch_model(module, scratch) as model:
+    with _scratch_model(module, scratch, in_place) as model, _script_wrappers(model):
         dtype, device = _example_dtype(model)
         recorder = _Recorder(model, locate)
         handles = _install_hooks(model, recorder)
-        failures: list[str] = []
+        failures: dict[str, list[str]] = {}  # the user's error → the inputs it was raised on
+        tried: set[tuple[ArgPlan, ...]] = set()
         try:
-            for shape in shapes:
-                recorder.reset()
-                inputs = [torch.randn(shape, dtype=dtype, device=device) for _ in names]
-                for name, tensor in zip(names, inputs, strict=True):
-                    recorder.add(NodeKind.INPUT, name, _Args(), tensor, None)
-                try:
-                    with torch.no_grad(), _FunctionRecorder(recorder):
-                        output = model(*inputs)
-                except Exception as exc:  # noqa: BLE001 - the user's forward failed on this input
-                    failures.append(f"shape {shape}: {describe_exception(exc)}")
+            runs = 0
+            while plans and runs < MAX_RUNS:
+                plan = plans.pop(0)
+                if plan in tried:
                     continue
-                parts = split_args("output", (output,), {}, recorder.resolve)
-                recorder.add(NodeKind.OUTPUT, "output", parts, None, None)
-                what = f"{len(names)} inputs of shape {shape}" if len(names) > 1 else f"shape {shape}"
-                reason = f"(example input: {what}, torch.randn)"
-                return Capture(method="hooks", nodes=tuple(recorder.nodes), reason=reason)
+                tried.add(plan)
+                runs += 1
+                outcome = _run_once(model, recorder, plan, dtype, device, len(positional))
+                if isinstance(outcome, Capture):
+                    return outcome
+                if isinstance(outcome, Mismatch):
+                    fitted = capture_inputs.fit(plan, outcome, recorder.sources(outcome.tensor))
+                    if fitted is not None and fitted not in tried:
+                        plans.insert(0, fitted)
+                        continue
+                    # run it unchecked: the user's own error, as their code raises it
+                    rerun = _run_once(model, recorder, plan, dtype, device, len(positional), fitting=False)
+                    if isinstance(rerun, Capture):
+                        return rerun
+                    outcome = rerun if isinstance(rerun, str) else _unfitted(outcome)
+                failures.setdefault(str(outcome), []).append(capture_inputs.describe(plan))
+                lists = capture_inputs.as_lists(plan, str(outcome))  # a tensor where a list was expected
+                if lists is not None and lists not in tried:
+                    plans.insert(0, lists)
         finally:
             for handle in handles:
                 handle.remove()
-    tried = "; ".join(failures) if failures else "no example input to try"
-    return f"running forward on an example input failed ({tried})"
+    if not failures:
+        return "running forward on an example input failed (no example input to try)"
+    tried_text = "; ".join(f"{', '.join(inputs)}: {error}" for error, inputs in failures.items())
+    return f"running forward on an example input failed ({tried_text})"
+
+
+def _unfitted(mismatch: Mismatch) -> str:
+    where = getattr(mismatch, "where", "a layer")
+    if mismatch.kind == "width" and mismatch.tensor is not None:
+        got = tuple(mismatch.tensor.shape)
+        return f"the input of {where} has shape {got}, it takes {mismatch.want} features"
+    if mismatch.kind == "channels":
+        return f"the input of {where} does not have {mismatch.want} channels"
+    return f"the input of {where} needs integer ids below {mismatch.want}"
+
+
+def _run_once(
+    model: nn.Module,
+    recorder: _Recorder,
+    plan: tuple[ArgPlan, ...],
+    dtype: torch.dtype,
+    device: torch.device,
+    positional: int,
+    fitting: bool = True,
+) -> Capture | Mismatch | str:
+    """One forward run on the plan's values (the first `positional` by position, the rest by keyword)."""
+    recorder.reset()
+    recorder.fitting = fitting
+    values, tensors = capture_inputs.build(plan, dtype, device)
+    for label, slot in tensors:
+        node_id = recorder.add(NodeKind.INPUT, label, _Args(), slot[2], None)
+        recorder.arguments[node_id] = slot
+    try:
+        with torch.no_grad(), _FunctionRecorder(recorder):
+            keywords = {
+                arg.name: value for arg, value in zip(plan[positional:], values[positional:], strict=True)
+            }
+            output = model(*values[:positional], **keywords)
+    except Mismatch as mismatch:
+        return mismatch
+    except Exception as exc:  # noqa: BLE001 - the user's forward failed on this input
+        return describe_exception(exc)
+    parts = split_args("output", (output,), {}, recorder.resolve)
+    recorder.add(NodeKind.OUTPUT, "output", parts, None, None)
+    reason = f"(example input: {capture_inputs.describe(plan)}, {_how_drawn(plan)})"
+    return Capture(method="hooks", nodes=tuple(recorder.nodes), reason=reason)
+
+
+def _how_drawn(plan: tuple[ArgPlan, ...]) -> str:
+    if capture_inputs.all_float(plan):
+        return "torch.randn"
+    return "torch.randn and torch.randint"
+
+
+class _ScriptCall(nn.Module):
+    """Stands in for a scripted submodule during the hooks capture (hooks cannot be set on one)."""
+
+    def __init__(self, script: nn.Module) -> None:
+        super().__init__()
+        self.script = script
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.script(*args, **kwargs)
 
 
 @contextmanager
-def _scratch_model(module: nn.Module, scratch: nn.Module | None) -> Iterator[nn.Module]:
-    """The deep copy of the model to run; without one, the model itself, restored after."""
+def _script_wrappers(model: nn.Module) -> Iterator[None]:
+    """Wrap every scripted leaf of `model` in `_ScriptCall` (same qualified name), unwrap on exit."""
+    swapped: list[tuple[nn.Module, str, nn.Module]] = []
+    for qualname, leaf in effective_leaves(model):
+        if is_script_module(leaf) and qualname:
+            parent_name, _, child = qualname.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            wrapper = _ScriptCall(leaf)
+            parent._modules[child] = wrapper
+            swapped.append((parent, child, leaf))
+    try:
+        yield
+    finally:
+        for parent, child, leaf in swapped:
+            parent._modules[child] = leaf
+
+
+@contextmanager
+def _scratch_model(
+    module: nn.Module, scratch: nn.Module | None, in_place: bool = False
+) -> Iterator[nn.Module]:
+    """The deep copy of the model to run; without one, the model itself, restored after (or, `in_place`,
+    left as the forward made it: lazy modules materialised)."""
     if scratch is not None:
         yield scratch
+        return
+    if in_place:
+        modes = [(m, m.training) for m in module.modules()]
+        module.eval()
+        try:
+            yield module
+        finally:
+            for m, training in modes:
+                m.training = training
         return
     with restored_state(module):
         yield module
@@ -779,13 +1114,103 @@ def _is_activation(module: nn.Module) -> bool:
     return isinstance(module, (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU))
 
 
-def registration_capture(module: nn.Module, reason: str) -> Capture:
-    """The leaf modules in registration order, chained linearly between one input and the output."""
+def registration_capture(module: nn.Module, reason: str, gap: str | None = None) -> Capture:
+    """The leaf modules in registration order, chained linearly between one input and the output.
+
+    A leaf whose output the source passes to a functional ReLU (`capture_source.functional_relu_leaves`)
+    is followed by a ``relu`` FUNCTION node. `gap` says why the graph may be incomplete (`Capture.gaps`).
+    """
     nodes = [Node(0, NodeKind.INPUT, "input")]
     leaves, interleaved = _interleave_parallel_lists(effective_leaves(module))
     if interleaved:
         reason += "; parallel lists of Linears and activations were read as alternating layers"
-    for qualname, _ in leaves:
-        nodes.append(Node(len(nodes), NodeKind.MODULE, qualname, (len(nodes) - 1,)))
+    try:
+        relus = functional_relu_leaves(module)
+    except Exception:  # noqa: BLE001 - reading the source is best effort
+        relus = set()
+    added, width = 0, None
+    for index, (qualname, leaf) in enumerate(leaves):
+        sizes = _affine_sizes(leaf)
+        # a Linear that cannot take the previous one's output starts a new branch from the input
+        # (DeepONet: the trunk registered after the branch)
+        source = 0 if sizes is not None and width is not None and sizes[0] != width else len(nodes) - 1
+        width = sizes[1] if sizes is not None else width
+        nodes.append(Node(len(nodes), NodeKind.MODULE, qualname, (source,)))
+        following = leaves[index + 1][1] if index + 1 < len(leaves) else None
+        if qualname in relus and not (following is not None and _is_activation(following)):
+            nodes.append(Node(len(nodes), NodeKind.FUNCTION, "relu", (len(nodes) - 1,)))
+            added += 1
     nodes.append(Node(len(nodes), NodeKind.OUTPUT, "output", (len(nodes) - 1,)))
-    return Capture(method="registration", nodes=tuple(nodes), reason=reason)
+    if added:
+        reason += f"; {added} functional ReLU{'s' if added > 1 else ''} read from the source"
+    return Capture(method="registration", nodes=tuple(nodes), reason=reason, gaps=(gap,) if gap else ())
+
+
+def _affine_sizes(leaf: nn.Module) -> tuple[int, int] | None:
+    """(in, out) of an nn.Linear or custom linear-like layer, else None."""
+    if isinstance(leaf, nn.Linear) and isinstance(getattr(leaf, "in_features", None), int):
+        return leaf.in_features, leaf.out_features
+    custom = custom_linear_weight(leaf)
+    if custom is not None:
+        return int(custom[1].shape[1]), int(custom[1].shape[0])
+    return None
+
+
+# ---------------------------------------------------------------------------------- TorchScript
+
+
+def torchscript_capture(module: nn.Module, locate: _Locator) -> Capture:
+    """A `torch.jit.script` / `torch.jit.trace` model: its inlined TorchScript graph (`capture_jit`)."""
+    names = script_argument_names(module)
+    nodes = [Node(i, NodeKind.INPUT, name) for i, name in enumerate(names)]
+    body, outputs, loops = script_nodes(module, "", list(range(len(names))), len(nodes))
+    nodes.extend(body)
+    nodes.append(Node(len(nodes), NodeKind.OUTPUT, "output", tuple(outputs)))
+    reason = f"{type(module).__name__} is compiled TorchScript; its graph was read"
+    return Capture(method="torchscript", nodes=tuple(nodes), reason=reason, gaps=_loop_gaps(loops))
+
+
+def _loop_gaps(loops: int) -> tuple[str, ...]:
+    if not loops:
+        return ()
+    return (
+        f"the TorchScript graph has {loops} loop{'s' if loops > 1 else ''} whose body relulint does not read; "
+        "check the Python model before scripting it (file.py:Name of the nn.Module)",
+    )
+
+
+def expand_scripts(module: nn.Module, captured: Capture) -> Capture:
+    """Replace each call of a scripted submodule (a MODULE node) by the nodes of its TorchScript graph."""
+    scripted = {}
+    for node in captured.nodes:
+        if node.kind is NodeKind.MODULE:
+            try:
+                sub = module.get_submodule(node.target)
+            except (AttributeError, RuntimeError):
+                continue
+            if is_script_module(sub):
+                scripted[node.id] = sub
+    if not scripted:
+        return captured
+    out: list[Node] = []
+    remap: dict[int, int] = {}
+    loops = 0
+    for node in captured.nodes:
+        inputs = tuple(remap[i] for i in node.inputs if i in remap)
+        if node.id in scripted:
+            body, outputs, skipped = script_nodes(
+                scripted[node.id], f"{node.target}.", inputs, len(out), node.location
+            )
+            loops += skipped
+            out.extend(body)
+            if outputs:
+                remap[node.id] = outputs[0]
+            elif inputs:
+                remap[node.id] = inputs[0]
+            continue
+        remap[node.id] = len(out)
+        out.append(dataclasses.replace(node, id=len(out), inputs=inputs))
+    note = f"scripted submodules read from their TorchScript graphs: {', '.join(s for s in sorted({n.target for n in captured.nodes if n.id in scripted}))}"
+    return dataclasses.replace(
+        captured, nodes=tuple(out), notes=(*captured.notes, note), gaps=(*captured.gaps, *_loop_gaps(loops))
+    )

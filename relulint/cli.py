@@ -274,7 +274,10 @@ def _target_spec(item: Any, options: Options, cwd: Path) -> Any:
 
     shape = item.get("input-shape")
     return parse_target(
-        item["target"], kwargs=item.get("kwargs") or {}, input_shape=tuple(shape) if shape else None
+        item["target"],
+        kwargs=item.get("kwargs") or {},
+        input_shape=(shape if isinstance(shape, dict) else tuple(shape)) if shape else None,
+        input_dtype=item.get("input-dtype"),
     )
 
 
@@ -294,6 +297,7 @@ def _script_target(spec: str, options: Options, cwd: Path) -> Any:
         name=name,
         kwargs=dict(options.kwargs),
         input_shape=options.input_shape,
+        input_dtype=options.input_dtype,
     )
 
 
@@ -351,8 +355,11 @@ def check_command(
     kwargs: str = typer.Option(
         None, "--kwargs", help="JSON keyword arguments for the constructor: '{\"width\": 4}'."
     ),
-    input_shape: str = typer.Option(
-        None, "--input-shape", help="Example input shape for the fallback: 8,16."
+    input_shape: list[str] = typer.Option(
+        None, "--input-shape", help="Example input shape: 8,16, or one per forward argument: x=8,1."
+    ),
+    input_dtype: list[str] = typer.Option(
+        None, "--input-dtype", help="Example input dtype: long (token ids), or per argument: ids=long."
     ),
     timeout: float = typer.Option(
         None, "--timeout", help="Seconds allowed to import and trace \\[default: 120]."
@@ -416,10 +423,14 @@ def collect_cli(**values: Any) -> CliSettings:
         from relulint.target import parse_kwargs
 
         o["kwargs"] = parse_kwargs(values["kwargs"])
-    if values.get("input_shape") is not None:
-        from relulint.target import parse_shape
+    if values.get("input_shape"):
+        from relulint.target import parse_input_shapes
 
-        o["input_shape"] = parse_shape(values["input_shape"])
+        o["input_shape"] = parse_input_shapes(list(values["input_shape"]))
+    if values.get("input_dtype"):
+        from relulint.target import parse_input_dtypes
+
+        o["input_dtype"] = parse_input_dtypes(list(values["input_dtype"]))
     if values.get("timeout") is not None:
         if values["timeout"] <= 0:
             raise UsageError("--timeout must be positive", hint="--timeout 120")
@@ -466,7 +477,8 @@ def probe_command(
     fmt: str = typer.Option("text", "--format", "-f", help="text or json."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the report to this file."),
     kwargs: str = typer.Option(None, "--kwargs", help="JSON keyword arguments for the constructor."),
-    input_shape: str = typer.Option(None, "--input-shape", help="Example input shape for the fallback."),
+    input_shape: list[str] = typer.Option(None, "--input-shape", help="Example input shape: 8,16 or x=8,1."),
+    input_dtype: list[str] = typer.Option(None, "--input-dtype", help="Example input dtype: long."),
     timeout: float = typer.Option(None, "--timeout", help="Seconds allowed to import and trace."),
     samples: int = typer.Option(None, "--samples", help="Samples \\[default: 10000]."),
     points: int = typer.Option(None, "--points", help="Input points \\[default: 256]."),

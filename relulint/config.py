@@ -45,7 +45,7 @@ else:  # pragma: no cover - python 3.10
 
 SELECTOR = re.compile(r"^RL\d{0,3}$")
 DEVICES = ("auto", "cpu", "cuda")
-TARGET_KEYS = ("target", "kwargs", "input-shape")
+TARGET_KEYS = ("target", "kwargs", "input-shape", "input-dtype")
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,8 @@ class _Reader:
             "fail-on": lambda k, v: {"fail_on": self.severity(k, v)},
             "p": lambda k, v: {"p": self.probability(k, v)},
             "timeout": lambda k, v: {"timeout": self.positive(k, v)},
-            "input-shape": lambda k, v: {"input_shape": self.shape(k, v)},
+            "input-shape": lambda k, v: {"input_shape": self.input_shape(k, v)},
+            "input-dtype": lambda k, v: {"input_dtype": self.input_dtype(k, v)},
             "kwargs": lambda k, v: {"kwargs": self.kwargs(k, v)},
             "per-file-ignores": lambda k, v: {"per_file_ignores": self.per_file_ignores(k, v)},
             "severity": lambda k, v: {"severity_overrides": self.severity_overrides(k, v)},
@@ -293,6 +294,26 @@ class _Reader:
         if not ok or any(v < 1 for v in value):
             raise self.wrong(key, "a list of positive integers, e.g. [8, 2]", value, table)
         return tuple(value)
+
+    def input_shape(self, key: str, value: Any, table: str = "tool.relulint") -> Any:
+        """``[8, 2]`` (every forward argument) or ``{ x = [8, 1], t = [8, 1] }`` (one per argument)."""
+        if isinstance(value, Mapping) and value and all(str(k).isidentifier() for k in value):
+            return {str(k): self.shape(f"{key}.{k}", v, table) for k, v in value.items()}
+        if isinstance(value, Mapping):
+            raise self.wrong(key, "a list of positive integers or a table { x = [8, 1] }", value, table)
+        return self.shape(key, value, table)
+
+    def input_dtype(self, key: str, value: Any, table: str = "tool.relulint") -> Any:
+        """``"long"`` (every forward argument) or ``{ tokens = "long" }``."""
+        from relulint.errors import UsageError
+        from relulint.target import check_input_dtype
+
+        try:
+            return check_input_dtype(value if isinstance(value, Mapping) else self.string(key, value, table))
+        except UsageError as error:
+            raise self.wrong(
+                key, 'a dtype name such as "long" or a table { ids = "long" }', value, table
+            ) from error
 
     def kwargs(self, key: str, value: Any, table: str = "tool.relulint") -> dict[str, Any]:
         if not isinstance(value, Mapping):
@@ -429,7 +450,10 @@ class _Reader:
         if "kwargs" in item:
             out["kwargs"] = self.kwargs("kwargs", item["kwargs"], table)
         if "input-shape" in item:
-            out["input-shape"] = list(self.shape("input-shape", item["input-shape"], table))
+            shape = self.input_shape("input-shape", item["input-shape"], table)
+            out["input-shape"] = shape if isinstance(shape, dict) else list(shape)
+        if "input-dtype" in item:
+            out["input-dtype"] = self.input_dtype("input-dtype", item["input-dtype"], table)
         return out
 
     def target_spec(self, spec: str) -> str:

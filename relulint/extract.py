@@ -25,7 +25,11 @@ Only chains with at least one ReLU layer are returned, in forward order (`Chain.
 Conventions and limits:
 
 - ReLU spellings: `nn.ReLU`, `nn.ReLU6`, `F.relu(_)`, `F.relu6`, `torch.relu(_)`, `x.relu(_)()`,
-  ``clamp`` / ``clip`` / ``clamp_min`` with ``min=0``, ``threshold(x, 0, 0)``, ``Hardtanh(0, m)``.
+  ``clamp`` / ``clip`` / ``clamp_min`` with ``min=0``, ``threshold(x, 0, 0)``, ``Hardtanh(0, m)``,
+  ``LeakyReLU(0.0)`` / ``leaky_relu(x, 0.0)``, ``maximum(h, zeros_like(h))`` / ``maximum(h, tensor(0.))``;
+  a ReLU on a slice or a view of a layer's output counts for the whole layer.
+- A 1×1 `Conv1d` / `Conv2d` / `Conv3d` is a linear layer over the channels (width ``out_channels``);
+  every other convolution is out of scope.
 - ``Layer.norm`` is a normalization between the linear layer and its ReLU; one after the ReLU (before
   the next linear layer) is passed through and not recorded. ``Layer.norm_features`` is the number of
   features one of its statistics is taken over (a LayerNorm's normalized shape, a GroupNorm's channels
@@ -275,7 +279,7 @@ def _layer_tensors(loaded: LoadedModel, qualname: str) -> tuple[torch.Tensor | N
         return None, None
     try:
         module = loaded.module.get_submodule(qualname)
-    except AttributeError:
+    except (AttributeError, RuntimeError):  # RuntimeError: a TorchScript module
         return None, None
     weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
     if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
@@ -513,6 +517,8 @@ def classify_module(module: nn.Module, qualname: str) -> Role:
         return Role("relu", "relu")
     if isinstance(module, nn.Threshold) and module.threshold == 0 and module.value == 0:
         return Role("relu", "relu")
+    if isinstance(module, nn.LeakyReLU) and module.negative_slope == 0:
+        return Role("relu", "relu")  # LeakyReLU(0.0) is max(x, 0)
     for cls, name in ACTIVATION_MODULES.items():
         if isinstance(module, cls):
             return Role("act", name)
@@ -566,6 +572,9 @@ def module_layer(module: nn.Module, qualname: str) -> Layer | None:
             activation=None,
             weight_norm=weight_norm_kind(module),
         )
+    pointwise = pointwise_conv_layer(module, qualname)
+    if pointwise is not None:
+        return pointwise
     custom = custom_linear_weight(module)
     if custom is None:
         return None
@@ -577,6 +586,27 @@ def module_layer(module: nn.Module, qualname: str) -> Layer | None:
         in_features=in_features,
         out_features=out_features,
         bias=_has_bias(module),
+        activation=None,
+        weight_norm=weight_norm_kind(module),
+    )
+
+
+def pointwise_conv_layer(module: nn.Module, qualname: str) -> Layer | None:
+    """A 1×1 `Conv1d` / `Conv2d` / `Conv3d` (no groups, no padding): a Linear over the channels, applied at
+    every position (the lifting / projection MLPs of neural operators). Width = ``out_channels``. Any other
+    convolution mixes positions and is not a layer of a chain."""
+    if type(module) not in (nn.Conv1d, nn.Conv2d, nn.Conv3d):
+        return None
+    if any(k != 1 for k in module.kernel_size) or module.groups != 1:
+        return None
+    if isinstance(module.padding, str) or any(p != 0 for p in module.padding):
+        if module.padding != "valid" and module.padding != "same":
+            return None
+    return Layer(
+        module=qualname,
+        in_features=module.in_channels,
+        out_features=module.out_channels,
+        bias=module.bias is not None,
         activation=None,
         weight_norm=weight_norm_kind(module),
     )
@@ -618,6 +648,12 @@ def classify_operation(root: nn.Module, node: Node, nodes: Mapping[int, Node]) -
     distinct = len(set(node.inputs))
     if name in RELU_NAMES:
         return Role("relu", "relu")
+    if name == "leaky_relu" and node.args.get("negative_slope", 0.01) == 0:
+        return Role("relu", "relu")
+    if name in MAXIMUM_NAMES and _is_max_with_zero(node, nodes):
+        return Role("relu", "relu")  # torch.maximum(h, torch.zeros_like(h))
+    if name == "getitem":
+        return Role("transparent", "slice")  # F.relu(h[:, :k]): a ReLU on a slice (width: the layer's)
     if name in CLAMP_NAMES:
         return _clamp_role(node.args)
     if name == "threshold" and node.args.get("threshold") == 0 and node.args.get("value") == 0:
@@ -656,6 +692,27 @@ def _normalized_size(args: Mapping[str, Any]) -> int | None:
     return None
 
 
+MAXIMUM_NAMES = frozenset({"maximum", "max", "fmax"})
+ZERO_MAKERS = frozenset({"zeros_like", "zeros", "new_zeros"})
+
+
+def _is_max_with_zero(node: Node, nodes: Mapping[int, Node]) -> bool:
+    """``maximum(h, z)`` where ``z`` is zero: made by ``zeros_like`` / ``zeros`` / ``new_zeros``, a scalar
+    0 tensor (``torch.tensor(0.0)``), or the literal 0."""
+    others = [nodes[i] for i in dict.fromkeys(node.inputs) if i in nodes]
+    literals = [v for k, v in node.args.items() if k not in ("params", "input")]
+    if len(others) == 2:
+        makers = [n for n in others if normalise_name(n.target) in ZERO_MAKERS]
+        constants = [
+            n
+            for n in others
+            if n.target in ("tensor", "scalar_tensor", "as_tensor") and n.args.get("arg0") == 0
+        ]
+        return len(makers) + len(constants) == 1
+    # torch.max(h, 0) is a reduction over dim 0: a literal zero counts for maximum / fmax only
+    return node.target != "max" and len(others) == 1 and len(literals) == 1 and literals[0] == 0
+
+
 def _clamp_role(args: Mapping[str, Any]) -> Role:
     low, high = args.get("min"), args.get("max")
     if low == 0 and (high is None or (isinstance(high, (int, float)) and high > 0)):
@@ -678,7 +735,7 @@ def functional_layer(root: nn.Module, node: Node, nodes: Mapping[int, Node]) -> 
     if weight is None or weight.dim() != 2:
         return None
     return Layer(
-        module=weight_name,
+        module=node.args.get("module", weight_name),  # a TorchScript linear names its scripted nn.Linear
         in_features=int(weight.shape[1]),
         out_features=int(weight.shape[0]),
         bias=bias,
@@ -713,6 +770,8 @@ def _computed_weight(root: nn.Module, nodes: Mapping[int, Node], start: int) -> 
 def _parameter(root: nn.Module, name: str) -> torch.Tensor | None:
     try:
         return root.get_parameter(name)
+    except RuntimeError:  # a TorchScript module: "get_parameter is not supported on ScriptModules"
+        return dict(root.named_parameters()).get(name)
     except AttributeError:
         try:
             value = root.get_buffer(name)

@@ -64,7 +64,9 @@ class Target:
     module: str | None = None  # dotted module name, when the target names one
     name: str | None = None  # class or factory name; None = every nn.Module subclass in the file
     kwargs: Mapping[str, Any] = field(default_factory=dict)
-    input_shape: tuple[int, ...] | None = None
+    # example input of the capture: one shape (batch included) for every forward argument, or one per name
+    input_shape: tuple[int, ...] | Mapping[str, tuple[int, ...]] | None = None
+    input_dtype: str | Mapping[str, str] | None = None  # "int64" (token ids), ...; or one per argument name
 
     @property
     def display(self) -> str:
@@ -132,9 +134,11 @@ class Node:
 class Capture:
     """The model's forward pass as a graph of `Node`s, and how it was obtained."""
 
-    method: str  # "fx", "hooks" or "registration"
+    method: str  # "fx", "hooks", "torchscript" or "registration"
     nodes: tuple[Node, ...]
     reason: str | None = None  # why a fallback was used (None for fx)
+    notes: tuple[str, ...] = ()  # what else the capture saw, e.g. a depth that changes from call to call
+    gaps: tuple[str, ...] = ()  # why the graph may be incomplete (RL902), each naming the flag that helps
 
     @property
     def degraded(self) -> bool:
@@ -329,6 +333,8 @@ class ModelFacts:
     probes: Mapping[int, ProbeResult] = field(default_factory=dict)  # chain index → probe
     compare_probes: Mapping[int, ProbeResult] = field(default_factory=dict)  # chain index → RAI probe
     init_events: tuple[InitEvent, ...] = ()
+    capture_notes: tuple[str, ...] = ()  # `Capture.notes`
+    capture_gaps: tuple[str, ...] = ()  # `Capture.gaps`: the verdict may be incomplete (RL902)
 
 
 # ------------------------------------------------------------------------------------------- report

@@ -169,7 +169,7 @@ def _storage_range(tensor: Any) -> tuple[int, int, int] | None:
     try:
         storage = tensor.untyped_storage()
         ptr = storage.data_ptr()
-    except (RuntimeError, NotImplementedError, AttributeError, TypeError):
+    except (RuntimeError, NotImplementedError, AttributeError, TypeError, ValueError):  # ValueError: lazy
         return None
     if not ptr:
         return None

@@ -34,7 +34,8 @@ class Options:
 
     # load / capture
     timeout: float = 120.0
-    input_shape: tuple[int, ...] | None = None
+    input_shape: tuple[int, ...] | Mapping[str, tuple[int, ...]] | None = None  # one, or one per argument
+    input_dtype: str | Mapping[str, str] | None = None  # "int64", ...; or one per forward argument
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     # training facts (RL401); merged from config, CLI and training scripts

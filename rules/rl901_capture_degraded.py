@@ -10,6 +10,7 @@ from relulint.registry import Case, Rule, RuleContext
 CAPTURE_NAMES = {
     "hooks": "one forward pass with module hooks and a TorchFunctionMode",
     "registration": "the order in which submodules were registered",
+    "torchscript": "its TorchScript graph",
 }
 
 
@@ -23,8 +24,11 @@ class CaptureDegraded(Rule):
         Reports, for each model, that `torch.fx.symbolic_trace` failed and which fallback relulint
         used: one concrete forward pass under `torch.no_grad()` recorded with module hooks and a
         `TorchFunctionMode` (sees every module call and functional ReLU on the path that input took), or,
-        when forward cannot run, the registration order of the submodules (sees no functional ReLU and
-        no skip connection).
+        when forward cannot run, the registration order of the submodules (then RL902 warns that the
+        verdict is incomplete). A `torch.jit.script` / `torch.jit.trace` model is read from its
+        TorchScript graph. Also reported: a forward whose depth is drawn from Python's `random`
+        (`range(random.randint(2, 6))`): relulint traces it under several seeds and reports the deepest
+        graph it saw.
     """
     why = """
         The rules read ReLU chains off the captured graph. A forward with data-dependent control flow
@@ -71,12 +75,23 @@ class CaptureDegraded(Rule):
     )
 
     def check(self, facts: ModelFacts, ctx: RuleContext) -> Iterator[Finding]:
+        if facts.capture_gaps:
+            return  # RL902 (a warning) says it: the verdict is incomplete
+        notes = tuple(facts.capture_notes)
         if facts.capture_method == "fx":
+            if notes:
+                yield self.finding(
+                    facts,
+                    f"{facts.name}: " + "; ".join(notes) + ".",
+                    details={"capture": facts.capture_method, "reason": None, "notes": list(notes)},
+                    fix="make the depth of forward fixed, or check the deepest configuration on its own",
+                )
             return
         how = CAPTURE_NAMES.get(facts.capture_method, facts.capture_method)
+        extra = "".join(f"; {note}" for note in notes)
         yield self.finding(
             facts,
-            f"{facts.name}: captured with {how}, because {facts.capture_reason or 'torch.fx failed'}.",
-            details={"capture": facts.capture_method, "reason": facts.capture_reason},
+            f"{facts.name}: captured with {how}, because {facts.capture_reason or 'torch.fx failed'}{extra}.",
+            details={"capture": facts.capture_method, "reason": facts.capture_reason, "notes": list(notes)},
             fix="make forward traceable by torch.fx, or pass --input-shape for the fallback",
         )

@@ -230,7 +230,9 @@ def test_wrong_input_shape_falls_to_registration() -> None:
     captured = capture_of(Untraceable(), input_shape=(3, 7))
     assert captured.method == "registration"
     assert "shape (3, 7): RuntimeError" in (captured.reason or "")
-    assert [n.target for n in captured.nodes] == ["input", "fc", "out", "output"]
+    # the F.relu of forward is read from its source (issue 11): fc is still a ReLU layer
+    assert [n.target for n in captured.nodes] == ["input", "fc", "relu", "out", "output"]
+    assert captured.gaps and "--input-shape" in captured.gaps[0]
 
 
 def test_container_root_uses_registration() -> None:

@@ -15,6 +15,7 @@ from torch.nn.utils import parametrizations, weight_norm
 
 import relulint.inits
 from relulint.capture import hooks_capture
+from relulint.errors import CaptureError
 from relulint.extract import extract_chains
 from relulint.facts import Capture, InitInfo, Location
 
@@ -612,10 +613,12 @@ def test_forward_that_raises_uses_registration_order() -> None:
 # ------------------------------------------------------------------------------ layers, misc
 
 
-def test_lazy_linear_uninitialised_is_skipped() -> None:
+def test_lazy_linear_uninitialised_needs_an_input_shape() -> None:
     model = nn.Sequential(nn.LazyLinear(4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 1))
-    _, chains = chains_of(model)
-    assert summary(chains) == [(4, (4,), 1, "output")]
+    with pytest.raises(CaptureError, match="lazy modules"):
+        chains_of(model)
+    _, chains = chains_of(model, input_shape=(8, 3))  # materialised by the example forward
+    assert summary(chains) == [(3, (4, 4), 1, "output")]
 
 
 def test_lazy_linear_materialised() -> None:
