@@ -13,9 +13,17 @@
   process, or a file named like an installed module), the file is imported under a unique name
   ``<name>_<hash of its path>`` instead; relative imports of such a packaged file then fail (documented
   limitation);
-* each file is imported once per process (cached by resolved path), because importing runs user code;
+* a file is imported once while it is unchanged: the cache is keyed on its resolved path and checked
+  against the modification time and size of the file and of every module of the user's that its import
+  brought in (a sibling ``layers.py``); when one changed, those modules are dropped from ``sys.modules`` and
+  the file is imported afresh (``relulint.check`` in a notebook sees the edit);
 * ``pkg.module:Name`` is imported with ``importlib.import_module``, the working directory (and ``src/``
-  when the package lives there) on ``sys.path``.
+  when the package lives there) on ``sys.path``;
+* ``sys.argv`` is ``[the file]`` while the user's code runs (a script's ``argparse`` at import must not
+  read relulint's own arguments), restored afterwards;
+* the modules relulint imports itself (`OWN_IMPORTS`) are found past the directories it added
+  (`_OwnImportsFinder`): a ``statistics.py`` or ``rich.py`` beside the user's model must not stand in for
+  the module relulint means.
 
 Imports and builds run inside `relulint.sandbox.user_code` (time limit, stdout → stderr, the user's
 traceback). Modules stay in ``sys.modules``.
@@ -48,15 +56,28 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from relulint.errors import LoadError, UsageError
+from relulint.errors import LoadError, UsageError, UserCodeError
 from relulint.facts import LoadedModel, Location, Skipped, Target
 from relulint.sandbox import RELULINT, USER, Origins, display_path, seeded_global_rng, user_code
 
 __all__ = ["from_module", "import_file", "load"]
 
 PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
-_IMPORTED: dict[str, types.ModuleType] = {}  # normcase(resolved path) → module
+_IMPORTED: dict[str, _Imported] = {}  # normcase(resolved path) → the import and what it depends on
 _IMPORT_RECORDS: dict[str, Any] = {}  # normcase(resolved path) → _ImportRecord
+
+#: top-level modules relulint imports (anywhere in its code; `tests/test_internal_errors.py` keeps the list
+#: complete) and those its dependencies import lazily: always found past the user's directories
+OWN_IMPORTS = frozenset(
+    """
+    ast cmath collections concurrent contextlib contextvars copy csv ctypes dataclasses decimal difflib enum
+    errno fnmatch fractions functools hashlib importlib inspect io json math operator os pathlib pkgutil
+    platform queue random re runpy shlex shutil signal site stat statistics subprocess sys sysconfig tempfile
+    textwrap threading time tokenize tomli tomllib traceback types typing urllib warnings zipfile
+    numpy torch rich typer markdown_it mdurl pygments shellingham click
+    """.split()
+)
+_USER_ENTRIES: set[str] = set()  # the sys.path entries relulint put in front for the user's code
 
 
 def _nn() -> Any:
@@ -86,11 +107,42 @@ def project_root(start: Path) -> Path | None:
     return None
 
 
+class _OwnImportsFinder:
+    """A ``sys.meta_path`` finder for `OWN_IMPORTS`: finds them on ``sys.path`` without the entries relulint
+    added for the user's code.
+
+    Those entries stay on ``sys.path`` (see the module docstring), and relulint imports lazily (``from
+    statistics import NormalDist``, ``from rich.table import Table``): a ``statistics.py`` or ``rich.py``
+    beside the user's model must not stand in for the module relulint means. Only top-level names are
+    looked up (a package's submodules are found through the package); a name found nowhere else is left to
+    the usual finders. The user's code importing one of these names gets the installed module too.
+    """
+
+    @classmethod
+    def find_spec(cls, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if path is not None or fullname not in OWN_IMPORTS or not _USER_ENTRIES:
+            return None
+        entries = [entry for entry in sys.path if entry not in _USER_ENTRIES]
+        return importlib.machinery.PathFinder.find_spec(fullname, entries)
+
+
+def _install_own_imports_finder() -> None:
+    """Put `_OwnImportsFinder` just before the path finder in ``sys.meta_path`` (once)."""
+    if _OwnImportsFinder in sys.meta_path:
+        return
+    finders = list(sys.meta_path)
+    at = finders.index(importlib.machinery.PathFinder) if importlib.machinery.PathFinder in finders else 0
+    sys.meta_path.insert(at, _OwnImportsFinder)
+
+
 def _prepend_sys_path(*directories: Path | None) -> None:
-    """Insert each directory at the front of ``sys.path`` unless it is already there (first one first)."""
+    """Insert each directory at the front of ``sys.path`` unless it is already there (first one first);
+    relulint's own imports are still found past them (`_OwnImportsFinder`)."""
+    _install_own_imports_finder()
     for directory in reversed([d for d in directories if d is not None]):
         entry = str(directory)
         if entry not in sys.path:
+            _USER_ENTRIES.add(entry)
             sys.path.insert(0, entry)
 
 
@@ -165,20 +217,121 @@ def _file_layout(path: Path) -> tuple[Path, list[str], Path | None, Origins]:
     return root, parts, project, origins
 
 
-def import_file(path: Path, timeout: float | None = 120.0) -> types.ModuleType:
-    """Import a user's file once per process (see the module docstring for the naming and ``sys.path``)."""
+def _version(filename: str) -> tuple[int, int] | None:
+    """(modification time in ns, size) of a file; None when it is gone."""
+    try:
+        stat = os.stat(filename)
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+@dataclasses.dataclass
+class _Imported:
+    """A file's import: its module, and the versions of the user's files that import read."""
+
+    module: types.ModuleType
+    versions: dict[str, tuple[int, int] | None]  # filename → (mtime_ns, size) when it was imported
+    modules: dict[str, types.ModuleType]  # the user's modules the import added to sys.modules, by name
+
+    def current(self) -> bool:
+        return all(_version(filename) == version for filename, version in self.versions.items())
+
+    def forget(self) -> None:
+        """Drop the modules this import added from ``sys.modules`` (those not replaced since)."""
+        for name, module in self.modules.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+
+
+def _added_user_modules(before: set[str], origins: Origins) -> dict[str, types.ModuleType]:
+    """Modules added to ``sys.modules`` since ``before`` whose file is the user's code."""
+    added: dict[str, types.ModuleType] = {}
+    for name in set(sys.modules) - before:
+        module = sys.modules.get(name)
+        filename = getattr(module, "__file__", None) if module is not None else None
+        if filename and origins.kind(os.path.abspath(filename)) == USER:
+            added[name] = module  # type: ignore[assignment]
+    return added
+
+
+@contextlib.contextmanager
+def script_argv(argv0: str) -> Iterator[None]:
+    """``sys.argv == [argv0]`` while the block runs (the user's code sees no relulint arguments)."""
+    saved = sys.argv
+    sys.argv = [argv0]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def import_file(path: Path, timeout: float | None = 120.0, *, name: str | None = None) -> types.ModuleType:
+    """Import a user's file, again only when it or a file of the user's it imported changed (see the module
+    docstring for the naming and ``sys.path``). ``name``, the target's class or factory, completes hints."""
     path = Path(path).resolve()
     key = os.path.normcase(str(path))
-    if key in _IMPORTED:
-        return _IMPORTED[key]
+    cached = _IMPORTED.get(key)
+    if cached is not None:
+        if cached.current():
+            return cached.module
+        cached.forget()
+        del _IMPORTED[key]
     root, parts, project, origins = _file_layout(path)
     _prepend_sys_path(root, project)
-    with user_code(timeout, f"importing {display_path(path)}", [str(path)]):
-        with _recorded(origins) as record:
-            module = _import_as(parts, root, path)
-    _IMPORTED[key] = module
+    before = set(sys.modules)
+    try:
+        with script_argv(str(path)), user_code(timeout, f"importing {display_path(path)}", [str(path)]):
+            with _recorded(origins) as record:
+                module = _import_as(parts, root, path)
+    except UserCodeError as error:
+        _hint_local_package(error, path, project, name or "Name")
+        raise
+    modules = _added_user_modules(before, origins)
+    files = {os.path.abspath(str(m.__file__)) for m in modules.values()} | {str(path)}
+    _IMPORTED[key] = _Imported(module, {f: _version(f) for f in sorted(files)}, modules)
     _IMPORT_RECORDS[key] = record
     return module
+
+
+def _local_package_dir(name: str, path: Path, stop: Path | None) -> Path | None:
+    """The directory holding a package or module ``name`` of the user's own: beside ``path``, in a parent
+    directory (up to ``stop``, the project root, or four levels), or in the working directory."""
+    places = [path.parent, *path.parent.parents][:5]
+    if stop is not None and stop in places:
+        places = places[: places.index(stop) + 1]
+    places.append(Path.cwd())
+    for place in places:
+        if (place / name).is_dir() or (place / f"{name}.py").is_file():
+            return place
+    return None
+
+
+def _hint_local_package(error: UserCodeError, path: Path, project: Path | None, name: str) -> None:
+    """A missing import that is a directory of the user's own (a repo's ``models/``): say how to reach it
+    (run from the repo root with the ``pkg.module:Name`` form), not "install it"."""
+    cause = error.__cause__
+    if not isinstance(cause, ModuleNotFoundError) or not cause.name:
+        return
+    top = cause.name.split(".")[0]
+    place = _local_package_dir(top, path, project)
+    if place is None:
+        return
+    kind = "directory" if (place / top).is_dir() else "file"
+    shown = display_path(place / top) + ("/" if kind == "directory" else ".py")
+    try:
+        parts = path.with_suffix("").relative_to(place).parts
+    except ValueError:
+        parts = ()
+    if parts and all(part.isidentifier() for part in parts):
+        how = f"cd {display_path(place)} && relulint check {'.'.join(parts)}:{name}"
+    else:
+        how = f"run relulint from {display_path(place)} with the pkg.module:Name form"
+    error.hint = (
+        f"{top!r} is your own code ({shown}), not a package to install; {display_path(place)} is not on "
+        f"sys.path when {display_path(path)} is imported: {how}, or mark {display_path(place)} as the "
+        "project root with a pyproject.toml (relulint puts the project root on sys.path)"
+    )
 
 
 @dataclasses.dataclass
@@ -217,7 +370,7 @@ def _import_dotted(dotted: str, timeout: float | None, cwd: Path) -> types.Modul
     src = cwd / "src"
     in_src = (src / top).is_dir() or (src / f"{top}.py").is_file()
     _prepend_sys_path(cwd, src if in_src else None)
-    with user_code(timeout, f"importing {dotted}"):
+    with script_argv(dotted), user_code(timeout, f"importing {dotted}"):
         try:
             fresh = dotted not in sys.modules
             with _recorded(Origins([], [str(cwd), str(src)])) as record:
@@ -559,18 +712,30 @@ def _rebuilder(
     arguments = dict(kwargs)
     timeout, files = ctx.timeout, ctx.user_files
 
+    argv0 = files[0] if files else ctx.where
+
     def rebuild() -> Any:
-        with user_code(timeout, f"rebuilding {label}", files):
+        with script_argv(argv0), user_code(timeout, f"rebuilding {label}", files):
             return build(**arguments)
 
     return rebuild
 
 
+def _reported_path(ctx: _Context, location: Location) -> str:
+    """The file a model is reported in: where its class or factory is defined (``torchvision.models:resnet18``
+    re-exported by a package's ``__init__.py``: the file that defines it), else the target's file."""
+    if not location.path.startswith("<"):
+        return location.path
+    return display_path(ctx.source) if ctx.source else location.path
+
+
 def _build(ctx: _Context, label: str, build: Callable[..., Any], kwargs: Mapping[str, Any]) -> LoadedModel:
     """Call the class / factory in the sandbox, recording inits and construction sites."""
     location = definition(build, fallback=ctx.where)
-    with user_code(ctx.timeout, f"building {label}", ctx.user_files), _recorded(ctx.origins) as record:
-        model = build(**kwargs)
+    argv0 = ctx.user_files[0] if ctx.user_files else ctx.where
+    with script_argv(argv0), user_code(ctx.timeout, f"building {label}", ctx.user_files):
+        with _recorded(ctx.origins) as record:
+            model = build(**kwargs)
     if not isinstance(model, _nn().Module):
         raise LoadError(
             f"{label}() returned {_article(type(model).__name__)}, not an nn.Module",
@@ -580,7 +745,7 @@ def _build(ctx: _Context, label: str, build: Callable[..., Any], kwargs: Mapping
         target=ctx.target,
         name=label,
         module=model,
-        path=display_path(ctx.source) if ctx.source else location.path,
+        path=_reported_path(ctx, location),
         location=location,
         module_locations=record.sites.locations(model, root=location),
         init_events=tuple(record.recorder.events_for(model)),
@@ -593,8 +758,7 @@ def _load_named(ctx: _Context, name: str) -> LoadedModel:
     nn = _nn()
     if isinstance(obj, nn.Module):
         loaded = from_module(obj, name=name)
-        path = display_path(ctx.source) if ctx.source else loaded.path
-        loaded = dataclasses.replace(loaded, target=ctx.target, path=path)
+        loaded = dataclasses.replace(loaded, target=ctx.target, path=_reported_path(ctx, loaded.location))
         record = import_record(ctx.source) if ctx.source else None
         if record is None:
             return loaded
@@ -603,6 +767,7 @@ def _load_named(ctx: _Context, name: str) -> LoadedModel:
         root = site or loaded.location
         return dataclasses.replace(
             loaded,
+            path=_reported_path(ctx, root),
             location=root,
             module_locations=record.sites.locations(obj, root=root),
             init_events=tuple(record.recorder.events_for(obj)),
@@ -655,7 +820,7 @@ def _context(target: Target, timeout: float | None) -> _Context:
     cwd = Path.cwd()
     if target.path is not None:
         path = Path(target.path).resolve()
-        module = import_file(path, timeout)
+        module = import_file(path, timeout, name=target.name)
         origins = _file_layout(path)[3]
         return _Context(
             target=target,
