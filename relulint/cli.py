@@ -244,6 +244,8 @@ def run_check(
 
     specs = [_target_spec(t, options, cwd) for t in targets]
     report = _with_progress(lambda progress: check(*specs, options=options, cwd=cwd, progress=progress), sink)
+    if not os.environ.get("PRE_COMMIT"):  # the hook keeps skipping such files (with a warning)
+        _require_a_model_per_file(report)
     if write_baseline is not None:
         from relulint.baseline import write_baseline as write
 
@@ -262,6 +264,19 @@ def run_check(
     if report.failed(options.fail_on) and not options.exit_zero and write_baseline is None:
         return 1
     return 0
+
+
+def _require_a_model_per_file(report: Any) -> None:
+    """A file whose nn.Module classes were all skipped (they need arguments) is exit 2, not a pass."""
+    checked = {t.path for t in report.targets}
+    skipped: dict[str, list[Any]] = {}
+    for item in report.skipped:
+        skipped.setdefault(item.location.path, []).append(item)
+    for path, items in skipped.items():
+        if path not in checked:
+            from relulint.load import nothing_built_error
+
+            raise nothing_built_error(path, items)
 
 
 def _target_spec(item: Any, options: Options, cwd: Path) -> Any:

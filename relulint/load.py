@@ -50,6 +50,7 @@ import importlib.util
 import inspect
 import json
 import os
+import re
 import sys
 import types
 from collections.abc import Callable, Iterator, Mapping
@@ -655,25 +656,85 @@ def _missing(parameters: list[inspect.Parameter], kwargs: Mapping[str, Any]) -> 
     ]
 
 
-def _missing_message(label: str, missing: list[inspect.Parameter]) -> tuple[str, str]:
+#: annotation names whose values JSON can spell (``--kwargs``)
+_JSON_ANNOTATIONS = frozenset(
+    "int float str bool None NoneType list dict tuple List Dict Tuple Sequence Mapping Optional Union "
+    "Literal typing".split()
+)
+#: parameter names that hold objects, not numbers or strings (an env, a config, a callable, a module)
+_OBJECT_NAMES = frozenset(
+    "env envs environment config cfg conf configs args opt opts spec space observation_space action_space "
+    "obs_space model module net network backbone encoder decoder policy tokenizer vocab dataset callback fn "
+    "func function factory builder layer block activation act".split()
+)
+_OBJECT_SUFFIXES = (
+    "_env", "_config", "_cfg", "_space", "_fn", "_func", "_factory", "_builder", "_callback", "_cls",
+    "_class", "_module", "_net", "_layer", "_block", "_encoder", "_decoder", "_model", "_policy",
+)  # fmt: skip
+
+
+def json_expressible(parameter: inspect.Parameter) -> bool:
+    """Can ``--kwargs`` give this parameter a value? No for an annotation naming any type JSON cannot
+    spell (``gym.Env``, ``Config``, ``Callable``, ``nn.Module``), or, unannotated (or ``Any``), for a name
+    that holds an object (``env``, ``config``, ``*_fn``, ``activation``)."""
+    annotation = parameter.annotation
+    if annotation is not inspect.Parameter.empty:
+        text = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+        text = re.sub(r"(\"[^\"]*\"|'[^']*')", "", text)  # Literal["relu", "tanh"]
+        names = {word.rsplit(".", 1)[-1] for word in re.findall(r"[A-Za-z_][\w.]*", text)}
+        if names - _JSON_ANNOTATIONS - {"Any"}:
+            return False
+        if names and "Any" not in names:
+            return True
+    name = parameter.name.lower()
+    return name not in _OBJECT_NAMES and not name.endswith(_OBJECT_SUFFIXES)
+
+
+def _factory_example(label: str, where: str, parameters: list[inspect.Parameter]) -> str:
+    """A factory function that builds ``label`` (the objects left as ``...``), and how to check it."""
+    factory = "make_" + re.sub(r"\W", "_", label.rsplit(".", 1)[-1]).lower()
+    arguments = []
+    for p in parameters:
+        value = json.dumps(_example_value(p)) if json_expressible(p) else "..."
+        arguments.append(value if p.kind is inspect.Parameter.POSITIONAL_ONLY else f"{p.name}={value}")
+    objects = [p.name for p in parameters if not json_expressible(p)]
+    comment = f"  # {', '.join(objects)}: as your training code builds {'them' if len(objects) > 1 else 'it'}"
+    return (
+        f"\n      def {factory}():\n          return {label}({', '.join(arguments)})"
+        + (comment if objects else "")
+        + f"\n    relulint check {where}:{factory}"
+    )
+
+
+def _missing_message(label: str, missing: list[inspect.Parameter], where: str) -> tuple[str, str]:
     names = ", ".join(p.name for p in missing)
     positional = [p.name for p in missing if p.kind is inspect.Parameter.POSITIONAL_ONLY]
+    objects = [p.name for p in missing if not json_expressible(p)]
+    s = "s" if len(missing) > 1 else ""
+    message = f"{label}() needs argument{s} {names} to build"
     if positional:
         return (
             f"{label}() needs positional-only argument{'s' if len(positional) > 1 else ''} "
             f"{', '.join(positional)} to build",
-            f"--kwargs cannot pass positional-only arguments: add a factory, e.g. def make_model(): "
-            f"return {label}(...), and check file.py:make_model",
+            "--kwargs cannot pass positional-only arguments: build the model in a factory function and "
+            "check that:" + _factory_example(label, where, missing),
+        )
+    if objects:
+        what = f"{', '.join(objects)} {'are objects' if len(objects) > 1 else 'is an object'}"
+        return (
+            message,
+            f"{what} that --kwargs (JSON: numbers, strings, lists) cannot give: build the model in a "
+            "factory function and check that:" + _factory_example(label, where, missing),
         )
     example = json.dumps({p.name: _example_value(p) for p in missing})
     return (
-        f"{label}() needs argument{'s' if len(missing) > 1 else ''} {names} to build",
+        message,
         f"pass {'them' if len(missing) > 1 else 'it'} as JSON: --kwargs '{example}', or give "
         f"{'them defaults' if len(missing) > 1 else 'it a default'}",
     )
 
 
-def _check_arguments(label: str, obj: Any, kwargs: Mapping[str, Any]) -> None:
+def _check_arguments(label: str, obj: Any, kwargs: Mapping[str, Any], where: str) -> None:
     """`LoadError` for an unexpected keyword or a missing required argument of ``obj(**kwargs)``."""
     parameters = _parameters(obj)
     if parameters is None:
@@ -689,8 +750,14 @@ def _check_arguments(label: str, obj: Any, kwargs: Mapping[str, Any]) -> None:
                 raise LoadError(f"{label}() got an unexpected keyword argument {key!r}", hint=hint)
     missing = _missing(parameters, kwargs)
     if missing:
-        message, hint = _missing_message(label, missing)
+        message, hint = _missing_message(label, missing, where)
         raise LoadError(message, hint=hint)
+
+
+def _forwards_arguments(parameters: list[inspect.Parameter] | None) -> bool:
+    """Does the constructor take ``*args`` / ``**kwargs`` (and so hide what it needs)?"""
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return parameters is not None and any(p.kind in variadic for p in parameters)
 
 
 def _accepted_kwargs(obj: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -782,15 +849,29 @@ def _load_named(ctx: _Context, name: str) -> LoadedModel:
             f"{name} is a method of {owner}, not a model or a function that returns one",
             hint=f"check the class: {ctx.where}:{owner}" if method else None,
         )
-    _check_arguments(name, obj, ctx.target.kwargs)
+    _check_arguments(name, obj, ctx.target.kwargs, ctx.where)
     return _build(ctx, name, obj, ctx.target.kwargs)
+
+
+def _skip_reason(missing: list[inspect.Parameter]) -> str:
+    names = ", ".join(p.name for p in missing)
+    objects = [p.name for p in missing if not json_expressible(p)]
+    advice = (
+        f"{', '.join(objects)}: an object --kwargs cannot give; check a factory function that builds it"
+        if objects
+        else "pass --kwargs"
+    )
+    return f"its constructor needs argument{'s' if len(missing) > 1 else ''} {names} ({advice})"
 
 
 def _load_file(ctx: _Context, strict: bool = False) -> tuple[list[LoadedModel], list[Skipped]]:
     """Every nn.Module subclass defined in the file; those that need arguments are skipped, with why.
 
     A class whose construction raises (the user's code failing, or hanging past the time limit) is
-    skipped too unless `strict`, when the error propagates (exit code 2 on the command line).
+    skipped too unless `strict`, when the error propagates (exit code 2 on the command line) — except for
+    a constructor that forwards ``*args`` / ``**kwargs`` (``class MyConv(nn.Conv2d)``): it cannot say what
+    it needs, so building it without arguments failing means it needs some, and it is skipped with its
+    error while the file's other models are checked.
     """
     loaded: list[LoadedModel] = []
     skipped: list[Skipped] = []
@@ -800,19 +881,37 @@ def _load_file(ctx: _Context, strict: bool = False) -> tuple[list[LoadedModel], 
         parameters = _parameters(cls)
         missing = _missing(parameters, kwargs) if parameters is not None else []
         if missing:
-            names = ", ".join(p.name for p in missing)
-            reason = (
-                f"its constructor needs argument{'s' if len(missing) > 1 else ''} {names} (pass --kwargs)"
-            )
-            skipped.append(Skipped(label, reason, definition(cls, fallback=ctx.where)))
+            skipped.append(Skipped(label, _skip_reason(missing), definition(cls, fallback=ctx.where)))
             continue
         try:
             loaded.append(_build(ctx, label, cls, kwargs))
         except LoadError as error:
-            if strict:
+            forwards = _forwards_arguments(parameters)
+            if strict and not forwards:
                 raise
-            skipped.append(Skipped(label, error.message, definition(cls, fallback=ctx.where)))
+            reason = error.message
+            if forwards:
+                reason += (
+                    " (its constructor forwards *args/**kwargs: pass --kwargs or check a factory function)"
+                )
+            skipped.append(Skipped(label, reason, definition(cls, fallback=ctx.where)))
     return loaded, skipped
+
+
+def nothing_built_error(where: str, skipped: list[Skipped]) -> LoadError:
+    """The error for a file target that defines nn.Module classes none of which could be built."""
+    detail = "\n".join(f"  {s.name} ({s.location.path}:{s.location.line}): {s.reason}" for s in skipped)
+    count = len(skipped)
+    first = skipped[0].name if skipped else "Net"
+    factory = "make_" + re.sub(r"\W", "_", first.rsplit(".", 1)[-1]).lower()
+    return LoadError(
+        f"no model in {where} could be built: {count} nn.Module class{'es' if count > 1 else ''} "
+        f"skipped, nothing checked",
+        hint=f"pass constructor arguments as JSON (--kwargs '{{\"width\": 4}}'), or build the model in a "
+        f"factory function and check that:\n      def {factory}():\n          return {first}(...)\n"
+        f"    relulint check {where}:{factory}",
+        detail=detail,
+    )
 
 
 def _context(target: Target, timeout: float | None) -> _Context:
