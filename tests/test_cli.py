@@ -578,27 +578,54 @@ def test_rl401_from_the_command_line_flags_and_a_targets_file(tmp_path, monkeypa
     assert "RL401" not in {f["code"] for f in json.loads(calm.stdout)["targets"][0]["findings"]}
 
 
+# the real command line, with the probe's progress hook writing one byte to a pipe once it has sampled a
+# chunk: the parent sends Ctrl-C when the probe is known to be running (an event, not a guess of the time)
+READY_WHEN_SAMPLING = """
+import os, sys
+import relulint.probe as probe
+
+ready = [int(sys.argv.pop(1))]
+update = probe._Progress.update
+
+
+def signalling_update(self, done):
+    if done > 0 and ready:
+        os.write(ready.pop(), b"r")  # once
+    update(self, done)
+
+
+probe._Progress.update = signalling_update
+sys.argv[0] = "relulint"
+from relulint.cli import main
+
+main()
+"""
+
+
 def test_ctrl_c_during_a_probe_prints_the_partial_estimate(tmp_path) -> None:
     import signal
-    import time
 
     write(tmp_path, "model.py", DEEP_NARROW)
-    command = [sys.executable, "-m", "relulint", "probe", "model.py:Net", "--samples", "1000000000"]
+    read_end, write_end = os.pipe()
+    command = [sys.executable, "-c", READY_WHEN_SAMPLING, str(write_end)]
+    command += ["probe", "model.py:Net", "--samples", "1000000000", "--max-memory", "16MiB"]
     process = subprocess.Popen(
-        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        pass_fds=(write_end,),
     )
-    deadline = time.monotonic() + 120
-    time.sleep(12)  # import torch, build, start sampling (the probe checks in after every block)
-    while process.poll() is None and time.monotonic() < deadline:
+    os.close(write_end)  # the child holds the only writer: its exit ends the wait below
+    try:
+        ready = os.read(read_end, 1)  # blocks until the probe has sampled its first chunk
+    finally:
+        os.close(read_end)
+    if ready:
         process.send_signal(signal.SIGINT)
-        try:
-            stdout, stderr = process.communicate(timeout=10)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    else:
-        process.kill()
-        stdout, stderr = process.communicate()
+    stdout, stderr = process.communicate()
+    assert ready == b"r", stderr  # the child exited before sampling: its error says why
     assert process.returncode == 130, stderr
     assert re.search(r"partial probe: P\(born dead\) = [\d.]+ %  \[95 % CI", stderr), stderr
     assert "interrupted:" in stderr and stdout == ""
