@@ -193,7 +193,7 @@ def test_real_process_errors_and_json(tmp_path) -> None:
     """The installed command in a real process: fd-level output, exit codes, no relulint traceback."""
     write(tmp_path, "model.py", "import os\nos.write(1, b'raw fd print\\n')\n" + textwrap.dedent(DEEP_NARROW))
     command = [sys.executable, "-m", "relulint", "check", "model.py:Net", "--format", "json"]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 1, done.stderr
     assert json.loads(done.stdout)["targets"][0]["name"] == "Net"
     assert "raw fd print" in done.stderr
@@ -413,7 +413,7 @@ def test_whole_file_exception_while_importing_is_exit_2(tmp_path, monkeypatch) -
 def test_whole_file_exception_in_a_real_process(tmp_path) -> None:
     write(tmp_path, "bad.py", BREAKS)
     command = [sys.executable, "-m", "relulint", "check", "bad.py", "--format", "json"]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stdout == "" and "ValueError: bad width" in done.stderr and "hint:" in done.stderr
 
@@ -442,7 +442,7 @@ def test_concise_reports_fixed_baseline_entries_on_stderr(tmp_path, monkeypatch)
         "concise",
     ]
     result = subprocess.run(
-        command, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=600
     )  # fresh import
     assert result.returncode == 1, result.stderr
     assert result.stdout and all(
