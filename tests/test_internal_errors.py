@@ -251,3 +251,19 @@ def test_a_keyboard_interrupt_while_building_in_the_real_process(tmp_path) -> No
     assert done.returncode == 130, done.stderr
     assert "relulint: interrupted while building Net (at model.py:" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# ----------------------------------------------------------------------------------------- os._exit
+
+
+def test_os_exit_at_import_ends_relulint_with_that_code_and_no_output(tmp_path) -> None:
+    """What README says cannot be caught: the process ends inside the user's import."""
+    write(tmp_path, "model.py", DEEP_NARROW + "\n\nimport os\n\nos._exit(3)\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "relulint", "check", "model.py:Net", "--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 3 and done.stdout == "" and "relulint:" not in done.stderr
