@@ -44,7 +44,19 @@ def report(result) -> dict:
 # ------------------------------------------------------------------------ a repo's own package
 
 
-def test_a_local_package_that_is_not_on_sys_path_is_not_install_it(tmp_path, monkeypatch) -> None:
+@pytest.fixture
+def forget_new_modules():
+    """Drop the user modules the test imported (`models`, `scripts.train`: common names) when it ends."""
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        if name.split(".")[0] in ("models", "scripts"):
+            del sys.modules[name]
+
+
+def test_a_local_package_that_is_not_on_sys_path_is_not_install_it(
+    tmp_path, monkeypatch, forget_new_modules
+) -> None:
     """repo/models/ (the repo's own code) imported by repo/scripts/train.py, run from scripts/."""
     repo = tmp_path / "repo"
     write(repo, "models/__init__.py", "")
