@@ -312,9 +312,9 @@ def _hint_local_package(error: UserCodeError, path: Path, project: Path | None, 
     """A missing import that is a directory of the user's own (a repo's ``models/``): say how to reach it
     (run from the repo root with the ``pkg.module:Name`` form), not "install it"."""
     cause = error.__cause__
-    if not isinstance(cause, ModuleNotFoundError) or not cause.name:
-        return
-    top = cause.name.split(".")[0]
+    if not isinstance(cause, ModuleNotFoundError) or not cause.name or "." in cause.name:
+        return  # a missing submodule of a package that imported: not a sys.path matter
+    top = cause.name
     place = _local_package_dir(top, path, project)
     if place is None:
         return

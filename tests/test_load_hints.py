@@ -324,3 +324,13 @@ def test_kwargs_build_one_class_and_the_file_passes(tmp_path, monkeypatch) -> No
     document = report(result)
     assert [t["name"] for t in document["targets"]] == ["Critic"]
     assert [s["name"] for s in document["skipped"]] == ["Actor"]
+
+
+def test_a_missing_submodule_of_a_local_package_is_not_a_sys_path_hint(
+    tmp_path, monkeypatch, forget_new_modules
+) -> None:
+    write(tmp_path, "models/__init__.py", "")
+    write(tmp_path, "train.py", "from models.resnet import Net\n")
+    result = invoke(["check", "train.py:Net"], tmp_path, monkeypatch)
+    assert result.exit_code == 2 and "No module named 'models.resnet'" in result.stderr
+    assert "is your own code" not in result.stderr
