@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -45,8 +46,15 @@ def report(result) -> dict:
 
 
 @pytest.fixture
-def forget_new_modules():
-    """Drop the user modules the test imported (`models`, `scripts.train`: common names) when it ends."""
+def forget_new_modules(monkeypatch: pytest.MonkeyPatch):
+    """`models` and `scripts` (common names, which other tests' files may have taken in this process) are
+    neither in ``sys.modules`` nor on ``sys.path`` (other tests' directories) during the test; those it
+    imports are dropped when it ends."""
+    temporary = tempfile.gettempdir()
+    monkeypatch.setattr(sys, "path", [entry for entry in sys.path if not entry.startswith(temporary)])
+    for name in list(sys.modules):
+        if name.split(".")[0] in ("models", "scripts"):
+            monkeypatch.delitem(sys.modules, name)
     before = set(sys.modules)
     yield
     for name in set(sys.modules) - before:
@@ -65,7 +73,7 @@ def test_a_local_package_that_is_not_on_sys_path_is_not_install_it(
     result = invoke(["check", "train.py:Net"], repo / "scripts", monkeypatch)
     assert result.exit_code == 2
     (hint,) = [line for line in result.stderr.splitlines() if "hint:" in line]
-    assert "install it" not in hint and "not a package to install" in hint
+    assert "install it" not in hint and "not a package to install" in hint, result.stderr
     shown = (repo / "models").as_posix()
     assert f"'models' is your own code ({shown}/)" in hint
     assert f"cd {repo.as_posix()} && relulint check scripts.train:Net" in hint
@@ -164,7 +172,7 @@ def test_a_plain_argument_keeps_the_kwargs_hint(tmp_path, monkeypatch) -> None:
 def test_a_script_parsing_its_arguments_at_import_sees_only_its_own_name(tmp_path, monkeypatch) -> None:
     write(
         tmp_path,
-        "train.py",
+        "relulint_argv_train.py",
         DEEP_NARROW
         + textwrap.dedent(
             """
@@ -178,13 +186,14 @@ def test_a_script_parsing_its_arguments_at_import_sees_only_its_own_name(tmp_pat
             """
         ),
     )
-    monkeypatch.setattr(sys, "argv", ["relulint", "check", "train.py:Net", "--format", "json"])
-    result = invoke(["check", "train.py:Net", "--format", "json"], tmp_path, monkeypatch)
+    argv = ["relulint", "check", "relulint_argv_train.py:Net", "--format", "json"]
+    monkeypatch.setattr(sys, "argv", argv)
+    result = invoke(argv[1:], tmp_path, monkeypatch)
     assert result.exit_code == 1, result.output
     assert "unrecognized arguments" not in result.stderr
     assert report(result)["targets"][0]["name"] == "Net"
-    assert sys.modules["train"].SEEN == [str(tmp_path / "train.py")]
-    assert sys.argv == ["relulint", "check", "train.py:Net", "--format", "json"]  # restored
+    assert sys.modules["relulint_argv_train"].SEEN == [str(tmp_path / "relulint_argv_train.py")]
+    assert sys.argv == argv  # restored
 
 
 # ------------------------------------------------------------------------------------- re-exports
