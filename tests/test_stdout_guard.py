@@ -29,23 +29,42 @@ def goodbye():
 """
 
 DAEMON_THREAD = """
+import atexit
 import sys
 import threading
 import time
 
-started = threading.Event()
+printed = threading.Condition()
+count = [0]
+stop = threading.Event()
 
 
 def chatter():
-    while True:
+    while not stop.is_set():
         print("THREAD print")
         sys.stdout.flush()
-        started.set()
+        with printed:
+            count[0] += 1
+            printed.notify_all()
         time.sleep(0.001)
 
 
-threading.Thread(target=chatter, daemon=True).start()
-started.wait()  # the thread is printing before relulint writes anything
+thread = threading.Thread(target=chatter, daemon=True)
+thread.start()
+with printed:  # the thread is printing before relulint writes anything
+    printed.wait_for(lambda: count[0] > 0)
+
+
+@atexit.register
+def print_after_the_report_then_stop():
+    # atexit runs after the report was written: wait for a print that started after now, then stop the
+    # thread (a daemon thread still writing while the interpreter finalizes may abort it)
+    with printed:
+        seen = count[0]
+        printed.wait_for(lambda: count[0] > seen + 1)
+    stop.set()
+    thread.join()
+    print("THREAD stopped after", count[0], "prints")
 """
 
 FORK = """
@@ -95,7 +114,8 @@ def test_an_atexit_print_after_the_report_goes_to_stderr(tmp_path: Path) -> None
 def test_a_daemon_thread_printing_throughout_goes_to_stderr(tmp_path: Path) -> None:
     done = run_check(tmp_path, DAEMON_THREAD, "--format", "json")
     only_the_report(done)
-    assert "THREAD print" in done.stderr and "THREAD" not in done.stdout
+    assert "THREAD print" in done.stderr and "THREAD stopped after" in done.stderr
+    assert "THREAD" not in done.stdout
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
