@@ -12,6 +12,7 @@ hold no model exits without paying for `import torch`.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from dataclasses import dataclass, field
@@ -243,6 +244,8 @@ def run_check(
 
     specs = [_target_spec(t, options, cwd) for t in targets]
     report = _with_progress(lambda progress: check(*specs, options=options, cwd=cwd, progress=progress), sink)
+    if not os.environ.get("PRE_COMMIT"):  # the hook keeps skipping such files (with a warning)
+        _require_a_model_per_file(report)
     if write_baseline is not None:
         from relulint.baseline import write_baseline as write
 
@@ -261,6 +264,19 @@ def run_check(
     if report.failed(options.fail_on) and not options.exit_zero and write_baseline is None:
         return 1
     return 0
+
+
+def _require_a_model_per_file(report: Any) -> None:
+    """A file whose nn.Module classes were all skipped (they need arguments) is exit 2, not a pass."""
+    checked = {t.path for t in report.targets}
+    skipped: dict[str, list[Any]] = {}
+    for item in report.skipped:
+        skipped.setdefault(item.location.path, []).append(item)
+    for path, items in skipped.items():
+        if path not in checked:
+            from relulint.load import nothing_built_error
+
+            raise nothing_built_error(path, items)
 
 
 def _target_spec(item: Any, options: Options, cwd: Path) -> Any:
@@ -312,23 +328,66 @@ def _with_progress(work: Any, sink: Sink) -> Any:
         return work(lambda text: status.update(f"relulint: {text}"))
 
 
-def guarded(body: Any) -> None:
-    """Run a command body; map relulint errors to exit code 2 with a one-line message and a hint."""
+def guarded(body: Any, debug: bool = False) -> None:
+    """Run a command body: relulint errors are exit 2 with a one-line message and a hint; anything
+    unforeseen is an internal error, exit 2 too (exit 1 means findings), its traceback shown with --debug.
+
+    In the console script (`main`) stdout is claimed first: the report goes to a duplicate of the
+    original stdout, and everything else written to stdout, by the user's code too, goes to stderr.
+    """
+    from relulint.output import claim_stdout
+
     try:
+        claim_stdout()
         code = body()
     except RelulintError as error:
         Sink.error(error)
         raise typer.Exit(2) from None
     except KeyboardInterrupt as interrupt:
-        partial = getattr(interrupt, "result", None)  # relulint.probe.ProbeInterrupted
-        if partial is not None:
-            from relulint.render.probe import probe_summary_lines
-
-            lines = probe_summary_lines(partial, label="partial probe")
-            sys.stderr.write("".join(f"relulint: {line}\n" for line in lines))
-        sys.stderr.write("relulint: interrupted\n")
+        _interrupted(interrupt)
         raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as error:
+        Sink.internal_error(error, debug=debug or _debug_wanted())
+        raise typer.Exit(2) from None
     raise typer.Exit(code)
+
+
+def _interrupted(interrupt: KeyboardInterrupt) -> None:
+    """What a Ctrl-C (or a KeyboardInterrupt raised by the user's code) stopped, on stderr."""
+    partial = getattr(interrupt, "result", None)  # relulint.probe.ProbeInterrupted
+    if partial is not None:
+        from relulint.render.probe import probe_summary_lines
+
+        lines = probe_summary_lines(partial, label="partial probe")
+        sys.stderr.write("".join(f"relulint: {line}\n" for line in lines))
+    where = getattr(interrupt, "relulint_where", None)  # relulint.sandbox.user_code: the user's file
+    sys.stderr.write(f"relulint: interrupted{' ' + where if where else ''}\n")
+
+
+#: a write to a stream failed: a full disk, a closed pipe, a bad descriptor, an I/O error
+STREAM_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EPIPE", "EBADF", "EIO", "EDQUOT") if hasattr(errno, name)
+)
+
+
+def _drop_stdout() -> None:
+    """After a failed write to stdout: discard what is still buffered, so that the interpreter's exit does
+    not try (and complain) again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _debug_wanted() -> bool:
+    return "--debug" in sys.argv[1:] or os.environ.get("RELULINT_DEBUG", "") not in ("", "0")
+
+
+DEBUG_HELP = "Show relulint's own traceback on an internal error."
 
 
 # ------------------------------------------------------------------------------------------ commands
@@ -387,17 +446,20 @@ def check_command(
     ),
     lr: float = typer.Option(None, "--lr", help="Learning rate."),
     momentum: float = typer.Option(None, "--momentum", help="Momentum (SGD, RMSprop) or Adam's beta1."),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
     """Lint models: exit 0 when clean, 1 on findings at or above --fail-on, 2 on a usage or user-code error."""
     given = {
-        k: v for k, v in locals().items() if k not in {"targets", "output", "statistics", "write_baseline"}
+        k: v
+        for k, v in locals().items()
+        if k not in {"targets", "output", "statistics", "write_baseline", "debug"}
     }
 
     def body() -> int:
         cli = collect_cli(**given)
         return run_check(list(targets or []), cli, fmt, output, statistics, write_baseline)
 
-    guarded(body)
+    guarded(body, debug)
 
 
 def collect_cli(**values: Any) -> CliSettings:
@@ -488,9 +550,10 @@ def probe_command(
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N."),
     compare: str = typer.Option(None, "--compare", help="Also probe this init: rai."),
     max_memory: str = typer.Option(None, "--max-memory", help="Memory bound \\[default: 1GiB]."),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
     """Monte-Carlo estimate of the born-dead probability of every ReLU chain (`dying` Eq. 3.1)."""
-    given = {k: v for k, v in locals().items() if k not in {"target", "output", "fmt"}}
+    given = {k: v for k, v in locals().items() if k not in {"target", "output", "fmt", "debug"}}
 
     def body() -> int:
         if fmt not in ("text", "json"):
@@ -505,12 +568,13 @@ def probe_command(
         sink.emit_probe(report, options=options)
         return 0
 
-    guarded(body)
+    guarded(body, debug)
 
 
 @app.command("rules")
 def rules_command(
     fmt: str = typer.Option("text", "--format", "-f", help="text or json."),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
     """List every rule: code, name, severity, summary."""
 
@@ -520,12 +584,13 @@ def rules_command(
         Sink(fmt=fmt).emit_rules()
         return 0
 
-    guarded(body)
+    guarded(body, debug)
 
 
 @app.command("rule")
 def rule_command(
     code: str = typer.Argument(..., help="A rule code (RL101) or name (born-dead-relu-chain)."),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
     """Show one rule's full documentation."""
 
@@ -539,12 +604,30 @@ def rule_command(
         Sink(fmt="text").emit_rule_doc(rule)
         return 0
 
-    guarded(body)
+    guarded(body, debug)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: the report on stdout is the report (`relulint.output.claim_stdout`),
+    and nothing escapes as a raw traceback (exit 2; 130 for Ctrl-C)."""
+    from relulint.output import enable_stdout_guard
+
+    enable_stdout_guard()
+    try:
+        app()
+    except KeyboardInterrupt as interrupt:  # outside a command body (while typer parses, say)
+        _interrupted(interrupt)
+        sys.exit(130)
+    except OSError as error:  # outside a command body only --help, --version and usage text are written
+        if error.errno not in STREAM_ERRNOS:
+            Sink.internal_error(error, debug=_debug_wanted())
+            sys.exit(2)
+        _drop_stdout()
+        Sink.error(UsageError(f"cannot write to stdout: {error.strerror}", hint="check where stdout goes"))
+        sys.exit(2)
+    except Exception as error:
+        Sink.internal_error(error, debug=_debug_wanted())
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,17 @@
   process, or a file named like an installed module), the file is imported under a unique name
   ``<name>_<hash of its path>`` instead; relative imports of such a packaged file then fail (documented
   limitation);
-* each file is imported once per process (cached by resolved path), because importing runs user code;
+* a file is imported once while it is unchanged: the cache is keyed on its resolved path and checked
+  against the modification time and size of the file and of every module of the user's that its import
+  brought in (a sibling ``layers.py``); when one changed, those modules are dropped from ``sys.modules`` and
+  the file is imported afresh (``relulint.check`` in a notebook sees the edit);
 * ``pkg.module:Name`` is imported with ``importlib.import_module``, the working directory (and ``src/``
-  when the package lives there) on ``sys.path``.
+  when the package lives there) on ``sys.path``;
+* ``sys.argv`` is ``[the file]`` while the user's code runs (a script's ``argparse`` at import must not
+  read relulint's own arguments), restored afterwards;
+* the modules relulint imports itself (`OWN_IMPORTS`) are found past the directories it added
+  (`_OwnImportsFinder`): a ``statistics.py`` or ``rich.py`` beside the user's model must not stand in for
+  the module relulint means.
 
 Imports and builds run inside `relulint.sandbox.user_code` (time limit, stdout → stderr, the user's
 traceback). Modules stay in ``sys.modules``.
@@ -42,21 +50,35 @@ import importlib.util
 import inspect
 import json
 import os
+import re
 import sys
 import types
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from relulint.errors import LoadError, UsageError
+from relulint.errors import LoadError, UsageError, UserCodeError
 from relulint.facts import LoadedModel, Location, Skipped, Target
 from relulint.sandbox import RELULINT, USER, Origins, display_path, seeded_global_rng, user_code
 
 __all__ = ["from_module", "import_file", "load"]
 
 PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
-_IMPORTED: dict[str, types.ModuleType] = {}  # normcase(resolved path) → module
+_IMPORTED: dict[str, _Imported] = {}  # normcase(resolved path) → the import and what it depends on
 _IMPORT_RECORDS: dict[str, Any] = {}  # normcase(resolved path) → _ImportRecord
+
+#: top-level modules relulint imports (anywhere in its code; `tests/test_internal_errors.py` keeps the list
+#: complete) and those its dependencies import lazily: always found past the user's directories
+OWN_IMPORTS = frozenset(
+    """
+    ast cmath collections concurrent contextlib contextvars copy csv ctypes dataclasses decimal difflib enum
+    errno fnmatch fractions functools hashlib importlib inspect io json math operator os pathlib pkgutil
+    platform queue random re runpy shlex shutil signal site stat statistics subprocess sys sysconfig tempfile
+    textwrap threading time tokenize tomli tomllib traceback types typing urllib warnings zipfile
+    numpy torch rich typer markdown_it mdurl pygments shellingham click
+    """.split()
+)
+_USER_ENTRIES: set[str] = set()  # the sys.path entries relulint put in front for the user's code
 
 
 def _nn() -> Any:
@@ -86,11 +108,42 @@ def project_root(start: Path) -> Path | None:
     return None
 
 
+class _OwnImportsFinder:
+    """A ``sys.meta_path`` finder for `OWN_IMPORTS`: finds them on ``sys.path`` without the entries relulint
+    added for the user's code.
+
+    Those entries stay on ``sys.path`` (see the module docstring), and relulint imports lazily (``from
+    statistics import NormalDist``, ``from rich.table import Table``): a ``statistics.py`` or ``rich.py``
+    beside the user's model must not stand in for the module relulint means. Only top-level names are
+    looked up (a package's submodules are found through the package); a name found nowhere else is left to
+    the usual finders. The user's code importing one of these names gets the installed module too.
+    """
+
+    @classmethod
+    def find_spec(cls, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if path is not None or fullname not in OWN_IMPORTS or not _USER_ENTRIES:
+            return None
+        entries = [entry for entry in sys.path if entry not in _USER_ENTRIES]
+        return importlib.machinery.PathFinder.find_spec(fullname, entries)
+
+
+def _install_own_imports_finder() -> None:
+    """Put `_OwnImportsFinder` just before the path finder in ``sys.meta_path`` (once)."""
+    if _OwnImportsFinder in sys.meta_path:
+        return
+    finders = list(sys.meta_path)
+    at = finders.index(importlib.machinery.PathFinder) if importlib.machinery.PathFinder in finders else 0
+    sys.meta_path.insert(at, _OwnImportsFinder)
+
+
 def _prepend_sys_path(*directories: Path | None) -> None:
-    """Insert each directory at the front of ``sys.path`` unless it is already there (first one first)."""
+    """Insert each directory at the front of ``sys.path`` unless it is already there (first one first);
+    relulint's own imports are still found past them (`_OwnImportsFinder`)."""
+    _install_own_imports_finder()
     for directory in reversed([d for d in directories if d is not None]):
         entry = str(directory)
         if entry not in sys.path:
+            _USER_ENTRIES.add(entry)
             sys.path.insert(0, entry)
 
 
@@ -165,20 +218,121 @@ def _file_layout(path: Path) -> tuple[Path, list[str], Path | None, Origins]:
     return root, parts, project, origins
 
 
-def import_file(path: Path, timeout: float | None = 120.0) -> types.ModuleType:
-    """Import a user's file once per process (see the module docstring for the naming and ``sys.path``)."""
+def _version(filename: str) -> tuple[int, int] | None:
+    """(modification time in ns, size) of a file; None when it is gone."""
+    try:
+        stat = os.stat(filename)
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+@dataclasses.dataclass
+class _Imported:
+    """A file's import: its module, and the versions of the user's files that import read."""
+
+    module: types.ModuleType
+    versions: dict[str, tuple[int, int] | None]  # filename → (mtime_ns, size) when it was imported
+    modules: dict[str, types.ModuleType]  # the user's modules the import added to sys.modules, by name
+
+    def current(self) -> bool:
+        return all(_version(filename) == version for filename, version in self.versions.items())
+
+    def forget(self) -> None:
+        """Drop the modules this import added from ``sys.modules`` (those not replaced since)."""
+        for name, module in self.modules.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+
+
+def _added_user_modules(before: set[str], origins: Origins) -> dict[str, types.ModuleType]:
+    """Modules added to ``sys.modules`` since ``before`` whose file is the user's code."""
+    added: dict[str, types.ModuleType] = {}
+    for name in set(sys.modules) - before:
+        module = sys.modules.get(name)
+        filename = getattr(module, "__file__", None) if module is not None else None
+        if filename and origins.kind(os.path.abspath(filename)) == USER:
+            added[name] = module  # type: ignore[assignment]
+    return added
+
+
+@contextlib.contextmanager
+def script_argv(argv0: str) -> Iterator[None]:
+    """``sys.argv == [argv0]`` while the block runs (the user's code sees no relulint arguments)."""
+    saved = sys.argv
+    sys.argv = [argv0]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def import_file(path: Path, timeout: float | None = 120.0, *, name: str | None = None) -> types.ModuleType:
+    """Import a user's file, again only when it or a file of the user's it imported changed (see the module
+    docstring for the naming and ``sys.path``). ``name``, the target's class or factory, completes hints."""
     path = Path(path).resolve()
     key = os.path.normcase(str(path))
-    if key in _IMPORTED:
-        return _IMPORTED[key]
+    cached = _IMPORTED.get(key)
+    if cached is not None:
+        if cached.current():
+            return cached.module
+        cached.forget()
+        del _IMPORTED[key]
     root, parts, project, origins = _file_layout(path)
     _prepend_sys_path(root, project)
-    with user_code(timeout, f"importing {display_path(path)}", [str(path)]):
-        with _recorded(origins) as record:
-            module = _import_as(parts, root, path)
-    _IMPORTED[key] = module
+    before = set(sys.modules)
+    try:
+        with script_argv(str(path)), user_code(timeout, f"importing {display_path(path)}", [str(path)]):
+            with _recorded(origins) as record:
+                module = _import_as(parts, root, path)
+    except UserCodeError as error:
+        _hint_local_package(error, path, project, name or "Name")
+        raise
+    modules = _added_user_modules(before, origins)
+    files = {os.path.abspath(str(m.__file__)) for m in modules.values()} | {str(path)}
+    _IMPORTED[key] = _Imported(module, {f: _version(f) for f in sorted(files)}, modules)
     _IMPORT_RECORDS[key] = record
     return module
+
+
+def _local_package_dir(name: str, path: Path, stop: Path | None) -> Path | None:
+    """The directory holding a package or module ``name`` of the user's own: beside ``path``, in a parent
+    directory (up to ``stop``, the project root, or four levels), or in the working directory."""
+    places = [path.parent, *path.parent.parents][:5]
+    if stop is not None and stop in places:
+        places = places[: places.index(stop) + 1]
+    places.append(Path.cwd())
+    for place in places:
+        if (place / name).is_dir() or (place / f"{name}.py").is_file():
+            return place
+    return None
+
+
+def _hint_local_package(error: UserCodeError, path: Path, project: Path | None, name: str) -> None:
+    """A missing import that is a directory of the user's own (a repo's ``models/``): say how to reach it
+    (run from the repo root with the ``pkg.module:Name`` form), not "install it"."""
+    cause = error.__cause__
+    if not isinstance(cause, ModuleNotFoundError) or not cause.name or "." in cause.name:
+        return  # a missing submodule of a package that imported: not a sys.path matter
+    top = cause.name
+    place = _local_package_dir(top, path, project)
+    if place is None:
+        return
+    kind = "directory" if (place / top).is_dir() else "file"
+    shown = display_path(place / top) + ("/" if kind == "directory" else ".py")
+    try:
+        parts = path.with_suffix("").relative_to(place).parts
+    except ValueError:
+        parts = ()
+    if parts and all(part.isidentifier() for part in parts):
+        how = f"cd {display_path(place)} && relulint check {'.'.join(parts)}:{name}"
+    else:
+        how = f"run relulint from {display_path(place)} with the pkg.module:Name form"
+    error.hint = (
+        f"{top!r} is your own code ({shown}), not a package to install; {display_path(place)} is not on "
+        f"sys.path when {display_path(path)} is imported: {how}, or mark {display_path(place)} as the "
+        "project root with a pyproject.toml (relulint puts the project root on sys.path)"
+    )
 
 
 @dataclasses.dataclass
@@ -217,7 +371,7 @@ def _import_dotted(dotted: str, timeout: float | None, cwd: Path) -> types.Modul
     src = cwd / "src"
     in_src = (src / top).is_dir() or (src / f"{top}.py").is_file()
     _prepend_sys_path(cwd, src if in_src else None)
-    with user_code(timeout, f"importing {dotted}"):
+    with script_argv(dotted), user_code(timeout, f"importing {dotted}"):
         try:
             fresh = dotted not in sys.modules
             with _recorded(Origins([], [str(cwd), str(src)])) as record:
@@ -502,25 +656,85 @@ def _missing(parameters: list[inspect.Parameter], kwargs: Mapping[str, Any]) -> 
     ]
 
 
-def _missing_message(label: str, missing: list[inspect.Parameter]) -> tuple[str, str]:
+#: annotation names whose values JSON can spell (``--kwargs``)
+_JSON_ANNOTATIONS = frozenset(
+    "int float str bool None NoneType list dict tuple List Dict Tuple Sequence Mapping Optional Union "
+    "Literal typing".split()
+)
+#: parameter names that hold objects, not numbers or strings (an env, a config, a callable, a module)
+_OBJECT_NAMES = frozenset(
+    "env envs environment config cfg conf configs args opt opts spec space observation_space action_space "
+    "obs_space model module net network backbone encoder decoder policy tokenizer vocab dataset callback fn "
+    "func function factory builder layer block activation act".split()
+)
+_OBJECT_SUFFIXES = (
+    "_env", "_config", "_cfg", "_space", "_fn", "_func", "_factory", "_builder", "_callback", "_cls",
+    "_class", "_module", "_net", "_layer", "_block", "_encoder", "_decoder", "_model", "_policy",
+)  # fmt: skip
+
+
+def json_expressible(parameter: inspect.Parameter) -> bool:
+    """Can ``--kwargs`` give this parameter a value? No for an annotation naming any type JSON cannot
+    spell (``gym.Env``, ``Config``, ``Callable``, ``nn.Module``), or, unannotated (or ``Any``), for a name
+    that holds an object (``env``, ``config``, ``*_fn``, ``activation``)."""
+    annotation = parameter.annotation
+    if annotation is not inspect.Parameter.empty:
+        text = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+        text = re.sub(r"(\"[^\"]*\"|'[^']*')", "", text)  # Literal["relu", "tanh"]
+        names = {word.rsplit(".", 1)[-1] for word in re.findall(r"[A-Za-z_][\w.]*", text)}
+        if names - _JSON_ANNOTATIONS - {"Any"}:
+            return False
+        if names and "Any" not in names:
+            return True
+    name = parameter.name.lower()
+    return name not in _OBJECT_NAMES and not name.endswith(_OBJECT_SUFFIXES)
+
+
+def _factory_example(label: str, where: str, parameters: list[inspect.Parameter]) -> str:
+    """A factory function that builds ``label`` (the objects left as ``...``), and how to check it."""
+    factory = "make_" + re.sub(r"\W", "_", label.rsplit(".", 1)[-1]).lower()
+    arguments = []
+    for p in parameters:
+        value = json.dumps(_example_value(p)) if json_expressible(p) else "..."
+        arguments.append(value if p.kind is inspect.Parameter.POSITIONAL_ONLY else f"{p.name}={value}")
+    objects = [p.name for p in parameters if not json_expressible(p)]
+    comment = f"  # {', '.join(objects)}: as your training code builds {'them' if len(objects) > 1 else 'it'}"
+    return (
+        f"\n      def {factory}():\n          return {label}({', '.join(arguments)})"
+        + (comment if objects else "")
+        + f"\n    relulint check {where}:{factory}"
+    )
+
+
+def _missing_message(label: str, missing: list[inspect.Parameter], where: str) -> tuple[str, str]:
     names = ", ".join(p.name for p in missing)
     positional = [p.name for p in missing if p.kind is inspect.Parameter.POSITIONAL_ONLY]
+    objects = [p.name for p in missing if not json_expressible(p)]
+    s = "s" if len(missing) > 1 else ""
+    message = f"{label}() needs argument{s} {names} to build"
     if positional:
         return (
             f"{label}() needs positional-only argument{'s' if len(positional) > 1 else ''} "
             f"{', '.join(positional)} to build",
-            f"--kwargs cannot pass positional-only arguments: add a factory, e.g. def make_model(): "
-            f"return {label}(...), and check file.py:make_model",
+            "--kwargs cannot pass positional-only arguments: build the model in a factory function and "
+            "check that:" + _factory_example(label, where, missing),
+        )
+    if objects:
+        what = f"{', '.join(objects)} {'are objects' if len(objects) > 1 else 'is an object'}"
+        return (
+            message,
+            f"{what} that --kwargs (JSON: numbers, strings, lists) cannot give: build the model in a "
+            "factory function and check that:" + _factory_example(label, where, missing),
         )
     example = json.dumps({p.name: _example_value(p) for p in missing})
     return (
-        f"{label}() needs argument{'s' if len(missing) > 1 else ''} {names} to build",
+        message,
         f"pass {'them' if len(missing) > 1 else 'it'} as JSON: --kwargs '{example}', or give "
         f"{'them defaults' if len(missing) > 1 else 'it a default'}",
     )
 
 
-def _check_arguments(label: str, obj: Any, kwargs: Mapping[str, Any]) -> None:
+def _check_arguments(label: str, obj: Any, kwargs: Mapping[str, Any], where: str) -> None:
     """`LoadError` for an unexpected keyword or a missing required argument of ``obj(**kwargs)``."""
     parameters = _parameters(obj)
     if parameters is None:
@@ -536,8 +750,14 @@ def _check_arguments(label: str, obj: Any, kwargs: Mapping[str, Any]) -> None:
                 raise LoadError(f"{label}() got an unexpected keyword argument {key!r}", hint=hint)
     missing = _missing(parameters, kwargs)
     if missing:
-        message, hint = _missing_message(label, missing)
+        message, hint = _missing_message(label, missing, where)
         raise LoadError(message, hint=hint)
+
+
+def _forwards_arguments(parameters: list[inspect.Parameter] | None) -> bool:
+    """Does the constructor take ``*args`` / ``**kwargs`` (and so hide what it needs)?"""
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return parameters is not None and any(p.kind in variadic for p in parameters)
 
 
 def _accepted_kwargs(obj: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -559,18 +779,30 @@ def _rebuilder(
     arguments = dict(kwargs)
     timeout, files = ctx.timeout, ctx.user_files
 
+    argv0 = files[0] if files else ctx.where
+
     def rebuild() -> Any:
-        with user_code(timeout, f"rebuilding {label}", files):
+        with script_argv(argv0), user_code(timeout, f"rebuilding {label}", files):
             return build(**arguments)
 
     return rebuild
 
 
+def _reported_path(ctx: _Context, location: Location) -> str:
+    """The file a model is reported in: where its class or factory is defined (``torchvision.models:resnet18``
+    re-exported by a package's ``__init__.py``: the file that defines it), else the target's file."""
+    if not location.path.startswith("<"):
+        return location.path
+    return display_path(ctx.source) if ctx.source else location.path
+
+
 def _build(ctx: _Context, label: str, build: Callable[..., Any], kwargs: Mapping[str, Any]) -> LoadedModel:
     """Call the class / factory in the sandbox, recording inits and construction sites."""
     location = definition(build, fallback=ctx.where)
-    with user_code(ctx.timeout, f"building {label}", ctx.user_files), _recorded(ctx.origins) as record:
-        model = build(**kwargs)
+    argv0 = ctx.user_files[0] if ctx.user_files else ctx.where
+    with script_argv(argv0), user_code(ctx.timeout, f"building {label}", ctx.user_files):
+        with _recorded(ctx.origins) as record:
+            model = build(**kwargs)
     if not isinstance(model, _nn().Module):
         raise LoadError(
             f"{label}() returned {_article(type(model).__name__)}, not an nn.Module",
@@ -580,7 +812,7 @@ def _build(ctx: _Context, label: str, build: Callable[..., Any], kwargs: Mapping
         target=ctx.target,
         name=label,
         module=model,
-        path=display_path(ctx.source) if ctx.source else location.path,
+        path=_reported_path(ctx, location),
         location=location,
         module_locations=record.sites.locations(model, root=location),
         init_events=tuple(record.recorder.events_for(model)),
@@ -593,8 +825,7 @@ def _load_named(ctx: _Context, name: str) -> LoadedModel:
     nn = _nn()
     if isinstance(obj, nn.Module):
         loaded = from_module(obj, name=name)
-        path = display_path(ctx.source) if ctx.source else loaded.path
-        loaded = dataclasses.replace(loaded, target=ctx.target, path=path)
+        loaded = dataclasses.replace(loaded, target=ctx.target, path=_reported_path(ctx, loaded.location))
         record = import_record(ctx.source) if ctx.source else None
         if record is None:
             return loaded
@@ -603,6 +834,7 @@ def _load_named(ctx: _Context, name: str) -> LoadedModel:
         root = site or loaded.location
         return dataclasses.replace(
             loaded,
+            path=_reported_path(ctx, root),
             location=root,
             module_locations=record.sites.locations(obj, root=root),
             init_events=tuple(record.recorder.events_for(obj)),
@@ -617,15 +849,29 @@ def _load_named(ctx: _Context, name: str) -> LoadedModel:
             f"{name} is a method of {owner}, not a model or a function that returns one",
             hint=f"check the class: {ctx.where}:{owner}" if method else None,
         )
-    _check_arguments(name, obj, ctx.target.kwargs)
+    _check_arguments(name, obj, ctx.target.kwargs, ctx.where)
     return _build(ctx, name, obj, ctx.target.kwargs)
+
+
+def _skip_reason(missing: list[inspect.Parameter]) -> str:
+    names = ", ".join(p.name for p in missing)
+    objects = [p.name for p in missing if not json_expressible(p)]
+    advice = (
+        f"{', '.join(objects)}: an object --kwargs cannot give; check a factory function that builds it"
+        if objects
+        else "pass --kwargs"
+    )
+    return f"its constructor needs argument{'s' if len(missing) > 1 else ''} {names} ({advice})"
 
 
 def _load_file(ctx: _Context, strict: bool = False) -> tuple[list[LoadedModel], list[Skipped]]:
     """Every nn.Module subclass defined in the file; those that need arguments are skipped, with why.
 
     A class whose construction raises (the user's code failing, or hanging past the time limit) is
-    skipped too unless `strict`, when the error propagates (exit code 2 on the command line).
+    skipped too unless `strict`, when the error propagates (exit code 2 on the command line) — except for
+    a constructor that forwards ``*args`` / ``**kwargs`` (``class MyConv(nn.Conv2d)``): it cannot say what
+    it needs, so building it without arguments failing means it needs some, and it is skipped with its
+    error while the file's other models are checked.
     """
     loaded: list[LoadedModel] = []
     skipped: list[Skipped] = []
@@ -635,19 +881,37 @@ def _load_file(ctx: _Context, strict: bool = False) -> tuple[list[LoadedModel], 
         parameters = _parameters(cls)
         missing = _missing(parameters, kwargs) if parameters is not None else []
         if missing:
-            names = ", ".join(p.name for p in missing)
-            reason = (
-                f"its constructor needs argument{'s' if len(missing) > 1 else ''} {names} (pass --kwargs)"
-            )
-            skipped.append(Skipped(label, reason, definition(cls, fallback=ctx.where)))
+            skipped.append(Skipped(label, _skip_reason(missing), definition(cls, fallback=ctx.where)))
             continue
         try:
             loaded.append(_build(ctx, label, cls, kwargs))
         except LoadError as error:
-            if strict:
+            forwards = _forwards_arguments(parameters)
+            if strict and not forwards:
                 raise
-            skipped.append(Skipped(label, error.message, definition(cls, fallback=ctx.where)))
+            reason = error.message
+            if forwards:
+                reason += (
+                    " (its constructor forwards *args/**kwargs: pass --kwargs or check a factory function)"
+                )
+            skipped.append(Skipped(label, reason, definition(cls, fallback=ctx.where)))
     return loaded, skipped
+
+
+def nothing_built_error(where: str, skipped: list[Skipped]) -> LoadError:
+    """The error for a file target that defines nn.Module classes none of which could be built."""
+    detail = "\n".join(f"  {s.name} ({s.location.path}:{s.location.line}): {s.reason}" for s in skipped)
+    count = len(skipped)
+    first = skipped[0].name if skipped else "Net"
+    factory = "make_" + re.sub(r"\W", "_", first.rsplit(".", 1)[-1]).lower()
+    return LoadError(
+        f"no model in {where} could be built: {count} nn.Module class{'es' if count > 1 else ''} "
+        f"skipped, nothing checked",
+        hint=f"pass constructor arguments as JSON (--kwargs '{{\"width\": 4}}'), or build the model in a "
+        f"factory function and check that:\n      def {factory}():\n          return {first}(...)\n"
+        f"    relulint check {where}:{factory}",
+        detail=detail,
+    )
 
 
 def _context(target: Target, timeout: float | None) -> _Context:
@@ -655,7 +919,7 @@ def _context(target: Target, timeout: float | None) -> _Context:
     cwd = Path.cwd()
     if target.path is not None:
         path = Path(target.path).resolve()
-        module = import_file(path, timeout)
+        module = import_file(path, timeout, name=target.name)
         origins = _file_layout(path)[3]
         return _Context(
             target=target,

@@ -17,7 +17,12 @@
   machinery are dropped, the last `TAIL_FRAMES` frames up to the innermost user frame are kept (with
   their source lines, like Python prints them), and library frames below it are collapsed to the
   innermost one. ``SystemExit`` becomes a `UserCodeError` ("called sys.exit(1) while importing x.py");
-  ``KeyboardInterrupt`` and relulint's own errors pass through unchanged.
+  relulint's own errors pass through unchanged, and so does ``KeyboardInterrupt`` (Ctrl-C, or raised by
+  the user's code), which carries ``relulint_where`` ("while importing x.py (at x.py:12)") for the
+  command line's "interrupted" line.
+* **one process** — when the command line has claimed stdout (`relulint.output.claim_stdout`) and the
+  user's code forked (``os.fork()`` at import), the child leaves (``os._exit(0)``) as soon as it is back
+  in relulint: only the process that started runs the checks and writes the report.
 
 `Origins` classifies a source file as the user's, a library's (stdlib, site-packages, torch) or
 relulint's own; `relulint.load` uses it to find where modules are constructed.
@@ -356,6 +361,36 @@ def _user_error(error: BaseException, action: str, origins: Origins) -> UserCode
     return UserCodeError(message, hint=_hint(error, action), detail=traceback_tail(error, origins))
 
 
+def _innermost_user_frame(error: BaseException, origins: Origins) -> str | None:
+    """``x.py:12``: where in the user's files ``error`` was raised (None when not in them)."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if origins.kind(f.filename) == USER]
+    if not frames:
+        return None
+    return f"{display_path(frames[-1].filename)}:{frames[-1].lineno}"
+
+
+def _mark_interrupt(interrupt: KeyboardInterrupt, action: str, origins: Origins) -> None:
+    """Note on a KeyboardInterrupt what relulint was running when it came (the innermost first)."""
+    if getattr(interrupt, "relulint_where", None):
+        return
+    frame = _innermost_user_frame(interrupt, origins)
+    where = f"while {action}" + (f" (at {frame})" if frame else "")
+    try:
+        interrupt.relulint_where = where  # type: ignore[attr-defined]
+    except AttributeError:  # pragma: no cover - a KeyboardInterrupt subclass with __slots__
+        pass
+
+
+def _leave_if_forked() -> None:
+    """In a process forked by the user's code, back in relulint: leave, so only the parent reports."""
+    from relulint.output import report_owner
+
+    owner = report_owner()
+    if owner is not None and os.getpid() != owner:
+        _flush(sys.stdout, sys.stderr)
+        os._exit(0)
+
+
 def _timeout_error(timeout: float, action: str) -> LoadError:
     return LoadError(
         f"timed out after {timeout:g} s while {action}",
@@ -379,7 +414,12 @@ def user_code(
             yield
     except _TimedOut:
         raise _timeout_error(float(timeout or 0), action) from None
-    except (KeyboardInterrupt, RelulintError):
+    except KeyboardInterrupt as interrupt:
+        _mark_interrupt(interrupt, action, Origins(user_files))
+        raise
+    except RelulintError:
         raise
     except (Exception, SystemExit) as error:
         raise _user_error(error, action, Origins(user_files)) from error
+    finally:
+        _leave_if_forked()

@@ -38,17 +38,26 @@ _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 _EXAMPLE = "relulint check model.py:Net (or pkg.module:Net, or model.py for every module in it)"
 
 
-def split_target(spec: str) -> tuple[str, str | None]:
+def split_target(spec: str, cwd: Path | None = None) -> tuple[str, str | None]:
     """``"dir/model.py:Net"`` → ``("dir/model.py", "Net")``; ``"model.py"`` → ``("model.py", None)``.
 
-    Raises `UsageError` for more than one ``:`` or an empty part.
+    A ``:`` in a directory name is allowed: a spec that is an existing file is a whole-file target
+    (``"dir:x/model.py"``), and one with several ``:`` is split at the last when the part before it is an
+    existing file or a ``.py`` path (``"dir:x/model.py:Net"``). Files are looked up relative to ``cwd``
+    (default: the working directory). Raises `UsageError` for an empty part or an ambiguous ``:``.
     """
     text = spec.strip()
     if not text:
         raise UsageError("empty target", hint=_EXAMPLE)
-    if text.count(":") > 1:
-        raise UsageError(f"target {spec!r} has more than one ':'", hint=_EXAMPLE)
-    location, sep, name = text.partition(":")
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    if ":" in text and _existing_file(text, base):
+        return text, None
+    location, sep, name = text.rpartition(":") if ":" in text else (text, "", "")
+    if text.count(":") > 1 and not (_existing_file(location, base) or location.endswith(".py")):
+        raise UsageError(
+            f"target {spec!r} has more than one ':'",
+            hint=_EXAMPLE + "; a ':' in a directory name works when the file exists (dir:x/model.py:Net)",
+        )
     if not location:
         raise UsageError(f"target {spec!r} names no file or module before ':'", hint=_EXAMPLE)
     if sep and not name.strip():
@@ -57,6 +66,14 @@ def split_target(spec: str) -> tuple[str, str | None]:
             hint=f"name the class or factory: {location}:Net, or drop ':' to check every module in the file",
         )
     return location.strip(), (name.strip() if sep else None)
+
+
+def _existing_file(location: str, base: Path) -> bool:
+    path = Path(os.path.expanduser(location))
+    try:
+        return (path if path.is_absolute() else base / path).is_file()
+    except OSError:  # a name too long, say
+        return False
 
 
 def _check_name(spec: str, name: str) -> None:
@@ -82,7 +99,7 @@ def parse_target(
     dotted module is only looked up (its top-level package is found without executing it).
     """
     base = Path(cwd) if cwd is not None else Path.cwd()
-    location, name = split_target(spec)
+    location, name = split_target(spec, base)
     if name is not None:
         _check_name(spec, name)
     arguments = _check_kwargs(kwargs)

@@ -193,7 +193,7 @@ def test_real_process_errors_and_json(tmp_path) -> None:
     """The installed command in a real process: fd-level output, exit codes, no relulint traceback."""
     write(tmp_path, "model.py", "import os\nos.write(1, b'raw fd print\\n')\n" + textwrap.dedent(DEEP_NARROW))
     command = [sys.executable, "-m", "relulint", "check", "model.py:Net", "--format", "json"]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 1, done.stderr
     assert json.loads(done.stdout)["targets"][0]["name"] == "Net"
     assert "raw fd print" in done.stderr
@@ -413,7 +413,7 @@ def test_whole_file_exception_while_importing_is_exit_2(tmp_path, monkeypatch) -
 def test_whole_file_exception_in_a_real_process(tmp_path) -> None:
     write(tmp_path, "bad.py", BREAKS)
     command = [sys.executable, "-m", "relulint", "check", "bad.py", "--format", "json"]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stdout == "" and "ValueError: bad width" in done.stderr and "hint:" in done.stderr
 
@@ -442,7 +442,7 @@ def test_concise_reports_fixed_baseline_entries_on_stderr(tmp_path, monkeypatch)
         "concise",
     ]
     result = subprocess.run(
-        command, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=600
     )  # fresh import
     assert result.returncode == 1, result.stderr
     assert result.stdout and all(
@@ -578,27 +578,54 @@ def test_rl401_from_the_command_line_flags_and_a_targets_file(tmp_path, monkeypa
     assert "RL401" not in {f["code"] for f in json.loads(calm.stdout)["targets"][0]["findings"]}
 
 
+# the real command line, with the probe's progress hook writing one byte to a pipe once it has sampled a
+# chunk: the parent sends Ctrl-C when the probe is known to be running (an event, not a guess of the time)
+READY_WHEN_SAMPLING = """
+import os, sys
+import relulint.probe as probe
+
+ready = [int(sys.argv.pop(1))]
+update = probe._Progress.update
+
+
+def signalling_update(self, done):
+    if done > 0 and ready:
+        os.write(ready.pop(), b"r")  # once
+    update(self, done)
+
+
+probe._Progress.update = signalling_update
+sys.argv[0] = "relulint"
+from relulint.cli import main
+
+main()
+"""
+
+
 def test_ctrl_c_during_a_probe_prints_the_partial_estimate(tmp_path) -> None:
     import signal
-    import time
 
     write(tmp_path, "model.py", DEEP_NARROW)
-    command = [sys.executable, "-m", "relulint", "probe", "model.py:Net", "--samples", "1000000000"]
+    read_end, write_end = os.pipe()
+    command = [sys.executable, "-c", READY_WHEN_SAMPLING, str(write_end)]
+    command += ["probe", "model.py:Net", "--samples", "1000000000", "--max-memory", "16MiB"]
     process = subprocess.Popen(
-        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        pass_fds=(write_end,),
     )
-    deadline = time.monotonic() + 120
-    time.sleep(12)  # import torch, build, start sampling (the probe checks in after every block)
-    while process.poll() is None and time.monotonic() < deadline:
+    os.close(write_end)  # the child holds the only writer: its exit ends the wait below
+    try:
+        ready = os.read(read_end, 1)  # blocks until the probe has sampled its first chunk
+    finally:
+        os.close(read_end)
+    if ready:
         process.send_signal(signal.SIGINT)
-        try:
-            stdout, stderr = process.communicate(timeout=10)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    else:
-        process.kill()
-        stdout, stderr = process.communicate()
+    stdout, stderr = process.communicate()
+    assert ready == b"r", stderr  # the child exited before sampling: its error says why
     assert process.returncode == 130, stderr
     assert re.search(r"partial probe: P\(born dead\) = [\d.]+ %  \[95 % CI", stderr), stderr
     assert "interrupted:" in stderr and stdout == ""
