@@ -181,8 +181,13 @@ def register(rule: type[Rule]) -> type[Rule]:
     return rule
 
 
+_DISCOVERED: list[bool] = []  # set once every module under `rules/` has been imported
+
+
 def _discover() -> None:
     import relulint.rules as package
+
+    _DISCOVERED.append(True)
 
     for info in pkgutil.iter_modules(package.__path__):
         if not info.name.startswith("_"):
@@ -191,7 +196,7 @@ def _discover() -> None:
 
 def all_rules() -> dict[str, type[Rule]]:
     """Every rule, by code, in code order."""
-    if not _REGISTRY:
+    if not _DISCOVERED:  # not `not _REGISTRY`: importing one rule module first registers only that rule
         _discover()
     return dict(sorted(_REGISTRY.items()))
 
