@@ -22,7 +22,6 @@ import typer
 
 from relulint import __version__
 from relulint.errors import RelulintError, UsageError
-from relulint.facts import Severity
 from relulint.options import Options
 from relulint.output import Sink
 
@@ -54,50 +53,6 @@ def main_callback(
 
 
 # ------------------------------------------------------------------------------------ option parsing
-
-
-def parse_float_pair(text: str, flag: str) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in text.split(","))
-    except ValueError:
-        raise UsageError(
-            f"{flag} takes two numbers 'LOW,HIGH', got {text!r}", hint=f"{flag} -1.7,1.7"
-        ) from None
-    if not low < high:
-        raise UsageError(f"{flag}: LOW must be below HIGH, got {text!r}", hint=f"{flag} -1.7,1.7")
-    return low, high
-
-
-def parse_probability(value: float, flag: str) -> float:
-    if not 0.0 < value < 1.0:
-        raise UsageError(
-            f"{flag} is the largest acceptable probability, strictly between 0 and 1; got {value}",
-            hint=f"{flag} 0.01",
-        )
-    return value
-
-
-def parse_codes(values: list[str] | None, flag: str = "--select") -> tuple[str, ...]:
-    """`--select RL1,RL201 --select RL9` → codes, validated as `[tool.relulint] select` is."""
-    from relulint.config import parse_selectors
-
-    codes: list[str] = []
-    for value in values or []:
-        codes += [c for c in value.split(",") if c.strip()]
-    return parse_selectors(codes, flag, lambda message, hint: UsageError(message, hint=hint))
-
-
-def parse_memory(text: str) -> int:
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    raw = text.strip().lower().removesuffix("ib").removesuffix("b")
-    try:
-        if raw and raw[-1] in units:
-            return int(float(raw[:-1]) * units[raw[-1]])
-        return int(raw)
-    except ValueError:
-        raise UsageError(
-            f"--max-memory: cannot read {text!r}", hint="--max-memory 1GiB (or 512MiB, or bytes)"
-        ) from None
 
 
 @dataclass
@@ -337,7 +292,7 @@ def check_command(
     ),
     fmt: str = typer.Option("text", "--format", "-f", help="text, concise, json, sarif or github."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the report to this file."),
-    p: float = typer.Option(None, "--p", help="Largest acceptable born-dead probability \\[default: 0.01]."),
+    p: str = typer.Option(None, "--p", help="Largest acceptable born-dead probability \\[default: 0.01]."),
     fail_on: str = typer.Option(
         None, "--fail-on", help="Exit 1 on findings at or above: info, warning, error."
     ),
@@ -354,18 +309,18 @@ def check_command(
     input_shape: str = typer.Option(
         None, "--input-shape", help="Example input shape for the fallback: 8,16."
     ),
-    timeout: float = typer.Option(
+    timeout: str = typer.Option(
         None, "--timeout", help="Seconds allowed to import and trace \\[default: 120]."
     ),
     baseline: Path = typer.Option(None, "--baseline", help="Report only findings not in this baseline."),
     write_baseline: Path = typer.Option(None, "--write-baseline", help="Accept today's findings into FILE."),
     probe: bool = typer.Option(False, "--probe", help="Monte-Carlo estimate for every chain at risk."),
     probe_all: bool = typer.Option(False, "--probe-all", help="Monte-Carlo estimate for every chain."),
-    samples: int = typer.Option(None, "--samples", help="Probe samples \\[default: 10000]."),
-    points: int = typer.Option(None, "--points", help="Probe input points \\[default: 256]."),
+    samples: str = typer.Option(None, "--samples", help="Probe samples \\[default: 10000]."),
+    points: str = typer.Option(None, "--points", help="Probe input points \\[default: 256]."),
     domain: str = typer.Option(None, "--domain", help="Probe input domain LOW,HIGH \\[default: ±√3]."),
     data: Path = typer.Option(None, "--data", help="Probe inputs D (.npy, .pt, .csv)."),
-    seed: int = typer.Option(None, "--seed", help="Probe seed \\[default: 0]."),
+    seed: str = typer.Option(None, "--seed", help="Probe seed \\[default: 0]."),
     device: str = typer.Option(None, "--device", help="Probe device: auto, cpu, cuda or cuda:N."),
     compare: str = typer.Option(None, "--compare", help="Also probe this init: rai."),
     max_memory: str = typer.Option(None, "--max-memory", help="Probe memory bound \\[default: 1GiB]."),
@@ -394,66 +349,19 @@ def check_command(
 
 
 def collect_cli(**values: Any) -> CliSettings:
-    """Turn the typer parameters into `Options` overrides (only those the user gave)."""
+    """Turn the typer parameters into `Options` overrides (only those the user gave), each read and
+    checked by its option's kind (`relulint.option_specs`): the same check as the config and the API."""
+    from relulint.option_specs import from_cli, option_specs
+
     fmt = values.pop("fmt", "text")
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}", hint=f"--format one of: {', '.join(FORMATS)}")
     cli = CliSettings()
-    o = cli.overrides
-    if values.get("p") is not None:
-        o["p"] = parse_probability(values["p"], "--p")
-    if values.get("fail_on") is not None:
-        try:
-            o["fail_on"] = Severity.parse(values["fail_on"])
-        except ValueError as error:
-            raise UsageError(f"--fail-on: {error}", hint="--fail-on warning") from None
-    if values.get("exit_zero"):
-        o["exit_zero"] = True
-    for name in SELECTION:
-        if values.get(name):
-            o[name] = parse_codes(values[name], "--" + name.replace("_", "-"))
-    if values.get("kwargs") is not None:
-        from relulint.target import parse_kwargs
-
-        o["kwargs"] = parse_kwargs(values["kwargs"])
-    if values.get("input_shape") is not None:
-        from relulint.target import parse_shape
-
-        o["input_shape"] = parse_shape(values["input_shape"])
-    if values.get("timeout") is not None:
-        if values["timeout"] <= 0:
-            raise UsageError("--timeout must be positive", hint="--timeout 120")
-        o["timeout"] = values["timeout"]
-    if values.get("baseline") is not None:
-        o["baseline"] = str(values["baseline"])
-    for name in ("probe", "probe_all"):
-        if values.get(name):
-            o[name] = True
-    for name in ("samples", "points"):
-        if values.get(name) is not None:
-            if values[name] < 1:
-                raise UsageError(f"--{name} must be at least 1", hint=f"--{name} 1000")
-            o[name] = values[name]
-    if values.get("seed") is not None:
-        if values["seed"] < 0:
-            raise UsageError(f"--seed must be a non-negative integer, got {values['seed']}", hint="--seed 0")
-        o["seed"] = values["seed"]
-    if values.get("domain") is not None:
-        o["domain"] = parse_float_pair(values["domain"], "--domain")
-    if values.get("data") is not None:
-        o["data"] = str(values["data"])
-    if values.get("device") is not None:
-        from relulint.probe import parse_device
-
-        o["device"] = parse_device(values["device"])
-    if values.get("compare") is not None:
-        if values["compare"] != "rai":
-            raise UsageError(f"--compare: unknown init {values['compare']!r}", hint="--compare rai")
-        o["compare"] = "rai"
-    if values.get("max_memory") is not None:
-        o["max_memory"] = parse_memory(values["max_memory"])
-    if values.get("targets_file") is not None:
-        o["targets_file"] = values["targets_file"]
+    for spec in option_specs():
+        value = values.get(spec.name)
+        if spec.flag is None or value is None or value is False or value == []:
+            continue  # not given: the config (or the default) stands
+        cli.overrides[spec.name] = from_cli(spec, value)
     from relulint.training import validate_cli_training
 
     cli.training.update(validate_cli_training(values))
@@ -467,12 +375,12 @@ def probe_command(
     output: Path = typer.Option(None, "--output", "-o", help="Write the report to this file."),
     kwargs: str = typer.Option(None, "--kwargs", help="JSON keyword arguments for the constructor."),
     input_shape: str = typer.Option(None, "--input-shape", help="Example input shape for the fallback."),
-    timeout: float = typer.Option(None, "--timeout", help="Seconds allowed to import and trace."),
-    samples: int = typer.Option(None, "--samples", help="Samples \\[default: 10000]."),
-    points: int = typer.Option(None, "--points", help="Input points \\[default: 256]."),
+    timeout: str = typer.Option(None, "--timeout", help="Seconds allowed to import and trace."),
+    samples: str = typer.Option(None, "--samples", help="Samples \\[default: 10000]."),
+    points: str = typer.Option(None, "--points", help="Input points \\[default: 256]."),
     domain: str = typer.Option(None, "--domain", help="Input domain LOW,HIGH \\[default: ±√3]."),
     data: Path = typer.Option(None, "--data", help="Inputs D (.npy, .pt, .csv)."),
-    seed: int = typer.Option(None, "--seed", help="Seed \\[default: 0]."),
+    seed: str = typer.Option(None, "--seed", help="Seed \\[default: 0]."),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N."),
     compare: str = typer.Option(None, "--compare", help="Also probe this init: rai."),
     max_memory: str = typer.Option(None, "--max-memory", help="Memory bound \\[default: 1GiB]."),

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from relulint.facts import Chain, Finding, Location, ModelFacts, Severity
+from relulint.option_types import Kind
 from relulint.options import Options
 
 CODE_PATTERN = re.compile(r"^RL\d{3}$")
@@ -67,6 +68,7 @@ class RuleOption:
     name: str
     default: Any
     help: str
+    kind: Kind | None = None  # its type and validator (`relulint.option_types`); None: inferred from the default
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,828 @@
+"""The kinds of option value: each one validates a value, reads it from the command line and describes it.
+
+One kind serves the command line, `[tool.relulint]` and the Python API: `check(value)` accepts the value
+in the form TOML or Python gives it (`[8, 2]` or `(8, 2)`, `"error"` or `Severity.ERROR`, `"RL102"` or
+`["RL102"]`) and returns the canonical value that `Options` holds, or raises `InvalidValue` saying what was
+expected. Where the value came from (a flag, a key, a keyword) is added by the caller
+(`relulint.option_specs`), so the three entry points print the same problem with their own name.
+
+`from_cli(text)` turns a flag's text into the value `check` reads (`"8,16"` → `[8, 16]`, `"nan"` → nan);
+text it cannot read is passed on as it is, and `check` rejects it. `schema()` is the kind's JSON Schema
+(draft 2020-12) for `[tool.relulint]`; `show(value)` renders a value for help texts and docs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import numbers
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from relulint.facts import Severity, TrainingFacts
+
+
+class InvalidValue(Exception):
+    """A value an option does not accept.
+
+    `expected` reads "must be {expected}, got {value}"; `detail` is any other one-line problem. `path`
+    holds the keys below the option (`("RL202", "factor")` inside `rules`); `keyless`: the problem is about
+    the table at `path` itself (an unknown key in it), not about a value.
+    """
+
+    def __init__(
+        self,
+        expected: str | None = None,
+        value: Any = None,
+        *,
+        detail: str | None = None,
+        hint: str | None = None,
+        path: tuple[str, ...] = (),
+        keyless: bool = False,
+    ) -> None:
+        super().__init__(detail or f"must be {expected}, got {show(value)}")
+        self.expected = expected
+        self.value = value
+        self.detail = detail
+        self.hint = hint
+        self.path = path
+        self.keyless = keyless
+
+    def problem(self) -> str:
+        """The problem without a name: "must be a number > 0, got -1" or the detail."""
+        return self.detail if self.detail is not None else f"must be {self.expected}, got {show(self.value)}"
+
+    def below(self, key: str) -> InvalidValue:
+        """The same problem, one table further out (`key` is the entry it sits in)."""
+        self.path = (key, *self.path)
+        return self
+
+
+def show(value: Any) -> str:
+    """A value as a user wrote it: `2` for 2.0, `nan`, `'tpu'`, `[8, 'x']`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+    if isinstance(value, Severity):
+        return repr(value.label)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    return repr(value)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def is_integer(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _number_text(text: str) -> Any:
+    """`"3"` → 3, `"0.5"` → 0.5, `"nan"` → nan; other text unchanged (the kind then rejects it)."""
+    stripped = text.strip()
+    try:
+        return int(stripped)
+    except ValueError:
+        pass
+    try:
+        return float(stripped)
+    except ValueError:
+        return text
+
+
+def _items(text: str) -> list[str]:
+    """`"8,16"`, `"(8, 16)"`, `"[8,16]"` → `["8", "16"]`."""
+    body = text.strip().strip("()[]").strip()
+    parts = [p.strip() for p in body.split(",")] if body else []
+    return parts[:-1] if parts and parts[-1] == "" else parts
+
+
+def any_case(word: str) -> str:
+    """A regular expression matching `word` in any case, for JSON Schema (ECMA regexes have no flags)."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+class Kind:
+    """A kind of option value (see the module docstring)."""
+
+    type_name = "value"  # in `relulint config` and the README
+    metavar = "VALUE"  # on the command line
+    is_flag = False  # a boolean flag (`--probe`): no value on the command line
+    multiple = False  # a repeatable flag (`--select A --select B`)
+
+    def check(self, value: Any) -> Any:
+        return value
+
+    def from_cli(self, text: Any) -> Any:
+        return text
+
+    def schema(self) -> dict[str, Any]:
+        return {}
+
+    def show(self, value: Any) -> str:
+        if value is None:
+            return "none"
+        if isinstance(value, str):
+            return value
+        if isinstance(value, tuple) and not value:
+            return "[]"
+        if isinstance(value, Mapping) and not value:
+            return "{}"
+        return show(value)
+
+    def cli_text(self, value: Any) -> str:
+        """`value` written as the flag's text (for hints)."""
+        return self.show(value)
+
+    def toml_text(self, value: Any) -> str:
+        """`value` written in TOML (for hints and docs)."""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str):
+            return json.dumps(value)
+        if isinstance(value, (tuple, list)):
+            return "[" + ", ".join(self.toml_text(v) for v in value) + "]"
+        return show(value)
+
+
+@dataclass(frozen=True)
+class Number(Kind):
+    """A finite real number within bounds (`low_open`: `> low` rather than `>= low`)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    description: str | None = None  # replaces the generated "a number > 0"
+
+    type_name = "float"
+    metavar = "FLOAT"
+
+    def expected(self) -> str:
+        if self.description:
+            return self.description
+        bounds = []
+        if self.low is not None:
+            bounds.append(f"{'>' if self.low_open else '>='} {show(float(self.low))}")
+        if self.high is not None:
+            bounds.append(f"{'<' if self.high_open else '<='} {show(float(self.high))}")
+        return "a number" + (" " + " and ".join(bounds) if bounds else "")
+
+    def check(self, value: Any) -> float:
+        if not is_number(value) or not math.isfinite(float(value)):
+            raise InvalidValue(self.expected(), value)
+        number = float(value)
+        low, high = self.low, self.high
+        if low is not None and (number <= low if self.low_open else number < low):
+            raise InvalidValue(self.expected(), value)
+        if high is not None and (number >= high if self.high_open else number > high):
+            raise InvalidValue(self.expected(), value)
+        return number
+
+    def from_cli(self, text: Any) -> Any:
+        return _number_text(text) if isinstance(text, str) else text
+
+    def schema(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "number"}
+        if self.low is not None:
+            out["exclusiveMinimum" if self.low_open else "minimum"] = self.low
+        if self.high is not None:
+            out["exclusiveMaximum" if self.high_open else "maximum"] = self.high
+        return out
+
+    def show(self, value: Any) -> str:
+        return "none" if value is None else f"{value:g}"
+
+
+def Probability() -> Number:  # noqa: N802 - reads as a kind
+    """A probability strictly between 0 and 1 (`p`: 0 would flag everything, 1 nothing)."""
+    return Number(
+        low=0.0,
+        high=1.0,
+        low_open=True,
+        high_open=True,
+        description="a probability between 0 and 1 (exclusive)",
+    )
+
+
+@dataclass(frozen=True)
+class Integer(Kind):
+    """An integer within bounds."""
+
+    low: int | None = None
+    high: int | None = None
+
+    type_name = "int"
+    metavar = "INT"
+
+    def expected(self) -> str:
+        bounds = [f">= {self.low}"] if self.low is not None else []
+        bounds += [f"<= {self.high}"] if self.high is not None else []
+        return "an integer" + (" " + " and ".join(bounds) if bounds else "")
+
+    def check(self, value: Any) -> int:
+        if not is_integer(value):
+            raise InvalidValue(self.expected(), value)
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise InvalidValue(self.expected(), value)
+        return int(value)
+
+    def from_cli(self, text: Any) -> Any:
+        return _number_text(text) if isinstance(text, str) else text
+
+    def schema(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "integer"}
+        if self.low is not None:
+            out["minimum"] = self.low
+        if self.high is not None:
+            out["maximum"] = self.high
+        return out
+
+
+@dataclass(frozen=True)
+class Boolean(Kind):
+    type_name = "bool"
+    metavar = ""
+    is_flag = True
+
+    def check(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise InvalidValue("true or false", value)
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "boolean"}
+
+    def show(self, value: Any) -> str:
+        return "true" if value else "false"
+
+
+@dataclass(frozen=True)
+class Choice(Kind):
+    """One of a few words (any case; held in lower case)."""
+
+    choices: tuple[str, ...] = ()
+
+    type_name = "str"
+    metavar = "NAME"
+
+    def expected(self) -> str:
+        return "one of " + ", ".join(repr(c) for c in self.choices)
+
+    def check(self, value: Any) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in self.choices:
+            raise InvalidValue(self.expected(), value)
+        return value.strip().lower()
+
+    def schema(self) -> dict[str, Any]:
+        return {"enum": list(self.choices)}
+
+
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+@dataclass(frozen=True)
+class Device(Kind):
+    """The probe's device: `auto`, `cpu`, `cuda` or `cuda:N` (any case). Never touches CUDA."""
+
+    type_name = "str"
+    metavar = "DEVICE"
+
+    def check(self, value: Any) -> str:
+        text = value.strip().lower() if isinstance(value, str) else None
+        if text is None or not DEVICE_PATTERN.fullmatch(text):
+            raise InvalidValue("one of 'auto', 'cpu', 'cuda' or 'cuda:N' (e.g. 'cuda:0')", value)
+        return text
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": "^(auto|cpu|cuda(:[0-9]+)?)$"}
+
+
+@dataclass(frozen=True)
+class SeverityLevel(Kind):
+    type_name = "str"
+    metavar = "LEVEL"
+
+    def check(self, value: Any) -> Severity:
+        if isinstance(value, Severity):
+            return value
+        try:
+            if not isinstance(value, str):
+                raise ValueError
+            return Severity.parse(value)
+        except ValueError:
+            raise InvalidValue("one of 'info', 'warning', 'error'", value) from None
+
+    def schema(self) -> dict[str, Any]:
+        return {"enum": [s.label for s in Severity]}
+
+    def show(self, value: Any) -> str:
+        return value.label if isinstance(value, Severity) else super().show(value)
+
+
+@dataclass(frozen=True)
+class Text(Kind):
+    """A non-empty string (a path when `path`)."""
+
+    path: bool = False
+
+    @property
+    def type_name(self) -> str:  # type: ignore[override]
+        return "path" if self.path else "str"
+
+    @property
+    def metavar(self) -> str:  # type: ignore[override]
+        return "PATH" if self.path else "TEXT"
+
+    def check(self, value: Any) -> str:
+        if hasattr(value, "__fspath__"):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidValue("a non-empty string", value)
+        return value.strip()
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "minLength": 1}
+
+
+@dataclass(frozen=True)
+class Texts(Kind):
+    """A list of non-empty strings (paths when `path`)."""
+
+    path: bool = False
+
+    @property
+    def type_name(self) -> str:  # type: ignore[override]
+        return "list[path]" if self.path else "list[str]"
+
+    def check(self, value: Any) -> tuple[str, ...]:
+        items = [str(v) if hasattr(v, "__fspath__") else v for v in value] if _is_list(value) else None
+        if items is None or not all(isinstance(v, str) and v.strip() for v in items):
+            raise InvalidValue("a list of strings", value)
+        return tuple(v.strip() for v in items)
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "array", "items": {"type": "string", "minLength": 1}}
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+
+
+# ------------------------------------------------------------------------------------- rule selectors
+
+SELECTOR = re.compile(r"^RL\d{0,3}$")
+SELECTOR_HINT = "codes or prefixes: RL101, RL1, RL or ALL (relulint rules lists the codes)"
+
+
+def rule_codes() -> tuple[str, ...]:
+    from relulint.registry import all_rules
+
+    return tuple(all_rules())
+
+
+def known_rule_code(code: str) -> str:
+    """The registered code for a code or rule name (`born-dead-relu-chain` → `RL101`)."""
+    from relulint.registry import find_rule
+
+    rule = find_rule(code)
+    if rule is None:
+        known = rule_codes()
+        close = difflib.get_close_matches(code.upper(), known, n=1)
+        suggestion = f" (did you mean '{close[0]}'?)" if close else ""
+        raise InvalidValue(detail=f"unknown rule {code!r}{suggestion}", hint=f"rules are: {', '.join(known)}")
+    return rule.code
+
+
+def selector(code: str) -> str:
+    """One selector, upper-cased, `ALL` → `RL`: a code of a rule or a prefix of at least one."""
+    code = code.strip().upper()
+    code = "RL" if code == "ALL" else code
+    if not SELECTOR.match(code):
+        raise InvalidValue(
+            detail=f"{code!r} is not a rule code or prefix (RL101, RL1, RL)", hint=SELECTOR_HINT
+        )
+    if len(code) == 5:
+        return known_rule_code(code)
+    if not any(known.startswith(code) for known in rule_codes()):
+        raise InvalidValue(detail=f"{code!r} matches no rule", hint=f"rules are: {', '.join(rule_codes())}")
+    return code
+
+
+@dataclass(frozen=True)
+class Selectors(Kind):
+    """Rule codes or prefixes (ruff semantics): a list, or one string holding one code or a comma list.
+
+    A string is never read letter by letter: `ignore="RL102"` is the one code RL102.
+    """
+
+    type_name = "list[code]"
+    metavar = "CODES"
+    multiple = True
+
+    def check(self, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [value]
+        if not _is_list(value) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise InvalidValue("a list of strings", value)
+        codes = [part for v in value for part in v.split(",") if part.strip()]
+        return tuple(selector(code) for code in codes)
+
+    def from_cli(self, text: Any) -> Any:
+        return list(text) if isinstance(text, (list, tuple)) else text
+
+    def schema(self) -> dict[str, Any]:
+        one = f"({any_case('ALL')}|{any_case('RL')}[0-9]{{0,3}})"
+        listed = {"type": "string", "pattern": f"^\\s*{one}(\\s*,\\s*{one})*\\s*,?\\s*$"}
+        return {"anyOf": [listed, {"type": "array", "items": listed}]}
+
+    def cli_text(self, value: Any) -> str:
+        return ",".join(value) if _is_list(value) else str(value)
+
+
+# ----------------------------------------------------------------------------------- shapes and sizes
+
+
+@dataclass(frozen=True)
+class Shape(Kind):
+    """An example input shape: positive integers (`[8, 2]`; `8,2` on the command line)."""
+
+    type_name = "list[int]"
+    metavar = "SHAPE"
+
+    def check(self, value: Any) -> tuple[int, ...]:
+        if not _is_list(value) or not value or not all(is_integer(v) and v > 0 for v in value):
+            raise InvalidValue("a list of positive integers, e.g. [8, 2]", value)
+        return tuple(int(v) for v in value)
+
+    def from_cli(self, text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        parts = _items(text)
+        if parts and all(re.fullmatch(r"\+?\d+", p) for p in parts):
+            return [int(p) for p in parts]
+        return text
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1}}
+
+    def cli_text(self, value: Any) -> str:
+        return ",".join(str(v) for v in value)
+
+
+@dataclass(frozen=True)
+class Interval(Kind):
+    """`[LOW, HIGH]`: two finite numbers, LOW < HIGH (`LOW,HIGH` on the command line)."""
+
+    type_name = "[float, float]"
+    metavar = "LOW,HIGH"
+
+    def check(self, value: Any) -> tuple[float, float]:
+        ok = _is_list(value) and len(value) == 2 and all(is_number(v) and math.isfinite(v) for v in value)
+        if not ok or not value[0] < value[1]:
+            raise InvalidValue("[LOW, HIGH], two finite numbers with LOW < HIGH", value)
+        return float(value[0]), float(value[1])
+
+    def from_cli(self, text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        parts = [_number_text(p) for p in _items(text)]
+        return parts if len(parts) == 2 and all(is_number(p) for p in parts) else text
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "array", "prefixItems": [{"type": "number"}] * 2, "minItems": 2, "maxItems": 2}
+
+    def show(self, value: Any) -> str:
+        return "±√3 (uniform, unit variance)" if value is None else f"[{value[0]:g}, {value[1]:g}]"
+
+    def cli_text(self, value: Any) -> str:
+        return f"{value[0]:g},{value[1]:g}"
+
+
+SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*", re.I)
+SCALE = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+@dataclass(frozen=True)
+class Size(Kind):
+    """A number of bytes: an integer, or text like `512MiB`, `1GiB`, `64k`."""
+
+    type_name = "size"
+    metavar = "SIZE"
+
+    def check(self, value: Any) -> int:
+        if is_integer(value) and value > 0:
+            return int(value)
+        match = SIZE.fullmatch(value) if isinstance(value, str) else None
+        size = int(float(match.group(1)) * SCALE[match.group(2).lower()]) if match else 0
+        if size < 1:
+            raise InvalidValue("a positive number of bytes or a size like '1GiB'", value)
+        return size
+
+    def from_cli(self, text: Any) -> Any:
+        return int(text) if isinstance(text, str) and re.fullmatch(r"\s*[+-]?\d+\s*", text) else text
+
+    def schema(self) -> dict[str, Any]:
+        size = r"^\s*[0-9]+(\.[0-9]+)?\s*[kKmMgG]?([iI]?[bB])?\s*$"
+        return {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": size}]}
+
+    def show(self, value: Any) -> str:
+        for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+            if is_integer(value) and value % scale == 0:
+                return f"{value // scale}{unit}"
+        return super().show(value)
+
+    def toml_text(self, value: Any) -> str:
+        return json.dumps(self.show(value))
+
+
+# ------------------------------------------------------------------------------------------- tables
+
+
+@dataclass(frozen=True)
+class Kwargs(Kind):
+    """Keyword arguments for the model's constructor: a table with identifier keys (JSON on the CLI)."""
+
+    type_name = "table"
+    metavar = "JSON"
+
+    def check(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise InvalidValue("a table of constructor arguments", value)
+        for key in value:
+            if not isinstance(key, str) or not key.isidentifier():
+                raise InvalidValue(detail=f"{key!r} is not a parameter name", hint='{"width": 4}')
+        return dict(value)
+
+    def from_cli(self, text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise InvalidValue(
+                detail=f"not valid JSON: {error.msg} at column {error.colno} of {text!r}",
+                hint="""--kwargs '{"width": 4, "act": "relu"}' (a JSON object: keys in double quotes)""",
+            ) from None
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "object", "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}}
+
+    def cli_text(self, value: Any) -> str:
+        return json.dumps(value)
+
+    def toml_text(self, value: Any) -> str:
+        return "{ " + ", ".join(f"{k} = {super().toml_text(v)}" for k, v in value.items()) + " }"
+
+
+def _table(value: Any, expected: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidValue(expected, value)
+    return value
+
+
+def unknown_key(key: str, known: Sequence[str]) -> InvalidValue:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if not close and key.replace("_", "-") in known:
+        close = [key.replace("_", "-")]
+    suggestion = f" (did you mean '{close[0]}'?)" if close else ""
+    return InvalidValue(
+        detail=f"unknown key '{key}'{suggestion}", hint=f"keys are: {', '.join(known)}", keyless=True
+    )
+
+
+@dataclass(frozen=True)
+class SeverityTable(Kind):
+    """`{ RL202 = "error", born-dead-relu-chain = "info" }`: a severity per rule (code or name)."""
+
+    type_name = "table[code, level]"
+
+    def check(self, value: Any) -> dict[str, Severity]:
+        out: dict[str, Severity] = {}
+        for code, level in _table(value, 'a table of CODE = "info" | "warning" | "error"').items():
+            try:
+                out[known_rule_code(str(code))] = SeverityLevel().check(level)
+            except InvalidValue as error:
+                raise error.below(str(code)) from None
+        return out
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "object", "additionalProperties": SeverityLevel().schema()}
+
+
+@dataclass(frozen=True)
+class PerFileIgnores(Kind):
+    """`{ "tests/*.py" = ["RL101"] }`: rule selectors ignored in files matching each glob."""
+
+    type_name = "table[glob, list[code]]"
+
+    def check(self, value: Any) -> dict[str, tuple[str, ...]]:
+        out: dict[str, tuple[str, ...]] = {}
+        for glob, codes in _table(value, 'a table of glob = ["codes"]').items():
+            try:
+                out[str(glob)] = Selectors().check(codes)
+            except InvalidValue as error:
+                raise error.below(str(glob)) from None
+        return out
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "object", "additionalProperties": Selectors().schema()}
+
+
+def rule_option_kind(name: str, default: Any, declared: Kind | None = None) -> Kind:
+    """The kind of a rule's option: the one it declares, else `p` is a probability, else like its default."""
+    if declared is not None:
+        return declared
+    if name == "p":
+        return Probability()
+    if isinstance(default, bool):
+        return Boolean()
+    if isinstance(default, float):
+        return Number()
+    if isinstance(default, int):
+        return Integer()
+    if isinstance(default, str):
+        return Text()
+    if isinstance(default, (list, tuple)):
+        return _AnyList()
+    return Kind()
+
+
+@dataclass(frozen=True)
+class _AnyList(Kind):
+    type_name = "list"
+
+    def check(self, value: Any) -> tuple[Any, ...]:
+        if not _is_list(value):
+            raise InvalidValue("a list", value)
+        return tuple(value)
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "array"}
+
+
+@dataclass(frozen=True)
+class RuleOptions(Kind):
+    """`[tool.relulint.rules.CODE]` tables: each rule's declared options (`Rule.options`), each checked
+    by its kind (`RuleOption.kind`, else inferred from its default)."""
+
+    type_name = "table[code, table]"
+
+    def check(self, value: Any) -> dict[str, dict[str, Any]]:
+        from relulint.registry import find_rule
+
+        out: dict[str, dict[str, Any]] = {}
+        for code, settings in _table(value, "a table of [tool.relulint.rules.CODE] tables").items():
+            try:
+                rule = find_rule(known_rule_code(str(code)))
+                assert rule is not None
+                table = _table(settings, "a table of the rule's options")
+            except InvalidValue as error:
+                raise error.below(str(code)) from None
+            out[rule.code] = {}
+            declared = {option.name: option for option in rule.options}
+            for name, setting in table.items():
+                option = declared.get(str(name).replace("-", "_")) or declared.get(str(name))
+                if option is None:
+                    if not declared:
+                        raise InvalidValue(
+                            detail=f"unknown key '{name}' ({rule.code} has no options)",
+                            path=(str(code),),
+                            keyless=True,
+                        )
+                    raise unknown_key(str(name), tuple(declared)).below(str(code))
+                kind = rule_option_kind(option.name, option.default, getattr(option, "kind", None))
+                try:
+                    out[rule.code][option.name] = kind.check(setting)
+                except InvalidValue as error:
+                    raise error.below(str(name)).below(str(code)) from None
+        return out
+
+    def schema(self) -> dict[str, Any]:
+        from relulint.registry import all_rules
+
+        properties: dict[str, Any] = {}
+        for rule in all_rules().values():
+            options = {
+                o.name: {
+                    **rule_option_kind(o.name, o.default, getattr(o, "kind", None)).schema(),
+                    "description": o.help,
+                }
+                for o in rule.options
+            }
+            table = {"type": "object", "properties": options, "additionalProperties": False}
+            properties[rule.code] = properties[rule.name] = table
+        return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+@dataclass(frozen=True)
+class Training(Kind):
+    """The training set-up (`TrainingFacts`); in `[tool.relulint.training]` its keys are options of
+    their own (`relulint.option_specs.TRAINING`)."""
+
+    type_name = "table"
+
+    def check(self, value: Any) -> TrainingFacts:
+        if not isinstance(value, TrainingFacts):
+            raise InvalidValue("a relulint.facts.TrainingFacts", value)
+        return value
+
+
+@dataclass(frozen=True)
+class Optimizer(Kind):
+    """A `torch.optim` class name — `SGD`, `adam`, `torch.optim.AdamW` (any case) — as its lower-case key."""
+
+    type_name = "str"
+    metavar = "NAME"
+
+    def check(self, value: Any) -> str:
+        from relulint.training import _CLASS_NAMES, OPTIMIZER_SIGNATURES
+
+        if not isinstance(value, str):
+            raise InvalidValue('an optimizer name such as "SGD" or "Adam"', value)
+        name = value.strip().rsplit(".", 1)[-1].lower()
+        if name not in OPTIMIZER_SIGNATURES:
+            known = ", ".join(sorted(_CLASS_NAMES))
+            raise InvalidValue(detail=f"unknown optimizer {value!r}", hint=f"one of: {known}")
+        return name
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string"}
+
+
+@dataclass(frozen=True)
+class Betas(Kind):
+    """Adam's `[β1, β2]`, each in [0, 1)."""
+
+    type_name = "[float, float]"
+
+    def check(self, value: Any) -> tuple[float, float]:
+        ok = _is_list(value) and len(value) == 2
+        ok = ok and all(is_number(v) and 0 <= v < 1 for v in value)
+        if not ok:
+            raise InvalidValue("two numbers in [0, 1), e.g. [0.9, 0.999]", value)
+        return float(value[0]), float(value[1])
+
+    def schema(self) -> dict[str, Any]:
+        item = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
+        return {"type": "array", "prefixItems": [item, item], "minItems": 2, "maxItems": 2}
+
+
+@dataclass(frozen=True)
+class Targets(Kind):
+    """`targets`: strings (`"model.py:Net"`) or tables `{ target, kwargs, input-shape }`."""
+
+    type_name = "list[target]"
+    KEYS = ("target", "kwargs", "input-shape")
+
+    def check(self, value: Any) -> list[str | dict[str, Any]]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise InvalidValue("a list of targets (strings or tables)", value)
+        return [self.one(item, number) for number, item in enumerate(value)]
+
+    def one(self, item: Any, number: int) -> str | dict[str, Any]:
+        where = f"[{number}]"
+        if isinstance(item, str):
+            try:
+                return Text().check(item)
+            except InvalidValue as error:
+                raise error.below(where) from None
+        if not isinstance(item, Mapping):
+            raise InvalidValue("a string or a table with 'target'", item, path=(where,))
+        for key in item:
+            if key not in self.KEYS:
+                raise unknown_key(str(key), self.KEYS).below(where)
+        if "target" not in item:
+            raise InvalidValue(
+                detail="missing key 'target'", hint='{ target = "model.py:Net" }', path=(where,), keyless=True
+            )
+        out: dict[str, Any] = {}
+        for key, kind in (("target", Text()), ("kwargs", Kwargs()), ("input-shape", Shape())):
+            if key in item:
+                try:
+                    checked = kind.check(item[key])
+                except InvalidValue as error:
+                    raise error.below(key).below(where) from None
+                out[key] = list(checked) if key == "input-shape" else checked
+        return out
+
+    def schema(self) -> dict[str, Any]:
+        table = {
+            "type": "object",
+            "properties": {
+                "target": Text().schema(),
+                "kwargs": Kwargs().schema(),
+                "input-shape": Shape().schema(),
+            },
+            "required": ["target"],
+            "additionalProperties": False,
+        }
+        item = {"anyOf": [{"type": "string", "minLength": 1}, table]}
+        return {"anyOf": [{"type": "string", "minLength": 1}, {"type": "array", "items": item}]}
