@@ -4,6 +4,7 @@
     relulint probe TARGET [options]                Monte-Carlo born-dead estimate of every chain
     relulint rules [--format json]                 the rule catalogue
     relulint rule CODE|NAME                        one rule's full docs
+    relulint config [KEY] [--schema]               every option (or one); the JSON Schema of [tool.relulint]
     relulint --version
 
 This module imports neither torch nor the pipeline at import time: a pre-commit run whose changed files
@@ -21,6 +22,7 @@ from typing import Any
 import typer
 
 from relulint import __version__
+from relulint.cli_options import spec_options
 from relulint.errors import RelulintError, UsageError
 from relulint.options import Options
 from relulint.output import Sink
@@ -286,60 +288,19 @@ def guarded(body: Any) -> None:
 
 
 @app.command("check")
+@spec_options("check")
 def check_command(
     targets: list[str] = typer.Argument(
         None, help="file.py:Name, pkg.module:Name, file.py (every module in it), or training scripts."
     ),
     fmt: str = typer.Option("text", "--format", "-f", help="text, concise, json, sarif or github."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the report to this file."),
-    p: str = typer.Option(None, "--p", help="Largest acceptable born-dead probability \\[default: 0.01]."),
-    fail_on: str = typer.Option(
-        None, "--fail-on", help="Exit 1 on findings at or above: info, warning, error."
-    ),
-    exit_zero: bool = typer.Option(
-        False, "--exit-zero", help="Exit 0 even with findings (never hides exit 2)."
-    ),
-    select: list[str] = typer.Option(None, "--select", help="Rule codes or prefixes to check (comma list)."),
-    ignore: list[str] = typer.Option(None, "--ignore", help="Rule codes or prefixes to skip."),
-    extend_select: list[str] = typer.Option(None, "--extend-select", help="Add rules to the selection."),
     statistics: bool = typer.Option(False, "--statistics", help="Count findings per rule."),
-    kwargs: str = typer.Option(
-        None, "--kwargs", help="JSON keyword arguments for the constructor: '{\"width\": 4}'."
-    ),
-    input_shape: str = typer.Option(
-        None, "--input-shape", help="Example input shape for the fallback: 8,16."
-    ),
-    timeout: str = typer.Option(
-        None, "--timeout", help="Seconds allowed to import and trace \\[default: 120]."
-    ),
-    baseline: Path = typer.Option(None, "--baseline", help="Report only findings not in this baseline."),
     write_baseline: Path = typer.Option(None, "--write-baseline", help="Accept today's findings into FILE."),
-    probe: bool = typer.Option(False, "--probe", help="Monte-Carlo estimate for every chain at risk."),
-    probe_all: bool = typer.Option(False, "--probe-all", help="Monte-Carlo estimate for every chain."),
-    samples: str = typer.Option(None, "--samples", help="Probe samples \\[default: 10000]."),
-    points: str = typer.Option(None, "--points", help="Probe input points \\[default: 256]."),
-    domain: str = typer.Option(None, "--domain", help="Probe input domain LOW,HIGH \\[default: ±√3]."),
-    data: Path = typer.Option(None, "--data", help="Probe inputs D (.npy, .pt, .csv)."),
-    seed: str = typer.Option(None, "--seed", help="Probe seed \\[default: 0]."),
-    device: str = typer.Option(None, "--device", help="Probe device: auto, cpu, cuda or cuda:N."),
-    compare: str = typer.Option(None, "--compare", help="Also probe this init: rai."),
-    max_memory: str = typer.Option(None, "--max-memory", help="Probe memory bound \\[default: 1GiB]."),
-    target_std: float = typer.Option(
-        None, "--target-std", help="Standard deviation of the training targets."
-    ),
-    targets_file: str = typer.Option(
-        None, "--targets", help="Targets file: y.npy, y.npz:key, y.pt, y.csv:column."
-    ),
-    optimizer: str = typer.Option(
-        None, "--optimizer", help="The torch.optim class: sgd, adam, adamw, rmsprop, … (any case)."
-    ),
-    lr: float = typer.Option(None, "--lr", help="Learning rate."),
-    momentum: float = typer.Option(None, "--momentum", help="Momentum (SGD, RMSprop) or Adam's beta1."),
+    **options: Any,  # one flag per option spec (relulint.option_specs), added by @spec_options
 ) -> None:
     """Lint models: exit 0 when clean, 1 on findings at or above --fail-on, 2 on a usage or user-code error."""
-    given = {
-        k: v for k, v in locals().items() if k not in {"targets", "output", "statistics", "write_baseline"}
-    }
+    given = {"fmt": fmt, **options}
 
     def body() -> int:
         cli = collect_cli(**given)
@@ -369,24 +330,15 @@ def collect_cli(**values: Any) -> CliSettings:
 
 
 @app.command("probe")
+@spec_options("probe")
 def probe_command(
     target: str = typer.Argument(..., help="file.py:Name or pkg.module:Name."),
     fmt: str = typer.Option("text", "--format", "-f", help="text or json."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the report to this file."),
-    kwargs: str = typer.Option(None, "--kwargs", help="JSON keyword arguments for the constructor."),
-    input_shape: str = typer.Option(None, "--input-shape", help="Example input shape for the fallback."),
-    timeout: str = typer.Option(None, "--timeout", help="Seconds allowed to import and trace."),
-    samples: str = typer.Option(None, "--samples", help="Samples \\[default: 10000]."),
-    points: str = typer.Option(None, "--points", help="Input points \\[default: 256]."),
-    domain: str = typer.Option(None, "--domain", help="Input domain LOW,HIGH \\[default: ±√3]."),
-    data: Path = typer.Option(None, "--data", help="Inputs D (.npy, .pt, .csv)."),
-    seed: str = typer.Option(None, "--seed", help="Seed \\[default: 0]."),
-    device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N."),
-    compare: str = typer.Option(None, "--compare", help="Also probe this init: rai."),
-    max_memory: str = typer.Option(None, "--max-memory", help="Memory bound \\[default: 1GiB]."),
+    **options: Any,  # one flag per option spec that `probe` takes, added by @spec_options
 ) -> None:
     """Monte-Carlo estimate of the born-dead probability of every ReLU chain (`dying` Eq. 3.1)."""
-    given = {k: v for k, v in locals().items() if k not in {"target", "output", "fmt"}}
+    given = dict(options)
 
     def body() -> int:
         if fmt not in ("text", "json"):
@@ -399,6 +351,37 @@ def probe_command(
 
         report = _with_progress(lambda progress: check(target, options=options, progress=progress), sink)
         sink.emit_probe(report, options=options)
+        return 0
+
+    guarded(body)
+
+
+@app.command("config")
+def config_command(
+    key: str = typer.Argument(None, help="One option (config key, flag or name): show it in full."),
+    schema: bool = typer.Option(False, "--schema", help="Print the JSON Schema of [tool.relulint]."),
+    fmt: str = typer.Option("text", "--format", "-f", help="text, json or markdown (the README's table)."),
+) -> None:
+    """List every option: type, default, where it can be set, what it does."""
+
+    def body() -> int:
+        from relulint import option_docs
+
+        if schema:
+            text = option_docs.schema_text()
+        elif key is not None:
+            text = option_docs.describe(option_docs.find_spec(key))
+        elif fmt == "text":
+            text = option_docs.listing()
+        elif fmt == "json":
+            import json
+
+            text = json.dumps(option_docs.records(), indent=2, ensure_ascii=False) + "\n"
+        elif fmt == "markdown":
+            text = option_docs.markdown()
+        else:
+            raise UsageError(f"unknown format {fmt!r} for config", hint="--format text, json or markdown")
+        Sink(fmt="json").write(text)
         return 0
 
     guarded(body)

@@ -147,7 +147,16 @@ class Kind:
             return json.dumps(value)
         if isinstance(value, (tuple, list)):
             return "[" + ", ".join(self.toml_text(v) for v in value) + "]"
+        if isinstance(value, Mapping):
+            return "{ " + ", ".join(f"{_toml_key(k)} = {self.toml_text(v)}" for k, v in value.items()) + " }"
+        if isinstance(value, Severity):
+            return json.dumps(value.label)
         return show(value)
+
+
+def _toml_key(key: Any) -> str:
+    text = str(key)
+    return text if re.fullmatch(r"[A-Za-z0-9_-]+", text) else json.dumps(text)
 
 
 @dataclass(frozen=True)
@@ -574,10 +583,7 @@ class Kwargs(Kind):
         return {"type": "object", "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}}
 
     def cli_text(self, value: Any) -> str:
-        return json.dumps(value)
-
-    def toml_text(self, value: Any) -> str:
-        return "{ " + ", ".join(f"{k} = {super().toml_text(v)}" for k, v in value.items()) + " }"
+        return f"'{json.dumps(value)}'"  # quoted for the shell
 
 
 def _table(value: Any, expected: str) -> Mapping[str, Any]:
