@@ -227,3 +227,10 @@ def test_config_message_names_the_nested_file(tmp_path, monkeypatch) -> None:
         == "../pyproject.toml: [tool.relulint] 'timeout' must be a positive number, got nan"
     )
     assert raised.value.hint == "timeout = 120"
+
+
+def test_unknown_keyword_suggests_the_close_one(tmp_path) -> None:
+    with pytest.raises(UsageError) as raised:
+        relulint.check(str(tmp_path / "m.py") + ":Net", fail_onn="error")
+    assert raised.value.message == "unknown option 'fail_onn' for relulint.check (did you mean 'fail_on'?)"
+    assert raised.value.hint is not None and "relulint config" in raised.value.hint
