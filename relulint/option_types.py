@@ -13,13 +13,11 @@ text it cannot read is passed on as it is, and `check` rejects it. `schema()` is
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import numbers
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from relulint.facts import Severity, TrainingFacts
@@ -115,6 +113,9 @@ class Kind:
     is_flag = False  # a boolean flag (`--probe`): no value on the command line
     multiple = False  # a repeatable flag (`--select A --select B`)
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
     def check(self, value: Any) -> Any:
         return value
 
@@ -159,18 +160,22 @@ def _toml_key(key: Any) -> str:
     return text if re.fullmatch(r"[A-Za-z0-9_-]+", text) else json.dumps(text)
 
 
-@dataclass(frozen=True)
 class Number(Kind):
     """A finite real number within bounds (`low_open`: `> low` rather than `>= low`)."""
 
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    description: str | None = None  # replaces the generated "a number > 0"
-
     type_name = "float"
     metavar = "FLOAT"
+
+    def __init__(
+        self,
+        low: float | None = None,
+        high: float | None = None,
+        low_open: bool = False,
+        high_open: bool = False,
+        description: str | None = None,  # replaces the generated "a number > 0"
+    ) -> None:
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+        self.description = description
 
     def expected(self) -> str:
         if self.description:
@@ -219,15 +224,14 @@ def Probability() -> Number:  # noqa: N802 - reads as a kind
     )
 
 
-@dataclass(frozen=True)
 class Integer(Kind):
     """An integer within bounds."""
 
-    low: int | None = None
-    high: int | None = None
-
     type_name = "int"
     metavar = "INT"
+
+    def __init__(self, low: int | None = None, high: int | None = None) -> None:
+        self.low, self.high = low, high
 
     def expected(self) -> str:
         bounds = [f">= {self.low}"] if self.low is not None else []
@@ -253,7 +257,6 @@ class Integer(Kind):
         return out
 
 
-@dataclass(frozen=True)
 class Boolean(Kind):
     type_name = "bool"
     metavar = ""
@@ -271,14 +274,14 @@ class Boolean(Kind):
         return "true" if value else "false"
 
 
-@dataclass(frozen=True)
 class Choice(Kind):
     """One of a few words (any case; held in lower case)."""
 
-    choices: tuple[str, ...] = ()
-
     type_name = "str"
     metavar = "NAME"
+
+    def __init__(self, choices: tuple[str, ...]) -> None:
+        self.choices = choices
 
     def expected(self) -> str:
         return "one of " + ", ".join(repr(c) for c in self.choices)
@@ -295,7 +298,6 @@ class Choice(Kind):
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
-@dataclass(frozen=True)
 class Device(Kind):
     """The probe's device: `auto`, `cpu`, `cuda` or `cuda:N` (any case). Never touches CUDA."""
 
@@ -312,7 +314,6 @@ class Device(Kind):
         return {"type": "string", "pattern": "^(auto|cpu|cuda(:[0-9]+)?)$"}
 
 
-@dataclass(frozen=True)
 class SeverityLevel(Kind):
     type_name = "str"
     metavar = "LEVEL"
@@ -334,19 +335,13 @@ class SeverityLevel(Kind):
         return value.label if isinstance(value, Severity) else super().show(value)
 
 
-@dataclass(frozen=True)
 class Text(Kind):
     """A non-empty string (a path when `path`)."""
 
-    path: bool = False
-
-    @property
-    def type_name(self) -> str:  # type: ignore[override]
-        return "path" if self.path else "str"
-
-    @property
-    def metavar(self) -> str:  # type: ignore[override]
-        return "PATH" if self.path else "TEXT"
+    def __init__(self, path: bool = False) -> None:
+        self.path = path
+        self.type_name = "path" if path else "str"
+        self.metavar = "PATH" if path else "TEXT"
 
     def check(self, value: Any) -> str:
         if hasattr(value, "__fspath__"):
@@ -359,15 +354,12 @@ class Text(Kind):
         return {"type": "string", "minLength": 1}
 
 
-@dataclass(frozen=True)
 class Texts(Kind):
     """A list of non-empty strings (paths when `path`)."""
 
-    path: bool = False
-
-    @property
-    def type_name(self) -> str:  # type: ignore[override]
-        return "list[path]" if self.path else "list[str]"
+    def __init__(self, path: bool = False) -> None:
+        self.path = path
+        self.type_name = "list[path]" if path else "list[str]"
 
     def check(self, value: Any) -> tuple[str, ...]:
         items = [str(v) if hasattr(v, "__fspath__") else v for v in value] if _is_list(value) else None
@@ -401,6 +393,8 @@ def known_rule_code(code: str) -> str:
 
     rule = find_rule(code)
     if rule is None:
+        import difflib
+
         known = rule_codes()
         close = difflib.get_close_matches(code.upper(), known, n=1)
         suggestion = f" (did you mean '{close[0]}'?)" if close else ""
@@ -423,7 +417,6 @@ def selector(code: str) -> str:
     return code
 
 
-@dataclass(frozen=True)
 class Selectors(Kind):
     """Rule codes or prefixes (ruff semantics): a list, or one string holding one code or a comma list.
 
@@ -457,7 +450,6 @@ class Selectors(Kind):
 # ----------------------------------------------------------------------------------- shapes and sizes
 
 
-@dataclass(frozen=True)
 class Shape(Kind):
     """An example input shape: positive integers (`[8, 2]`; `8,2` on the command line)."""
 
@@ -484,7 +476,6 @@ class Shape(Kind):
         return ",".join(str(v) for v in value)
 
 
-@dataclass(frozen=True)
 class Interval(Kind):
     """`[LOW, HIGH]`: two finite numbers, LOW < HIGH (`LOW,HIGH` on the command line)."""
 
@@ -517,7 +508,6 @@ SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*", re.I)
 SCALE = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
-@dataclass(frozen=True)
 class Size(Kind):
     """A number of bytes: an integer, or text like `512MiB`, `1GiB`, `64k`."""
 
@@ -553,7 +543,6 @@ class Size(Kind):
 # ------------------------------------------------------------------------------------------- tables
 
 
-@dataclass(frozen=True)
 class Kwargs(Kind):
     """Keyword arguments for the model's constructor: a table with identifier keys (JSON on the CLI)."""
 
@@ -593,6 +582,8 @@ def _table(value: Any, expected: str) -> Mapping[str, Any]:
 
 
 def unknown_key(key: str, known: Sequence[str]) -> InvalidValue:
+    import difflib
+
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     if not close and key.replace("_", "-") in known:
         close = [key.replace("_", "-")]
@@ -602,7 +593,6 @@ def unknown_key(key: str, known: Sequence[str]) -> InvalidValue:
     )
 
 
-@dataclass(frozen=True)
 class SeverityTable(Kind):
     """`{ RL202 = "error", born-dead-relu-chain = "info" }`: a severity per rule (code or name)."""
 
@@ -621,7 +611,6 @@ class SeverityTable(Kind):
         return {"type": "object", "additionalProperties": SeverityLevel().schema()}
 
 
-@dataclass(frozen=True)
 class PerFileIgnores(Kind):
     """`{ "tests/*.py" = ["RL101"] }`: rule selectors ignored in files matching each glob."""
 
@@ -659,7 +648,6 @@ def rule_option_kind(name: str, default: Any, declared: Kind | None = None) -> K
     return Kind()
 
 
-@dataclass(frozen=True)
 class _AnyList(Kind):
     type_name = "list"
 
@@ -672,7 +660,6 @@ class _AnyList(Kind):
         return {"type": "array"}
 
 
-@dataclass(frozen=True)
 class RuleOptions(Kind):
     """`[tool.relulint.rules.CODE]` tables: each rule's declared options (`Rule.options`), each checked
     by its kind (`RuleOption.kind`, else inferred from its default)."""
@@ -726,7 +713,6 @@ class RuleOptions(Kind):
         return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
-@dataclass(frozen=True)
 class Training(Kind):
     """The training set-up (`TrainingFacts`); in `[tool.relulint.training]` its keys are options of
     their own (`relulint.option_specs.TRAINING`)."""
@@ -739,7 +725,6 @@ class Training(Kind):
         return value
 
 
-@dataclass(frozen=True)
 class Optimizer(Kind):
     """A `torch.optim` class name — `SGD`, `adam`, `torch.optim.AdamW` (any case) — as its lower-case key."""
 
@@ -761,7 +746,6 @@ class Optimizer(Kind):
         return {"type": "string"}
 
 
-@dataclass(frozen=True)
 class Betas(Kind):
     """Adam's `[β1, β2]`, each in [0, 1)."""
 
@@ -779,12 +763,11 @@ class Betas(Kind):
         return {"type": "array", "prefixItems": [item, item], "minItems": 2, "maxItems": 2}
 
 
-@dataclass(frozen=True)
 class Targets(Kind):
     """`targets`: strings (`"model.py:Net"`) or tables `{ target, kwargs, input-shape }`."""
 
     type_name = "list[target]"
-    KEYS = ("target", "kwargs", "input-shape")
+    KEYS: tuple[str, ...] = ("target", "kwargs", "input-shape")
 
     def check(self, value: Any) -> list[str | dict[str, Any]]:
         if isinstance(value, str):
