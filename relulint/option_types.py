@@ -498,7 +498,7 @@ class Interval(Kind):
         return {"type": "array", "prefixItems": [{"type": "number"}] * 2, "minItems": 2, "maxItems": 2}
 
     def show(self, value: Any) -> str:
-        return "±√3 (uniform, unit variance)" if value is None else f"[{value[0]:g}, {value[1]:g}]"
+        return "[-√3, √3] (the papers' domain)" if value is None else f"[{value[0]:g}, {value[1]:g}]"
 
     def cli_text(self, value: Any) -> str:
         return f"{value[0]:g},{value[1]:g}"
