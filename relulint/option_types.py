@@ -9,6 +9,7 @@ expected. Where the value came from (a flag, a key, a keyword) is added by the c
 `from_cli(text)` turns a flag's text into the value `check` reads (`"8,16"` → `[8, 16]`, `"nan"` → nan);
 text it cannot read is passed on as it is, and `check` rejects it. `schema()` is the kind's JSON Schema
 (draft 2020-12) for `[tool.relulint]`; `show(value)` renders a value for help texts and docs.
+The kinds that know the rules (selectors, per-rule tables) are in `relulint.option_rules`.
 """
 
 from __future__ import annotations
@@ -362,7 +363,7 @@ class Texts(Kind):
         self.type_name = "list[path]" if path else "list[str]"
 
     def check(self, value: Any) -> tuple[str, ...]:
-        items = [str(v) if hasattr(v, "__fspath__") else v for v in value] if _is_list(value) else None
+        items = [str(v) if hasattr(v, "__fspath__") else v for v in value] if is_list(value) else None
         if items is None or not all(isinstance(v, str) and v.strip() for v in items):
             raise InvalidValue("a list of strings", value)
         return tuple(v.strip() for v in items)
@@ -371,80 +372,8 @@ class Texts(Kind):
         return {"type": "array", "items": {"type": "string", "minLength": 1}}
 
 
-def _is_list(value: Any) -> bool:
+def is_list(value: Any) -> bool:
     return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
-
-
-# ------------------------------------------------------------------------------------- rule selectors
-
-SELECTOR = re.compile(r"^RL\d{0,3}$")
-SELECTOR_HINT = "codes or prefixes: RL101, RL1, RL or ALL (relulint rules lists the codes)"
-
-
-def rule_codes() -> tuple[str, ...]:
-    from relulint.registry import all_rules
-
-    return tuple(all_rules())
-
-
-def known_rule_code(code: str) -> str:
-    """The registered code for a code or rule name (`born-dead-relu-chain` → `RL101`)."""
-    from relulint.registry import find_rule
-
-    rule = find_rule(code)
-    if rule is None:
-        import difflib
-
-        known = rule_codes()
-        close = difflib.get_close_matches(code.upper(), known, n=1)
-        suggestion = f" (did you mean '{close[0]}'?)" if close else ""
-        raise InvalidValue(detail=f"unknown rule {code!r}{suggestion}", hint=f"rules are: {', '.join(known)}")
-    return rule.code
-
-
-def selector(code: str) -> str:
-    """One selector, upper-cased, `ALL` → `RL`: a code of a rule or a prefix of at least one."""
-    code = code.strip().upper()
-    code = "RL" if code == "ALL" else code
-    if not SELECTOR.match(code):
-        raise InvalidValue(
-            detail=f"{code!r} is not a rule code or prefix (RL101, RL1, RL)", hint=SELECTOR_HINT
-        )
-    if len(code) == 5:
-        return known_rule_code(code)
-    if not any(known.startswith(code) for known in rule_codes()):
-        raise InvalidValue(detail=f"{code!r} matches no rule", hint=f"rules are: {', '.join(rule_codes())}")
-    return code
-
-
-class Selectors(Kind):
-    """Rule codes or prefixes (ruff semantics): a list, or one string holding one code or a comma list.
-
-    A string is never read letter by letter: `ignore="RL102"` is the one code RL102.
-    """
-
-    type_name = "list[code]"
-    metavar = "CODES"
-    multiple = True
-
-    def check(self, value: Any) -> tuple[str, ...]:
-        if isinstance(value, str):
-            value = [value]
-        if not _is_list(value) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise InvalidValue("a list of strings", value)
-        codes = [part for v in value for part in v.split(",") if part.strip()]
-        return tuple(selector(code) for code in codes)
-
-    def from_cli(self, text: Any) -> Any:
-        return list(text) if isinstance(text, (list, tuple)) else text
-
-    def schema(self) -> dict[str, Any]:
-        one = f"({any_case('ALL')}|{any_case('RL')}[0-9]{{0,3}})"
-        listed = {"type": "string", "pattern": f"^\\s*{one}(\\s*,\\s*{one})*\\s*,?\\s*$"}
-        return {"anyOf": [listed, {"type": "array", "items": listed}]}
-
-    def cli_text(self, value: Any) -> str:
-        return ",".join(value) if _is_list(value) else str(value)
 
 
 # ----------------------------------------------------------------------------------- shapes and sizes
@@ -457,7 +386,7 @@ class Shape(Kind):
     metavar = "SHAPE"
 
     def check(self, value: Any) -> tuple[int, ...]:
-        if not _is_list(value) or not value or not all(is_integer(v) and v > 0 for v in value):
+        if not is_list(value) or not value or not all(is_integer(v) and v > 0 for v in value):
             raise InvalidValue("a list of positive integers, e.g. [8, 2]", value)
         return tuple(int(v) for v in value)
 
@@ -483,7 +412,7 @@ class Interval(Kind):
     metavar = "LOW,HIGH"
 
     def check(self, value: Any) -> tuple[float, float]:
-        ok = _is_list(value) and len(value) == 2 and all(is_number(v) and math.isfinite(v) for v in value)
+        ok = is_list(value) and len(value) == 2 and all(is_number(v) and math.isfinite(v) for v in value)
         if not ok or not value[0] < value[1]:
             raise InvalidValue("[LOW, HIGH], two finite numbers with LOW < HIGH", value)
         return float(value[0]), float(value[1])
@@ -575,7 +504,7 @@ class Kwargs(Kind):
         return f"'{json.dumps(value)}'"  # quoted for the shell
 
 
-def _table(value: Any, expected: str) -> Mapping[str, Any]:
+def as_table(value: Any, expected: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise InvalidValue(expected, value)
     return value
@@ -591,42 +520,6 @@ def unknown_key(key: str, known: Sequence[str]) -> InvalidValue:
     return InvalidValue(
         detail=f"unknown key '{key}'{suggestion}", hint=f"keys are: {', '.join(known)}", keyless=True
     )
-
-
-class SeverityTable(Kind):
-    """`{ RL202 = "error", born-dead-relu-chain = "info" }`: a severity per rule (code or name)."""
-
-    type_name = "table[code, level]"
-
-    def check(self, value: Any) -> dict[str, Severity]:
-        out: dict[str, Severity] = {}
-        for code, level in _table(value, 'a table of CODE = "info" | "warning" | "error"').items():
-            try:
-                out[known_rule_code(str(code))] = SeverityLevel().check(level)
-            except InvalidValue as error:
-                raise error.below(str(code)) from None
-        return out
-
-    def schema(self) -> dict[str, Any]:
-        return {"type": "object", "additionalProperties": SeverityLevel().schema()}
-
-
-class PerFileIgnores(Kind):
-    """`{ "tests/*.py" = ["RL101"] }`: rule selectors ignored in files matching each glob."""
-
-    type_name = "table[glob, list[code]]"
-
-    def check(self, value: Any) -> dict[str, tuple[str, ...]]:
-        out: dict[str, tuple[str, ...]] = {}
-        for glob, codes in _table(value, 'a table of glob = ["codes"]').items():
-            try:
-                out[str(glob)] = Selectors().check(codes)
-            except InvalidValue as error:
-                raise error.below(str(glob)) from None
-        return out
-
-    def schema(self) -> dict[str, Any]:
-        return {"type": "object", "additionalProperties": Selectors().schema()}
 
 
 def rule_option_kind(name: str, default: Any, declared: Kind | None = None) -> Kind:
@@ -652,65 +545,12 @@ class _AnyList(Kind):
     type_name = "list"
 
     def check(self, value: Any) -> tuple[Any, ...]:
-        if not _is_list(value):
+        if not is_list(value):
             raise InvalidValue("a list", value)
         return tuple(value)
 
     def schema(self) -> dict[str, Any]:
         return {"type": "array"}
-
-
-class RuleOptions(Kind):
-    """`[tool.relulint.rules.CODE]` tables: each rule's declared options (`Rule.options`), each checked
-    by its kind (`RuleOption.kind`, else inferred from its default)."""
-
-    type_name = "table[code, table]"
-
-    def check(self, value: Any) -> dict[str, dict[str, Any]]:
-        from relulint.registry import find_rule
-
-        out: dict[str, dict[str, Any]] = {}
-        for code, settings in _table(value, "a table of [tool.relulint.rules.CODE] tables").items():
-            try:
-                rule = find_rule(known_rule_code(str(code)))
-                assert rule is not None
-                table = _table(settings, "a table of the rule's options")
-            except InvalidValue as error:
-                raise error.below(str(code)) from None
-            out[rule.code] = {}
-            declared = {option.name: option for option in rule.options}
-            for name, setting in table.items():
-                option = declared.get(str(name).replace("-", "_")) or declared.get(str(name))
-                if option is None:
-                    if not declared:
-                        raise InvalidValue(
-                            detail=f"unknown key '{name}' ({rule.code} has no options)",
-                            path=(str(code),),
-                            keyless=True,
-                        )
-                    raise unknown_key(str(name), tuple(declared)).below(str(code))
-                kind = rule_option_kind(option.name, option.default, getattr(option, "kind", None))
-                try:
-                    out[rule.code][option.name] = kind.check(setting)
-                except InvalidValue as error:
-                    raise error.below(str(name)).below(str(code)) from None
-        return out
-
-    def schema(self) -> dict[str, Any]:
-        from relulint.registry import all_rules
-
-        properties: dict[str, Any] = {}
-        for rule in all_rules().values():
-            options = {
-                o.name: {
-                    **rule_option_kind(o.name, o.default, getattr(o, "kind", None)).schema(),
-                    "description": o.help,
-                }
-                for o in rule.options
-            }
-            table = {"type": "object", "properties": options, "additionalProperties": False}
-            properties[rule.code] = properties[rule.name] = table
-        return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
 class Training(Kind):
@@ -752,7 +592,7 @@ class Betas(Kind):
     type_name = "[float, float]"
 
     def check(self, value: Any) -> tuple[float, float]:
-        ok = _is_list(value) and len(value) == 2
+        ok = is_list(value) and len(value) == 2
         ok = ok and all(is_number(v) and 0 <= v < 1 for v in value)
         if not ok:
             raise InvalidValue("two numbers in [0, 1), e.g. [0.9, 0.999]", value)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from relulint.facts import Severity, TrainingFacts
+from relulint.option_rules import PerFileIgnores, RuleOptions, Selectors, SeverityTable
 from relulint.option_specs import CHECK_AND_PROBE, option
 from relulint.option_types import (
     Boolean,
@@ -24,12 +25,8 @@ from relulint.option_types import (
     Interval,
     Kwargs,
     Number,
-    PerFileIgnores,
     Probability,
-    RuleOptions,
-    Selectors,
     SeverityLevel,
-    SeverityTable,
     Shape,
     Size,
     Text,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 import sys
 import textwrap
 from pathlib import Path
@@ -266,3 +267,17 @@ def test_schema_rejects_what_relulint_rejects(body, tmp_path, monkeypatch) -> No
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError):
         load_config(tmp_path)
+
+
+@pytest.mark.parametrize("spec", [s for s in all_specs() if s.sample is not None], ids=lambda s: s.title)
+def test_every_example_in_hints_and_docs_is_accepted(spec) -> None:
+    """The hints (`--timeout 120`, `timeout = 120`) and `relulint config KEY` examples are valid input."""
+    spec.kind.check(spec.sample)
+    if spec.flag and not spec.kind.is_flag:
+        (text,) = shlex.split(spec.kind.cli_text(spec.sample))  # one shell word
+        assert spec.kind.check(spec.kind.from_cli(text)) == spec.kind.check(spec.sample)
+    if spec.key:
+        value = tomllib.loads(f"x = {spec.kind.toml_text(spec.sample)}")["x"]
+        assert spec.kind.check(value) == spec.kind.check(spec.sample)
+        table = json_schema() if spec.table == "tool.relulint" else json_schema()["properties"]["training"]
+        jsonschema.validate({spec.key: value}, {**table, "$schema": json_schema()["$schema"]})
