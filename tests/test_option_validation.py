@@ -234,3 +234,13 @@ def test_unknown_keyword_suggests_the_close_one(tmp_path) -> None:
         relulint.check(str(tmp_path / "m.py") + ":Net", fail_onn="error")
     assert raised.value.message == "unknown option 'fail_onn' for relulint.check (did you mean 'fail_on'?)"
     assert raised.value.hint is not None and "relulint config" in raised.value.hint
+
+
+@pytest.mark.parametrize("value", [0, -0.1, math.inf])
+def test_rl401_max_target_std_is_a_positive_std(value) -> None:
+    with pytest.raises(UsageError, match=r"\['max-target-std'\] must be a number > 0, got "):
+        Options(rule_options={"RL401": {"max-target-std": value}})
+    assert (
+        Options(rule_options={"RL401": {"max-target-std": 0.5}}).rule_option("RL401", "max-target-std", 0)
+        == 0.5
+    )
