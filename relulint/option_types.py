@@ -272,7 +272,7 @@ class Boolean(Kind):
         return {"type": "boolean"}
 
     def show(self, value: Any) -> str:
-        return "true" if value else "false"
+        return "none" if value is None else "true" if value else "false"
 
 
 class Choice(Kind):

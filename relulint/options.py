@@ -138,7 +138,7 @@ class Options:
     training: TrainingFacts = option(
         None,
         Training(),
-        "The training set-up, [tool.relulint.training] (see its keys).",
+        "The training set-up RL401 reads; in pyproject.toml the [tool.relulint.training] keys (training.*).",
         factory=TrainingFacts,
     )
     scripts: tuple[str, ...] = option(
