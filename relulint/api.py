@@ -16,6 +16,7 @@ or `torch.nn.Module` instances. Keyword arguments override `Options` fields (``p
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -40,14 +41,18 @@ Progress = Callable[[str], None]
 
 
 def make_options(options: Options | None = None, **overrides: Any) -> Options:
-    """`options` (or the defaults) with keyword overrides; unknown names are a usage error."""
+    """`options` (or the defaults) with keyword overrides, each checked by its option spec as the command
+    line and the config are (`Options` validates its fields); an unknown name or a bad value is a
+    `UsageError` with a one-line message naming the keyword."""
     base = options or Options()
-    names = {f.name for f in dataclasses.fields(Options)}
-    unknown = sorted(set(overrides) - names)
+    names = [f.name for f in dataclasses.fields(Options)]
+    unknown = sorted(set(overrides) - set(names))
     if unknown:
+        close = difflib.get_close_matches(unknown[0], names, n=1)
+        suggestion = f" (did you mean {close[0]!r}?)" if close else ""
         raise UsageError(
-            f"unknown option {unknown[0]!r} for relulint.check",
-            hint=f"options are: {', '.join(sorted(names))}",
+            f"unknown option {unknown[0]!r} for relulint.check{suggestion}",
+            hint=f"options are: {', '.join(sorted(names))} (relulint config describes them)",
         )
     return base.replace(**overrides) if overrides else base
 

@@ -4,6 +4,7 @@
     relulint probe TARGET [options]                Monte-Carlo born-dead estimate of every chain
     relulint rules [--format json]                 the rule catalogue
     relulint rule CODE|NAME                        one rule's full docs
+    relulint config [KEY] [--schema]               every option (or one); the JSON Schema of [tool.relulint]
     relulint --version
 
 This module imports neither torch nor the pipeline at import time: a pre-commit run whose changed files
@@ -22,8 +23,8 @@ from typing import Any
 import typer
 
 from relulint import __version__
+from relulint.cli_options import spec_options
 from relulint.errors import RelulintError, UsageError
-from relulint.facts import Severity
 from relulint.options import Options
 from relulint.output import Sink
 
@@ -55,50 +56,6 @@ def main_callback(
 
 
 # ------------------------------------------------------------------------------------ option parsing
-
-
-def parse_float_pair(text: str, flag: str) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in text.split(","))
-    except ValueError:
-        raise UsageError(
-            f"{flag} takes two numbers 'LOW,HIGH', got {text!r}", hint=f"{flag} -1.7,1.7"
-        ) from None
-    if not low < high:
-        raise UsageError(f"{flag}: LOW must be below HIGH, got {text!r}", hint=f"{flag} -1.7,1.7")
-    return low, high
-
-
-def parse_probability(value: float, flag: str) -> float:
-    if not 0.0 < value < 1.0:
-        raise UsageError(
-            f"{flag} is the largest acceptable probability, strictly between 0 and 1; got {value}",
-            hint=f"{flag} 0.01",
-        )
-    return value
-
-
-def parse_codes(values: list[str] | None, flag: str = "--select") -> tuple[str, ...]:
-    """`--select RL1,RL201 --select RL9` → codes, validated as `[tool.relulint] select` is."""
-    from relulint.config import parse_selectors
-
-    codes: list[str] = []
-    for value in values or []:
-        codes += [c for c in value.split(",") if c.strip()]
-    return parse_selectors(codes, flag, lambda message, hint: UsageError(message, hint=hint))
-
-
-def parse_memory(text: str) -> int:
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    raw = text.strip().lower().removesuffix("ib").removesuffix("b")
-    try:
-        if raw and raw[-1] in units:
-            return int(float(raw[:-1]) * units[raw[-1]])
-        return int(raw)
-    except ValueError:
-        raise UsageError(
-            f"--max-memory: cannot read {text!r}", hint="--max-memory 1GiB (or 512MiB, or bytes)"
-        ) from None
 
 
 @dataclass
@@ -394,66 +351,20 @@ DEBUG_HELP = "Show relulint's own traceback on an internal error."
 
 
 @app.command("check")
+@spec_options("check")
 def check_command(
     targets: list[str] = typer.Argument(
         None, help="file.py:Name, pkg.module:Name, file.py (every module in it), or training scripts."
     ),
     fmt: str = typer.Option("text", "--format", "-f", help="text, concise, json, sarif or github."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the report to this file."),
-    p: float = typer.Option(None, "--p", help="Largest acceptable born-dead probability \\[default: 0.01]."),
-    fail_on: str = typer.Option(
-        None, "--fail-on", help="Exit 1 on findings at or above: info, warning, error."
-    ),
-    exit_zero: bool = typer.Option(
-        False, "--exit-zero", help="Exit 0 even with findings (never hides exit 2)."
-    ),
-    select: list[str] = typer.Option(None, "--select", help="Rule codes or prefixes to check (comma list)."),
-    ignore: list[str] = typer.Option(None, "--ignore", help="Rule codes or prefixes to skip."),
-    extend_select: list[str] = typer.Option(None, "--extend-select", help="Add rules to the selection."),
     statistics: bool = typer.Option(False, "--statistics", help="Count findings per rule."),
-    kwargs: str = typer.Option(
-        None, "--kwargs", help="JSON keyword arguments for the constructor: '{\"width\": 4}'."
-    ),
-    input_shape: list[str] = typer.Option(
-        None, "--input-shape", help="Example input shape: 8,16, or one per forward argument: x=8,1."
-    ),
-    input_dtype: list[str] = typer.Option(
-        None, "--input-dtype", help="Example input dtype: long (token ids), or per argument: ids=long."
-    ),
-    timeout: float = typer.Option(
-        None, "--timeout", help="Seconds allowed to import and trace \\[default: 120]."
-    ),
-    baseline: Path = typer.Option(None, "--baseline", help="Report only findings not in this baseline."),
     write_baseline: Path = typer.Option(None, "--write-baseline", help="Accept today's findings into FILE."),
-    probe: bool = typer.Option(False, "--probe", help="Monte-Carlo estimate for every chain at risk."),
-    probe_all: bool = typer.Option(False, "--probe-all", help="Monte-Carlo estimate for every chain."),
-    samples: int = typer.Option(None, "--samples", help="Probe samples \\[default: 10000]."),
-    points: int = typer.Option(None, "--points", help="Probe input points \\[default: 256]."),
-    domain: str = typer.Option(None, "--domain", help="Probe input domain LOW,HIGH \\[default: ±√3]."),
-    data: Path = typer.Option(None, "--data", help="Probe inputs D (.npy, .pt, .csv)."),
-    seed: int = typer.Option(None, "--seed", help="Probe seed \\[default: 0]."),
-    device: str = typer.Option(None, "--device", help="Probe device: auto, cpu, cuda or cuda:N."),
-    compare: str = typer.Option(None, "--compare", help="Also probe this init: rai."),
-    max_memory: str = typer.Option(None, "--max-memory", help="Probe memory bound \\[default: 1GiB]."),
-    target_std: float = typer.Option(
-        None, "--target-std", help="Standard deviation of the training targets."
-    ),
-    targets_file: str = typer.Option(
-        None, "--targets", help="Targets file: y.npy, y.npz:key, y.pt, y.csv:column."
-    ),
-    optimizer: str = typer.Option(
-        None, "--optimizer", help="The torch.optim class: sgd, adam, adamw, rmsprop, … (any case)."
-    ),
-    lr: float = typer.Option(None, "--lr", help="Learning rate."),
-    momentum: float = typer.Option(None, "--momentum", help="Momentum (SGD, RMSprop) or Adam's beta1."),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
+    **options: Any,  # one flag per option spec (relulint.option_specs), added by @spec_options
 ) -> None:
     """Lint models: exit 0 when clean, 1 on findings at or above --fail-on, 2 on a usage or user-code error."""
-    given = {
-        k: v
-        for k, v in locals().items()
-        if k not in {"targets", "output", "statistics", "write_baseline", "debug"}
-    }
+    given = {"fmt": fmt, **options}
 
     def body() -> int:
         cli = collect_cli(**given)
@@ -463,70 +374,19 @@ def check_command(
 
 
 def collect_cli(**values: Any) -> CliSettings:
-    """Turn the typer parameters into `Options` overrides (only those the user gave)."""
+    """Turn the typer parameters into `Options` overrides (only those the user gave), each read and
+    checked by its option's kind (`relulint.option_specs`): the same check as the config and the API."""
+    from relulint.option_specs import from_cli, option_specs
+
     fmt = values.pop("fmt", "text")
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}", hint=f"--format one of: {', '.join(FORMATS)}")
     cli = CliSettings()
-    o = cli.overrides
-    if values.get("p") is not None:
-        o["p"] = parse_probability(values["p"], "--p")
-    if values.get("fail_on") is not None:
-        try:
-            o["fail_on"] = Severity.parse(values["fail_on"])
-        except ValueError as error:
-            raise UsageError(f"--fail-on: {error}", hint="--fail-on warning") from None
-    if values.get("exit_zero"):
-        o["exit_zero"] = True
-    for name in SELECTION:
-        if values.get(name):
-            o[name] = parse_codes(values[name], "--" + name.replace("_", "-"))
-    if values.get("kwargs") is not None:
-        from relulint.target import parse_kwargs
-
-        o["kwargs"] = parse_kwargs(values["kwargs"])
-    if values.get("input_shape"):
-        from relulint.target import parse_input_shapes
-
-        o["input_shape"] = parse_input_shapes(list(values["input_shape"]))
-    if values.get("input_dtype"):
-        from relulint.target import parse_input_dtypes
-
-        o["input_dtype"] = parse_input_dtypes(list(values["input_dtype"]))
-    if values.get("timeout") is not None:
-        if values["timeout"] <= 0:
-            raise UsageError("--timeout must be positive", hint="--timeout 120")
-        o["timeout"] = values["timeout"]
-    if values.get("baseline") is not None:
-        o["baseline"] = str(values["baseline"])
-    for name in ("probe", "probe_all"):
-        if values.get(name):
-            o[name] = True
-    for name in ("samples", "points"):
-        if values.get(name) is not None:
-            if values[name] < 1:
-                raise UsageError(f"--{name} must be at least 1", hint=f"--{name} 1000")
-            o[name] = values[name]
-    if values.get("seed") is not None:
-        if values["seed"] < 0:
-            raise UsageError(f"--seed must be a non-negative integer, got {values['seed']}", hint="--seed 0")
-        o["seed"] = values["seed"]
-    if values.get("domain") is not None:
-        o["domain"] = parse_float_pair(values["domain"], "--domain")
-    if values.get("data") is not None:
-        o["data"] = str(values["data"])
-    if values.get("device") is not None:
-        from relulint.probe import parse_device
-
-        o["device"] = parse_device(values["device"])
-    if values.get("compare") is not None:
-        if values["compare"] != "rai":
-            raise UsageError(f"--compare: unknown init {values['compare']!r}", hint="--compare rai")
-        o["compare"] = "rai"
-    if values.get("max_memory") is not None:
-        o["max_memory"] = parse_memory(values["max_memory"])
-    if values.get("targets_file") is not None:
-        o["targets_file"] = values["targets_file"]
+    for spec in option_specs():
+        value = values.get(spec.name)
+        if spec.flag is None or value is None or value is False or value == []:
+            continue  # not given: the config (or the default) stands
+        cli.overrides[spec.name] = from_cli(spec, value)
     from relulint.training import validate_cli_training
 
     cli.training.update(validate_cli_training(values))
@@ -534,26 +394,16 @@ def collect_cli(**values: Any) -> CliSettings:
 
 
 @app.command("probe")
+@spec_options("probe")
 def probe_command(
     target: str = typer.Argument(..., help="file.py:Name or pkg.module:Name."),
     fmt: str = typer.Option("text", "--format", "-f", help="text or json."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the report to this file."),
-    kwargs: str = typer.Option(None, "--kwargs", help="JSON keyword arguments for the constructor."),
-    input_shape: list[str] = typer.Option(None, "--input-shape", help="Example input shape: 8,16 or x=8,1."),
-    input_dtype: list[str] = typer.Option(None, "--input-dtype", help="Example input dtype: long."),
-    timeout: float = typer.Option(None, "--timeout", help="Seconds allowed to import and trace."),
-    samples: int = typer.Option(None, "--samples", help="Samples \\[default: 10000]."),
-    points: int = typer.Option(None, "--points", help="Input points \\[default: 256]."),
-    domain: str = typer.Option(None, "--domain", help="Input domain LOW,HIGH \\[default: ±√3]."),
-    data: Path = typer.Option(None, "--data", help="Inputs D (.npy, .pt, .csv)."),
-    seed: int = typer.Option(None, "--seed", help="Seed \\[default: 0]."),
-    device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N."),
-    compare: str = typer.Option(None, "--compare", help="Also probe this init: rai."),
-    max_memory: str = typer.Option(None, "--max-memory", help="Memory bound \\[default: 1GiB]."),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
+    **options: Any,  # one flag per option spec that `probe` takes, added by @spec_options
 ) -> None:
     """Monte-Carlo estimate of the born-dead probability of every ReLU chain (`dying` Eq. 3.1)."""
-    given = {k: v for k, v in locals().items() if k not in {"target", "output", "fmt", "debug"}}
+    given = dict(options)
 
     def body() -> int:
         if fmt not in ("text", "json"):
@@ -569,6 +419,37 @@ def probe_command(
         return 0
 
     guarded(body, debug)
+
+
+@app.command("config")
+def config_command(
+    key: str = typer.Argument(None, help="One option (config key, flag or name): show it in full."),
+    schema: bool = typer.Option(False, "--schema", help="Print the JSON Schema of [tool.relulint]."),
+    fmt: str = typer.Option("text", "--format", "-f", help="text, json or markdown (the README's table)."),
+) -> None:
+    """List every option: type, default, where it can be set, what it does."""
+
+    def body() -> int:
+        from relulint import option_docs
+
+        if schema:
+            text = option_docs.schema_text()
+        elif key is not None:
+            text = option_docs.describe(option_docs.find_spec(key))
+        elif fmt == "text":
+            text = option_docs.listing()
+        elif fmt == "json":
+            import json
+
+            text = json.dumps(option_docs.records(), indent=2, ensure_ascii=False) + "\n"
+        elif fmt == "markdown":
+            text = option_docs.markdown()
+        else:
+            raise UsageError(f"unknown format {fmt!r} for config", hint="--format text, json or markdown")
+        Sink(fmt="json").write(text)
+        return 0
+
+    guarded(body)
 
 
 @app.command("rules")

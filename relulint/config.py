@@ -25,27 +25,21 @@ whose one-line message names the key, e.g.
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
-import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from relulint.errors import ConfigError
-from relulint.facts import Severity
+from relulint.option_specs import TABLE, TARGETS, Source, config_specs, display_path, validate
+from relulint.option_types import InvalidValue, rule_option_kind, unknown_key
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - python 3.10
     import tomli as tomllib
-
-SELECTOR = re.compile(r"^RL\d{0,3}$")
-DEVICES = ("auto", "cpu", "cuda")
-TARGET_KEYS = ("target", "kwargs", "input-shape", "input-dtype")
 
 
 @dataclass(frozen=True)
@@ -77,14 +71,29 @@ def find_pyproject(start: Path) -> Path | None:
     return None
 
 
+# "relulint" as UTF-8 (and ASCII, Latin-1, ...), and as UTF-16: a file that mentions it but cannot be read
+# as UTF-8 is relulint's configuration, broken, never a file to skip silently
+_MENTIONS = (b"relulint", "relulint".encode("utf-16-le"), "relulint".encode("utf-16-be"))
+
+
 def _has_relulint_table(path: Path) -> bool:
-    """Cheap test before parsing: does the file mention `tool.relulint` at all? Then parse to be sure."""
+    """Cheap test before parsing: does the file mention `tool.relulint` at all? Then parse to be sure.
+
+    A file that mentions relulint but is not valid UTF-8 (TOML files must be) is a `ConfigError`.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        data = path.read_bytes()
+    except OSError:
         return False
-    if "relulint" not in text:
+    if not any(mention in data for mention in _MENTIONS):
         return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{_display(path)}: not valid UTF-8 ({error.reason} at byte {error.start})",
+            hint="save pyproject.toml as UTF-8 (TOML files must be UTF-8)",
+        ) from None
     return "relulint" in _read_toml(path).get("tool", {})
 
 
@@ -100,46 +109,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{_display(path)}: cannot read: {error}") from None
 
 
-def _display(path: Path) -> str:
-    try:
-        return os.path.relpath(path, Path.cwd())
-    except ValueError:  # another drive on Windows
-        return str(path)
-
-
-# ------------------------------------------------------------------------------------- rule selectors
-
-SELECTOR_HINT = "codes or prefixes: RL101, RL1, RL or ALL (relulint rules lists the codes)"
-Fail = Callable[[str, str], Exception]
-
-
-def parse_selectors(values: list[str], key: str, fail: Fail) -> tuple[str, ...]:
-    """Rule selectors (`select`, `ignore`, `extend-select`, `--select`, ...): upper-cased, `ALL` → `RL`.
-
-    Shared by `[tool.relulint]` and the command line. A value that is not `RL` + up to three digits, or
-    a full code that no rule has, raises `fail(message, hint)` naming `key` (`'select'`, `--select`)
-    and the value.
-    """
-    codes = ["RL" if c == "ALL" else c for c in (v.strip().upper() for v in values)]
-    for code in codes:
-        if not SELECTOR.match(code):
-            raise fail(f"{key}: {code!r} is not a rule code or prefix (RL101, RL1, RL)", SELECTOR_HINT)
-        if len(code) == 5:
-            known_rule_code(code, key, fail)
-    return tuple(codes)
-
-
-def known_rule_code(code: str, key: str, fail: Fail) -> str:
-    """The registered code for a code or rule name; `fail(message, hint)` naming `key` otherwise."""
-    from relulint.registry import all_rules, find_rule
-
-    rule = find_rule(code)
-    if rule is None:
-        known = tuple(all_rules())
-        close = difflib.get_close_matches(code.upper(), known, n=1)
-        suggestion = f" (did you mean '{close[0]}'?)" if close else ""
-        raise fail(f"{key}: unknown rule {code!r}{suggestion}", f"rules are: {', '.join(known)}")
-    return rule.code
+_display = display_path
 
 
 # ------------------------------------------------------------------------------------------ loading
@@ -159,302 +129,64 @@ def load_config(start: Path) -> ConfigResult:
 
 @dataclass
 class _Reader:
-    """Validates one `[tool.relulint]` table; every error names the file, the table and the key."""
+    """Validates one `[tool.relulint]` table by the option specs; every error names the file and the key."""
 
     path: Path
     base_dir: Path
     cwd: Path
 
-    # errors ------------------------------------------------------------------------------------------
+    @property
+    def source(self) -> Source:
+        return Source("config", self.path)
 
-    def fail(self, message: str, hint: str | None = None, table: str = "tool.relulint") -> ConfigError:
+    def fail(self, message: str, hint: str | None = None, table: str = TABLE) -> ConfigError:
         return ConfigError(f"{_display(self.path)}: [{table}] {message}", hint=hint)
-
-    def unknown(self, key: str, known: tuple[str, ...], table: str = "tool.relulint") -> ConfigError:
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        if not close and key.replace("_", "-") in known:
-            close = [key.replace("_", "-")]
-        suggestion = f" (did you mean '{close[0]}'?)" if close else ""
-        return self.fail(
-            f"unknown key '{key}'{suggestion}", hint=f"keys are: {', '.join(known)}", table=table
-        )
-
-    def wrong(self, key: str, expected: str, value: Any, table: str = "tool.relulint") -> ConfigError:
-        return self.fail(f"'{key}' must be {expected}, got {value!r}", table=table)
-
-    # the table ---------------------------------------------------------------------------------------
 
     def read(self, table: Mapping[str, Any]) -> tuple[dict[str, Any], list[str | dict[str, Any]]]:
         if not isinstance(table, Mapping):
             raise ConfigError(f"{_display(self.path)}: 'tool.relulint' must be a table")
-        handlers = self.handlers()
+        specs = config_specs(TABLE)
         options: dict[str, Any] = {}
         targets: list[str | dict[str, Any]] = []
         for key, value in table.items():
-            if key == "targets":
-                targets = self.targets(value)
+            if key == "training":
+                options.update(self.training(key, value))
                 continue
-            handler = handlers.get(key)
-            if handler is None:
-                raise self.unknown(key, tuple(sorted([*handlers, "targets"])))
-            options.update(handler(key, value))
+            spec = specs.get(key)
+            if spec is None:
+                unknown = unknown_key(key, tuple(sorted([*specs, "training"])))
+                raise self.fail(unknown.problem(), hint=unknown.hint)
+            checked = validate(spec, value, self.source)
+            if spec is TARGETS:
+                targets = [self.target(item) for item in checked]
+            else:
+                options[spec.name] = self.rebased(spec.name, checked)
         return options, targets
 
-    def handlers(self) -> dict[str, Callable[[str, Any], dict[str, Any]]]:
-        return {
-            "select": lambda k, v: {"select": self.selectors(k, v)},
-            "ignore": lambda k, v: {"ignore": self.selectors(k, v)},
-            "extend-select": lambda k, v: {"extend_select": self.selectors(k, v)},
-            "fail-on": lambda k, v: {"fail_on": self.severity(k, v)},
-            "p": lambda k, v: {"p": self.probability(k, v)},
-            "timeout": lambda k, v: {"timeout": self.positive(k, v)},
-            "input-shape": lambda k, v: {"input_shape": self.input_shape(k, v)},
-            "input-dtype": lambda k, v: {"input_dtype": self.input_dtype(k, v)},
-            "kwargs": lambda k, v: {"kwargs": self.kwargs(k, v)},
-            "per-file-ignores": lambda k, v: {"per_file_ignores": self.per_file_ignores(k, v)},
-            "severity": lambda k, v: {"severity_overrides": self.severity_overrides(k, v)},
-            "rules": lambda k, v: {"rule_options": self.rule_options(k, v)},
-            "training": lambda k, v: self.training(k, v),
-            "baseline": lambda k, v: {"baseline": self.relative_path(k, v)},
-            "scripts": lambda k, v: {"scripts": tuple(self.relative_path(k, s) for s in self.strings(k, v))},
-            "targets-file": lambda k, v: {"targets_file": self.string(k, v)},
-            "probe": lambda k, v: {"probe": self.boolean(k, v)},
-            "probe-all": lambda k, v: {"probe_all": self.boolean(k, v)},
-            "samples": lambda k, v: {"samples": self.count(k, v)},
-            "points": lambda k, v: {"points": self.count(k, v)},
-            "seed": lambda k, v: {"seed": self.integer(k, v)},
-            "device": lambda k, v: {"device": self.choice(k, v, DEVICES)},
-            "domain": lambda k, v: {"domain": self.domain(k, v)},
-            "data": lambda k, v: {"data": self.relative_path(k, v)},
-            "compare": lambda k, v: {"compare": self.choice(k, v, ("rai",))},
-            "max-memory": lambda k, v: {"max_memory": self.memory(k, v)},
-        }
-
-    # scalar types ------------------------------------------------------------------------------------
-
-    def string(self, key: str, value: Any, table: str = "tool.relulint") -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.wrong(key, "a non-empty string", value, table)
-        return value.strip()
-
-    def strings(self, key: str, value: Any, table: str = "tool.relulint") -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise self.wrong(key, "a list of strings", value, table)
-        return [v.strip() for v in value]
-
-    def boolean(self, key: str, value: Any) -> bool:
-        if not isinstance(value, bool):
-            raise self.wrong(key, "true or false", value)
+    def rebased(self, name: str, value: Any) -> Any:
+        """Paths in the config are relative to its directory: made relative to the working directory."""
+        if name in ("baseline", "data"):
+            return _rebase(value, self.base_dir, self.cwd)
+        if name == "scripts":
+            return tuple(_rebase(script, self.base_dir, self.cwd) for script in value)
+        if name == "per_file_ignores":
+            return {_rebase_glob(glob, self.base_dir, self.cwd): codes for glob, codes in value.items()}
         return value
-
-    def integer(self, key: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.wrong(key, "an integer", value)
-        return value
-
-    def count(self, key: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise self.wrong(key, "an integer >= 1", value)
-        return value
-
-    def number(self, key: str, value: Any, table: str = "tool.relulint") -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise self.wrong(key, "a number", value, table)
-        return float(value)
-
-    def positive(self, key: str, value: Any) -> float:
-        if self.number(key, value) <= 0:
-            raise self.wrong(key, "a positive number", value)
-        return float(value)
-
-    def probability(self, key: str, value: Any, table: str = "tool.relulint") -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
-            raise self.wrong(key, "a probability between 0 and 1", value, table)
-        return float(value)
-
-    def choice(self, key: str, value: Any, choices: tuple[str, ...]) -> str:
-        if value not in choices:
-            raise self.wrong(key, "one of " + ", ".join(repr(c) for c in choices), value)
-        return value
-
-    def severity(self, key: str, value: Any, table: str = "tool.relulint") -> Severity:
-        try:
-            if not isinstance(value, str):
-                raise ValueError
-            return Severity.parse(value)
-        except ValueError:
-            raise self.wrong(key, "one of 'info', 'warning', 'error'", value, table) from None
-
-    def shape(self, key: str, value: Any, table: str = "tool.relulint") -> tuple[int, ...]:
-        ok = (
-            isinstance(value, list)
-            and value
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        )
-        if not ok or any(v < 1 for v in value):
-            raise self.wrong(key, "a list of positive integers, e.g. [8, 2]", value, table)
-        return tuple(value)
-
-    def input_shape(self, key: str, value: Any, table: str = "tool.relulint") -> Any:
-        """``[8, 2]`` (every forward argument) or ``{ x = [8, 1], t = [8, 1] }`` (one per argument)."""
-        if isinstance(value, Mapping) and value and all(str(k).isidentifier() for k in value):
-            return {str(k): self.shape(f"{key}.{k}", v, table) for k, v in value.items()}
-        if isinstance(value, Mapping):
-            raise self.wrong(key, "a list of positive integers or a table { x = [8, 1] }", value, table)
-        return self.shape(key, value, table)
-
-    def input_dtype(self, key: str, value: Any, table: str = "tool.relulint") -> Any:
-        """``"long"`` (every forward argument) or ``{ tokens = "long" }``."""
-        from relulint.errors import UsageError
-        from relulint.target import check_input_dtype
-
-        try:
-            return check_input_dtype(value if isinstance(value, Mapping) else self.string(key, value, table))
-        except UsageError as error:
-            raise self.wrong(
-                key, 'a dtype name such as "long" or a table { ids = "long" }', value, table
-            ) from error
-
-    def kwargs(self, key: str, value: Any, table: str = "tool.relulint") -> dict[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.wrong(key, "a table of constructor arguments", value, table)
-        return dict(value)
-
-    def domain(self, key: str, value: Any) -> tuple[float, float]:
-        if (
-            not isinstance(value, list)
-            or len(value) != 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-            or not value[0] < value[1]
-        ):
-            raise self.wrong(key, "[LOW, HIGH] with LOW < HIGH", value)
-        return float(value[0]), float(value[1])
-
-    def memory(self, key: str, value: Any) -> int:
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-        match = (
-            re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*", str(value), re.I)
-            if isinstance(value, str)
-            else None
-        )
-        if not match:
-            raise self.wrong(key, "bytes or a size like '1GiB'", value)
-        scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[match.group(2).lower()]
-        return int(float(match.group(1)) * scale)
-
-    def relative_path(self, key: str, value: Any) -> str:
-        """A path from the config, made relative to the working directory (absolute if that fails)."""
-        text = self.string(key, value)
-        return _rebase(text, self.base_dir, self.cwd)
-
-    # rule selection ----------------------------------------------------------------------------------
-
-    def selectors(self, key: str, value: Any, table: str = "tool.relulint") -> tuple[str, ...]:
-        if isinstance(value, str):
-            value = [value]
-        return parse_selectors(
-            self.strings(key, value, table), f"'{key}'", lambda m, h: self.fail(m, hint=h, table=table)
-        )
-
-    def rule_code(self, key: str, code: str, table: str = "tool.relulint") -> str:
-        """The registered code for a code or rule name; an error naming `key` otherwise."""
-        return known_rule_code(code, f"'{key}'", lambda m, h: self.fail(m, hint=h, table=table))
-
-    def per_file_ignores(self, key: str, value: Any) -> dict[str, tuple[str, ...]]:
-        if not isinstance(value, Mapping):
-            raise self.wrong(key, 'a table of glob = ["codes"]', value)
-        out: dict[str, tuple[str, ...]] = {}
-        for glob, codes in value.items():
-            out[_rebase_glob(glob, self.base_dir, self.cwd)] = self.selectors(
-                glob, codes, f"tool.relulint.{key}"
-            )
-        return out
-
-    def severity_overrides(self, key: str, value: Any) -> dict[str, Severity]:
-        if not isinstance(value, Mapping):
-            raise self.wrong(key, 'a table of CODE = "info" | "warning" | "error"', value)
-        table = f"tool.relulint.{key}"
-        return {
-            self.rule_code(code, code, table): self.severity(code, level, table)
-            for code, level in value.items()
-        }
-
-    def rule_options(self, key: str, value: Any) -> dict[str, dict[str, Any]]:
-        """`[tool.relulint.rules.CODE]` tables, checked against each rule's declared `RuleOption`s."""
-        from relulint.registry import find_rule
-
-        if not isinstance(value, Mapping):
-            raise self.wrong(key, "a table of [tool.relulint.rules.CODE] tables", value)
-        out: dict[str, dict[str, Any]] = {}
-        for code, settings in value.items():
-            table = f"tool.relulint.rules.{code}"
-            rule = find_rule(self.rule_code(code, code, f"tool.relulint.{key}"))
-            assert rule is not None
-            if not isinstance(settings, Mapping):
-                raise self.wrong(code, "a table of the rule's options", settings, f"tool.relulint.{key}")
-            declared = {option.name: option for option in rule.options}
-            out[rule.code] = {}
-            for name, setting in settings.items():
-                option = declared.get(name.replace("-", "_")) or declared.get(name)
-                if option is None:
-                    if not declared:
-                        raise self.fail(f"unknown key '{name}' ({rule.code} has no options)", table=table)
-                    raise self.unknown(name, tuple(declared), table=table)
-                out[rule.code][option.name] = self.option_value(name, setting, option.default, table)
-        return out
 
     def option_value(self, name: str, value: Any, default: Any, table: str) -> Any:
-        """A rule option's value, typed like its default (ints are accepted for float options)."""
-        if name == "p":
-            return self.probability(name, value, table)
-        if default is None:
-            return value
-        if isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise self.wrong(name, "true or false", value, table)
-        elif isinstance(default, float):
-            return self.number(name, value, table)
-        elif isinstance(default, int):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise self.wrong(name, "an integer", value, table)
-        elif isinstance(default, str):
-            return self.string(name, value, table)
-        elif isinstance(default, (list, tuple)):
-            if not isinstance(value, list):
-                raise self.wrong(name, "a list", value, table)
-            return tuple(value)
-        return value
+        """A rule option's value, checked by the kind its default implies (ints are accepted for floats)."""
+        kind = rule_option_kind(name, default)
+        try:
+            return kind.check(value)
+        except InvalidValue as error:
+            raise self.fail(f"'{name}' {error.problem()}", hint=error.hint, table=table) from None
 
     # targets and training ----------------------------------------------------------------------------
 
-    def targets(self, value: Any) -> list[str | dict[str, Any]]:
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list):
-            raise self.wrong("targets", "a list of targets (strings or tables)", value)
-        return [self.target(item, number) for number, item in enumerate(value)]
-
-    def target(self, item: Any, number: int) -> str | dict[str, Any]:
+    def target(self, item: str | dict[str, Any]) -> str | dict[str, Any]:
         if isinstance(item, str):
-            return self.target_spec(self.string("targets", item))
-        if not isinstance(item, Mapping):
-            raise self.wrong(f"targets[{number}]", "a string or a table with 'target'", item)
-        table = f"tool.relulint.targets[{number}]"
-        for key in item:
-            if key not in TARGET_KEYS:
-                raise self.unknown(key, TARGET_KEYS, table=table)
-        if "target" not in item:
-            raise self.fail("missing key 'target'", hint='{ target = "model.py:Net" }', table=table)
-        out: dict[str, Any] = {"target": self.target_spec(self.string("target", item["target"], table))}
-        if "kwargs" in item:
-            out["kwargs"] = self.kwargs("kwargs", item["kwargs"], table)
-        if "input-shape" in item:
-            shape = self.input_shape("input-shape", item["input-shape"], table)
-            out["input-shape"] = shape if isinstance(shape, dict) else list(shape)
-        if "input-dtype" in item:
-            out["input-dtype"] = self.input_dtype("input-dtype", item["input-dtype"], table)
-        return out
+            return self.target_spec(item)
+        return {**item, "target": self.target_spec(item["target"])}
 
     def target_spec(self, spec: str) -> str:
         """A file target (`dir/model.py[:Name]`) rebased to the working directory; module targets as given."""
@@ -469,7 +201,7 @@ class _Reader:
 
     def training(self, key: str, value: Any) -> dict[str, Any]:
         if not isinstance(value, Mapping):
-            raise self.wrong(key, "a table ([tool.relulint.training])", value)
+            raise self.fail(f"'{key}' must be a table ([tool.relulint.training]), got {value!r}")
         from relulint.training import training_from_config
 
         try:

@@ -1,16 +1,39 @@
 """Run options: one immutable record built from defaults, then `[tool.relulint]`, then the command line.
 
 Every stage reads what it needs from `Options`; nothing reads the command line or the config directly.
+Each field is declared once, here, with its kind, default, help, flag and config key
+(`relulint.option_specs.option`); the config reader, the command line, `relulint config` and the README's
+options table are built from these declarations. Every value is validated when an `Options` is made, so
+`relulint.check(t, p=2)` and `Options(p=2)` fail as `--p 2` and `p = 2` in `[tool.relulint]` do.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from relulint.facts import Severity, TrainingFacts
+from relulint.option_rules import PerFileIgnores, RuleOptions, Selectors, SeverityTable
+from relulint.option_specs import CHECK_AND_PROBE, option
+from relulint.option_types import (
+    Boolean,
+    Choice,
+    Device,
+    InputDtypes,
+    InputShapes,
+    Integer,
+    Interval,
+    Kwargs,
+    Number,
+    Probability,
+    SeverityLevel,
+    Size,
+    Text,
+    Texts,
+    Training,
+)
 
 DEFAULT_P = (
     0.01  # keep P(born dead) below 1 %: the threshold `collapse` §4 recommends ("less than 1% or 10%")
@@ -22,42 +45,221 @@ class Options:
     """Everything that changes what relulint checks or how it reports."""
 
     # rules
-    p: float = DEFAULT_P
-    select: tuple[str, ...] = ()  # codes or prefixes; empty = every rule
-    ignore: tuple[str, ...] = ()
-    extend_select: tuple[str, ...] = ()
-    rule_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # "RL202" → {"factor": 1e3}
-    severity_overrides: Mapping[str, Severity] = field(default_factory=dict)
-    per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # glob → codes
-    fail_on: Severity = Severity.WARNING
-    exit_zero: bool = False
+    p: float = option(
+        DEFAULT_P,
+        Probability(),
+        "Largest acceptable born-dead probability (`collapse` §4: below 1 % or 10 %).",
+        flag="--p",
+        key="p",
+    )
+    select: tuple[str, ...] = option(
+        (),
+        Selectors(),
+        "Rule codes or prefixes to check (comma list); empty: every default rule.",
+        flag="--select",
+        key="select",
+        example=["RL1", "RL201"],
+    )
+    ignore: tuple[str, ...] = option(
+        (), Selectors(), "Rule codes or prefixes to skip.", flag="--ignore", key="ignore", example=["RL102"]
+    )
+    extend_select: tuple[str, ...] = option(
+        (),
+        Selectors(),
+        "Rule codes or prefixes to add to the selection.",
+        flag="--extend-select",
+        key="extend-select",
+        example=["RL9"],
+    )
+    rule_options: Mapping[str, Mapping[str, Any]] = option(
+        None,
+        RuleOptions(),
+        "Each rule's options, [tool.relulint.rules.CODE] (relulint rule CODE lists them).",
+        key="rules",
+        example={"RL202": {"factor": 1e4}},
+        factory=dict,
+    )
+    severity_overrides: Mapping[str, Severity] = option(
+        None,
+        SeverityTable(),
+        "A severity per rule (code or name): info, warning or error.",
+        key="severity",
+        example={"RL202": "error"},
+        factory=dict,
+    )
+    per_file_ignores: Mapping[str, tuple[str, ...]] = option(
+        None,
+        PerFileIgnores(),
+        "Rules ignored in files matching each glob (relative to the config's directory).",
+        key="per-file-ignores",
+        example={"tests/*.py": ["RL101"]},
+        factory=dict,
+    )
+    fail_on: Severity = option(
+        Severity.WARNING,
+        SeverityLevel(),
+        "Exit 1 on findings at or above this severity: info, warning or error.",
+        flag="--fail-on",
+        key="fail-on",
+    )
+    exit_zero: bool = option(
+        False, Boolean(), "Exit 0 even with findings (never hides exit 2).", flag="--exit-zero"
+    )
 
     # load / capture
-    timeout: float = 120.0
-    input_shape: tuple[int, ...] | Mapping[str, tuple[int, ...]] | None = None  # one, or one per argument
-    input_dtype: str | Mapping[str, str] | None = None  # "int64", ...; or one per forward argument
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    timeout: float = option(
+        120.0,
+        Number(low=0.0, low_open=True, description="a positive number"),
+        "Seconds allowed to import and trace the model.",
+        flag="--timeout",
+        key="timeout",
+        commands=CHECK_AND_PROBE,
+    )
+    input_shape: tuple[int, ...] | Mapping[str, tuple[int, ...]] | None = option(
+        None,
+        InputShapes(),
+        "Example input shape when forward cannot be traced: 8,16, or one per forward argument: x=8,1.",
+        flag="--input-shape",
+        key="input-shape",
+        commands=CHECK_AND_PROBE,
+        example=[8, 16],
+    )
+    input_dtype: str | Mapping[str, str] | None = option(
+        None,
+        InputDtypes(),
+        "Example input dtype: long (token ids for nn.Embedding), or per forward argument: ids=long.",
+        flag="--input-dtype",
+        key="input-dtype",
+        commands=CHECK_AND_PROBE,
+        example="long",
+    )
+    kwargs: Mapping[str, Any] = option(
+        None,
+        Kwargs(),
+        "Keyword arguments for the model's constructor (JSON on the command line).",
+        flag="--kwargs",
+        key="kwargs",
+        commands=CHECK_AND_PROBE,
+        example={"width": 4},
+        factory=dict,
+    )
 
     # training facts (RL401); merged from config, CLI and training scripts
-    training: TrainingFacts = field(default_factory=TrainingFacts)
-    scripts: tuple[str, ...] = ()  # training scripts to scan for optimizer constructions
-    targets_file: str | None = None  # --targets FILE[:key|column]
+    training: TrainingFacts = option(
+        None,
+        Training(),
+        "The training set-up RL401 reads; in pyproject.toml the [tool.relulint.training] keys (training.*).",
+        factory=TrainingFacts,
+    )
+    scripts: tuple[str, ...] = option(
+        (),
+        Texts(path=True),
+        "Training scripts scanned for torch.optim constructions (RL401).",
+        key="scripts",
+        example=["train.py"],
+    )
+    targets_file: str | None = option(
+        None,
+        Text(path=True),
+        "Targets file whose standard deviation RL401 reads: y.npy, y.npz:key, y.pt, y.csv:column.",
+        flag="--targets",
+        key="targets-file",
+        example="data/y.npy",
+    )
 
     # probe
-    probe: bool = False
-    probe_all: bool = False
-    samples: int = 10_000
-    points: int = 256
-    domain: tuple[float, float] | None = None
-    data: str | None = None
-    seed: int = 0
-    device: str = "auto"
-    compare: str | None = None  # "rai"
-    max_memory: int = 1 << 30
+    probe: bool = option(
+        False, Boolean(), "Monte-Carlo estimate for every chain at risk.", flag="--probe", key="probe"
+    )
+    probe_all: bool = option(
+        False, Boolean(), "Monte-Carlo estimate for every chain.", flag="--probe-all", key="probe-all"
+    )
+    samples: int = option(
+        10_000,
+        Integer(low=1),
+        "Probe samples (networks drawn).",
+        flag="--samples",
+        key="samples",
+        commands=CHECK_AND_PROBE,
+    )
+    points: int = option(
+        256,
+        Integer(low=1),
+        "Probe input points per network.",
+        flag="--points",
+        key="points",
+        commands=CHECK_AND_PROBE,
+    )
+    domain: tuple[float, float] | None = option(
+        None,
+        Interval(),
+        "Probe input domain LOW,HIGH.",
+        flag="--domain",
+        key="domain",
+        commands=CHECK_AND_PROBE,
+        example=[-1.0, 1.0],
+    )
+    data: str | None = option(
+        None,
+        Text(path=True),
+        "Probe inputs D (.npy, .pt, .csv) instead of the domain.",
+        flag="--data",
+        key="data",
+        commands=CHECK_AND_PROBE,
+        example="data/x.npy",
+    )
+    seed: int = option(
+        0,
+        Integer(low=0, high=2**63 - 1),
+        "Probe seed.",
+        flag="--seed",
+        key="seed",
+        commands=CHECK_AND_PROBE,
+    )
+    device: str = option(
+        "auto",
+        Device(),
+        "Probe device: auto, cpu, cuda or cuda:N.",
+        flag="--device",
+        key="device",
+        commands=CHECK_AND_PROBE,
+    )
+    compare: str | None = option(
+        None,
+        Choice(("rai",)),
+        "Also probe this init: rai.",
+        flag="--compare",
+        key="compare",
+        commands=CHECK_AND_PROBE,
+        example="rai",
+    )
+    max_memory: int = option(
+        1 << 30,
+        Size(),
+        "Probe memory bound (bytes, or 512MiB, 1GiB).",
+        flag="--max-memory",
+        key="max-memory",
+        commands=CHECK_AND_PROBE,
+    )
 
     # suppression / baseline
-    baseline: str | None = None
-    show_suppressed: bool = False
+    baseline: str | None = option(
+        None,
+        Text(path=True),
+        "Report only findings not in this baseline file.",
+        flag="--baseline",
+        key="baseline",
+        example="relulint-baseline.json",
+    )
+    show_suppressed: bool = option(False, Boolean(), "Keep suppressed findings in the report (Python API).")
+
+    def __post_init__(self) -> None:
+        """Check every value that is not the default (the same check as the command line and config)."""
+        from relulint.option_specs import validate_fields
+
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name, value in validate_fields(values):
+            object.__setattr__(self, name, value)
 
     def replace(self, **changes: Any) -> Options:
         return dataclasses.replace(self, **changes)

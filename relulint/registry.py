@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from relulint.facts import Chain, Finding, Location, ModelFacts, Severity
+from relulint.option_types import Kind
 from relulint.options import Options
 
 CODE_PATTERN = re.compile(r"^RL\d{3}$")
@@ -67,6 +68,7 @@ class RuleOption:
     name: str
     default: Any
     help: str
+    kind: Kind | None = None  # its type and validator (`relulint.option_types`); None: inferred from the default
 
 
 @dataclass(frozen=True)
@@ -181,8 +183,13 @@ def register(rule: type[Rule]) -> type[Rule]:
     return rule
 
 
+_DISCOVERED: list[bool] = []  # set once every module under `rules/` has been imported
+
+
 def _discover() -> None:
     import relulint.rules as package
+
+    _DISCOVERED.append(True)
 
     for info in pkgutil.iter_modules(package.__path__):
         if not info.name.startswith("_"):
@@ -191,13 +198,9 @@ def _discover() -> None:
 
 def all_rules() -> dict[str, type[Rule]]:
     """Every rule, by code, in code order."""
-    if not _DISCOVERED:  # not `if not _REGISTRY`: importing one rule module first must not hide the others
+    if not _DISCOVERED:  # not `not _REGISTRY`: importing one rule module first registers only that rule
         _discover()
-        _DISCOVERED.append(True)
     return dict(sorted(_REGISTRY.items()))
-
-
-_DISCOVERED: list[bool] = []
 
 
 def find_rule(code_or_name: str) -> type[Rule] | None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
-from relulint.errors import ConfigError, DataError, RelulintError, UsageError
+from relulint.errors import ConfigError, DataError
 from relulint.facts import Location, TrainingFacts
 from relulint.options import Options
 from relulint.theory.momentum import OPTIMIZER_FORMS
@@ -546,7 +546,6 @@ def _first_line(exc: BaseException) -> str:
 
 # ---------------------------------------------------------------------------------------- config table
 
-CONFIG_KEYS = ("target-std", "targets", "optimizer", "lr", "momentum", "betas", "dampening", "nesterov")
 SECTION = "[tool.relulint.training]"
 
 
@@ -556,119 +555,32 @@ def training_from_config(table: Mapping[str, Any], base_dir: Path) -> tuple[Trai
     Keys: `target-std` (number ≥ 0), `targets` (path, `y.npz:key`, `y.csv:column`; relative to the
     config's directory, returned absolute), `optimizer` (a `torch.optim` class name), `lr` (> 0),
     `momentum` (SGD / RMSprop momentum, or Adam's β1 when `betas` is not set; [0, 1)), `betas` ([β1, β2]
-    for Adam-family), `dampening` ([0, 1]), `nesterov` (bool).  An unknown key or a wrong type raises
+    for Adam-family), `dampening` ([0, 1]), `nesterov` (bool).  Each key is an option spec
+    (`relulint.option_specs.TRAINING`), checked as its flag is.  An unknown key or a wrong type raises
     `ConfigError` naming the key.
     """
+    from relulint.option_specs import TRAINING_TABLE, Source, config_specs, validate
+
+    specs = config_specs(TRAINING_TABLE)
     for key in table:
-        if key not in CONFIG_KEYS:
-            close = difflib.get_close_matches(key, CONFIG_KEYS, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(CONFIG_KEYS)}"
+        if key not in specs:
+            close = difflib.get_close_matches(key, tuple(specs), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(specs)}"
             raise ConfigError(f"{SECTION}: unknown key {key!r}", hint=hint)
     if "target-std" in table and "targets" in table:
         raise ConfigError(
             f"{SECTION}: set either 'target-std' or 'targets', not both", hint="remove one of the two keys"
         )
-    values: dict[str, Any] = {}
+    checked = {key: validate(specs[key], value, Source("config")) for key, value in table.items()}
+    values: dict[str, Any] = {specs[key].name: value for key, value in checked.items() if key != "targets"}
     notes: list[str] = []
     if "target-std" in table:
-        values["target_std"] = _number(table, "target-std", low=0.0)
         values["target_source"] = f"{SECTION} target-std"
-    if "optimizer" in table:
-        values["optimizer"] = _optimizer(table["optimizer"])
-    if "lr" in table:
-        values["lr"] = _number(table, "lr", low=0.0, strict=True)
-    if "momentum" in table:
-        values["momentum"] = _number(table, "momentum", low=0.0, high=1.0)
-    if "dampening" in table:
-        values["dampening"] = _number(table, "dampening", low=0.0, high=1.0, high_open=False)
-    if "betas" in table:
-        values["betas"] = _betas(table["betas"])
-    if "nesterov" in table:
-        if not isinstance(table["nesterov"], bool):
-            raise _CONFIG.wrong("nesterov", "true or false", table["nesterov"])
-        values["nesterov"] = table["nesterov"]
-    targets = None
-    if "targets" in table:
-        if not isinstance(table["targets"], str) or not table["targets"].strip():
-            raise _CONFIG.wrong(
-                "targets", 'a file name, e.g. "data/y.npy" or "data/y.csv:y"', table["targets"]
-            )
-        targets = _absolute_spec(table["targets"].strip(), Path(base_dir))
+    targets = _absolute_spec(checked["targets"], Path(base_dir)) if "targets" in checked else None
     if values:
         notes.append(f"{', '.join(k for k in table if k not in ('targets',))} from {SECTION}")
     sources = tuple((key, "config") for key in _OPTIMIZER_FIELDS if key in values)
     return TrainingFacts(**values, notes=tuple(notes), sources=sources), targets
-
-
-_CLI_FLAGS = {
-    "target-std": ("--target-std", "--target-std 0.05"),
-    "lr": ("--lr", "--lr 0.01"),
-    "momentum": ("--momentum", "--momentum 0.9 (SGD / RMSprop momentum, or Adam's β1)"),
-    "optimizer": ("--optimizer", "--optimizer sgd (or adam, adamw, rmsprop, torch.optim.SGD, ...)"),
-}
-
-
-@dataclass(frozen=True)
-class _Where:
-    """Where a training value was written, for its error: `[tool.relulint.training]` or the command line."""
-
-    cli: bool = False
-
-    def name(self, key: str) -> str:
-        return _CLI_FLAGS[key][0] if self.cli else f"{SECTION} {key}"
-
-    def error(self, message: str, hint: str) -> RelulintError:
-        return UsageError(message, hint=hint) if self.cli else ConfigError(message, hint=hint)
-
-    def wrong(self, key: str, expected: str, value: Any) -> RelulintError:
-        hint = _CLI_FLAGS[key][1] if self.cli else f"fix '{key}' in pyproject.toml"
-        return self.error(f"{self.name(key)}: expected {expected}, got {value!r}", hint)
-
-
-_CONFIG = _Where(cli=False)
-_CLI = _Where(cli=True)
-
-
-def _number(
-    table: Mapping[str, Any],
-    key: str,
-    *,
-    low: float,
-    high: float | None = None,
-    strict: bool = False,
-    high_open: bool = True,
-    where: _Where = _CONFIG,
-) -> float:
-    """`table[key]` as a float in the allowed range, else `where`'s error (ConfigError / UsageError)."""
-    value = table[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise where.wrong(key, "a number", value)
-    value = float(value)
-    too_low = value <= low if strict else value < low
-    too_high = high is not None and (value >= high if high_open else value > high)
-    if too_low or too_high:
-        upper = "" if high is None else f" and {'<' if high_open else '≤'} {high:g}"
-        raise where.wrong(key, f"a number {'>' if strict else '≥'} {low:g}{upper}", value)
-    return value
-
-
-def _betas(value: Any) -> tuple[float, float]:
-    ok = isinstance(value, (list, tuple)) and len(value) == 2
-    ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1 for v in value)
-    if not ok:
-        raise _CONFIG.wrong("betas", "two numbers in [0, 1), e.g. [0.9, 0.999]", value)
-    return float(value[0]), float(value[1])
-
-
-def _optimizer(value: Any, where: _Where = _CONFIG) -> str:
-    """A `torch.optim` class name — `SGD`, `adam`, `torch.optim.AdamW` (any case) — as its lower-case key."""
-    if not isinstance(value, str):
-        raise where.wrong("optimizer", 'an optimizer name such as "SGD" or "Adam"', value)
-    name = value.strip().rsplit(".", 1)[-1].lower()
-    if name not in OPTIMIZER_SIGNATURES:
-        known = ", ".join(sorted(_CLASS_NAMES))
-        raise where.error(f"{where.name('optimizer')}: unknown optimizer {value!r}", f"one of: {known}")
-    return name
 
 
 # ------------------------------------------------------------------------------------ command line
@@ -677,29 +589,23 @@ def _optimizer(value: Any, where: _Where = _CONFIG) -> str:
 def validate_cli_training(values: Mapping[str, Any]) -> dict[str, Any]:
     """The command line's training values, validated as `[tool.relulint.training]` is: `TrainingFacts` fields.
 
-    `values` holds the flags as the CLI parsed them (`target_std`, `optimizer`, `lr`, `momentum`; None or
-    absent = not given; other keys are ignored).  Raises `UsageError` (one line and a hint) for
-    `--target-std` < 0, `--lr` ≤ 0, `--momentum` outside [0, 1), a non-finite number, or an `--optimizer`
-    that is not a `torch.optim` class (any case, `torch.optim.SGD` too).  The result also records in
-    `sources` that these values came from the command line, which is what gives `--momentum` precedence
-    over a configured or scripted Adam `betas` (:func:`resolve_beta1`).  Layer it over the config with
-    :func:`merge_cli_training`.
+    `values` holds the flags as the CLI parsed them (`target_std`, `optimizer`, `lr`, `momentum`, as text
+    or numbers; None or absent = not given; other keys are ignored).  Each is checked by its option spec
+    (`relulint.option_specs.TRAINING`), the same check as the config's: a `UsageError` (one line and a
+    hint) for `--target-std` < 0, `--lr` ≤ 0, `--momentum` outside [0, 1), a non-finite number, or an
+    `--optimizer` that is not a `torch.optim` class (any case, `torch.optim.SGD` too).  The result also
+    records in `sources` that these values came from the command line, which is what gives `--momentum`
+    precedence over a configured or scripted Adam `betas` (:func:`resolve_beta1`).  Layer it over the
+    config with :func:`merge_cli_training`.
     """
-    flags = {
-        "target-std": values.get("target_std"),
-        "lr": values.get("lr"),
-        "momentum": values.get("momentum"),
-    }
+    from relulint.option_specs import TRAINING, from_cli
+
     out: dict[str, Any] = {}
-    if flags["target-std"] is not None:
-        out["target_std"] = _number(flags, "target-std", low=0.0, where=_CLI)
-        out["target_source"] = "--target-std"
-    if values.get("optimizer") is not None:
-        out["optimizer"] = _optimizer(values["optimizer"], where=_CLI)
-    if flags["lr"] is not None:
-        out["lr"] = _number(flags, "lr", low=0.0, strict=True, where=_CLI)
-    if flags["momentum"] is not None:
-        out["momentum"] = _number(flags, "momentum", low=0.0, high=1.0, where=_CLI)
+    for spec in TRAINING:
+        if spec.flag is not None and values.get(spec.name) is not None:
+            out[spec.name] = from_cli(spec, values[spec.name])
+    if "target_std" in out:
+        out = {"target_std": out.pop("target_std"), "target_source": "--target-std", **out}
     sources = tuple((key, "cli") for key in _OPTIMIZER_FIELDS if key in out)
     if sources:
         out["sources"] = sources

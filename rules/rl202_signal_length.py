@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from relulint.rules.rl101_born_dead import percent
 
 from relulint.facts import Chain, Finding, Layer, ModelFacts, Severity
+from relulint.option_types import Number
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.summary import init_label
 from relulint.theory.dying import rai_length_map_coefficients
@@ -117,7 +118,10 @@ class SignalLengthDecay(Rule):
     """
     options = (
         RuleOption(
-            "factor", 1e3, "largest acceptable change of the signal length across a chain (either way)"
+            "factor",
+            1e3,
+            "largest acceptable change of the signal length across a chain (either way)",
+            kind=Number(low=1.0, low_open=True),  # the band [1/factor, factor] must hold 1: factor > 1
         ),
     )
     references = (

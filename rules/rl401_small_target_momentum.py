@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relulint.facts import Finding, ModelFacts, Severity, TrainingFacts
+from relulint.option_types import Number
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.theory.momentum import OPTIMIZER_FORMS, MomentumSystem, optimizer_system
 from relulint.training import OPTIMIZER_SIGNATURES, resolve_beta1, source_of
@@ -230,6 +231,7 @@ class SmallTargetVarianceWithMomentum(Rule):
             "max-target-std",
             DEFAULT_MAX_TARGET_STD,
             "targets with a smaller standard deviation are 'small' (momentum Fig. 1, §5-6: γ = 1e-3, 1e-4)",
+            kind=Number(low=0.0, low_open=True),  # a standard deviation: ≤ 0 would silence the rule
         ),
     )
     references = (
