@@ -414,17 +414,47 @@ class InputShapes(Kind):
     multiple = True
 
     def check(self, value: Any) -> Any:
-        from relulint.errors import UsageError
-        from relulint.target import check_input_shape, parse_input_shapes
+        if isinstance(value, str) or (is_list(value) and value and all(isinstance(v, str) for v in value)):
+            return self._texts([value] if isinstance(value, str) else list(value))
+        if isinstance(value, Mapping):
+            if not value:
+                raise InvalidValue("a shape, or a table of shapes by forward argument", value)
+            shapes: dict[str, tuple[int, ...]] = {}
+            for name, shape in value.items():
+                if not isinstance(name, str) or not name.isidentifier():
+                    raise InvalidValue(detail=f"{name!r} is not the name of a forward argument")
+                try:
+                    shapes[name] = Shape().check(shape)
+                except InvalidValue as error:
+                    raise error.below(name) from None
+            return shapes
+        return Shape().check(value)
 
-        try:
-            if is_list(value) and value and all(isinstance(v, str) for v in value):
-                return parse_input_shapes(list(value))
-            if isinstance(value, Mapping) or is_list(value) or isinstance(value, str):
-                return check_input_shape(value)
-        except UsageError as error:
-            raise InvalidValue(detail=error.message, hint=error.hint) from None
-        raise InvalidValue("a list of positive integers, e.g. [8, 2], or a table { x = [8, 1] }", value)
+    @staticmethod
+    def _texts(texts: list[str]) -> Any:
+        """The command line's text: `8,16` (every argument), or `x=8,1` once per forward argument."""
+        hint = "--input-shape 8,16, or one per forward argument: --input-shape x=8,1 --input-shape t=8,1"
+        items: list[tuple[str | None, tuple[int, ...]]] = []
+        for text in texts:
+            name, sep, body = text.partition("=")
+            label: str | None = name.strip() if sep else None
+            if label is not None and not label.isidentifier():
+                raise InvalidValue(detail=f"{label!r} is not the name of a forward argument", hint=hint)
+            try:
+                shape = Shape().check(Shape().from_cli(body if sep else text))
+            except InvalidValue as error:
+                raise (error.below(label) if label else error) from None
+            items.append((label, shape))
+        names = [label for label, _ in items if label is not None]
+        if not names:
+            if len(items) > 1:
+                raise InvalidValue(detail=f"given {len(items)} times without argument names", hint=hint)
+            return items[0][1]
+        if len(names) != len(items):
+            raise InvalidValue(detail="name every shape when one is named", hint=hint)
+        if len(set(names)) != len(names):
+            raise InvalidValue(detail="a forward argument is named twice", hint=hint)
+        return {label: shape for label, shape in items if label is not None}
 
     def schema(self) -> dict[str, Any]:
         shape = Shape().schema()
@@ -461,17 +491,49 @@ class InputDtypes(Kind):
     multiple = True
 
     def check(self, value: Any) -> Any:
-        from relulint.errors import UsageError
-        from relulint.target import check_input_dtype, parse_input_dtypes
-
-        try:
-            if is_list(value) and value and all(isinstance(v, str) for v in value):
-                return parse_input_dtypes(list(value))
-            if isinstance(value, (Mapping, str)):
-                return check_input_dtype(value)
-        except UsageError as error:
-            raise InvalidValue(detail=error.message, hint=error.hint) from None
+        if isinstance(value, str):
+            return self._one(value)
+        if is_list(value) and value and all(isinstance(v, str) for v in value):
+            return self._texts(list(value))
+        if isinstance(value, Mapping) and value:
+            out: dict[str, str] = {}
+            for name, dtype in value.items():
+                if not isinstance(name, str) or not name.isidentifier():
+                    raise InvalidValue(detail=f"{name!r} is not the name of a forward argument")
+                try:
+                    out[name] = self._one(dtype)
+                except InvalidValue as error:
+                    raise error.below(name) from None
+            return out
         raise InvalidValue('a dtype name such as "long", or a table { ids = "long" }', value)
+
+    @staticmethod
+    def _one(value: Any) -> str:
+        from relulint.target import DTYPES
+
+        key = str(value).strip().lower().removeprefix("torch.")
+        if key not in DTYPES:
+            raise InvalidValue(f"a dtype name ({', '.join(DTYPES)})", value)
+        return DTYPES[key]
+
+    def _texts(self, texts: list[str]) -> Any:
+        """The command line's text: `long` (every argument), or `ids=long` once per forward argument."""
+        hint = "--input-dtype long, or per forward argument: --input-dtype ids=long"
+        items: list[tuple[str | None, str]] = []
+        for text in texts:
+            name, sep, body = text.partition("=")
+            label = name.strip() if sep else None
+            if label is not None and not label.isidentifier():
+                raise InvalidValue(detail=f"{label!r} is not the name of a forward argument", hint=hint)
+            items.append((label, self._one(body if sep else text)))
+        names = [label for label, _ in items if label is not None]
+        if not names:
+            if len(items) > 1:
+                raise InvalidValue(detail=f"given {len(items)} times without argument names", hint=hint)
+            return items[0][1]
+        if len(names) != len(items) or len(set(names)) != len(names):
+            raise InvalidValue(detail="name each dtype once when one is named", hint=hint)
+        return {label: dtype for label, dtype in items if label is not None}
 
     def schema(self) -> dict[str, Any]:
         return {
