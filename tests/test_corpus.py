@@ -28,11 +28,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
 import pytest
@@ -252,28 +253,37 @@ ROWS = {r.target: r for r in TABLE}
 # --------------------------------------------------------------------------------------- one CLI run, cached
 
 
-@cache
-def cli_run() -> tuple[int, str, str]:
+@dataclass(frozen=True)
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+    def report(self) -> dict:
+        try:
+            return json.loads(self.stdout)
+        except json.JSONDecodeError:
+            pytest.fail(f"relulint exited {self.code} without a json report; stderr:\n{self.stderr[-4000:]}")
+
+    def reported_codes(self, target: str) -> set[str] | None:
+        """The codes of the findings at warning or error level on one target; None when it was not checked."""
+        for entry in self.report()["targets"]:
+            if entry["target"] == target:
+                return {f["code"] for f in entry["findings"] if f["severity"] in REPORTED}
+        return None
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """`relulint check` once over every row, on a copy of the corpus in an empty directory (no
+    pyproject.toml above it can configure the run)."""
+    workdir = tmp_path_factory.mktemp("corpus")
+    for source in CORPUS.glob("*.py"):
+        shutil.copy(source, workdir / source.name)
     command = [sys.executable, "-m", "relulint", "check", *ROWS, "--format", "json", "--p", str(P)]
-    done = subprocess.run(command, cwd=CORPUS, capture_output=True, text=True, timeout=600)
-    return done.returncode, done.stdout, done.stderr
-
-
-@cache
-def report() -> dict:
-    code, stdout, stderr = cli_run()
-    try:
-        return json.loads(stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"relulint exited {code} without a json report; stderr:\n{stderr[-4000:]}")
-
-
-def reported_codes(target: str) -> set[str] | None:
-    """The codes of the findings at warning or error level on one target; None when it was not checked."""
-    for entry in report()["targets"]:
-        if entry["target"] == target:
-            return {f["code"] for f in entry["findings"] if f["severity"] in REPORTED}
-    return None
+    env = {**os.environ, "NO_COLOR": "1"}
+    done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    return Run(done.returncode, done.stdout, done.stderr)
 
 
 # -------------------------------------------------------------------------------------------------- tests
@@ -305,19 +315,18 @@ def test_table_agrees_with_the_theory(entry: Row) -> None:
     assert "{" not in entry.text()
 
 
-def test_cli_exit_code_and_report() -> None:
+def test_cli_exit_code_and_report(run: Run) -> None:
     """Findings at warning level exist, and nothing is a usage or user-code error: exit 1, one json."""
-    code, stdout, stderr = cli_run()
-    assert code == 1, stderr[-4000:]
-    data = report()
+    assert run.code == 1, run.stderr[-4000:]
+    data = run.report()
     assert data["version"] == 1
     skipped = {s["name"]: s["reason"] for s in data["skipped"]}
     assert not skipped, f"models not checked: {skipped}"
 
 
 @pytest.mark.parametrize("entry", TABLE, ids=lambda r: r.target)
-def test_verdict(entry: Row) -> None:
-    codes = reported_codes(entry.target)
+def test_verdict(entry: Row, run: Run) -> None:
+    codes = run.reported_codes(entry.target)
     assert codes is not None, f"{entry.target} was not checked (needs: {entry.needs})"
     missing, unwanted = entry.fire - codes, entry.silent & codes
     assert not missing and not unwanted, (
