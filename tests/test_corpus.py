@@ -19,7 +19,8 @@ the codes that must not, and why, with every probability computed here from `rel
 * RL301 fires when weight normalization stands in for a cure on a chain at risk (`collapse` §5.2).
 
 relulint runs once, as a user runs it (`relulint check FILE:Name ... --format json`), over every model of
-the corpus. Rows may fail while capture and graph analysis catch up; they are not marked xfail: the table
+the corpus. The reasons' claims are checked independently of relulint: which layers lie on every path (a
+forward pass with one layer killed), and that the single-feature-norm nets are constant. Rows may fail while capture and graph analysis catch up; they are not marked xfail: the table
 is the specification.
 """
 
@@ -359,3 +360,75 @@ def test_single_feature_norm_nets_are_constant(target: str) -> None:
         torch.random.set_rng_state(state)
     spread = (out - out[:1]).abs().max().item()
     assert spread <= 1e-12 * (1.0 + out.abs().max().item())
+
+
+# ------------------------------------------------------------- the path claims, checked by killing layers
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Which ReLU layers of a model lie on every input→output path: killing one (a bias of −10⁴ makes its
+    ReLU zero for every input) must make the selected output constant; killing a bypassed one must not."""
+
+    target: str
+    inputs: Callable[[], tuple]
+    on_every_path: tuple[str, ...]
+    bypassed: tuple[str, ...]
+    select: Callable[[torch.Tensor], torch.Tensor] = lambda out: out
+
+
+def _randn(*shape: int) -> Callable[[], tuple]:
+    return lambda: (torch.randn(*shape, dtype=torch.float64),)
+
+
+PATHS = (
+    Paths("physicsnemo_fc.py:FullyConnected", _randn(256, 3), ("layers.0.linear", "layers.7.linear"),
+          tuple(f"layers.{i}.linear" for i in range(1, 7))),
+    Paths("rtdl_resnet.py:TabularResNet", _randn(256, 12), (), tuple(f"blocks.{i}.linear_first" for i in range(8))),
+    Paths("gpt_pre_ln.py:TinyGPT", lambda: (torch.randint(0, 64, (16, 16)),), (),
+          tuple(f"h.{i}.mlp.c_fc" for i in range(6))),
+    Paths("residual_identity.py:ResidualMLP", _randn(256, 3), ("stem.0",),
+          tuple(f"blocks.{i}.branch.0" for i in range(8))),
+    Paths("nerf_mlp.py:TinyNeRF", _randn(256, 6), tuple(f"pts_linears.{i}" for i in (5, 6, 7)),
+          tuple(f"pts_linears.{i}" for i in range(5)), select=lambda out: out[:, 3]),  # the density
+    Paths("deepsdf_decoder.py:Decoder", _randn(256, 6), tuple(f"lin{i}" for i in range(4, 10)),
+          tuple(f"lin{i}" for i in range(4))),
+    Paths("tanh_split.py:TanhMiddle", _randn(256, 2),
+          tuple(f"encoder.{i}" for i in (0, 2, 4, 6)) + tuple(f"decoder.{i}" for i in (0, 2, 4, 6)), ()),
+    Paths("tanh_split.py:LinearBottleneck", _randn(256, 2),
+          ("inp", *(f"pre.{i}" for i in range(3)), *(f"post.{i}" for i in range(4))), ()),
+    # a dead branch makes G(u)(y) constant in u (one query point y for the whole batch) ...
+    Paths("deeponet.py:DeepONet",
+          lambda: ((torch.randn(256, 100, dtype=torch.float64), torch.full((256, 1), 0.3, dtype=torch.float64)),),
+          tuple(f"branch.linears.{i}" for i in range(12)), ()),
+)  # fmt: skip
+
+
+def _layer_cases() -> list[tuple[Paths, str, bool]]:
+    cases = [(p, name, True) for p in PATHS for name in p.on_every_path]
+    return cases + [(p, name, False) for p in PATHS for name in p.bypassed]
+
+
+@pytest.mark.parametrize(
+    ("paths", "layer", "kills"),
+    _layer_cases(),
+    ids=[f"{p.target}-{name}-{'kills' if kills else 'bypassed'}" for p, name, kills in _layer_cases()],
+)
+def test_path_claims(paths: Paths, layer: str, kills: bool) -> None:
+    """The table's reasons say which layers every path crosses; a forward pass with one layer killed decides."""
+    assert paths.target in ROWS
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(0)
+        model = load_corpus_model(paths.target).double().eval()  # eval: no dropout noise
+        inputs = paths.inputs()
+        with torch.no_grad():
+            model.get_submodule(layer).bias.fill_(-1e4)
+            out = paths.select(model(*inputs)).reshape(-1)
+    finally:
+        torch.random.set_rng_state(state)
+    spread = (out - out[0]).abs().max().item()
+    if kills:
+        assert spread <= 1e-9 * (1.0 + out.abs().max().item()), f"killing {layer} left the output varying"
+    else:
+        assert spread > 1e-6, f"killing the bypassed {layer} made the output constant"
