@@ -11,7 +11,8 @@ the codes that must not, and why, with every probability computed here from `rel
   constant, whatever sits between (a Tanh, a Linear without activation); a layer that a residual add or a
   concat of the input bypasses leaves `x + const`, never a constant network (`collapse` Lemma 1's
   setting). A norm before the ReLU over ≥ 2 features keeps a unit alive (`collapse` §5.2); one over a
-  single feature outputs its β = 0 for every input, so the ReLU after it is dead for certain.
+  single feature outputs its β (0 at init) for every input, up to rounding, so the ReLU after it is dead
+  for certain.
 * RL201 fires with RL101 when the hidden layers' law is symmetric about zero (`dying` Thm 3.2).
 * RL202 follows the length map of `collapse` Eq. 2–3 over the hidden layers only (a deliberately small
   output layer is not a decaying signal): it fires when the input's share of E[q] changes by more than
@@ -20,8 +21,8 @@ the codes that must not, and why, with every probability computed here from `rel
 
 relulint runs once, as a user runs it (`relulint check FILE:Name ... --format json`), over every model of
 the corpus. The reasons' claims are checked independently of relulint: which layers lie on every path (a
-forward pass with one layer killed), and that the single-feature-norm nets are constant. Rows may fail while capture and graph analysis catch up; they are not marked xfail: the table
-is the specification.
+forward pass with one layer killed), and that the single-feature-norm nets are constant. Rows may fail
+while capture and graph analysis catch up; they are not marked xfail: the table is the specification.
 """
 
 from __future__ import annotations
@@ -130,12 +131,17 @@ def ub(*widths: int) -> Callable[[], float]:
 
 
 def certain() -> float:
-    """A single-feature norm outputs exactly β = 0 for every input: the ReLU after it is dead, P = 1."""
+    """A single-feature norm outputs its β = 0 for every input (up to rounding): the ReLU after it is dead."""
     return 1.0
 
 
 def protected() -> float:
     """Every ReLU on every path follows a norm over ≥ 2 features: no layer can be dead (`collapse` §5.2)."""
+    return p_born_dead_upper([])
+
+
+def all_bypassed() -> float:
+    """No ReLU layer lies on every input→output path: Thm 8 over no layers."""
     return p_born_dead_upper([])
 
 
@@ -172,7 +178,7 @@ TABLE: tuple[Row, ...] = (
         "6 ReLU layers of width 32: Thm 8 bound {risk}; the default init shrinks E[q] ×1/6 per layer and the "
         "biases carry > 99 % of it at the output (Eq 2–3)", "regression",
         length=lambda: ([default_w()] * 6, [default_b(20)] + [default_b(32)] * 5)),
-    row("gpt_pre_ln.py:TinyGPT", "", "RL101", protected,
+    row("gpt_pre_ln.py:TinyGPT", "", "RL101", all_bypassed,
         "every 6-unit ReLU feed-forward (alone 2^-6 = {block}) is bypassed by the residual stream after "
         "ln_2; no ReLU on every path: P = {risk}", "graph analysis: pre-LN residual blocks; capture: token ids",
         numbers={"block": ub(6)}),
@@ -251,7 +257,7 @@ TABLE: tuple[Row, ...] = (
 ROWS = {r.target: r for r in TABLE}
 
 
-# --------------------------------------------------------------------------------------- one CLI run, cached
+# ------------------------------------------------------------------------------- one CLI run over the table
 
 
 @dataclass(frozen=True)
