@@ -410,6 +410,10 @@ PATHS = (
     Paths("deeponet.py:DeepONet",
           lambda: ((torch.randn(256, 100, dtype=torch.float64), torch.full((256, 1), 0.3, dtype=torch.float64)),),
           tuple(f"branch.linears.{i}" for i in range(12)), ()),
+    # ... and a dead trunk makes it constant in y (one input function u for the whole batch)
+    Paths("deeponet.py:DeepONet",
+          lambda: ((torch.randn(1, 100, dtype=torch.float64).expand(256, 100), torch.randn(256, 1, dtype=torch.float64)),),
+          tuple(f"trunk.linears.{i}" for i in range(13)), ()),
 )  # fmt: skip
 
 
