@@ -537,7 +537,8 @@ def test_untraceable_cnn_does_not_crash() -> None:
 
 
 class DataDependent(nn.Module):
-    """One model per row of the DESIGN.md table of what breaks torch.fx."""
+    """One model per way a forward breaks torch.fx symbolic tracing (data-dependent `if`, `range`, `int`,
+    `len`, iteration over a tensor, a numpy round trip)."""
 
     def __init__(self, trick: str) -> None:
         super().__init__()

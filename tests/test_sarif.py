@@ -1,7 +1,7 @@
-"""`--format sarif`: every document validated against the official SARIF 2.1.0 schema (shared/schemas/,
-beside the clone; a missing schema fails the suite rather than skipping it), plus what GitHub code
-scanning needs: rule metadata, levels, relative URIs under %SRCROOT%, startLine >= 1, stable
-partialFingerprints and rule indices."""
+"""`--format sarif`: every document validated against the official SARIF 2.1.0 schema (kept in tests/data/,
+its origin and licence in tests/data/README.md; a missing schema fails the suite rather than skipping it),
+plus what GitHub code scanning needs: rule metadata, levels, relative URIs under %SRCROOT%,
+startLine >= 1, stable partialFingerprints and rule indices."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from relulint.registry import all_rules
 from relulint.render import render
 from relulint.render.sarif import artifact_location, sarif_document
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "sarif-schema-2.1.0.json"
 
 
 @lru_cache(maxsize=1)
