@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from relulint.facts import Chain, Finding, ModelFacts, Severity
+from relulint.formatting import layers, percent
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.summary import (
     asymmetric_init,
@@ -22,8 +23,6 @@ from relulint.theory.collapse import max_safe_depth, min_safe_width, p_born_dead
 
 __all__ = [
     "BornDeadReluChain",
-    "layers",
-    "percent",
     "risk",
     "theory_values",
 ]
@@ -64,19 +63,6 @@ def theory_values(chain: Chain, p: float) -> dict[str, float | int | None]:
         if width == 2 and not chain.has_bias:
             values["p_width2"] = max(p_collapse_width2(len(widths)), values["p_lower"])
     return values
-
-
-def layers(count: int) -> str:
-    """`1 ReLU layer`, `12 ReLU layers`."""
-    return f"{count} ReLU layer{'' if count == 1 else 's'}"
-
-
-def percent(p: float) -> str:
-    if p >= 0.995:
-        return f"{100 * p:.1f} %"
-    if p >= 0.0001:
-        return f"{100 * p:.2g} %"
-    return f"{p:.1e}"
 
 
 class BornDeadReluChain(Rule):

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from relulint.rules.rl101_born_dead import percent, risk
+from relulint.rules.rl101_born_dead import risk
 
 from relulint.facts import Chain, Finding, InitInfo, Layer, ModelFacts, Severity
+from relulint.formatting import percent
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.theory.nonconvergence import p_inactive_region, restarts_needed
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from relulint.rules.rl101_born_dead import layers, percent, risk
+from relulint.rules.rl101_born_dead import risk
 
 from relulint.facts import Chain, Finding, InitInfo, ModelFacts, Severity
+from relulint.formatting import layers, percent
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.summary import init_label, symmetric_init, unprotected_widths
 from relulint.theory.dying import rai_upper_bound

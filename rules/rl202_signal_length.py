@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from relulint.rules.rl101_born_dead import percent
-
 from relulint.facts import Chain, Finding, Layer, ModelFacts, Severity
+from relulint.formatting import percent
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.summary import init_label
 from relulint.theory.dying import rai_length_map_coefficients

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from relulint.rules.rl101_born_dead import percent, risk
+from relulint.rules.rl101_born_dead import risk
 
 from relulint.facts import Chain, Finding, ModelFacts, Severity
+from relulint.formatting import percent
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.summary import unprotected_widths
 
