@@ -1,8 +1,9 @@
 """Pure-math theory behind relulint's rules (numpy and ``math`` only -- no torch import anywhere here).
 
 Every depth in this package counts **ReLU (hidden) layers** (``collapse`` Thm 8 / Eq. 5); functions that
-implement a ``dying`` or ``nonconvergence`` formula convert with :mod:`relulint.theory.layers`.  Paper keys
-(``collapse``, ``dying``, ``nonconvergence``) are those of ``shared/papers/README.md``.
+implement a ``dying`` or ``nonconvergence`` formula convert with :mod:`relulint.theory.layers`.  Papers are
+cited by key (``collapse``, ``dying``, ``nonconvergence``, ``momentum``) and equation or theorem; the full
+references are in the README's References section.
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ from relulint.theory.momentum import (
     critical_beta,
     critical_momentum_nesterov,
     critical_momentum_sgd,
+    dead_cone_threshold,
     eigenvalues,
     ema_matrix,
+    in_dead_cone,
     nesterov_matrix,
     optimizer_system,
     oscillates,
@@ -73,8 +76,10 @@ __all__ = [
     "critical_beta",
     "critical_momentum_nesterov",
     "critical_momentum_sgd",
+    "dead_cone_threshold",
     "eigenvalues",
     "ema_matrix",
+    "in_dead_cone",
     "failure_after_restarts",
     "inactive_region_param_counts",
     "log_p_born_dead_upper",
