@@ -182,8 +182,12 @@ def lower_bound_excluded(chain: Chain) -> str | None:
             return "zero biases"
     for layer in chain.hidden:
         w = layer.weight_init
-        if w is None or w.symmetric is not True or w.law not in IID_CONTINUOUS_LAWS:
-            return "i.i.d. symmetric weights" + (f" ({w.law} is not)" if w is not None and w.law else "")
+        if w is None or w.law in ("unknown", "custom"):
+            return "i.i.d. symmetric weights (relulint could not identify this init)"
+        if w.law == "orthogonal":
+            return "independent weights (orthogonal rows are not)"
+        if w.symmetric is not True or w.law not in IID_CONTINUOUS_LAWS:
+            return f"i.i.d. continuous symmetric weights ({init_label(w)} is not)"
     return None
 
 

@@ -105,11 +105,12 @@ class BornDeadReluChain(Rule):
         shrinks with width. For 10 ReLU layers the `collapse` Theorem 8 bound is 0.97 % at width 10, 27 %
         at width 5 and 74 % at width 3 (`collapse` §4, Fig. 6); the true probability is lower, and the
         bound looser the wider the net: a Monte Carlo of bias-free He-initialized nets with d_in = 1 and
-        inputs on both sides of 0 gives 0.16 %, 15 % and 63 % (the bound is 5.9× the truth at width 10).
-        Every i.i.d. symmetric law (He, Xavier, PyTorch's default, whatever its scale) gives the same
-        probability (`collapse` Theorem 8). Orthogonal init is a little lower, not better in kind: up to
-        about 2 points lower in Monte Carlo (`collapse` §5.1, Fig. 7), and below the `dying` Theorem 3.3
-        lower bound, which assumes independent weights. Where the papers are loose: docs/theory.md.
+        inputs on both sides of 0 gives 0.17 %, 15 % and 63 % (the bound is 5.7× the truth at width 10).
+        Every i.i.d. symmetric weight law (He, Xavier, LeCun, whatever its scale) gives the same bound
+        (`collapse` Theorem 8; `dying` Theorem 3.2 with symmetric biases too). Orthogonal init is a little lower, not better in kind: about
+        2 points lower at 10 ReLU layers of width 3 to 5 in Monte Carlo (`collapse` §5.1, Fig. 7), and at
+        2 ReLU layers below the `dying` Theorem 3.3 lower bound, which assumes independent weights (12.5 %
+        against 15.6 % at width 2). Where the papers are loose or wrong: docs/theory.md.
     """
     options = (
         RuleOption(

@@ -72,7 +72,7 @@ class SymmetricInitDeepNarrow(Rule):
         layers before it, so P(born dead) ≤ 1 − ∏(1 − 2^−N_l) (`dying` Theorem 3.2, `collapse` Theorem 8)
         — an upper bound, close for very narrow nets and loose from width 5 up: at 10 ReLU layers (bias-free,
         d_in = 1, inputs on both sides of 0) it is 94 % against 91 % measured at width 2, but 27 % against
-        15 % at width 5 and 0.97 % against 0.16 % at width 10 (Monte Carlo, docs/theory.md). The scale of
+        15 % at width 5 and 0.97 % against 0.17 % at width 10 (Monte Carlo, docs/theory.md). The scale of
         the law does not enter: He, Xavier and LeCun only rescale the same sign pattern, and orthogonal /
         LSUV give "very close" probabilities, a little lower (`collapse` §5.1, `dying` §4.3). The common advice "use He init" therefore does not help a deep, narrow net.
         A large positive bias lowers the probability but does not remove it (`dying` Fig. 4). RAI draws
