@@ -36,13 +36,16 @@ HALF = math.sqrt(3.0)  # the probe's default domain [-√3, √3]
 
 @dataclass(frozen=True)
 class Estimate:
-    """A Monte-Carlo frequency of ``n`` trials."""
+    """A Monte-Carlo estimate of a probability from ``n`` samples; its standard error is binomial unless given."""
 
     p: float
     n: int
+    standard_error: float | None = None
 
     @property
     def se(self) -> float:
+        if self.standard_error is not None:
+            return self.standard_error
         return math.sqrt(max(self.p * (1.0 - self.p), 1.0 / self.n) / self.n)
 
 
@@ -53,44 +56,66 @@ class Estimate:
 def mc_iid_gaussian(
     width: int, relu_layers: int, n: int, seed: int, chunk: int = 250_000
 ) -> tuple[Estimate, ...]:
-    """Born-dead frequency after each of ``relu_layers`` ReLU layers of i.i.d. Gaussian, bias-free nets, d_in = 1.
+    """Born-dead probability by each of ``relu_layers`` ReLU layers of i.i.d. Gaussian, bias-free nets, d_in = 1.
 
-    Given the previous layer's outputs ``u = h(+1), v = h(−1)``, the pre-activations of the next layer's N
-    units at the two points are i.i.d. bivariate normal with covariance the Gram matrix of (u, v): the
-    probe's Gaussian reduction, 2N normals per sample and layer instead of N² weights. The pair is
-    rescaled each layer (homogeneity); samples that died are dropped (a zero layer stays zero). float32
-    (only signs and exact zeros after the ReLU matter); cached, so tests share a run.
+    Given the previous layer's outputs ``u = h(+1), v = h(−1)``, the pre-activations of one unit of the next
+    layer at the two points are bivariate normal with covariance the Gram matrix of (u, v), independently
+    for its N units: the probe's Gaussian reduction, 2N normals per sample and layer instead of N² weights.
+    So the next layer is zero at both points with probability ``q = (1/4 + asin ρ / 2π)^N`` (ρ the
+    correlation of the pair; 1/2 per unit when one side is already zero). Two unbiased estimators of
+    P(dead by layer L), from one pass that draws every layer and drops the samples that died:
+
+    * narrow nets (N ≤ 3): ``1{dead by L − 1} + 1{alive at L − 1} q_L`` (the last layer's indicator replaced
+      by its conditional expectation: never more variance than counting);
+    * wider nets: ``Σ_{l ≤ L} 1{alive at l − 1} q_l`` (every layer's; far less variance when deaths are
+      rare, more when they are common).
+
+    The pair is rescaled each layer (homogeneity); float32 (only signs and exact zeros matter); cached, so
+    tests share a run.
     """
     generator = torch.Generator().manual_seed(seed)
-    dead = [0] * relu_layers
+    totals = torch.zeros(relu_layers, dtype=torch.float64)
+    squares = torch.zeros(relu_layers, dtype=torch.float64)
     done = 0
     while done < n:
         m = min(chunk, n - done)
+        contribution = torch.zeros((m, relu_layers), dtype=torch.float64)
+        last = torch.zeros((m, relu_layers), dtype=torch.float64)
+        dead = torch.zeros(m, dtype=torch.float64)
+        index = torch.arange(m)
         w = torch.randn((m, width), generator=generator)
-        u, v = w.clamp_min(0), (-w).clamp_min(0)
-        for layer in range(relu_layers):
-            if layer:
-                a, b, c = (u * u).sum(1), (u * v).sum(1), (v * v).sum(1)
-                scale = a + c
-                a, b, c = a / scale, b / scale, c / scale
-                l11 = a.sqrt()
-                l21 = torch.where(l11 > 0, b / l11.clamp_min(1e-30), torch.zeros_like(b))
-                l22 = (c - l21 * l21).clamp_min(0).sqrt()
-                z = torch.randn((2, len(u), width), generator=generator)
-                u = (l11[:, None] * z[0]).clamp_min(0)
-                v = (l21[:, None] * z[0] + l22[:, None] * z[1]).clamp_min(0)
-            zero = ~((u > 0).any(1) | (v > 0).any(1))
-            died = int(zero.sum())
-            for later in range(layer, relu_layers):
-                dead[later] += died
-            u, v = u[~zero], v[~zero]
+        u, v = w.clamp_min(0), (-w).clamp_min(0)  # layer 1 is never zero at both ±1
+        for layer in range(1, relu_layers):
+            a, b, c = (u * u).sum(1), (u * v).sum(1), (v * v).sum(1)
+            scale = a + c
+            a, b, c = a / scale, b / scale, c / scale
+            both = (a > 0) & (c > 0)
+            rho = torch.where(both, b / (a * c).clamp_min(1e-30).sqrt(), torch.zeros_like(b)).clamp(-1, 1)
+            per_unit = torch.where(both, 0.25 + torch.asin(rho.double()).float() / (2 * math.pi), 0.5)
+            q = per_unit.double() ** width
+            contribution[index, layer] = q
+            last[:, layer] = dead
+            last[index, layer] += q
+            l11 = a.sqrt()
+            l21 = torch.where(l11 > 0, b / l11.clamp_min(1e-30), torch.zeros_like(b))
+            l22 = (c - l21 * l21).clamp_min(0).sqrt()
+            z = torch.randn((2, len(u), width), generator=generator)
+            u = (l11[:, None] * z[0]).clamp_min(0)
+            v = (l21[:, None] * z[0] + l22[:, None] * z[1]).clamp_min(0)
+            alive = (u > 0).any(1) | (v > 0).any(1)
+            dead[index[~alive]] = 1.0
+            u, v, index = u[alive], v[alive], index[alive]
+        cumulative = contribution.cumsum(1) if width > 3 else last
+        totals += cumulative.sum(0)
+        squares += cumulative.pow(2).sum(0)
         done += m
-    return tuple(Estimate(d / n, n) for d in dead)
+    means = totals / n
+    ses = ((squares / n - means.pow(2)).clamp_min(0) / (n - 1)).sqrt()
+    return tuple(Estimate(float(p), n, float(se)) for p, se in zip(means, ses, strict=True))
 
 
 #: (samples, seed) of the tests' i.i.d. runs at 10 ReLU layers, per width: shared through the cache
-IID_RUNS = {2: (1_000_000, 102), **{w: (60_000, 100 + w) for w in range(3, 8)}, 8: (100_000, 108)}
-IID_RUNS |= {9: (150_000, 109), 10: (250_000, 110)}
+IID_RUNS = {2: (600_000, 102), 3: (40_000, 103), **{w: (20_000, 100 + w) for w in range(4, 11)}}
 
 
 def iid_depth10(width: int) -> tuple[Estimate, ...]:
@@ -348,7 +373,7 @@ def test_sgd_critical_momentum_in_real_torch_optim() -> None:
         theta = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
         opt = torch.optim.SGD([theta], lr=lr, momentum=mu)
         errors = []
-        for _ in range(400):
+        for _ in range(200):
             opt.zero_grad()
             (0.5 * theta.pow(2).sum()).backward()
             opt.step()
@@ -378,7 +403,7 @@ def test_rai_length_map_numbers() -> None:
     chain = rai_chain(5, 12)
     factors = [module.layer_factor(layer, first=i == 0) for i, layer in enumerate(chain.layers)]
     low, high = module.rai_q_range(chain, list(range(12)), factors)
-    mc, se = rai_q_monte_carlo(5, 12, 20_000, seed=5)
+    mc, se = rai_q_monte_carlo(5, 12, 10_000, seed=5)
     exact(rows["relulint's bracket (Thm 4.3, lower and unrectified ends)"][1], low)
     exact(rows["relulint's bracket (Thm 4.3, lower and unrectified ends)"][2], high)
     exact(rows["dying Cor. 4.4 upper map (A_upp/2 = N/(N + 1))"][2], rai_paper_upper(5, 12))
