@@ -19,7 +19,7 @@ from relulint.facts import Chain, Finding, InitInfo, Layer, ModelFacts, Severity
 from relulint.formatting import percent
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.summary import init_label
-from relulint.theory.dying import rai_sigma_w
+from relulint.theory.dying import rai_entry_second_moment, rai_sigma_w
 
 
 def weight_second_moment(layer: Layer) -> float | None:
@@ -82,8 +82,7 @@ def rai_length_bounds(layer: Layer, previous_rai: bool) -> tuple[float, float, f
     sigma_w = float(info.args.get("sigma_w", rai_sigma_w()))
     mu2 = float(info.args.get("mu2", 0.5))
     n = layer.in_features
-    columns = n + (1 if layer.bias else 0)
-    m2 = mu2 / columns + (columns - 1) / columns * sigma_w * sigma_w / n
+    m2 = rai_entry_second_moment(n, sigma_w, mu2, bias=layer.bias)
     a_low = m2 * n / 2.0
     a_high = m2 * n if previous_rai else a_low
     return a_low, a_high, (m2 if layer.bias else 0.0)

@@ -29,6 +29,7 @@ from relulint.theory.collapse import (
 from relulint.theory.dying import (
     beta_moments,
     p_born_dead_lower_din1,
+    rai_entry_second_moment,
     rai_length_map_coefficients,
     rai_sigma_w,
     rai_upper_bound,
@@ -96,6 +97,7 @@ __all__ = [
     "paper_layers_from_relu_layers",
     "pytorch_default_linear_sigma_b2",
     "pytorch_default_linear_sigma_w2",
+    "rai_entry_second_moment",
     "rai_length_map_coefficients",
     "rai_sigma_w",
     "rai_upper_bound",
