@@ -173,7 +173,7 @@ def lower_bound_excluded(chain: Chain) -> str | None:
 
     Both assume zero biases and i.i.d. weights from continuous laws symmetric about zero. Outside them the
     numbers are no lower bound: with PyTorch's default biases a 1 → 2×2 → 1 net is born dead 14.4 % of the
-    time (Thm 3.3: 15.6 %), with orthogonal weights 12.5 % (1 → 4×4 → 1: 0.78 %, Thm 3.3: 1.1 %) —
+    time (Thm 3.3: 15.6 %), with orthogonal weights 12.5 % (1 → 4×4 → 1: 0.79 %, Thm 3.3: 1.1 %) —
     Monte Carlo in tests/test_theory_limits.py.
     """
     for layer in chain.hidden:
@@ -183,11 +183,11 @@ def lower_bound_excluded(chain: Chain) -> str | None:
     for layer in chain.hidden:
         w = layer.weight_init
         if w is None or w.law in ("unknown", "custom"):
-            return "i.i.d. symmetric weights (relulint could not identify this init)"
+            return "i.i.d. symmetric weights; relulint could not identify this init"
         if w.law == "orthogonal":
-            return "independent weights (orthogonal rows are not)"
+            return "independent weights; orthogonal rows are not"
         if w.symmetric is not True or w.law not in IID_CONTINUOUS_LAWS:
-            return f"i.i.d. continuous symmetric weights ({init_label(w)} is not)"
+            return f"i.i.d. continuous symmetric weights; {init_label(w)} is not"
     return None
 
 
@@ -258,7 +258,7 @@ def chain_summary(chain: Chain, p: float, probe: ProbeResult | None = None) -> d
     Keys: `index`, `shape`, `hidden_widths`, `depth`, `input_dim`, `output_dim`, `end`, `path`, `line`,
     `p_upper` (`collapse` Thm 8 over all hidden widths), `p_upper_unprotected` (the same over layers not
     protected by a normalization, what RL101 acts on), `p_lower` (`dying` Thm 3.3; null unless the width is
-    uniform and d_in = 1), `p_probe` (the Monte-Carlo estimate; null without a probe), `safe_depth` (most
+    uniform, d_in = 1, biases zero and weights i.i.d. symmetric), `p_probe` (the Monte-Carlo estimate; null without a probe), `safe_depth` (most
     ReLU layers at the narrowest unprotected width with P ≤ p, `collapse` Eq. 5; 10**18 means unbounded),
     `min_width` (narrowest uniform width with P ≤ p for the unprotected layers; both null when a norm
     protects every layer), `verdict` (one of `VERDICTS`),

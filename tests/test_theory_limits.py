@@ -468,8 +468,8 @@ def rl101(target: str):
     ("widths", "init", "bias", "reason"),
     [
         ([2, 2], "default", True, "zero biases"),
-        ([2, 2], "orthogonal", False, "independent weights (orthogonal rows are not)"),
-        ([4, 4], "orthogonal", False, "independent weights (orthogonal rows are not)"),
+        ([2, 2], "orthogonal", False, "independent weights; orthogonal rows are not"),
+        ([4, 4], "orthogonal", False, "independent weights; orthogonal rows are not"),
     ],
 )
 def test_rl101_quotes_no_lower_bound_outside_the_theorem(tmp_path, widths, init, bias, reason) -> None:

@@ -19,7 +19,7 @@ The document is written to stdout (or `-o FILE`) with nothing else on it. Versio
               "input_dim": 1, "output_dim": 1, "end": "output", "path": "model.py", "line": 8,
               "p_upper": 0.798,          # collapse Thm 8 upper bound (all ReLU layers)
               "p_upper_unprotected": 0.798,  # the same over layers without a protecting norm (RL101's)
-              "p_lower": 0.61,           # dying Thm 3.3 lower bound; null unless uniform width, d_in = 1
+              "p_lower": 0.61,           # dying Thm 3.3 lower bound; null unless uniform width, d_in = 1, zero biases, i.i.d. symmetric weights
               "p_probe": null,           # Monte-Carlo estimate; null without --probe
               "safe_depth": 1,           # most ReLU layers at this width with P <= p (collapse Eq 5)
               "min_width": 11,           # narrowest width with P <= p at this depth
