@@ -430,6 +430,23 @@ def test_rl101_docs_numbers() -> None:
         close(cell, mc[width], PAGE_N_THM8)
     ratio = float(measured.group(4))
     assert abs(ratio - p_born_dead_upper([10] * 10) / mc[10].p) <= 4 * mc[10].se / mc[10].p * ratio + 0.05
+    orthogonal = re.search(r"\((\S+ %) against (\S+ %) at width 2\)", why)
+    assert orthogonal, why
+    close(orthogonal.group(1), mc_orthogonal(2, 2, 100_000, seed=21)[-1], PAGE_N_SMALL)
+    exact(orthogonal.group(2), p_born_dead_lower_din1(2, 2))
+
+
+def test_rl201_docs_numbers() -> None:
+    """RL201's why text: Thm 8 bound against Monte Carlo at 10 ReLU layers, widths 2, 5 and 10."""
+    from relulint import registry
+
+    registry._discover()
+    why = " ".join(registry.all_rules()["RL201"].why.split())
+    pairs = re.findall(r"(\S+ %) against (\S+ %)(?: measured)? at width (\d+)", why)
+    assert [int(w) for _, _, w in pairs] == [2, 5, 10], why
+    for bound, measured, width in pairs:
+        exact(bound, p_born_dead_upper([int(width)] * 10))
+        close(measured, iid_depth10(int(width))[-1], PAGE_N_THM8)
 
 
 # ------------------------------------------------ RL101 quotes Thm 3.3 / Prop 10 only where they hold
