@@ -10,7 +10,7 @@ is drawn from an asymmetric law ``P`` on ``[0, M]`` (default ``Beta(2, 1)``); th
 its inputs can be negative. ``σ_w`` comes from the law's first two moments by `dying` Eq. 4.2
 (:func:`relulint.theory.dying.rai_sigma_w`; 0.6007 for Beta(2, 1)), which makes the length map's
 ``A_upp / 2 = N / (N + 1)`` (Cor. 4.4). RAI lowers the born-dead bound of `dying` Thm 3.2 to the one of
-Thm 4.1, ``1 − ∏ (1 − (1/2 − γ_l)^{N_l})``; `dying` §5 measures 88 % → 22 % on a 10-layer width-2 net.
+Thm 4.1, ``1 − ∏ (1 − (1/2 − γ_l)^{N_l})``; `dying` Fig. 4 gives born dead 88 % → 22 % on a 10-layer width-2 net.
 
 Everything takes an optional ``torch.Generator``; with one, the global RNG is never touched.
 Layouts: torch's ``nn.Linear`` stores ``W`` as ``(out_features, in_features)``, so Appendix G's

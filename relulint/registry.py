@@ -68,7 +68,9 @@ class RuleOption:
     name: str
     default: Any
     help: str
-    kind: Kind | None = None  # its type and validator (`relulint.option_types`); None: inferred from the default
+    kind: Kind | None = (
+        None  # its type and validator (`relulint.option_types`); None: inferred from the default
+    )
 
 
 @dataclass(frozen=True)

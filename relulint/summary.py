@@ -208,11 +208,42 @@ def init_notes(chain: Chain) -> list[str]:
     return notes
 
 
+#: Laws whose entries are i.i.d. and continuous, symmetric about zero when `InitInfo.symmetric` is True:
+#: the weight hypothesis of `dying` Thm 3.3 (orthogonal rows are dependent, sparse_ has atoms at zero).
+IID_CONTINUOUS_LAWS = frozenset(
+    {"pytorch-default", "kaiming-normal", "kaiming-uniform", "xavier-normal", "xavier-uniform", "lecun"}
+    | {"normal", "uniform", "trunc-normal"}
+)
+
+
+def lower_bound_excluded(chain: Chain) -> str | None:
+    """Why `dying` Thm 3.3 (and the `collapse` Prop 10 width-2 value) do not hold for this chain, or None.
+
+    Both assume zero biases and i.i.d. weights from continuous laws symmetric about zero. Outside them the
+    numbers are no lower bound: with PyTorch's default biases a 1 → 2×2 → 1 net is born dead 14.4 % of the
+    time (Thm 3.3: 15.6 %), with orthogonal weights 12.5 % (1 → 4×4 → 1: 0.79 %, Thm 3.3: 1.1 %) —
+    Monte Carlo in tests/test_theory_limits.py.
+    """
+    for layer in chain.hidden:
+        b = layer.bias_init
+        if layer.bias and not (b is not None and (b.law == "zeros" or (b.law == "constant" and b.mean == 0))):
+            return "zero biases"
+    for layer in chain.hidden:
+        w = layer.weight_init
+        if w is None or w.law in ("unknown", "custom"):
+            return "i.i.d. symmetric weights; relulint could not identify this init"
+        if w.law == "orthogonal":
+            return "independent weights; orthogonal rows are not"
+        if w.symmetric is not True or w.law not in IID_CONTINUOUS_LAWS:
+            return f"i.i.d. continuous symmetric weights; {init_label(w)} is not"
+    return None
+
+
 def p_lower_bound(chain: Chain) -> float | None:
-    """`dying` Thm 3.3 lower bound, when it applies: uniform width, a one-dimensional input, and a
-    symmetric init (the theorem's hypothesis)."""
+    """`dying` Thm 3.3 lower bound, when it applies: uniform width, a one-dimensional input, zero biases and
+    i.i.d. weights from continuous symmetric laws (the theorem's hypotheses, `lower_bound_excluded`)."""
     widths = chain.hidden_widths
-    if not widths or len(set(widths)) != 1 or chain.input_dim != 1 or not symmetric_init(chain):
+    if not widths or len(set(widths)) != 1 or chain.input_dim != 1 or lower_bound_excluded(chain):
         return None
     try:
         from relulint.theory.dying import p_born_dead_lower_din1
@@ -300,7 +331,7 @@ def chain_summary(chain: Chain, p: float, probe: ProbeResult | None = None) -> d
     `p_upper_all` (`collapse` Thm 8 over all hidden widths; `p_upper` is the same value, its older name),
     `p_upper_unprotected` (the same over the layers that can kill the network, `killing_layers`: not
     protected by a normalization, on every input→output path; what RL101 acts on), `p_lower` (`dying`
-    Thm 3.3; null unless the width is uniform and d_in = 1), `p_probe` (the Monte-Carlo estimate; null
+    Thm 3.3; null unless the width is uniform, d_in = 1, biases zero and weights i.i.d. symmetric), `p_probe` (the Monte-Carlo estimate; null
     without a probe), `safe_depth` (most ReLU layers at the narrowest unprotected width with P ≤ p,
     `collapse` Eq. 5; 10**18 means unbounded), `min_width` (narrowest uniform width with P ≤ p for the
     unprotected layers; both null when no layer can kill the network), `verdict` (one of `VERDICTS`; a

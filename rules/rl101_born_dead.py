@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from relulint.facts import Chain, Finding, ModelFacts, ProbeResult, Severity
+from relulint.formatting import layers, percent
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.summary import (
     asymmetric_init,
@@ -16,9 +17,9 @@ from relulint.summary import (
     degenerate_norm,
     init_label,
     killing_layers,
+    lower_bound_excluded,
     negative_init,
     normalization_note,
-    symmetric_init,
     unprotected_widths,
 )
 from relulint.theory.collapse import max_safe_depth, min_safe_width, p_born_dead_upper
@@ -26,21 +27,21 @@ from relulint.verdict import KillSet, kill_sets, network_risk, risk, single_chai
 
 __all__ = [
     "BornDeadReluChain",
-    "layers",
-    "percent",
     "theory_values",
 ]
 
 
-def theory_values(chain: Chain, p: float) -> dict[str, float | int | None]:
+def theory_values(chain: Chain, p: float) -> dict[str, float | int | str | None]:
     """Bounds for the json details: upper (Thm 8), lower (Thm 3.3, d_in = 1), width 2 (Prop 10).
 
     `p_upper_unprotected` is the bound over the layers that can kill the network (what RL101 decides on),
     `p_upper_all` the bound over every ReLU layer of the chain (`relulint.summary.chain_summary`'s).
 
-    The Prop 10 Markov chain is exact up to 3 ReLU layers and a slight underestimate beyond (its
-    Appendix J assumes independent directions; see `relulint.theory.collapse`), so relulint reports
-    max(chain, Thm 3.3 lower bound) and calls it the width-2 value, not an exact one.
+    The lower bound and the width-2 value are given only under their hypotheses: d_in = 1, zero biases
+    and i.i.d. symmetric weights (`summary.lower_bound_excluded`; with biases or orthogonal weights the
+    true probability is below them). The Prop 10 Markov chain is exact up to 3 ReLU layers and a slight
+    underestimate beyond (its Appendix J assumes independent directions; see `relulint.theory.collapse`),
+    so relulint reports max(chain, Thm 3.3 lower bound) and calls it the width-2 value, not an exact one.
     """
     from relulint.theory.collapse import p_collapse_width2
     from relulint.theory.dying import p_born_dead_lower_din1
@@ -48,7 +49,7 @@ def theory_values(chain: Chain, p: float) -> dict[str, float | int | None]:
     widths = unprotected_widths(chain)
     width = min(widths) if widths else 0
     uniform = len(set(widths)) == 1
-    values: dict[str, float | int | None] = {
+    values: dict[str, float | int | str | None] = {
         "p_upper_unprotected": chain_bound(chain),
         "p_upper_all": p_born_dead_upper(chain.hidden_widths),
         "p_lower": None,
@@ -56,24 +57,15 @@ def theory_values(chain: Chain, p: float) -> dict[str, float | int | None]:
         "safe_depth": max_safe_depth(width, p) if width else None,
         "min_width": min_safe_width(len(widths), p) if widths else None,
     }
-    if uniform and chain.input_dim == 1 and widths and symmetric_init(chain) and len(widths) == chain.depth:
-        values["p_lower"] = p_born_dead_lower_din1(len(widths), width)
-        if width == 2 and not chain.has_bias:
-            values["p_width2"] = max(p_collapse_width2(len(widths)), values["p_lower"])
+    if uniform and chain.input_dim == 1 and widths and len(widths) == chain.depth:
+        excluded = lower_bound_excluded(chain)
+        if excluded is None:
+            values["p_lower"] = p_born_dead_lower_din1(len(widths), width)
+            if width == 2:
+                values["p_width2"] = max(p_collapse_width2(len(widths)), values["p_lower"])
+        elif len(widths) >= 2:
+            values["no_lower_bound"] = excluded  # Thm 3.3 would be quoted, but its hypotheses fail
     return values
-
-
-def layers(count: int) -> str:
-    """`1 ReLU layer`, `12 ReLU layers`."""
-    return f"{count} ReLU layer{'' if count == 1 else 's'}"
-
-
-def percent(p: float) -> str:
-    if p >= 0.995:
-        return f"{100 * p:.1f} %"
-    if p >= 0.0001:
-        return f"{100 * p:.2g} %"
-    return f"{p:.1e}"
 
 
 class BornDeadReluChain(Rule):
@@ -93,7 +85,9 @@ class BornDeadReluChain(Rule):
         path) is left out. With `--probe`, the probe clears a chain only when its whole 95 % interval lies
         at or below `p`; otherwise the bound stands and the message gives both. The message gives the
         widths, the ReLU depth, the probability (with the `dying` Theorem 3.3 lower bound when d_in = 1,
-        and the `collapse` Proposition 10 value at width 2), the deepest safe chain at this width
+        and the `collapse` Proposition 10 value at width 2 — both only for zero biases and i.i.d. symmetric
+        weights, the theorem's hypotheses; with biases or an orthogonal init the true value can be below
+        them, so the message says no lower bound applies), the deepest safe chain at this width
         (`collapse` Eq. 5) and the narrowest safe width at this depth, and the fixes.
 
         Severity: warning, raised to error when the probability is at least 50 % (the net is more
@@ -110,9 +104,15 @@ class BornDeadReluChain(Rule):
         (`collapse` Lemma 1, Corollary 2), and training can only fit the last layer: it ends at the mean
         of the target under MSE and at the median under MAE (`collapse` Theorem 4). The loss is flat and
         the prediction constant, which looks like a bad learning rate. The chance grows with depth and
-        shrinks with width: a 10-layer width-10 net dies 1 % of the time, width 5 more than 10 % and width
-        3 more than 60 % (`collapse` §4, Fig. 6). Symmetric initializations (He, Xavier, orthogonal) all
-        give the same probability (`collapse` Theorem 8, §5.1).
+        shrinks with width. For 10 ReLU layers the `collapse` Theorem 8 bound is 0.97 % at width 10, 27 %
+        at width 5 and 74 % at width 3 (`collapse` §4, Fig. 6); the true probability is lower, and the
+        bound looser the wider the net: a Monte Carlo of bias-free He-initialized nets with d_in = 1 and
+        inputs on both sides of 0 gives 0.17 %, 15 % and 63 % (the bound is 5.7× the truth at width 10).
+        Every i.i.d. symmetric weight law (He, Xavier, LeCun, whatever its scale) gives the same bound
+        (`collapse` Theorem 8; `dying` Theorem 3.2 with symmetric biases too). Orthogonal init is a little lower, not better in kind: about
+        2 points lower at 10 ReLU layers of width 3 to 5 in Monte Carlo (`collapse` §5.1, Fig. 7), and at
+        2 ReLU layers below the `dying` Theorem 3.3 lower bound, which assumes independent weights (12.5 %
+        against 15.6 % at width 2). Where the papers are loose or wrong: docs/theory.md.
     """
     options = (
         RuleOption(
@@ -124,6 +124,7 @@ class BornDeadReluChain(Rule):
     references = (
         "Lu, Su, Karniadakis. Collapse of deep and narrow neural nets (`collapse`): Theorem 8, Eq. 5, Prop. 10, §5.",
         "Lu, Shin, Su, Karniadakis. Dying ReLU and initialization (`dying`): Theorems 3.2, 3.3, Cor. 3.5.",
+        "Theory and its limits (docs/theory.md): where relulint measured the papers' bounds loose or wrong.",
     )
     INVALID = (
         Case(
@@ -396,6 +397,11 @@ class BornDeadReluChain(Rule):
             parts.append(f"width-2 value {percent(values['p_width2'])} (collapse Prop 10)")
         elif values.get("p_lower"):  # a zero lower bound says nothing
             parts.append(f"at least {percent(values['p_lower'])} (dying Thm 3.3)")
+        elif values.get("no_lower_bound") and not asymmetric_init(chain):
+            parts.append(
+                f"no lower bound applies (dying Thm 3.3 assumes {values['no_lower_bound']})"
+                + ("" if source == "probe" else ": --probe measures it")
+            )
         if source == "probe":
             parts.append(f"bound {percent(values['p_upper_unprotected'])}")
         elif asymmetric_init(chain):

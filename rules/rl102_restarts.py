@@ -2,7 +2,8 @@
 
 Theory: `nonconvergence` (Cheridito, Jentzen, Rossmannek) Definition 3.1 (inactive region: every weight and
 bias of one hidden layer after the first negative), Lemma 3.4 (SGD never leaves it), Lemma 4.1 (the
-probability of starting there, Eq. 4.2) and Proposition 4.2 (n independent restarts all fail with P^n).
+probability of starting there, Eq. 4.2; n independent restarts all start there with P^n, Eq. 4.1/4.3) and
+Proposition 4.2 (the expected loss is then bounded below).
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from relulint.rules.rl101_born_dead import percent
-
 from relulint.facts import Chain, Finding, InitInfo, Layer, ModelFacts, Severity
+from relulint.formatting import percent
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.theory.nonconvergence import p_inactive_region, restarts_needed
 from relulint.verdict import risk
@@ -188,7 +188,7 @@ class RestartsNeeded(Rule):
         strictly negative parameters — a non-negative constant, RAI or an orthogonal matrix; 1/2 *assumed*,
         and said so in the message, for a law relulint does not know). And the number n of
         independent initializations needed for a 99 % chance that at least one run is not born dead:
-        n independent restarts all fail with probability Pⁿ (Proposition 4.2), so n = ⌈ln 0.01 / ln P⌉,
+        n independent restarts all fail with probability Pⁿ (Lemma 4.1, Eq. 4.1/4.3), so n = ⌈ln 0.01 / ln P⌉,
         with P the born-dead probability (the `collapse` Theorem 8 bound, or the probe's estimate when
         `--probe` ran; a bound gives an upper bound on n).
     """
@@ -197,7 +197,8 @@ class RestartsNeeded(Rule):
         input, its gradient is zero, and stochastic gradient descent leaves its parameters where they are
         (`nonconvergence` Lemma 3.4). The chance of starting there is Lemma 4.1's product; since it is
         positive for every initialization with i.i.d. symmetric parameters, a deep, narrow net has a fixed
-        probability of failing however long it trains, and only restarts help (Proposition 4.2). Knowing n
+        probability of failing however long it trains (Proposition 4.2 bounds the expected loss from below
+        by it), and only restarts help (Lemma 4.1, Eq. 4.3: all n fail with Pⁿ). Knowing n
         turns "sometimes it doesn't train" into a budget — or into the argument for fixing the
         architecture (RL101) instead.
     """
@@ -273,13 +274,14 @@ class RestartsNeeded(Rule):
         assumed: list[str] | None = None,
     ) -> str:
         where = "probe" if source == "probe" else "collapse Thm 8 bound"
+        amount = percent(probability) if source == "probe" else f"up to {percent(probability)}"
         if n is None:
             restarts = "no number of restarts helps: every initialization is born dead"
         else:
             at_most = "at most " if source == "bound" else ""
             restarts = (
                 f"{at_most}{n} independent initialization{'s' if n != 1 else ''} give a 99 % chance that at least "
-                f"one is not born dead (nonconvergence Prop 4.2: all n fail with P^n)"
+                f"one is not born dead (nonconvergence Lemma 4.1, Eq 4.3: all n fail with P^n)"
             )
         start = (
             "cannot start (probability 0)"
@@ -287,7 +289,7 @@ class RestartsNeeded(Rule):
             else f"starts with probability {probability_text(stuck)}"
         )
         text = (
-            f"ReLU chain {chain.shape}: born dead with probability {percent(probability)} ({where}); {restarts}. "
+            f"ReLU chain {chain.shape}: born dead with probability {amount} ({where}); {restarts}. "
             f"With the recorded init it {start} in the region SGD provably never leaves (every weight and bias "
             f"of a hidden layer negative: nonconvergence Def 3.1, Lemma 3.4, Lemma 4.1)"
         )

@@ -2,8 +2,12 @@
 
 Theory: the length map of `collapse` Eq. 2–3 (= `dying` Thm 4.3 with symmetric weights),
 E[q^l] = σ_w²/2 · E[q^{l−1}] + σ_b², with E[q^1] = σ_w² q^0 + σ_b²; He init (σ_w² = 2) keeps E[q] constant.
-PyTorch's default `nn.Linear` init has σ_w² = 1/3, a factor 1/6 per layer. Under RAI the factor is at most
-A_upp/2 = N/(N + 1) (`dying` Cor. 4.4 with σ_w from Eq. 4.2).
+PyTorch's default `nn.Linear` init has σ_w² = 1/3, a factor 1/6 per layer. RAI layers follow their own
+map (`rai_length_bounds`, `dying` Thm 4.3 / Eq. 4.2): every entry of [W, b] has the second moment
+(μ₂ + σ_w²)/(fan_in + 1), the bias column included, so E[q] tends to a positive fixed point instead of
+vanishing. The map runs over the hidden (ReLU) layers only: the output layer is not part of the signal
+path that can die, and a deliberately small head (DDPG's ±3e-3, a gain-0.01 policy head, a zero init) is
+good practice, not decay.
 """
 
 from __future__ import annotations
@@ -11,13 +15,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from relulint.rules.rl101_born_dead import percent
-
-from relulint.facts import Chain, Finding, Layer, ModelFacts, Severity
+from relulint.facts import Chain, Finding, InitInfo, Layer, ModelFacts, Severity
+from relulint.formatting import percent
 from relulint.option_types import Number
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.summary import init_label
-from relulint.theory.dying import rai_length_map_coefficients
+from relulint.theory.dying import rai_entry_second_moment, rai_sigma_w
 
 
 def weight_second_moment(layer: Layer) -> float | None:
@@ -38,19 +41,52 @@ def bias_second_moment(layer: Layer) -> float:
     return (info.sigma2 or 0.0) + mean * mean
 
 
+def rai_info(layer: Layer) -> InitInfo | None:
+    """The layer's RAI record (`relulint.init.rai_` records law "rai" on the weight and the bias), if any.
+
+    The bias record is consulted too: a fingerprint may re-label the weights "custom" (an asymmetric law)
+    while the recorded RAI bias still says what drew the row.
+    """
+    for info in (layer.weight_init, layer.bias_init):
+        if info is not None and info.law == "rai":
+            return info
+    return None
+
+
 def layer_factor(layer: Layer, first: bool) -> float | None:
     """The layer's factor on E[q]: σ_w² for the chain's first layer (its input is not rectified), σ_w²/2 after
-    a ReLU (`collapse` Eq. 3); for RAI layers the upper factor A_upp/2 of `dying` Cor. 4.4."""
-    info = layer.weight_init
-    if info is not None and info.law == "rai" and not first:
-        sigma_w = float(info.args.get("sigma_w", 0.6007))
-        mu1, mu2 = float(info.args.get("mu1", 2 / 3)), float(info.args.get("mu2", 0.5))
-        _, upper, _ = rai_length_map_coefficients(layer.in_features, sigma_w, mu1, mu2)
-        return upper
+    a ReLU (`collapse` Eq. 3); for RAI layers the upper factor of `rai_length_bounds` (fan_in · m₂)."""
+    if rai_info(layer) is not None and not first:
+        return rai_length_bounds(layer, previous_rai=True)[1]
     s2 = weight_second_moment(layer)
     if s2 is None:
         return None
     return s2 if first else s2 / 2.0
+
+
+def rai_length_bounds(layer: Layer, previous_rai: bool) -> tuple[float, float, float]:
+    """RAI's length map for one layer after a ReLU: ``(a_low, a_high, s)`` with
+    ``a_low·E[q] + s ≤ E[q'] ≤ a_high·E[q] + s`` (`dying` Thm 4.3, Eq. 4.2; §4.1 / Appendix G's sampler).
+
+    RAI draws one entry per row of ``V = [W, b]`` (``C = fan_in + 1`` columns, ``fan_in`` without a bias)
+    from the law P (moments μ₁, μ₂) and the others from N(0, σ_w²/fan_in), at a uniform column; so every
+    entry has the second moment ``m₂ = μ₂/C + (C − 1)/C · σ_w²/fan_in`` (= (μ₂ + σ_w²)/(fan_in + 1) with a
+    bias, the σ_b² of Cor. 4.4) and two entries of a row are uncorrelated (one of them is a centred
+    Gaussian). Hence, exactly, ``E[q'] = m₂ (E|relu(h)|² + 1_bias)`` for the previous pre-activations h.
+    ``E[relu(h_j)²]`` is ``E[h_j²]/2`` when h is symmetric (the previous layer is not RAI: RAI's first
+    layer is He) and between ``E[h_j²]/2`` and ``E[h_j²]`` after a RAI layer (its row is a centred Gaussian
+    plus a nonnegative term; Thm 4.3's A_low uses the 1/2): ``a_low = m₂ fan_in / 2`` and ``a_high`` is
+    the same or ``m₂ fan_in``. The paper's own upper factor A_upp/2 = N/(N + 1) (Cor. 4.4) is looser.
+    """
+    info = rai_info(layer)
+    assert info is not None
+    sigma_w = float(info.args.get("sigma_w", rai_sigma_w()))
+    mu2 = float(info.args.get("mu2", 0.5))
+    n = layer.in_features
+    m2 = rai_entry_second_moment(n, sigma_w, mu2, bias=layer.bias)
+    a_low = m2 * n / 2.0
+    a_high = m2 * n if previous_rai else a_low
+    return a_low, a_high, (m2 if layer.bias else 0.0)
 
 
 #: a shrinking signal counts when the input's share of the output's E[q] falls below this (biases dominate)
@@ -81,6 +117,29 @@ def unnormalized_runs(chain: Chain) -> list[list[int]]:
     return runs
 
 
+def hidden_runs(chain: Chain) -> list[list[int]]:
+    """`unnormalized_runs` over the hidden (ReLU) layers only: the output layer is not on the signal path
+    that can die, and a small head (DDPG's ±3e-3, SB3's gain 0.01, a zero init) is by design."""
+    runs = [[i for i in run if chain.layers[i].activation == "relu"] for run in unnormalized_runs(chain)]
+    return [run for run in runs if run]
+
+
+def rai_q_range(chain: Chain, run: list[int], factors: list[float | None]) -> tuple[float, float]:
+    """E[q] at the end of a run with RAI layers, from q⁰ = 1: the lower and upper ends of the map
+    (`rai_length_bounds` for RAI layers after the first, `collapse` Eq. 2–3 for the others)."""
+    low = high = 1.0
+    for i in run:
+        layer = chain.layers[i]
+        if i > 0 and rai_info(layer) is not None:
+            previous_rai = rai_info(chain.layers[i - 1]) is not None and i - 1 > 0
+            a_low, a_high, s = rai_length_bounds(layer, previous_rai)
+        else:
+            a_low = a_high = float(factors[i])  # type: ignore[arg-type]
+            s = bias_second_moment(layer)
+        low, high = a_low * low + s, a_high * high + s
+    return low, high
+
+
 def show_factor(f: float) -> str:
     if f <= 0:
         return "×0"
@@ -104,7 +163,18 @@ class SignalLengthDecay(Rule):
         the output's E[q] (the input accounts for less than 1 % of it: the network is nearly constant).
         A signal that shrinks while still carrying the input (wide layers with PyTorch's small default
         biases) is a global scale that adaptive optimizers undo, and is not reported. A normalization
-        before or after a ReLU restarts the map. The message gives the
+        before or after a ReLU restarts the map.
+
+        The map runs over the hidden (ReLU) layers only, from the chain's input to its last ReLU layer:
+        the output layer after the last ReLU is not counted. A deliberately small output layer — DDPG's
+        final layer drawn from ±3e-3, a policy head with orthogonal gain 0.01, a zero-initialized head —
+        is good practice for actors and critics, not a decaying signal.
+
+        Layers initialized by RAI (`relulint.init.apply_rai`, recorded as law "rai") follow RAI's own
+        map (`dying` Thm 4.3, Eq. 4.2): every entry of [W, b], bias column included, has the second
+        moment (μ₂ + σ_w²)/(fan_in + 1), so E[q] tends to a positive fixed point instead of vanishing;
+        relulint bounds E[q] between the rectified-half and the unrectified ends of that map and reports
+        only when the whole range is beyond `factor`. The message gives the
         per-layer factor, the total, how much of the output's E[q] still comes from the input rather
         than from the biases, and the init that keeps E[q] constant (He: σ_w² = 2).
     """
@@ -223,23 +293,34 @@ class SignalLengthDecay(Rule):
             if not chain.hidden or chain.bypassed:
                 continue  # a residual branch: the skip carries the input, the network is not constant
             factors = [layer_factor(layer, first=i == 0) for i, layer in enumerate(chain.layers)]
-            runs = unnormalized_runs(chain)
+            runs = hidden_runs(chain)
             if not runs or any(factors[i] is None for run in runs for i in run):
                 continue  # an init relulint could not measure: no claim
-            per_run = [[float(factors[i]) for i in r] for r in runs]  # type: ignore[arg-type]
-            totals = [math.prod(f) for f in per_run]
-            worst = max(range(len(runs)), key=lambda k: abs(math.log(max(totals[k], 1e-300))))
-            run, known, total = runs[worst], per_run[worst], totals[worst]
-            if 1.0 / limit <= total <= limit:
+            found = []
+            for run in runs:
+                known = [float(factors[i]) for i in run]  # type: ignore[arg-type]
+                details = self.details(
+                    chain, known, math.prod(known), limit, layers=[chain.layers[i] for i in run]
+                )
+                details["normalized"] = len(run) < chain.depth
+                if any(rai_info(chain.layers[i]) is not None for i in run if i > 0):
+                    low, high = rai_q_range(chain, run, factors)
+                    details.update(rai=True, q_out_range=[low, high])
+                    if high < 1.0 / limit or low > limit:  # even the map's most favourable end is beyond
+                        found.append((abs(math.log(max(high if high < 1 else low, 1e-300))), details))
+                    continue
+                total, share = details["total"], details["input_share"]
+                if 1.0 / limit <= total <= limit:
+                    continue
+                biased = details["q_out"] > total  # some bias adds to E[q] along the run
+                if total < 1.0 / limit and biased and share is not None and share >= MAX_BIAS_SHARE:
+                    # the signal is small but still the input's: no constant network (wide layers with
+                    # PyTorch's small default biases); adaptive optimizers undo a global scale
+                    continue
+                found.append((abs(math.log(max(total, 1e-300))), details))
+            if not found:
                 continue
-            details = self.details(chain, known, total, limit, layers=[chain.layers[i] for i in run])
-            details["normalized"] = len(run) < len(chain.layers)
-            share = details["input_share"]
-            biased = details["q_out"] > total  # some bias adds to E[q] along the run
-            if total < 1.0 / limit and biased and share is not None and share >= MAX_BIAS_SHARE:
-                # the signal is small but still the input's: no constant network (wide layers with
-                # PyTorch's small default biases); adaptive optimizers undo a global scale
-                continue
+            details = max(found, key=lambda item: item[0])[1]
             yield self.finding(
                 facts,
                 self.message(chain, details),
@@ -276,21 +357,30 @@ class SignalLengthDecay(Rule):
             per_layer = f"{show_factor(after[0])} per ReLU layer"
         else:
             per_layer = f"{show_factor(min(after))} to {show_factor(max(after))} per ReLU layer"
+        if d.get("rai"):
+            low, high = d["q_out_range"]
+            direction = "shrinks" if high < 1 else "grows"
+            return (
+                f"ReLU chain {chain.shape} ({', '.join(d['init'])}): under RAI's length map (dying Thm 4.3, "
+                f"Eq 4.2) the signal length E[q] {direction} to between {show_factor(low)} and {show_factor(high)} "
+                f"of the input's across its {len(d['factors'])} ReLU layers (limit ×{d['factor']:g}): the law P "
+                "or σ_w of this RAI does not keep E[q] bounded (Eq 4.2 makes A_upp/2 = N/(N + 1))."
+            )
         direction = "shrinks" if d["total"] < 1 else "grows"
         text = (
             f"ReLU chain {chain.shape} ({', '.join(d['init'])}): the signal length E[q] {direction} {per_layer} "
             f"(collapse Eq 2–3, σ_w²/2 per layer), {show_factor(d['total'])} across "
             + (
-                f"{len(d['factors'])} layers between normalizations"
+                f"{len(d['factors'])} ReLU layers between normalizations"
                 if d.get("normalized")
-                else f"its {len(d['factors'])} layers"
+                else f"its {len(d['factors'])} ReLU layers"
             )
             + f" (limit ×{d['factor']:g})."
         )
         share = d["input_share"]
         if d["total"] < 1 and share is not None and share < 0.5:
             text += (
-                f" The biases dominate: the input accounts for {percent(share)} of E[q] at the chain's output, so the "
+                f" The biases dominate: the input accounts for {percent(share)} of E[q] at the last ReLU layer, so the "
                 "network is nearly constant at initialization even when it is not born dead."
             )
         text += " He init (σ_w² = 2, nn.init.kaiming_normal_(w, nonlinearity='relu')) keeps E[q] constant."

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from relulint.rules.rl101_born_dead import percent
-
 from relulint.facts import Chain, Finding, ModelFacts, Severity
+from relulint.formatting import percent
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.summary import unprotected_widths
 from relulint.verdict import risk
@@ -60,7 +59,9 @@ class WeightNormWithoutBatchNorm(Rule):
         let them escape collapse, while weight normalization and dropout do not. Weight normalization
         writes each row as w = g · v/‖v‖; the sign of w·x + b — whether a unit fires — is unchanged by the
         positive rescaling of the row, and v is drawn from the same symmetric law, so the probability that
-        some layer is zero for every input is still 1 − ∏ₗ (1 − 2^−Nₗ) (`collapse` Theorem 8). A network
+        some layer is zero for every input is bounded by the same 1 − ∏ₗ (1 − 2^−Nₗ) as without it
+        (`collapse` Theorem 8: exact at one fixed input, an upper bound for every input of a set), and
+        equal to the probability without weight normalization, whatever it is. A network
         born dead is constant and trains only to the mean of the targets (`collapse` Theorem 4).
     """
     options = (

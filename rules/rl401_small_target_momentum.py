@@ -212,7 +212,8 @@ class SmallTargetVarianceWithMomentum(Rule):
     """
     why = """
         With targets scaled to variance γ² ≪ 1 (`momentum` Eq. 1), the optimum of a ReLU unit (w, b) = (Γ, Δ)
-        moves next to the dead cone b/‖w‖ < −Φ⁻¹(ε) (Eq. 15, 23), where the ReLU outputs zero for almost all
+        moves next to the dead cone Φ(b/‖w‖) < ε, i.e. b/‖w‖ < Φ⁻¹(ε) (Eq. 15, 23; the paper prints −Φ⁻¹(ε), a
+        sign slip), where the ReLU outputs zero for almost all
         inputs and its gradient vanishes. Momentum that makes gradient descent oscillate — complex eigenvalues
         of A in Eq. 20 — swings the parameters across the optimum and into that cone, where they stay (§5,
         Fig. 5: at η = 0.1 the results are as without momentum for β ≤ 0.7 and worse above). Deeper networks

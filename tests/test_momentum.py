@@ -393,3 +393,41 @@ def test_real_adam_at_unit_targets_stays_one_signed_in_the_early_phase() -> None
     system = mt.optimizer_system("adam", 1e-3, betas=(0.9, 0.999), target_std=1.0)
     assert system is not None and not system.oscillates
     assert sign_changes(adam_affine_run(1e-3, 1.0, 300), floor=1e-9) == 0
+
+
+# ------------------------------------------------------------------------- the dead cone (Eq. 15, 23)
+
+
+@pytest.mark.parametrize("eps", [1e-4, 0.01, 0.05, 0.25, 0.5, 0.9])
+def test_dead_cone_threshold_inverts_phi(eps: float) -> None:
+    z = mt.dead_cone_threshold(eps)
+    assert 0.5 * math.erfc(-z / math.sqrt(2.0)) == pytest.approx(eps, rel=1e-12)
+    if eps != 0.5:
+        assert (z < 0) == (eps < 0.5)  # the cone lies at negative b/‖w‖ for every ε < 1/2
+
+
+def test_dead_cone_threshold_known_values() -> None:
+    assert mt.dead_cone_threshold(0.05) == pytest.approx(-1.6448536269514722, abs=1e-12)
+    assert mt.dead_cone_threshold(0.01) == pytest.approx(-2.3263478740408408, abs=1e-12)
+
+
+def test_dead_cone_matches_monte_carlo_of_a_relu_unit() -> None:
+    """P(wᵀx + b > 0) for x ~ N(0, I), measured, against the cone test Φ(b/‖w‖) < ε ⇔ b/‖w‖ < Φ⁻¹(ε).
+
+    The paper's printed form b/‖w‖ < −Φ⁻¹(ε) calls b = 0 (a unit live for half the inputs) dead; the fixed
+    test does not, and puts the boundary where the measured live fraction crosses ε."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((400_000, 3))
+    w = np.array([0.6, -1.2, 0.9])
+    eps = 0.05
+    norm = float(np.linalg.norm(w))
+    se = math.sqrt(eps * (1 - eps) / len(x))
+    for ratio in (-3.0, -2.0, -1.8, -1.5, -1.0, 0.0, 1.0, 2.0):
+        live = float(np.mean(x @ w + ratio * norm > 0))
+        dead = mt.in_dead_cone(ratio * norm, norm, eps)
+        if abs(live - eps) > 6 * se:  # decided by the measurement beyond sampling error
+            assert dead == (live < eps), (ratio, live)
+        slipped = ratio < -mt.dead_cone_threshold(eps)  # the paper's printed inequality
+        if ratio in (-1.0, 0.0, 1.0):
+            assert slipped and not dead and live > 0.15  # the slip calls live units dead
+    assert mt.in_dead_cone(-1.0, 0.0, eps) and not mt.in_dead_cone(1.0, 0.0, eps)

@@ -62,8 +62,8 @@ def test_summary_lines_estimate_interval_near_constant_and_warning() -> None:
     )  # fmt: skip
     first, warning, note = probe_summary_lines(probe, bound)
     assert bound < 0.6  # 1 - (3/4)^3
-    assert first.startswith("probe: P(born dead) = 70.00 %")
-    assert "[95 % CI 67.10 % – 72.80 %]" in first and "(700/1000; near-constant 2.50 %;" in first
+    assert first.startswith("probe: P(born dead) = 70 %")
+    assert "[95 % CI 67.1 % – 72.8 %]" in first and "(700/1000; near-constant 2.5 %;" in first
     assert warning.startswith(f"warning: {BOUND_NOTE_PREFIX}") and "does not cover" in warning
     assert note == "note: D: the 2 data points"
     # the probe's own reasons, when it gave them, are the warning (once, not also as a note)

@@ -164,7 +164,7 @@ def test_chain_summary_matches_theory() -> None:
     assert s["safe_depth"] == max_safe_depth(3, 0.01)
     assert s["min_width"] == min_safe_width(12, 0.01)
     assert s["verdict"] == VERDICT_LIKELY_DEAD
-    assert s["p_lower"] is not None and 0 < s["p_lower"] <= s["p_upper"]  # d_in = 1, uniform width
+    assert s["p_lower"] is None  # PyTorch's default biases: dying Thm 3.3 assumes zero biases (issue 12)
 
 
 def test_chain_summary_lower_bound_only_for_uniform_width_and_scalar_input() -> None:

@@ -80,7 +80,12 @@ def test_rule_has_docs_and_examples(rule: type[Rule]) -> None:
 
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
-PAPERS = ("collapse", "dying", "nonconvergence", "momentum")  # the README's References keys of the four papers
+PAPERS = (
+    "collapse",
+    "dying",
+    "nonconvergence",
+    "momentum",
+)  # the README's References keys of the four papers
 PAPER = re.compile(r"`(" + "|".join(PAPERS) + r")`")
 RESULT = re.compile(r"\b(Eq|Thm|Theorem|Lemma|Prop|Proposition)\b\.?\s*\d|§\s*\d")
 NO_PAPER = {"RL900", "RL901"}  # relulint's own rules

@@ -20,7 +20,8 @@ The document is written to stdout (or `-o FILE`) with nothing else on it. Versio
               "p_upper_all": 0.798,      # collapse Thm 8 upper bound over all its ReLU layers
               "p_upper": 0.798,          # the same value (its older name)
               "p_upper_unprotected": 0.798,  # the same over the layers that can kill the network
-              "p_lower": 0.61,           # dying Thm 3.3 lower bound; null unless uniform width, d_in = 1
+              "p_lower": 0.61,           # dying Thm 3.3 lower bound; null unless uniform width, d_in = 1, zero
+              #                          biases, i.i.d. symmetric weights
               "p_probe": null,           # Monte-Carlo estimate; null without --probe
               "safe_depth": 1,           # most ReLU layers at this width with P <= p (collapse Eq 5)
               "min_width": 11,           # narrowest width with P <= p at this depth

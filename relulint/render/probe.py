@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from relulint.facts import Chain, ModelFacts, ProbeResult, Report
+from relulint.formatting import percent
 from relulint.options import Options
 
 # `relulint.probe._bound_notes` starts its warning so; the report shows it as the warning, not as a note
@@ -119,7 +120,7 @@ def render_probe(report: Report, fmt: str, *, options: Options, color: bool = Fa
 
 
 def _pct(value: float) -> str:
-    return f"{100 * value:.2f} %"
+    return percent(value)
 
 
 def render_text(documents: list[dict[str, Any]], *, color: bool) -> str:

@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from relulint.facts import Finding, Report, Severity, TargetReport
+from relulint.formatting import percent
 from relulint.options import Options
 from relulint.render.probe import probe_summary_lines
 from relulint.summary import (
@@ -54,17 +55,6 @@ def wants_color(stream: Any = None) -> bool:
         return False
     isatty = getattr(stream or sys.stdout, "isatty", None)
     return bool(isatty and isatty())
-
-
-def percent(p: float | None) -> str:
-    """A probability for people: `79.8 %`, `1.2 %`, `0.0031 %`, `5.4e-18`."""
-    if p is None:
-        return "–"
-    if p >= 0.995 or p == 0:
-        return f"{100 * p:.1f} %"
-    if p >= 1e-4:
-        return f"{100 * p:.2g} %"
-    return f"{p:.1e}"
 
 
 def depth_text(depth: int | None) -> str:

@@ -1,8 +1,9 @@
 """Pure-math theory behind relulint's rules (numpy and ``math`` only -- no torch import anywhere here).
 
 Every depth in this package counts **ReLU (hidden) layers** (``collapse`` Thm 8 / Eq. 5); functions that
-implement a ``dying`` or ``nonconvergence`` formula convert with :mod:`relulint.theory.layers`.  Paper keys
-(``collapse``, ``dying``, ``nonconvergence``) are those of ``shared/papers/README.md``.
+implement a ``dying`` or ``nonconvergence`` formula convert with :mod:`relulint.theory.layers`.  Papers are
+cited by key (``collapse``, ``dying``, ``nonconvergence``, ``momentum``) and equation or theorem; the full
+references are in the README's References section.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from relulint.theory.collapse import (
 from relulint.theory.dying import (
     beta_moments,
     p_born_dead_lower_din1,
+    rai_entry_second_moment,
     rai_length_map_coefficients,
     rai_sigma_w,
     rai_upper_bound,
@@ -44,8 +46,10 @@ from relulint.theory.momentum import (
     critical_beta,
     critical_momentum_nesterov,
     critical_momentum_sgd,
+    dead_cone_threshold,
     eigenvalues,
     ema_matrix,
+    in_dead_cone,
     nesterov_matrix,
     optimizer_system,
     oscillates,
@@ -73,8 +77,10 @@ __all__ = [
     "critical_beta",
     "critical_momentum_nesterov",
     "critical_momentum_sgd",
+    "dead_cone_threshold",
     "eigenvalues",
     "ema_matrix",
+    "in_dead_cone",
     "failure_after_restarts",
     "inactive_region_param_counts",
     "log_p_born_dead_upper",
@@ -91,6 +97,7 @@ __all__ = [
     "paper_layers_from_relu_layers",
     "pytorch_default_linear_sigma_b2",
     "pytorch_default_linear_sigma_w2",
+    "rai_entry_second_moment",
     "rai_length_map_coefficients",
     "rai_sigma_w",
     "rai_upper_bound",

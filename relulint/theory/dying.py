@@ -11,6 +11,8 @@ layers and a linear output layer (Eq. 2.1); the functions convert with
   (Beta(2, 1) gives 0.6007, computed, not hard-coded).
 * :func:`rai_upper_bound` -- Thm 4.1, which needs the data-dependent constants ``gamma_l`` as input.
 * :func:`rai_length_map_coefficients` -- Thm 4.3 / Cor. 4.4, the RAI length-map coefficients.
+* :func:`rai_entry_second_moment` -- the second moment of one entry of RAI's ``[W, b]`` (Thm 4.3's
+  ingredient), from which the length map follows exactly up to the ReLU's share of ``E[h^2]``.
 * The symmetric length map (``collapse`` Eq. 2-3, the ``gamma = 0`` case of Thm 4.3) lives in
   :mod:`relulint.theory.collapse` and is re-exported here.
 """
@@ -35,6 +37,7 @@ __all__ = [
     "p_born_dead_lower_din1",
     "pytorch_default_linear_sigma_b2",
     "pytorch_default_linear_sigma_w2",
+    "rai_entry_second_moment",
     "rai_length_map_coefficients",
     "rai_sigma_w",
     "rai_upper_bound",
@@ -193,3 +196,22 @@ def rai_length_map_coefficients(
     a_low = n * (mu2 + s * s) / (n + 1)
     a_upp = n * (s * s + 2.0 * math.sqrt(2.0 / math.pi) * mu1 * s + 2.0 * mu2) / (n + 1)
     return a_low / 2.0, a_upp / 2.0, sigma_b2
+
+
+def rai_entry_second_moment(
+    fan_in: int, sigma_w: float, second_moment: float = 0.5, *, bias: bool = True
+) -> float:
+    """``E[v^2]`` of every entry of one RAI row ``v = [w, b]`` (``dying`` §4.1, Appendix G; Thm 4.3).
+
+    One of the ``C = fan_in + 1`` columns (``fan_in`` without a bias), uniform, holds ``X ~ P`` with
+    ``E[X^2] = mu2``; the others are ``N(0, sigma_w^2 / fan_in)``.  So every entry has
+    ``mu2 / C + (C - 1) / C * sigma_w^2 / fan_in``, which with a bias is ``(mu2 + sigma_w^2) / (fan_in + 1)``
+    -- the ``sigma_b^2`` of Cor. 4.4.  Two entries of a row are uncorrelated (one of them is a centred
+    Gaussian), so for an input ``z >= 0`` (a ReLU output) ``E[h^2] = E[v^2] (|z|^2 + 1_bias)`` exactly.
+    """
+    n = _check_int(fan_in, "fan_in", 1)
+    s2, mu2 = float(sigma_w) ** 2, float(second_moment)
+    if not (s2 >= 0.0 and mu2 >= 0.0):
+        raise ValueError("sigma_w^2 and the second moment must be >= 0")
+    columns = n + (1 if bias else 0)
+    return mu2 / columns + (columns - 1) / columns * s2 / n

@@ -1,6 +1,7 @@
 """Gradient descent with momentum as a linear system, after ``momentum`` (Arnekvist, Carvalho, Kragic, Stork).
 
-Pure math (``math`` / ``cmath`` only, no torch).  Paper key ``momentum`` = ``shared/papers/003_*.txt``.
+Pure math (``math`` / ``cmath`` only, no torch).  Paper key ``momentum`` (Arnekvist et al., *The effect of
+target normalization and momentum on dying ReLU*; full reference in the README's References).
 
 The paper's set-up (§3-4): targets ``y = Γᵀx + Δ`` with ``x ~ N(0, I)`` (Eq. 2-4) scaled to variance ``γ²``
 by Eq. 1, the affine model ``ŷ = wᵀx + b`` (Eq. 8) and the MSE (Eq. 10).  The gradient is the error itself,
@@ -17,7 +18,10 @@ and the error oscillates (changes sign again and again) exactly when A has compl
 ``a_t = r^t · C cos(tθ + φ)``.  With two positive real eigenvalues ``a_t`` is a sum of two decaying
 exponentials and changes sign at most once; a negative real eigenvalue flips the sign every step (the
 paper's "ripples", §4).  Small targets make this dangerous because the optimum ``(w, b) = (Γ, Δ)`` then lies
-close to the dead cone ``b/‖w‖ < −Φ⁻¹(ε)`` (Eq. 15, 23), and the oscillation carries the ReLU into it (§5).
+close to the dead cone ``b/‖w‖ < Φ⁻¹(ε)`` (Eq. 15, 23; :func:`in_dead_cone`), and the oscillation carries the
+ReLU into it (§5).  The paper writes the cone as ``b/‖w‖ < −Φ⁻¹(ε)``, a sign slip: ``Φ(b/‖w‖) < ε`` (Eq. 15
+with Eq. 23) is ``b/‖w‖ < Φ⁻¹(ε)``, a negative number for ε < 1/2 (the unit is dead when its bias is far
+below zero); the slipped form would call a unit with ``b = 0`` dead.
 
 This module derives A for the optimizers PyTorch users run.  ``curvature`` (λ) is the Hessian eigenvalue of
 the coordinate; λ = 1 is the paper's model (unit-variance inputs).  Weight decay adds to λ.
@@ -79,9 +83,11 @@ __all__ = [
     "critical_beta",
     "critical_momentum_nesterov",
     "critical_momentum_sgd",
+    "dead_cone_threshold",
     "eigenvalues",
     "ema_matrix",
     "has_complex_eigenvalues",
+    "in_dead_cone",
     "nesterov_matrix",
     "optimizer_system",
     "oscillates",
@@ -223,6 +229,47 @@ def oscillates(matrix: Matrix) -> bool:
 
 def spectral_radius(matrix: Matrix) -> float:
     return max(abs(z) for z in eigenvalues(matrix))
+
+
+# --------------------------------------------------------------------------------------- dead cone
+
+
+def _normal_cdf(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+def dead_cone_threshold(eps: float) -> float:
+    """``Φ⁻¹(ε)``: a ReLU unit ``max(0, wᵀx + b)`` with ``x ~ N(0, I)`` is in the dead cone iff ``b/‖w‖`` is below it.
+
+    ``momentum`` Eq. 23: ``P(wᵀx + b > 0) = Φ(b/‖w‖)``; Eq. 15 calls the unit dead when that is ``< ε``, i.e.
+    ``b/‖w‖ < Φ⁻¹(ε)`` (the paper prints ``−Φ⁻¹(ε)``, a sign slip).  Negative for ε < 1/2: Φ⁻¹(0.01) = −2.326.
+    Computed by bisection on ``math.erfc`` to double precision (no scipy).
+    """
+    eps = float(eps)
+    if not 0.0 < eps < 1.0:
+        raise ValueError(f"eps must be in (0, 1), got {eps!r}")
+    lo, hi = -40.0, 40.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if _normal_cdf(mid) < eps:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-15 * max(1.0, abs(mid)):
+            break
+    return 0.5 * (lo + hi)
+
+
+def in_dead_cone(bias: float, weight_norm: float, eps: float) -> bool:
+    """Whether ``(w, b)`` lies in the dead cone of ``momentum`` Eq. 15/23: ``Φ(b/‖w‖) < ε`` ⇔ ``b/‖w‖ < Φ⁻¹(ε)``.
+
+    ``weight_norm = 0`` means the unit outputs ``max(0, b)``: dead iff ``b < 0`` (the centre of the cone, §5).
+    """
+    if weight_norm < 0:
+        raise ValueError(f"weight_norm must be >= 0, got {weight_norm!r}")
+    if weight_norm == 0:
+        return bias < 0
+    return bias / weight_norm < dead_cone_threshold(eps)
 
 
 # --------------------------------------------------------------------------------- critical momenta

@@ -10,8 +10,9 @@ Layer count: the paper's architecture is ``a = (a_0, a_1, ..., a_D)`` with ``D``
   Layer 1 is excluded (``I_a`` is the union over ``j in (1, D)``): its input can be negative.
 * Lemma 4.1: ``P(Theta in I_a) = 1 - prod_{j=2}^{D-1} (1 - prod_{i in layer j} P(theta_i < 0))`` for
   independent parameters -- :func:`p_inactive_region`.
-* Prop. 4.2 (with Eq. 4.3): with ``n`` i.i.d. initialisations all of them start (and stay) inactive with
-  probability ``P^n`` -- :func:`failure_after_restarts`, :func:`restarts_needed`.
+* Lemma 4.1, Eq. 4.1 / 4.3: with ``n`` i.i.d. initialisations all of them start (and stay) inactive with
+  probability ``P^n`` -- :func:`failure_after_restarts`, :func:`restarts_needed`.  (Prop. 4.2 then bounds
+  the expected loss from below by ``P^n`` times a constant of the target, Eq. 4.4; it is not the ``P^n``.)
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def p_inactive_region(layer_param_counts: Sequence[int], p_negative: float | Seq
 
 
 def failure_after_restarts(p_fail: float, n: int) -> float:
-    """``p_fail ** n``: probability that all ``n`` i.i.d. initialisations fail (``nonconvergence`` Eq. 4.3, Prop. 4.2).
+    """``p_fail ** n``: probability that all ``n`` i.i.d. initialisations fail (``nonconvergence`` Lemma 4.1, Eq. 4.3).
 
     ``n`` counts initialisations (the first one included); ``n = 0`` -> 1.  No layer count involved.
     """
@@ -95,7 +96,7 @@ def failure_after_restarts(p_fail: float, n: int) -> float:
 
 
 def restarts_needed(p_fail: float, confidence: float = 0.99) -> int | None:
-    """Smallest number ``n`` of i.i.d. initialisations with ``p_fail^n <= 1 - confidence`` (``nonconvergence`` Prop. 4.2).
+    """Smallest number ``n`` of i.i.d. initialisations with ``p_fail^n <= 1 - confidence`` (``nonconvergence`` Lemma 4.1, Eq. 4.3).
 
     ``n = ceil(log(1 - confidence) / log(p_fail))`` checked against :func:`failure_after_restarts`; ``n``
     counts initialisations, the first one included.  ``p_fail = 0`` -> 1; ``p_fail = 1`` -> ``None`` (no

@@ -201,3 +201,27 @@ def test_rai_monte_carlo_below_symmetric_bound() -> None:
     assert p_rai <= p_born_dead_upper([width] * depth)
     assert p_rai + tolerance(p_rai, n) + tolerance(p_he, n) < p_he
     assert abs(p_he - 0.910) < 0.01  # He = symmetric, bias-free: the width-2 value at 10 ReLU layers
+
+
+def test_rai_entry_second_moment_closed_form_and_monte_carlo() -> None:
+    """Every entry of a RAI row [w, b] has E[v²] = (μ₂ + σ_w²)/(fan_in + 1) (Cor. 4.4's σ_b²): checked
+    against a numpy sampler of Appendix G written out here (one Beta(2, 1) entry per row, the rest normal)."""
+    from relulint.theory.dying import rai_entry_second_moment, rai_sigma_w
+
+    sigma_w = rai_sigma_w()
+    for fan_in, bias in ((5, True), (5, False), (1, True), (16, True)):
+        expected = rai_entry_second_moment(fan_in, sigma_w, 0.5, bias=bias)
+        if bias:
+            assert expected == pytest.approx((0.5 + sigma_w**2) / (fan_in + 1), rel=1e-12)
+        rng = np.random.default_rng(fan_in)
+        rows, cols = 200_000, fan_in + (1 if bias else 0)
+        v = rng.standard_normal((rows, cols)) * sigma_w / np.sqrt(fan_in)
+        v[np.arange(rows), rng.integers(0, cols, rows)] = np.sqrt(rng.uniform(size=rows))  # Beta(2, 1)
+        column_means = (v**2).mean(0)
+        se = (v**2).std(0) / np.sqrt(rows)
+        assert np.all(np.abs(column_means - expected) <= 4 * se)
+        z = rng.uniform(size=(rows, fan_in))  # a nonnegative input: E[h²] = E[v²] (|z|² + 1_bias)
+        h = (v[:, :fan_in] * z).sum(1) + (v[:, fan_in] if bias else 0.0)
+        target = expected * ((z**2).sum(1) + (1.0 if bias else 0.0))
+        diff = h**2 - target
+        assert abs(diff.mean()) <= 4 * diff.std() / np.sqrt(rows)
