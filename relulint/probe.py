@@ -82,6 +82,7 @@ __all__ = [
     "parse_device",
     "probe_chain",
     "resolve_device",
+    "status_progress",
     "wilson_interval",
 ]
 
@@ -1166,9 +1167,14 @@ def _rebuild_weights(
     seeds: Sequence[int],
     device: torch.device,
     dtype: torch.dtype,
-    tick: Callable[[], None],
+    tick: Callable[[], bool],
 ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-    """Build the model once per seed and stack the chain's Linear parameters: ``[(W (n,out,in), b | None)]``."""
+    """Build the model once per seed and stack the chain's Linear parameters: ``[(W (n,out,in), b | None)]``.
+
+    ``tick()`` runs after each build; when it returns False no further model is built (the time limit):
+    the tensors then hold the ``n`` samples built so far (``n >= 1``). Parameters of any dtype (bf16, fp16)
+    are read as float32 (exact) and cast to ``dtype``, the probe's.
+    """
     weights: list[list[torch.Tensor]] = [[] for _ in chain.layers]
     biases: list[list[torch.Tensor]] = [[] for _ in chain.layers]
     for s in seeds:
@@ -1191,7 +1197,8 @@ def _rebuild_weights(
             b = getattr(module, "bias", None)
             if layer.bias and isinstance(b, torch.Tensor):
                 biases[index].append(b.detach().to(torch.float32))
-        tick()
+        if not tick():
+            break
     out = []
     for index in range(len(chain.layers)):
         w = torch.stack(weights[index]).to(device=device, dtype=dtype)
@@ -1236,7 +1243,9 @@ def _blocks_per_chunk(plan: _Plan, block: int, max_memory: int, device: torch.de
 
 
 class _Progress:
-    """A rich progress bar on stderr for long runs (auto: shown on a TTY once a run looks longer than 2 s)."""
+    """Progress of a long probe: a rich bar with the samples done and an ETA on stderr (auto: shown on a
+    TTY once a run looks longer than 2 s), or ``callback(done, total)`` (`status_progress` turns the CLI's
+    status line into one)."""
 
     def __init__(self, progress: ProgressArg, total: int, label: str) -> None:
         self.callback = progress if callable(progress) else None
@@ -1252,9 +1261,24 @@ class _Progress:
             return
         if self.bar is None and self._wanted(done):
             from rich.console import Console
-            from rich.progress import Progress
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
-            self.bar = Progress(console=Console(stderr=True), transient=True)
+            columns = (
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+            )
+            self.bar = Progress(*columns, console=Console(stderr=True), transient=True)
             self.bar.start()
             self.task = self.bar.add_task(self.label, total=self.total)
         if self.bar is not None:
@@ -1273,6 +1297,36 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def status_progress(
+    report: Callable[[str], None], label: str, clock: Callable[[], float] = time.monotonic
+) -> Callable[[int, int], None]:
+    """A ``progress`` callback for `probe_chain` that writes ``"<label>: 812/2000 samples, ETA 40 s"`` to
+    ``report`` (the CLI's status line on stderr), at most ten times a second."""
+    start = clock()
+    last = [-math.inf]
+
+    def update(done: int, total: int) -> None:
+        now = clock()
+        if now - last[0] < 0.1 and done < total:
+            return
+        last[0] = now
+        text = f"{label}: {done}/{total} samples"
+        if 0 < done < total:
+            text += f", ETA {_duration((now - start) / done * (total - done))}"
+        report(text)
+
+    return update
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _workers(
@@ -1363,6 +1417,8 @@ def probe_chain(
     tally: _Tally | None = None,
     shortcuts: bool = True,
     workers: int | None = None,
+    timeout: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ProbeResult:
     """Monte-Carlo estimate of P(born dead) for ``chain`` (`dying` Eq. 3.1, `collapse` Lemma 1).
 
@@ -1374,7 +1430,11 @@ def probe_chain(
     estimate from the finished samples. ``tally`` (if given) receives the raw counts, including how many
     random numbers of each kind were drawn, in which calls (the benchmark's floor). ``shortcuts=False`` turns
     off the exact 2-point reduction and the Gaussian reduction (tests compare both ways). ``workers``: chunks
-    in flight at once (default `_workers`: two on a CPU with two threads or more, else one).
+    in flight at once (default `_workers`: two on a CPU with two threads or more, else one). ``timeout``
+    (seconds, by ``clock``): no new sample is started after it (the rebuild path checks after every model it
+    builds, the batched one after every chunk); the result is over the samples reached, says so in a note
+    and keeps the requested count (``ProbeResult.samples_requested``). ``dtype``: the probe's own arithmetic
+    (float32 or float64), whatever the model's parameters are (bf16 and fp16 are read as float32).
 
     The samples are drawn in blocks (``block`` samples, by default fixed by the chain and the device type),
     each from a generator seeded from ``(seed, block index)``; a chunk runs ``max_memory`` worth of whole
@@ -1394,7 +1454,15 @@ def probe_chain(
         )
     if block is not None and block < 1 or chunk is not None and chunk < 1:
         raise UsageError("probe block and chunk sizes must be at least 1 sample")
+    if dtype not in (torch.float32, torch.float64):
+        raise UsageError(
+            f"the probe computes in float32 or float64, not {dtype}",
+            hint="the model's own dtype (bf16, fp16) does not matter: its parameters are read as float32",
+        )
+    if timeout is not None and not timeout > 0:  # also NaN
+        raise UsageError(f"the probe's time limit must be positive, not {timeout!r}", hint="--timeout 120")
     start = time.perf_counter()
+    deadline = None if timeout is None or math.isinf(timeout) else clock() + timeout
     dev, device_note = resolve_device(device)
     plan = _build_plan(
         loaded,
@@ -1429,11 +1497,16 @@ def probe_chain(
         if plan.source == "reinstantiate"
         else None
     )
-    bar = _Progress(progress, samples, f"probe chain {chain.index}")
+    label = f"probe chain {chain.index}" + (": rebuilding the model per sample" if seeds is not None else "")
+    bar = _Progress(progress, samples, label)
     engine = _run_pair if plan.pair else _run_points
 
+    def in_time() -> bool:
+        return deadline is None or clock() < deadline
+
     def result(extra: Sequence[str] = ()) -> ProbeResult:
-        return _result(total, plan, dev, time.perf_counter() - start, init, chain, [*notes, *extra])
+        seconds = time.perf_counter() - start
+        return _result(total, plan, dev, seconds, init, chain, [*notes, *extra], requested=samples)
 
     chunks = [range(first, min(n_blocks, first + per_chunk)) for first in range(0, n_blocks, per_chunk)]
     done = 0
@@ -1442,37 +1515,63 @@ def probe_chain(
         """One chunk of whole blocks; its samples start at ``blocks.start * block_size``."""
         first = blocks.start * block_size
         sizes = [min(block_size, samples - j * block_size) for j in blocks]
-        run = _Run(sizes, len(plan.hidden), dev)
         draws: _Draws | None = None
         with torch.no_grad():  # thread-local: set in the thread that runs the chunk
             if seeds is not None:
                 assert loaded is not None
                 built = [first]
 
-                def tick(built: list[int] = built) -> None:
+                def tick(built: list[int] = built) -> bool:
                     built[0] += 1
                     bar.update(built[0])
+                    return in_time()
 
-                weights = _rebuild_weights(loaded, chain, seeds[first : first + run.n], dev, dtype, tick)
+                chunk_seeds = seeds[first : first + sum(sizes)]
+                weights = _rebuild_weights(loaded, chain, chunk_seeds, dev, dtype, tick)
+                sizes = _first_samples(sizes, built[0] - first)  # fewer where the time limit stopped it
+                run = _Run(sizes, len(plan.hidden), dev)
                 source = _preloaded_source(weights)
             else:
+                run = _Run(sizes, len(plan.hidden), dev)
                 gens = [_block_generator(dev, seed, stream, j) for j in blocks]
                 draws = _Draws(gens, dtype, run.tally.drawn)
                 source = _batched_source(plan, draws)
             return engine(plan, run, draws, source, dtype, workspace)
 
+    stopped = False
     try:
         for chunk_tally in _in_order(run_chunk, chunks, workers, lambda: _Workspace(dev, dtype)):
             total.add(chunk_tally)
             done += chunk_tally.samples
             bar.update(done)
+            if done < samples and not in_time():
+                stopped = True
+                break
     except KeyboardInterrupt:
         bar.close()
         raise ProbeInterrupted(result([f"interrupted: {total.samples} of {samples} samples"])) from None
     bar.close()
     if tally is not None:
         tally.add(total)
+    if stopped:
+        return result(
+            [
+                f"stopped at the time limit (--timeout {timeout:g} s): {total.samples} of {samples} samples;"
+                " the estimate and its interval are over those"
+            ]
+        )
     return result()
+
+
+def _first_samples(sizes: Sequence[int], n: int) -> list[int]:
+    """Block sizes holding only the first ``n`` samples of blocks of ``sizes`` (a chunk stopped early)."""
+    out = []
+    for size in sizes:
+        take = min(size, max(n, 0))
+        if take:
+            out.append(take)
+        n -= take
+    return out
 
 
 def _size_text(n: float) -> str:
@@ -1483,7 +1582,15 @@ def _size_text(n: float) -> str:
 
 
 def _result(
-    total: _Tally, plan: _Plan, dev: torch.device, seconds: float, init: str, chain: Chain, notes: list[str]
+    total: _Tally,
+    plan: _Plan,
+    dev: torch.device,
+    seconds: float,
+    init: str,
+    chain: Chain,
+    notes: list[str],
+    *,
+    requested: int,
 ) -> ProbeResult:
     n = total.samples
     ci = wilson_interval(total.born_dead, n)
@@ -1501,6 +1608,7 @@ def _result(
         dead_unit_fraction=fractions,
         init=init,
         notes=tuple(notes),
+        samples_requested=requested,
     )
 
 
