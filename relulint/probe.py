@@ -37,8 +37,7 @@ many blocks run at once, so the result is deterministic for a given seed and dev
 generator's numbers on one thread, so on a CPU two chunks run at once (`_workers`, threads), each on its
 own blocks' generators: both cores draw, and neither idles while the other does the arithmetic. After a
 ReLU, a Gaussian-reduced bias-free layer at two points (the common case: deep bias-free chains) runs as one
-fused pass, lerp, ReLU and Gram (`relulint.pair_step`), in a small C kernel where one can be built
-(`relulint.native`) and in PyTorch otherwise, with bit-identical results. Runs on CUDA when asked
+step, lerp, ReLU and Gram (`relulint.pair_step`), in plain PyTorch (no compiler at run time). Runs on CUDA when asked
 (``device="auto"`` picks it when present) and falls back to the CPU with a note; the global RNG states are
 left untouched.
 """
@@ -997,7 +996,7 @@ def _run_pair(
                 out_gram = ws.take(GRAMS[gslot], (3, run.rows), torch.float64)
                 cos = ws.take(COS, (run.rows,), torch.float64)
                 zero = ws.take(ZERO, (run.rows,), torch.bool)
-                pair_step(gram, eps, out_gram, cos, zero, _scratch(ws), keep=not next_reduced)
+                pair_step(gram, eps, out_gram, cos, zero, _scratch(ws))
                 h, gram, phi, fused = eps, out_gram, cos.asin_(), True
             elif plan.bias_free:  # the raw points (any sign of cos θ), or one point
                 cos, sin = _angle(sq, uv)
@@ -1055,7 +1054,7 @@ def _run_pair(
                 log_scale.add_(top.to(torch.float64).log_())
         keep = run.compact()
         if keep is not None:
-            if not (fused and next_reduced):  # else h is scratch: the next layer reads only the Gram
+            if not (fused and next_reduced):  # else h is not read again: the next layer reads only the Gram
                 slot ^= 1
                 h = torch.index_select(h, 2, keep, out=ws.take(slot, (*h.shape[:2], keep.numel())))
             log_scale = log_scale.index_select(1, keep) if log_scale is not None else None
@@ -1214,9 +1213,9 @@ def _per_sample_bytes(plan: _Plan) -> int:
     """An upper estimate of one sample's working set (float32 hidden states, weights, temporaries).
 
     The pair engine (``|D| <= 2``) holds two buffers of ``|D| x width`` floats, an allowance of ``3 x (width +
-    1)`` floats for temporaries (the PyTorch path's float64 scratch, where it runs, is larger: it is not what
-    sizes the blocks, which must not depend on whether a compiler exists), the weight matrix of at most one
-    drawn layer at a time (none for a Gaussian-reduced one), biases, two float64 Grams and cos θ (7 float64)
+    1)`` floats for temporaries (the float64 copy of the states for the Gram is larger; the estimate is kept
+    as it was when it first sized the blocks, so that the draws, and every seeded result, stay the same), the
+    weight matrix of at most one drawn layer at a time (none for a Gaussian-reduced one), biases, two float64 Grams and cos θ (7 float64)
     and per-sample bookkeeping; the points engine also holds weight-shaped temporaries.
     """
     widths = [p.out_features for p in plan.hidden] + [plan.points.shape[1]]
