@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from probe_helpers import RaiMLP, loaded_model, make_chain, recorded_chain  # noqa: E402
 
-from relulint.probe import _Tally, probe_chain  # noqa: E402
+from relulint.probe import probe_chain  # noqa: E402
+from relulint.probe.tally import Tally  # noqa: E402
 
 
 def best(fn: Callable[[], object], repeats: int = 3) -> float:
@@ -144,7 +145,7 @@ def main(quick: bool = False) -> None:
 
     # ---- 1. 1 → 10×10 → 1, bias-free He normal
     chain = make_chain(1, [10] * 10, law="he-normal")
-    tally = _Tally()
+    tally = Tally()
     result = probe_chain(None, chain, samples=n1, seed=0, device="cpu", progress=False, tally=tally)
     streams = tally.workers
     t_probe, t_floor, ratio = paired(

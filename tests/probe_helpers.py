@@ -14,7 +14,7 @@ from relulint.facts import Chain, InitInfo, Layer, LoadedModel, Location, Target
 from relulint.init import rai_
 from relulint.inits import InitRecorder, info_from_event
 from relulint.probe import NEAR_CONSTANT_RTOL
-from relulint.probe_sampling import Law, resolve_bias, resolve_weight
+from relulint.probe.laws import Law, resolve_bias, resolve_weight
 
 LAWS: dict[str, tuple[str, Mapping[str, Any]]] = {
     "he-normal": ("kaiming-normal", {"a": 0, "mode": "fan_in", "nonlinearity": "relu"}),

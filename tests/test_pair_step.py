@@ -1,4 +1,4 @@
-"""The pair engine's layer step (`relulint.pair_step`): plain PyTorch, bit for bit the documented arithmetic.
+"""The pair engine's layer step (`relulint.probe.pair_step`): plain PyTorch, bit for bit the documented arithmetic.
 
 Its results must equal a NumPy reference that spells out the documented operations one at a time (the per
 sample factors in float64 with correctly rounded square roots, the lerp in float32 as a difference, a
@@ -18,8 +18,16 @@ import pytest
 import torch
 from probe_helpers import make_chain
 
-from relulint.pair_step import TINY, _gram_wide, gram_of, lerp_factor, pair_step, relu_state, tally_expected
 from relulint.probe import probe_chain, wilson_interval
+from relulint.probe.pair_step import (
+    TINY,
+    _gram_wide,
+    gram_of,
+    lerp_factor,
+    pair_step,
+    relu_state,
+    tally_expected,
+)
 
 
 def scratch(numel: int) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch
 from probe_helpers import RaiMLP, loaded_model, make_chain, recorded_chain
 
 from relulint.probe import probe_chain
-from relulint.probe_sampling import Law, draw_rai, rai_law, resolve_bias, resolve_weight
+from relulint.probe.laws import Law, draw_rai, rai_law, resolve_bias, resolve_weight
 from relulint.theory.dying import beta_moments, rai_sigma_w
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from relulint.facts import Chain, ModelFacts, ProbeResult, Report
 from relulint.options import Options
 
-# `relulint.probe._bound_notes` starts its warning so; the report shows it as the warning, not as a note
+# `relulint.probe.runner._bound_notes` starts its warning so; the report shows it as the warning, not as a note
 BOUND_NOTE_PREFIX = "estimate above the collapse Thm 8 bound"
 
 
