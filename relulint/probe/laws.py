@@ -34,7 +34,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -121,7 +121,7 @@ def _arg(args: Mapping[str, Any], *names: str, default: Any = None) -> Any:
 def _gain(nonlinearity: str, param: float | None) -> float:
     """``torch.nn.init.calculate_gain`` (pure; relu → √2, leaky_relu(a) → √(2/(1+a²)), linear → 1)."""
     try:
-        return float(torch.nn.init.calculate_gain(nonlinearity, param))
+        return float(torch.nn.init.calculate_gain(cast(Any, nonlinearity), param))
     except ValueError:
         return float(torch.nn.init.calculate_gain("leaky_relu", param))
 
@@ -370,7 +370,7 @@ def _trunc_normal_sample(
     std = max(law.std, 1e-30)
     lo, hi = cdf((law.low - law.mean) / std), cdf((law.high - law.mean) / std)
     u = torch.empty(shape, device=gen.device, dtype=dtype).uniform_(2 * lo - 1, 2 * hi - 1, generator=gen)
-    x = torch.erfinv_(u).mul_(std * math.sqrt(2.0)).add_(law.mean)
+    x = u.erfinv_().mul_(std * math.sqrt(2.0)).add_(law.mean)
     return x.clamp_(law.low, law.high)
 
 

@@ -216,10 +216,10 @@ def run_pair(
                 pair_step(gram, eps, out_gram, cos, zero, scratch_of(ws))
                 h, gram, phi, fused = eps, out_gram, cos.asin_(), True
             elif plan.bias_free:  # the raw points (any sign of cos θ), or one point
-                cos, sin = _angle(sq, uv)
-                phi = torch.asin(cos) if cos is not None else None
-                lerp = cos is None or bool((cos + sin > 0).all())
-                z, extra = _gaussian_pre_scalefree(eps, cos, sin, lerp=lerp)
+                cos_in, sin_in = _angle(sq, uv)
+                phi = torch.asin(cos_in) if cos_in is not None else None
+                lerp = cos_in is None or sin_in is None or bool((cos_in + sin_in > 0).all())
+                z, extra = _gaussian_pre_scalefree(eps, cos_in, sin_in, lerp=lerp)
                 if log_scale is not None and extra is not None:
                     log_scale[1].add_(extra.log())
             else:
@@ -264,11 +264,12 @@ def run_pair(
             and not layer.reduced
             and (next_reduced or index % RENORMALIZE_EVERY == RENORMALIZE_EVERY - 1)
         ):
-            assert top is not None  # a drawn layer
+            assert top is not None and h is not None  # a drawn layer
             top.clamp_min_(1e-30)
             h.div_(top.unsqueeze(1))
             if log_scale is not None:
                 log_scale.add_(top.to(torch.float64).log_())
+        assert h is not None
         keep = run.compact()
         if keep is not None:
             if not (fused and next_reduced):  # else h is not read again: the next layer reads only the Gram

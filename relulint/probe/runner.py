@@ -272,7 +272,7 @@ def probe_chain(
                     bar.update(built[0])
                     return in_time()
 
-                chunk_seeds = seeds[first : first + sum(sizes)]
+                chunk_seeds = seeds[first : first + sum(sizes)].tolist()
                 weights = rebuild_weights(loaded, chain, chunk_seeds, dev, dtype, tick)
                 sizes = _first_samples(sizes, built[0] - first)  # fewer where the time limit stopped it
                 run = Run(sizes, len(plan.hidden), dev)
