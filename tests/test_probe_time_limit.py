@@ -117,3 +117,37 @@ def test_a_bf16_rai_model_is_sampled_by_its_recorded_laws() -> None:
 def test_the_probe_refuses_to_compute_in_half_precision() -> None:
     with pytest.raises(UsageError, match="float32 or float64"):
         probe_chain(None, make_chain(1, [2] * 3), samples=10, dtype=torch.bfloat16)
+
+
+CUSTOM_MODEL = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        dims = [1, 3, 3, 3, 1]
+        self.body = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        with torch.no_grad():
+            for layer in self.body:
+                layer.weight.copy_(torch.rand(layer.weight.shape) * 2 - 1.2)
+
+    def forward(self, x):
+        for layer in self.body[:-1]:
+            x = torch.relu(layer(x))
+        return self.body[-1](x)
+"""
+
+
+def test_check_reports_the_probes_progress_on_its_status_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`relulint.check(progress=...)` (the CLI's status line) hears the rebuild path's samples and ETA."""
+    import relulint
+
+    (tmp_path / "custom.py").write_text(CUSTOM_MODEL)
+    lines: list[str] = []
+    report = relulint.check("custom.py:Net", cwd=tmp_path, probe_all=True, samples=40, progress=lines.append)
+    probe = report.targets[0].facts.probes[0]  # type: ignore[union-attr]
+    assert probe.method == "reinstantiate" and probe.samples == probe.samples_requested == 40
+    assert any(line.startswith("probing chain 0: ") and "/40 samples" in line for line in lines)
+    assert lines[-1] == "probing chain 0: 40/40 samples"
