@@ -67,32 +67,37 @@ def pair_step(
 def gram_of(h: torch.Tensor, out: torch.Tensor, scratch: Scratch) -> torch.Tensor:
     """The Gram of states ``h`` (P, N, m), P <= 2, into ``out`` (float64): ``(|h_0|², |h_1|², h_0·h_1)`` (3, m)
     for two points, ``|h_0|²`` (1, m) for one. On the CPU, products in float64 (exact: a product of two
-    floats) summed over the units in order from zero; elsewhere one reduction."""
+    floats) summed over the units in order from zero, one unit at a time (its float64 copy stays in
+    cache); elsewhere one reduction."""
     n_points, width, m = h.shape
     rows = 3 if n_points == 2 else 1
     if n_points not in (1, 2) or out.shape != (rows, m) or out.dtype != torch.float64:
         raise ValueError(f"gram_of: states {tuple(h.shape)} into {tuple(out.shape)} {out.dtype}")
-    wide = scratch(n_points * width * m)[: n_points * width * m].view(n_points, width, m).copy_(h)
-    return _gram_wide(wide, out, scratch, ordered=h.device.type == "cpu")
+    if h.device.type != "cpu":
+        wide = scratch(n_points * width * m)[: n_points * width * m].view(n_points, width, m).copy_(h)
+        return _gram_wide(wide, out, scratch, ordered=False)
+    return _gram_wide(h, out, scratch, ordered=True)
 
 
-def _gram_wide(wide: torch.Tensor, out: torch.Tensor, scratch: Scratch, *, ordered: bool) -> torch.Tensor:
-    """`gram_of` of float64 states ``wide`` (P, N, m). ``ordered``: per unit one multiply-add of float64 values
-    that are floats, so each product is exact and ``addcmul`` rounds once, fused or not (bit for bit the sum
-    of exact products in unit order); else (CUDA) the products and one reduction, in PyTorch's order."""
-    n_points, width, m = wide.shape
+def _gram_wide(states: torch.Tensor, out: torch.Tensor, scratch: Scratch, *, ordered: bool) -> torch.Tensor:
+    """`gram_of` of states (P, N, m). ``ordered``: per unit, its float64 copy (exact) and one multiply-add of
+    float64 values that are floats, so each product is exact and ``addcmul`` rounds once, fused or not (bit
+    for bit the sum of exact products in unit order); else (CUDA; ``states`` float64) the products and one
+    reduction, in PyTorch's order."""
+    n_points, width, m = states.shape
     if not ordered:
         rows = out.shape[0]
         terms = scratch((n_points + rows) * width * m)[n_points * width * m :][: rows * width * m]
         terms = terms.view(rows, width, m)
-        torch.mul(wide, wide, out=terms[:n_points])
+        torch.mul(states, states, out=terms[:n_points])
         if n_points == 2:
-            torch.mul(wide[0], wide[1], out=terms[2])
+            torch.mul(states[0], states[1], out=terms[2])
         return torch.sum(terms, dim=1, out=out)
     out.zero_()
     squares = out[:n_points]
+    column = scratch(n_points * m)[: n_points * m].view(n_points, m)
     for unit in range(width):  # in order
-        column = wide[:, unit]
+        column.copy_(states[:, unit])
         squares.addcmul_(column, column)
         if n_points == 2:
             out[2].addcmul_(column[0], column[1])
