@@ -82,7 +82,7 @@ def check(
         for loaded in loaded_models:
             if progress:
                 progress(f"checking {loaded.path}:{loaded.name}")
-            reports.append(lint_model(loaded, opts, training))
+            reports.append(lint_model(loaded, opts, training, progress))
     report = Report(targets=tuple(reports), skipped=tuple(skipped), version=__version__)
     return postprocess(report, opts, cwd=base)
 
@@ -126,13 +126,15 @@ def load_target(item: Any, options: Options, base: Path) -> tuple[list[LoadedMod
     )
 
 
-def lint_model(loaded: LoadedModel, options: Options, training: TrainingFacts) -> TargetReport:
+def lint_model(
+    loaded: LoadedModel, options: Options, training: TrainingFacts, progress: Progress | None = None
+) -> TargetReport:
     """Capture, extract, probe and run the rules on one built model."""
     from relulint.registry import run_rules
 
     started = time.perf_counter()
     facts = model_facts(loaded, options, training)
-    facts = with_probes(loaded, facts, options)
+    facts = with_probes(loaded, facts, options, progress)
     findings = tuple(sorted(run_rules(facts, options), key=_finding_order))
     return TargetReport(
         target=loaded.target.spec,
@@ -190,12 +192,15 @@ def chains_to_probe(facts: ModelFacts, options: Options) -> list[Chain]:
     ]
 
 
-def with_probes(loaded: LoadedModel, facts: ModelFacts, options: Options) -> ModelFacts:
-    """Facts with the Monte-Carlo probe (`relulint.probe`) of the chosen chains, when asked for."""
+def with_probes(
+    loaded: LoadedModel, facts: ModelFacts, options: Options, progress: Progress | None = None
+) -> ModelFacts:
+    """Facts with the Monte-Carlo probe (`relulint.probe`) of the chosen chains, when asked for; each probe
+    stops at ``options.timeout`` and reports its samples and ETA on ``progress`` (the CLI's status line)."""
     chains = chains_to_probe(facts, options)
     if not chains:
         return facts
-    from relulint.probe import load_probe_data, probe_chain
+    from relulint.probe import load_probe_data, probe_chain, status_progress
 
     data = load_probe_data(options.data) if options.data else None
     probes, compare = {}, {}
@@ -208,10 +213,14 @@ def with_probes(loaded: LoadedModel, facts: ModelFacts, options: Options) -> Mod
             seed=options.seed,
             device=options.device,
             max_memory=options.max_memory,
+            timeout=options.timeout,
         )
-        probes[chain.index] = probe_chain(loaded, chain, **kwargs)
+        label = f"probing chain {chain.index}"
+        shown = status_progress(progress, label) if progress else None
+        probes[chain.index] = probe_chain(loaded, chain, progress=shown, **kwargs)
         if options.compare == "rai":
-            compare[chain.index] = probe_chain(loaded, chain, init="rai", **kwargs)
+            shown = status_progress(progress, f"{label} (RAI)") if progress else None
+            compare[chain.index] = probe_chain(loaded, chain, init="rai", progress=shown, **kwargs)
     return dataclasses.replace(facts, probes=probes, compare_probes=compare)
 
 

@@ -297,6 +297,9 @@ class ProbeResult:
     dead_unit_fraction: tuple[float, ...] = ()
     init: str = "recorded"  # "recorded" or "rai" (with --compare rai)
     notes: tuple[str, ...] = ()
+    samples_requested: int = (
+        0  # --samples; more than `samples` where --timeout stopped the probe (0: the same)
+    )
 
     @property
     def estimate(self) -> float:
@@ -305,6 +308,7 @@ class ProbeResult:
     def as_dict(self) -> dict[str, Any]:
         return {
             "samples": self.samples,
+            "samples_requested": self.samples_requested or self.samples,
             "born_dead": self.born_dead,
             "estimate": self.estimate,
             "ci": list(self.ci),

@@ -7,7 +7,8 @@ Three sources, all optional, combined here into one `TrainingFacts` (`momentum`:
   over the config by :func:`merge_cli_training` into `Options.training`);
 * training scripts, read statically (:func:`scan_training_script`): every `torch.optim` constructor call,
   with its literal arguments.  A value that is not a literal is *unknown* and stays unknown;
-* a targets file (:func:`target_std`): `.npy`, `.npz[:key]`, `.pt[:key]`, `.csv[:column]`, read in chunks.
+* a targets file (:func:`target_std`): `.npy`, `.npz[:key]`, `.pt[:key]`, `.csv[:column]`, read in blocks
+  by `relulint.datafiles` (the reader the probe's `--data` uses too).
 
 Precedence, per value: command line > config > training script (for Adam's β1, `--momentum` > config
 `betas` > config `momentum` > script `betas`: :func:`resolve_beta1`); `--target-std` wins over a targets
@@ -19,15 +20,13 @@ file, which wins over a configured `target-std`.  Where each optimizer value cam
 from __future__ import annotations
 
 import ast
-import csv
 import difflib
-import math
-import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from relulint.datafiles import ChunkedMoments, array_moments, split_spec
 from relulint.errors import ConfigError, DataError
 from relulint.facts import Location, TrainingFacts
 from relulint.options import Options
@@ -50,7 +49,7 @@ __all__ = [
     "validate_cli_training",
 ]
 
-CHUNK = 1 << 20  # elements per chunk when streaming a targets file
+CHUNK = 1 << 20  # values per block when reading a targets file (`relulint.datafiles`)
 
 
 class _Unknown:
@@ -241,50 +240,7 @@ def scan_training_script(path: str | Path, display: str | None = None) -> list[O
 # ---------------------------------------------------------------------------------- target statistics
 
 
-class RunningStats:
-    """Per-column count, mean and sum of squared deviations, merged chunk by chunk (Chan et al.)."""
-
-    def __init__(self) -> None:
-        self.n = 0
-        self.mean: Any = None
-        self.m2: Any = None
-
-    def update(self, chunk: Any) -> None:
-        """Add a chunk of shape (rows, columns) (numpy, float64)."""
-        import numpy as np
-
-        rows = chunk.shape[0]
-        if rows == 0:
-            return
-        if not np.all(np.isfinite(chunk)):
-            raise ValueError("non-finite value (nan or inf)")
-        mean = chunk.mean(axis=0)
-        m2 = ((chunk - mean) ** 2).sum(axis=0)
-        if self.n == 0:
-            self.n, self.mean, self.m2 = rows, mean, m2
-            return
-        total = self.n + rows
-        delta = mean - self.mean
-        self.mean = self.mean + delta * (rows / total)
-        self.m2 = self.m2 + m2 + delta**2 * (self.n * rows / total)
-        self.n = total
-
-    def stds(self) -> list[float]:
-        """Population standard deviation of each column (ddof = 0, as σ̂ in `momentum` Eq. 1)."""
-        if self.n == 0:
-            return []
-        return [math.sqrt(max(float(v), 0.0) / self.n) for v in self.m2]
-
-
-def split_spec(spec: str, base_dir: Path) -> tuple[Path, str | None]:
-    """`y.npz:key` → (path, "key"); a drive letter or an existing file name containing ':' stays whole."""
-    whole = base_dir / spec
-    if whole.exists():
-        return whole, None
-    head, sep, tail = spec.rpartition(":")
-    if sep and head and Path(head).suffix.lower() in {".npy", ".npz", ".pt", ".pth", ".csv"}:
-        return base_dir / head, tail
-    return whole, None
+RunningStats = ChunkedMoments  # the per-column moments, folded block by block (`relulint.datafiles`)
 
 
 def target_std(spec: str, base_dir: Path | str = ".") -> float:
@@ -300,248 +256,21 @@ def target_std(spec: str, base_dir: Path | str = ".") -> float:
 def target_stats(spec: str, base_dir: Path | str = ".") -> list[float]:
     """Per-output standard deviations of a targets file; raises `DataError` with a one-line message.
 
-    Memory: `.npy` and `.npz` members are read through their header and then streamed in chunks of
-    ~1 M values (a zip member is decompressed as it is read), so files larger than memory work; `.csv` is
-    streamed row by row.  `.pt` files are loaded with `torch.load(weights_only=True, mmap=True)`: a
-    tensor saved by `torch.save` is memory-mapped, not read into memory, but the container must unpickle.
+    Read by `relulint.datafiles` in blocks of about `CHUNK` values: `.npy` memory-mapped, `.npz` members
+    decompressed as they are read, `.csv` streamed row by row, `.pt` loaded with `torch.load(weights_only=True,
+    mmap=True)` (a tensor saved by `torch.save` is memory-mapped; the container must unpickle).
     """
     path, key = split_spec(spec, Path(base_dir))
-    suffix = path.suffix.lower()
-    readers = {
-        ".npy": _npy_stats,
-        ".npz": _npz_stats,
-        ".pt": _pt_stats,
-        ".pth": _pt_stats,
-        ".csv": _csv_stats,
-    }
-    reader = readers.get(suffix)
-    if reader is None:
-        raise DataError(
-            f"targets file {spec}: unsupported format {suffix or '(none)'}",
-            hint="use .npy, .npz:key, .pt[:key] or .csv:column",
-        )
-    if not path.is_file():
-        raise DataError(f"targets file {path} not found", hint="check the path given to --targets / targets")
     try:
-        stats = reader(path, key, spec)
-    except DataError:
-        raise
+        stats = array_moments(path, key, spec, what="targets file", chunk=CHUNK)
     except ValueError as exc:
         raise DataError(f"targets file {spec}: {exc}", hint="targets must be finite numbers") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"cannot read targets file {spec}: {exc}", hint="is the file complete?") from None
     values = stats.stds()
     if not values or stats.n == 0:
         raise DataError(
             f"targets file {spec} holds no values", hint="point --targets at the training targets"
         )
     return values
-
-
-def _npy_stream(stream: IO[bytes], spec: str) -> RunningStats:
-    """Read an `.npy` header from a byte stream and fold its data into `RunningStats` chunk by chunk."""
-    import numpy as np
-
-    fmt = np.lib.format
-    version = fmt.read_magic(stream)
-    if version == (1, 0):
-        shape, fortran, dtype = fmt.read_array_header_1_0(stream)
-    else:
-        shape, fortran, dtype = fmt.read_array_header_2_0(stream)
-    if dtype.hasobject or dtype.kind not in "biuf":
-        raise DataError(
-            f"targets file {spec}: dtype {dtype} is not numeric", hint="save the targets as floats"
-        )
-    rows = shape[0] if shape else 1
-    columns = math.prod(shape[1:]) if len(shape) > 1 else 1
-    chunks = _read_chunks(stream, dtype, rows * columns, spec)
-    if fortran and columns > 1:
-        return _fortran_stats(chunks, rows, columns)
-    stats = RunningStats()
-    carry = np.empty(0)
-    for chunk in chunks:
-        flat = np.concatenate([carry, chunk]) if carry.size else chunk
-        whole = (flat.size // columns) * columns
-        stats.update(flat[:whole].reshape(-1, columns))
-        carry = flat[whole:]
-    return stats
-
-
-def _read_chunks(stream: IO[bytes], dtype: Any, count: int, spec: str) -> Iterator[Any]:
-    import numpy as np
-
-    remaining = count
-    while remaining > 0:
-        take = min(CHUNK, remaining)
-        data = stream.read(take * dtype.itemsize)
-        if len(data) < take * dtype.itemsize:
-            raise DataError(f"targets file {spec} is truncated", hint="re-save the array")
-        yield np.frombuffer(data, dtype=dtype).astype(np.float64)
-        remaining -= take
-
-
-def _fortran_stats(chunks: Iterable[Any], rows: int, columns: int) -> RunningStats:
-    """Column-major data streams one column after the other: element i is row i % rows of column i // rows."""
-    import numpy as np
-
-    per_column = [RunningStats() for _ in range(columns)]
-    position = 0
-    for chunk in chunks:
-        offset = 0
-        while offset < chunk.size:
-            column, row = divmod(position, rows)
-            take = min(rows - row, chunk.size - offset)
-            per_column[column].update(chunk[offset : offset + take].reshape(-1, 1))
-            offset += take
-            position += take
-    merged = RunningStats()
-    merged.n = rows
-    merged.mean = np.array([float(s.mean[0]) for s in per_column])
-    merged.m2 = np.array([float(s.m2[0]) for s in per_column])
-    return merged
-
-
-def _npy_stats(path: Path, key: str | None, spec: str) -> RunningStats:
-    if key:
-        raise DataError(
-            f"targets file {spec}: a .npy file holds one array, no key", hint=f"--targets {path.name}"
-        )
-    with path.open("rb") as stream:
-        return _npy_stream(stream, spec)
-
-
-def _npz_stats(path: Path, key: str | None, spec: str) -> RunningStats:
-    with zipfile.ZipFile(path) as archive:
-        names = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
-        if key is None:
-            if len(names) != 1:
-                raise DataError(
-                    f"targets file {path.name} holds {len(names)} arrays; name one",
-                    hint=f"--targets {path.name}:KEY (arrays: {', '.join(names) or 'none'})",
-                )
-            key = names[0]
-        if key not in names:
-            raise DataError(
-                f"targets file {path.name} has no array {key!r}",
-                hint=f"choose one of: {', '.join(names) or '(none)'}",
-            )
-        with archive.open(f"{key}.npy") as stream:
-            return _npy_stream(stream, spec)
-
-
-def _pt_stats(path: Path, key: str | None, spec: str) -> RunningStats:
-    import torch
-
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:  # not a zip-format checkpoint (legacy torch.save): cannot memory-map
-        try:
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
-            raise DataError(f"cannot load targets file {spec}: {_first_line(exc)}", hint=_PT_HINT) from None
-    except Exception as exc:  # noqa: BLE001 - pickle errors, UnpicklingError for non-weights content
-        raise DataError(f"cannot load targets file {spec}: {_first_line(exc)}", hint=_PT_HINT) from None
-    tensor = _select(loaded, key, spec)
-    if not isinstance(tensor, torch.Tensor):
-        raise DataError(f"targets file {spec} holds a {type(tensor).__name__}, not a tensor", hint=_PT_HINT)
-    if tensor.is_complex() or tensor.dtype == torch.bool:
-        raise DataError(f"targets file {spec}: dtype {tensor.dtype} is not a real number type", hint=_PT_HINT)
-    flat = tensor.reshape(tensor.shape[0], -1) if tensor.dim() > 1 else tensor.reshape(-1, 1)
-    stats = RunningStats()
-    step = max(1, CHUNK // max(1, flat.shape[1]))
-    for start in range(0, flat.shape[0], step):
-        stats.update(flat[start : start + step].to(torch.float64).numpy())
-    return stats
-
-
-_PT_HINT = "save the targets with torch.save(tensor) or torch.save({'y': tensor}) and pass FILE.pt[:key]"
-
-
-def _select(loaded: Any, key: str | None, spec: str) -> Any:
-    """A `.pt` file's tensor: the file's object, or `loaded[key]` for a dict / list / tuple."""
-    if key is None:
-        if isinstance(loaded, Mapping) and len(loaded) == 1:
-            return next(iter(loaded.values()))
-        if isinstance(loaded, Mapping):
-            raise DataError(
-                f"targets file {spec} holds a dict; name the tensor",
-                hint=f"keys: {', '.join(map(str, loaded))}",
-            )
-        return loaded
-    if isinstance(loaded, Mapping):
-        if key not in loaded:
-            raise DataError(
-                f"targets file {spec}: no key {key!r}", hint=f"keys: {', '.join(map(str, loaded))}"
-            )
-        return loaded[key]
-    if (
-        isinstance(loaded, (list, tuple))
-        and key.lstrip("-").isdigit()
-        and -len(loaded) <= int(key) < len(loaded)
-    ):
-        return loaded[int(key)]
-    raise DataError(
-        f"targets file {spec}: cannot select {key!r} from a {type(loaded).__name__}", hint=_PT_HINT
-    )
-
-
-def _csv_stats(path: Path, key: str | None, spec: str) -> RunningStats:
-    """Stream one column of a CSV file with a header row; `key` is a column name or a 0-based index."""
-    import numpy as np
-
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise DataError(f"targets file {spec} is empty", hint="the first row must name the columns")
-        column = _csv_column(header, key, path)
-        stats = RunningStats()
-        buffer: list[float] = []
-        for row in reader:
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            buffer.append(_csv_number(row, column, header, reader.line_num, path))
-            if len(buffer) >= CHUNK:
-                stats.update(np.asarray(buffer).reshape(-1, 1))
-                buffer.clear()
-        stats.update(np.asarray(buffer, dtype=np.float64).reshape(-1, 1))
-        return stats
-
-
-def _csv_column(header: list[str], key: str | None, path: Path) -> int:
-    names = [h.strip() for h in header]
-    if key is None:
-        if len(names) == 1:
-            return 0
-        raise DataError(
-            f"targets file {path.name} has {len(names)} columns; name one",
-            hint=f"--targets {path.name}:COLUMN (columns: {', '.join(names)})",
-        )
-    if key in names:
-        return names.index(key)
-    if key.isdigit() and int(key) < len(names):
-        return int(key)
-    raise DataError(f"targets file {path.name} has no column {key!r}", hint=f"columns: {', '.join(names)}")
-
-
-def _csv_number(row: list[str], column: int, header: list[str], line: int, path: Path) -> float:
-    cell = row[column].strip() if column < len(row) else ""
-    try:
-        value = float(cell)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        name = header[column].strip()
-        raise DataError(
-            f"targets file {path.name}: row {line}, column {name!r}: {cell!r} is not a finite number",
-            hint="targets must be numeric; clean the file or choose another column",
-        )
-    return value
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 # ---------------------------------------------------------------------------------------- config table

@@ -7,11 +7,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from relulint.facts import Chain, InitInfo, Layer, LoadedModel, Location, Target
+from relulint.init import rai_
+from relulint.inits import InitRecorder, info_from_event
 from relulint.probe import NEAR_CONSTANT_RTOL
-from relulint.probe_sampling import Law, resolve_bias, resolve_weight
+from relulint.probe.laws import Law, resolve_bias, resolve_weight
 
 LAWS: dict[str, tuple[str, Mapping[str, Any]]] = {
     "he-normal": ("kaiming-normal", {"a": 0, "mode": "fan_in", "nonlinearity": "relu"}),
@@ -83,6 +86,58 @@ class MLP(nn.Module):
         for layer in self.body[:-1]:
             x = layer(x).relu()
         return self.body[-1](x)
+
+
+class RaiMLP(MLP):
+    """`MLP` initialised by `relulint.init.rai_` layer by layer (the first He, the output layer RAI too, as
+    `relulint.init.apply_rai` does on a chain), from the global RNG (the probe's rebuild path forks and
+    seeds it per sample). ``dtype``: the parameters' (RAI then draws into bf16, say)."""
+
+    def __init__(
+        self,
+        d_in: int = 1,
+        widths: Sequence[int] = (2, 2, 2),
+        d_out: int = 1,
+        bias: bool = True,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__(d_in, widths, d_out, bias)
+        self.to(dtype)
+        for index, layer in enumerate(self.body):
+            rai_(layer, first_layer=index == 0)
+
+
+def recorded_chain(factory: Callable[[], nn.Module]) -> Chain:
+    """The chain of an `MLP`-like model as relulint's recorder sees it: every layer's `InitInfo` from the
+    init calls recorded while ``factory`` builds it (`relulint.inits.InitRecorder`, `info_from_event`), the
+    last call per parameter winning (as the loader keeps it)."""
+    with InitRecorder() as recorder:
+        model = factory()
+    events = {event.param: event for event in recorder.events_for(model)}
+    linears = list(model.body)  # type: ignore[union-attr]
+    layers = []
+    for index, linear in enumerate(linears):
+        name = f"body.{index}"
+        shape = tuple(linear.weight.shape)
+        weight_info = info_from_event(events[f"{name}.weight"], shape)
+        bias_info = None
+        if linear.bias is not None:
+            bias_info = info_from_event(
+                events[f"{name}.bias"], tuple(linear.bias.shape), "bias", fan_in=shape[1]
+            )
+        layers.append(
+            Layer(
+                module=name,
+                in_features=shape[1],
+                out_features=shape[0],
+                bias=linear.bias is not None,
+                activation="relu" if index < len(linears) - 1 else None,
+                weight_init=weight_info,
+                bias_init=bias_info,
+            )
+        )
+    d_in, d_out = layers[0].in_features, layers[-1].out_features
+    return Chain(index=0, layers=tuple(layers), input_dim=d_in, output_dim=d_out, end="output")
 
 
 def loaded_model(factory: Callable[[], nn.Module], name: str = "Net") -> LoadedModel:

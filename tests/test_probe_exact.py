@@ -23,7 +23,8 @@ from probe_helpers import (
 
 from relulint.errors import UsageError
 from relulint.facts import ProbeResult
-from relulint.probe import _Tally, probe_chain
+from relulint.probe import probe_chain
+from relulint.probe.tally import Tally
 
 
 def se2(k1: int, n1: int, k2: int, n2: int) -> float:
@@ -217,7 +218,7 @@ def test_blocks_draw_the_same_whatever_the_chunk(name: str) -> None:
 
 def counted(chain: object, data: np.ndarray | None, **options: object) -> tuple[object, object, int]:
     """A CPU probe on 32 points: (outcome, draw calls, chunks that ran at once)."""
-    tally = _Tally()
+    tally = Tally()
     result = probe_chain(None, chain, data=data, points=32, device="cpu", tally=tally, **options)
     return outcome(result), dict(tally.drawn.calls), tally.workers
 
@@ -248,7 +249,7 @@ def test_default_workers_with_multi_block_chunks_match_one_at_a_time() -> None:
 
 def test_asked_workers_respect_the_memory_bound() -> None:
     chain, data = CHAINS["pair, exact + reduced"]
-    tally = _Tally()
+    tally = Tally()
     probe_chain(
         None,
         chain,
@@ -267,7 +268,7 @@ def test_asked_workers_respect_the_memory_bound() -> None:
 def test_in_order_keeps_the_order_and_stops_on_an_error() -> None:
     import time
 
-    from relulint.probe import _in_order
+    from relulint.probe.runner import _in_order
 
     made: list[dict[str, bool]] = []
 
@@ -316,11 +317,12 @@ def test_a_memory_bound_below_one_block_says_so() -> None:
 
 def test_worker_count_follows_the_engine_and_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two chunks at once where the draws leave cores idle; one where the matmuls use every thread."""
-    from relulint.probe import _build_plan, _workers
+    from relulint.probe.plan import build_plan
+    from relulint.probe.runner import _workers
 
     def plan_of(chain, data=None):
         kwargs = dict(init="recorded", path="auto", points=32, domain=None, data=data, seed=0)
-        return _build_plan(None, chain, **kwargs)
+        return build_plan(None, chain, **kwargs)
 
     pair = plan_of(make_chain(1, [3] * 10))
     points = plan_of(*CHAINS["points, biases"])

@@ -16,7 +16,7 @@ from relulint.facts import Chain, ModelFacts, ProbeResult, Report
 from relulint.formatting import percent
 from relulint.options import Options
 
-# `relulint.probe._bound_notes` starts its warning so; the report shows it as the warning, not as a note
+# `relulint.probe.runner._bound_notes` starts its warning so; the report shows it as the warning, not as a note
 BOUND_NOTE_PREFIX = "estimate above the collapse Thm 8 bound"
 
 
@@ -51,8 +51,8 @@ def probe_summary_lines(
     chain: Chain | None = None,
     reason: str | None = None,
 ) -> list[str]:
-    """The probe's lines for a text report, unindented: the estimate, its 95 % Wilson interval, the samples,
-    the near-constant fraction, the method, device and time; then ``warning: ...`` when the estimate is
+    """The probe's lines for a text report, unindented: the estimate, its 95 % Wilson interval, the samples
+    (and how many were requested, where the time limit stopped the probe short), the near-constant fraction, the method, device and time; then ``warning: ...`` when the estimate is
     above ``bound`` (the `collapse` Thm 8 bound) beyond its interval, then ``note: ...`` per note.
 
     ``probe``: a `ProbeResult` or its ``as_dict()``. The warning gives the probe's own reasons when it has
@@ -63,9 +63,11 @@ def probe_summary_lines(
     samples = record["samples"]
     near = record["near_constant"] / samples if samples else 0.0
     estimate = record.get("estimate", record["born_dead"] / samples if samples else float("nan"))
+    requested = int(record.get("samples_requested") or samples)
+    reached = f" of {requested} requested" if requested > samples else ""
     lines = [
         f"{label}: P(born dead) = {_pct(estimate)}  [95 % CI {_pct(lo)} – {_pct(hi)}]"
-        f"  ({record['born_dead']}/{samples}; near-constant {_pct(near)};"
+        f"  ({record['born_dead']}/{samples}{reached}; near-constant {_pct(near)};"
         f" {record.get('method') or 'batched'}, {record['device']}, {record['seconds']:.2f} s)"
     ]
     notes = [str(note) for note in record.get("notes") or ()]

@@ -20,22 +20,26 @@ model uses):
 * ``constant``/``zeros``.
 * ``orthogonal``: batched ``torch.linalg.qr`` with the sign fix of ``torch.nn.init.orthogonal_``.
 * ``rai``: ``dying`` §4.1 / Appendix G: in each row of ``V = [W, b]`` one entry, at a uniform index, from
-  ``Beta(2, 1)`` (drawn as ``√U``: its CDF is ``x²``), the others ``N(0, σ_w² / fan_in)`` with ``σ_w`` from
-  Eq. 4.2 (:func:`relulint.theory.dying.rai_sigma_w`, 0.6007).
+  the asymmetric law ``P`` (default ``Beta(2, 1)``, drawn as ``√U``: its CDF is ``x²``), the others
+  ``N(0, σ_w² / fan_in)`` with ``σ_w`` from Eq. 4.2 (:func:`relulint.theory.dying.rai_sigma_w`, 0.6007).
+  A recorded `relulint.init.rai_` call carries ``dist`` (``"Beta(2, 1)"``), ``sigma_w``, ``mu1`` and
+  ``mu2``: the probe samples that law with that ``σ_w`` (:func:`rai_law`); laws it cannot draw by inverse
+  CDF (a general ``Beta(a, b)``) are left to the model's own construction.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from relulint.facts import InitInfo
-from relulint.theory.dying import beta_moments, rai_weight_std
+from relulint.theory.dying import beta_moments, rai_sigma_w, rai_weight_std
 
 __all__ = [
     "DrawCounter",
@@ -48,9 +52,10 @@ __all__ = [
     "resolve_weight",
 ]
 
+PositiveLaw = tuple[str, float, float]  # RAI's law P: ("beta", a, b) or ("uniform", low, high)
+DEFAULT_POSITIVE: PositiveLaw = ("beta", 2.0, 1.0)
 NORMAL_FAMILY = {"kaiming-normal", "xavier-normal", "normal"}
 UNIFORM_FAMILY = {"kaiming-uniform", "xavier-uniform", "uniform"}
-BETA21 = beta_moments(2.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,8 @@ class Law:
 
     ``kind``: ``"normal"`` (``mean``, ``std``), ``"uniform"`` (``low``, ``high``), ``"trunc-normal"``
     (``mean``, ``std``, ``low``, ``high``: absolute bounds), ``"constant"`` (``mean``), ``"orthogonal"``
-    (``gain``) or ``"rai"`` (weight and bias drawn jointly, ``dying`` §4.1).
+    (``gain``) or ``"rai"`` (weight and bias drawn jointly, ``dying`` §4.1: ``positive`` is the law ``P``
+    of the one positive entry per row, ``sigma_w`` the σ_w of Eq. 4.2; 0 = the theory's for ``P``).
     """
 
     kind: str
@@ -68,6 +74,8 @@ class Law:
     low: float = 0.0
     high: float = 0.0
     gain: float = 1.0
+    positive: PositiveLaw = ("beta", 2.0, 1.0)
+    sigma_w: float = 0.0
 
     @property
     def is_zero(self) -> bool:
@@ -94,6 +102,9 @@ class Law:
             return f"const {self.mean:g}"
         if self.kind == "orthogonal":
             return f"orthogonal(gain={self.gain:g})"
+        if self.kind == "rai" and self.positive != DEFAULT_POSITIVE:
+            name, a, b = self.positive
+            return f"rai({name.capitalize()}({a:g}, {b:g}))"
         return self.kind
 
 
@@ -110,7 +121,7 @@ def _arg(args: Mapping[str, Any], *names: str, default: Any = None) -> Any:
 def _gain(nonlinearity: str, param: float | None) -> float:
     """``torch.nn.init.calculate_gain`` (pure; relu → √2, leaky_relu(a) → √(2/(1+a²)), linear → 1)."""
     try:
-        return float(torch.nn.init.calculate_gain(nonlinearity, param))
+        return float(torch.nn.init.calculate_gain(cast(Any, nonlinearity), param))
     except ValueError:
         return float(torch.nn.init.calculate_gain("leaky_relu", param))
 
@@ -146,13 +157,64 @@ def he_normal_law(fan_in: int) -> Law:
     return Law("normal", std=math.sqrt(2.0 / max(fan_in, 1)))
 
 
-def _rai_is_beta21(args: Mapping[str, Any]) -> bool:
-    mu1, mu2 = _arg(args, "mu1"), _arg(args, "mu2")
-    if mu1 is None or mu2 is None:
-        return True  # `relulint.init` records Beta(2, 1) moments; without them assume the default law
-    return math.isclose(float(mu1), BETA21[0], rel_tol=1e-6) and math.isclose(
-        float(mu2), BETA21[1], rel_tol=1e-6
-    )
+_DIST = re.compile(r"\s*(Beta|Uniform)\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)\s*")
+
+
+def _positive_law(dist: Any) -> PositiveLaw | None:
+    """RAI's law ``P`` from its recorded name (`relulint.init.dist_name`: ``"Beta(2, 1)"``, ``"Uniform(0,
+    1)"``) where the probe can draw it by inverse CDF: ``Beta(a, 1)`` (``U^{1/a}``), ``Beta(1, b)`` (``1 -
+    U^{1/b}``), ``Uniform(lo, hi)``; else None (the model's own construction samples it)."""
+    if dist is None:
+        return DEFAULT_POSITIVE  # `relulint.init` records the law; without a name assume its default
+    match = _DIST.fullmatch(str(dist))
+    if match is None:
+        return None
+    try:
+        a, b = float(match.group(2)), float(match.group(3))
+    except ValueError:
+        return None
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return None
+    if match.group(1) == "Uniform":
+        return ("uniform", a, b) if 0.0 <= a < b else None
+    if a > 0 and b > 0 and (b == 1.0 or a == 1.0):
+        return ("beta", a, b)
+    return None
+
+
+def _positive_moments(law: PositiveLaw) -> tuple[float, float]:
+    """``(E[X], E[X²])`` of RAI's law ``P`` (the ``μ'_1, μ'_2`` of `dying` Thm 4.3)."""
+    name, a, b = law
+    if name == "uniform":
+        return (a + b) / 2, (a * a + a * b + b * b) / 3
+    return beta_moments(a, b)
+
+
+def rai_law(args: Mapping[str, Any]) -> Law | None:
+    """The RAI law a recorded `relulint.init.rai_` call describes (`dying` §4.1, Eq. 4.2), or None.
+
+    ``args`` as recorded: ``dist`` (the law ``P``'s name), ``sigma_w`` (Eq. 4.2), ``mu1``, ``mu2`` (P's first
+    two moments). The moments must be P's (1e-4 relative: the name prints six digits); ``sigma_w`` is the
+    recorded one (the theory's for P when it is missing). None: a law the probe cannot draw (the model's own
+    construction samples it).
+    """
+    positive = _positive_law(_arg(args, "dist"))
+    if positive is None:
+        return None
+    mu1, mu2 = _positive_moments(positive)
+    recorded = (_arg(args, "mu1"), _arg(args, "mu2"))
+    for value, expected in zip(recorded, (mu1, mu2), strict=True):
+        if value is not None and not math.isclose(float(value), expected, rel_tol=1e-4):
+            return None
+    sigma_w = _arg(args, "sigma_w")
+    if sigma_w is None:
+        try:
+            sigma_w = rai_sigma_w(mu1, mu2)
+        except ValueError:
+            return None
+    if not (math.isfinite(float(sigma_w)) and float(sigma_w) >= 0.0):
+        return None
+    return Law("rai", positive=positive, sigma_w=float(sigma_w))
 
 
 SHARED_LAWS = frozenset({"pytorch-default", "zeros", "constant", "rai", "trunc-normal"})
@@ -167,7 +229,7 @@ def _shared_law(info: InitInfo, args: Mapping[str, Any], fan_in: int) -> Law | N
         value = _arg(args, "val", "value", default=0.0 if law == "zeros" else info.mean)
         return None if value is None else Law("constant", mean=float(value))
     if law == "rai":
-        return Law("rai")
+        return rai_law(args)
     return _trunc_normal(args)
 
 
@@ -178,8 +240,6 @@ def resolve_weight(info: InitInfo | None, fan_in: int, fan_out: int) -> Law | No
     law, args = info.law, dict(info.args or {})
     if law == "orthogonal":
         return Law("orthogonal", gain=float(_arg(args, "gain", default=1.0)))
-    if law == "rai" and not _rai_is_beta21(args):
-        return None
     if law in SHARED_LAWS:
         return _shared_law(info, args, fan_in)
     family = "uniform" if law in UNIFORM_FAMILY or _arg(args, "distribution") == "uniform" else "normal"
@@ -310,7 +370,7 @@ def _trunc_normal_sample(
     std = max(law.std, 1e-30)
     lo, hi = cdf((law.low - law.mean) / std), cdf((law.high - law.mean) / std)
     u = torch.empty(shape, device=gen.device, dtype=dtype).uniform_(2 * lo - 1, 2 * hi - 1, generator=gen)
-    x = torch.erfinv_(u).mul_(std * math.sqrt(2.0)).add_(law.mean)
+    x = u.erfinv_().mul_(std * math.sqrt(2.0)).add_(law.mean)
     return x.clamp_(law.low, law.high)
 
 
@@ -348,25 +408,40 @@ def draw_rai(
     *,
     dtype: torch.dtype,
     counter: Counter[str] | None,
+    law: Law | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``n`` RAI draws of ``V = [W, b]`` (``dying`` §4.1, Appendix G), a layer after the first.
 
-    Per row, ``k`` uniform over the ``fan_in (+ 1)`` columns and ``V[k] ~ Beta(2, 1)`` (as ``√U``); the other
-    entries ``N(0, σ_w² / fan_in)``. No bias column when the layer has no bias (as `relulint.init.sample_rai`).
+    Per row, ``k`` uniform over the ``fan_in (+ 1)`` columns and ``V[k] ~ P`` (``law.positive``, default
+    ``Beta(2, 1)`` as ``√U``); the other entries ``N(0, σ_w² / fan_in)`` (``law.sigma_w``; 0 or no ``law``:
+    Eq. 4.2's for Beta(2, 1)). No bias column when the layer has no bias (as `relulint.init.sample_rai`).
     """
+    law = law or Law("rai")
     cols = in_features + (1 if bias else 0)
     shape = (n, out_features, cols)
     _count(counter, "normal", n * out_features * cols)
-    _count(counter, "uniform", n * out_features, calls=2)  # the index k (randint) and the Beta(2, 1) entry
-    std = rai_weight_std(in_features)  # dying Eq. 4.2, Thm 4.3, App. G
+    _count(counter, "uniform", n * out_features, calls=2)  # the index k (randint) and P's entry
+    if law.sigma_w > 0.0:
+        std = law.sigma_w / math.sqrt(in_features)  # dying Thm 4.3, App. G: σ_w / √fan_in
+    else:
+        std = rai_weight_std(in_features)  # dying Eq. 4.2, Thm 4.3, App. G
     v = torch.empty(shape, device=gen.device, dtype=dtype).normal_(0.0, std, generator=gen)
     k = torch.randint(0, cols, (n, out_features, 1), generator=gen, device=gen.device)
-    positive = (
-        torch.empty((n, out_features, 1), device=gen.device, dtype=dtype).uniform_(generator=gen).sqrt_()
-    )
-    v.scatter_(-1, k, positive)
+    u = torch.empty((n, out_features, 1), device=gen.device, dtype=dtype).uniform_(generator=gen)
+    v.scatter_(-1, k, _inverse_cdf(law.positive, u))
     weight = v[..., :in_features]
     return weight, (v[..., in_features] if bias else None)
+
+
+def _inverse_cdf(law: PositiveLaw, u: torch.Tensor) -> torch.Tensor:
+    """RAI's positive entry from uniforms ``u`` (in place): ``Beta(a, 1)`` has CDF ``x^a`` (``U^{1/a}``; √U for
+    the default Beta(2, 1)), ``Beta(1, b)`` has CDF ``1 - (1 - x)^b``, ``Uniform(lo, hi)`` is affine."""
+    name, a, b = law
+    if name == "uniform":
+        return u.mul_(b - a).add_(a)
+    if b == 1.0:
+        return u.sqrt_() if a == 2.0 else u.pow_(1.0 / a)
+    return u.pow_(1.0 / b).neg_().add_(1.0)  # Beta(1, b): 1 - U^{1/b} (U and 1 - U have one law)
 
 
 def draw_weight(
@@ -411,7 +486,9 @@ def draw_layer(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``n`` draws of one layer's ``(W, b)``; ``bias=None`` means the layer has no bias."""
     if weight.kind == "rai":
-        return draw_rai(n, out_features, in_features, bias is not None, gen, dtype=dtype, counter=counter)
+        return draw_rai(
+            n, out_features, in_features, bias is not None, gen, dtype=dtype, counter=counter, law=weight
+        )
     w = draw_weight(weight, n, out_features, in_features, gen, dtype=dtype, counter=counter)
     if bias is None:
         return w, None
