@@ -248,13 +248,27 @@ def _capture_once(module: nn.Module, locate: _Locator, inputs: _InputRequest, se
 
 
 def _no_forward_gap(module: nn.Module) -> str | None:
-    if not any(is_affine_leaf(m) for _, m in effective_leaves(module)):
+    """Why a container's verdict may be incomplete; None when it holds no affine layer, or when each one
+    sits in a plain `nn.Sequential` (whose forward is its registration order: nothing is guessed)."""
+    affine = [name for name, m in effective_leaves(module) if is_affine_leaf(m)]
+    if not affine:
+        return None
+    sequential = {
+        name
+        for name, m in module.named_modules()
+        if isinstance(m, nn.Sequential) and type(m).forward is nn.Sequential.forward
+    }
+    if all(any(_within(name, outer) for outer in sequential) for name in affine):
         return None
     return (
         f"{type(module).__name__} has no forward, so the layers were read in the order they were registered "
         "(skip connections and the order of use are not seen); check the model that calls them, or give it a "
         "forward"
     )
+
+
+def _within(name: str, outer: str) -> bool:
+    return outer == "" or name.startswith(outer + ".")
 
 
 def is_affine_leaf(module: nn.Module) -> bool:

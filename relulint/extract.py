@@ -650,7 +650,7 @@ def classify_operation(root: nn.Module, node: Node, nodes: Mapping[int, Node]) -
         return Role("relu", "relu")
     if name == "leaky_relu" and node.args.get("negative_slope", 0.01) == 0:
         return Role("relu", "relu")
-    if name in MAXIMUM_NAMES and _is_max_with_zero(node, nodes):
+    if name in MAXIMUM_NAMES and _is_max_with_zero(node, nodes, root):
         return Role("relu", "relu")  # torch.maximum(h, torch.zeros_like(h))
     if name == "getitem":
         return Role("transparent", "slice")  # F.relu(h[:, :k]): a ReLU on a slice (width: the layer's)
@@ -696,10 +696,14 @@ MAXIMUM_NAMES = frozenset({"maximum", "max", "fmax"})
 ZERO_MAKERS = frozenset({"zeros_like", "zeros", "new_zeros"})
 
 
-def _is_max_with_zero(node: Node, nodes: Mapping[int, Node]) -> bool:
+def _is_max_with_zero(node: Node, nodes: Mapping[int, Node], root: nn.Module | None = None) -> bool:
     """``maximum(h, z)`` where ``z`` is zero: made by ``zeros_like`` / ``zeros`` / ``new_zeros``, a scalar
-    0 tensor (``torch.tensor(0.0)``), or the literal 0."""
+    0 tensor (``torch.tensor(0.0)``), a buffer or parameter of the model that holds zeros
+    (``self.register_buffer("zero", torch.zeros(()))``), or the literal 0."""
     others = [nodes[i] for i in dict.fromkeys(node.inputs) if i in nodes]
+    params = node.args.get("params")
+    if len(others) == 1 and root is not None and isinstance(params, Mapping) and len(params) == 1:
+        return _holds_zeros(root, next(iter(params.values())))
     literals = [v for k, v in node.args.items() if k not in ("params", "input")]
     if len(others) == 2:
         makers = [n for n in others if normalise_name(n.target) in ZERO_MAKERS]
@@ -711,6 +715,18 @@ def _is_max_with_zero(node: Node, nodes: Mapping[int, Node]) -> bool:
         return len(makers) + len(constants) == 1
     # torch.max(h, 0) is a reduction over dim 0: a literal zero counts for maximum / fmax only
     return node.target != "max" and len(others) == 1 and len(literals) == 1 and literals[0] == 0
+
+
+def _holds_zeros(root: nn.Module, qualname: Any) -> bool:
+    """Whether the model's buffer or parameter `qualname` is a tensor of zeros."""
+    try:
+        value = root.get_buffer(str(qualname))
+    except AttributeError:
+        try:
+            value = root.get_parameter(str(qualname))
+        except AttributeError:
+            return False
+    return isinstance(value, torch.Tensor) and value.numel() > 0 and not bool(value.detach().any())
 
 
 def _clamp_role(args: Mapping[str, Any]) -> Role:

@@ -45,15 +45,35 @@ def topological_order(nodes: Mapping[int, Node]) -> list[int]:
     return order
 
 
+#: joins whose operands end up side by side in the result: a returned ``torch.cat([rgb, alpha], -1)`` is
+#: two heads written as one tensor, like a returned tuple
+JOINS = frozenset({"cat", "concat", "concatenate", "hstack", "column_stack", "stack"})
+
+
 def sinks(nodes: Mapping[int, Node]) -> list[int]:
-    """The returned tensors: the distinct inputs of the ``OUTPUT`` nodes, in order."""
+    """The returned tensors: the distinct inputs of the ``OUTPUT`` nodes, in order. A concatenation that is
+    returned stands for its operands (each one its own sink): every column it returns comes from one of
+    them, so a head that is constant for every input is a constant part of the output even when another
+    head varies (NeRF's density beside its colour). A concat that returns a forward input beside a head
+    (`cat([x, f(x)])`) stays one sink: the input is a path around the head, as in any skip connection."""
     out: dict[int, None] = {}
     for node in nodes.values():
         if node.kind is NodeKind.OUTPUT:
             for source in node.inputs:
-                if source in nodes:
-                    out[source] = None
+                for sink in _parts(nodes, source):
+                    out[sink] = None
     return list(out)
+
+
+def _parts(nodes: Mapping[int, Node], source: int) -> list[int]:
+    node = nodes.get(source)
+    if node is None:
+        return []
+    operands = [nodes[i] for i in dict.fromkeys(node.inputs) if i in nodes]
+    heads = len(operands) > 1 and not any(o.kind is NodeKind.INPUT for o in operands)
+    if node.kind is NodeKind.FUNCTION and node.target in JOINS and heads:
+        return [part for operand in operands for part in _parts(nodes, operand.id)]
+    return [source]  # one tensor, or a concat with a forward input (`cat([x, f(x)])`: a skip around f)
 
 
 def reachable(
