@@ -27,6 +27,7 @@ import math
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -108,15 +109,122 @@ class _Raw:
     args: Mapping[str, Any]
     source: str
     location: Location | None
+    keys: tuple[int, ...] = ()  # the registered parameters it touched when it ran (`_Registry`)
 
 
 class _State(threading.local):
     depth: int = 0
 
 
+class _Registry:
+    """Which parameter each recorded init touched, by parameter object and by (module, name).
+
+    A tensor's storage changes under ``.double()``, ``.half()``, ``.to(device)`` (``Module._apply`` gives
+    each parameter new data), so events are tied to parameters, not to storage: every parameter
+    registered on a module while recording (torch's global parameter-registration hook) gets a key; an
+    init call on the parameter itself, or on a view or ``.data`` of it (found by its storage at the
+    time of the call), is linked to that key. `InitRecorder.events_for` then finds a parameter's events
+    by the parameter object, else by its module and attribute name, and falls back to storage only for
+    parameters registered before recording began.
+    """
+
+    def __init__(self) -> None:
+        self.params: dict[int, tuple[weakref.ref[Any], int]] = {}  # id(param) → (param, key)
+        self.refs: dict[int, weakref.ref[Any]] = {}  # key → param
+        self.owners: dict[int, tuple[weakref.ref[Any], dict[str, int]]] = {}  # id(module) → names → key
+        self.by_storage: dict[int, list[int]] = {}  # storage pointer → keys (as registered or refreshed)
+        self.links: dict[int, list[tuple[int, bool]]] = {}  # key → [(event seq, partial)]
+        self.raws: dict[int, list[_Raw]] = {}  # storage pointer → events on it (late registration)
+        self.moved = False  # a `Module._apply` ran since `by_storage` was built
+        self.next_key = 0
+
+    def key_of(self, param: Any) -> int | None:
+        entry = self.params.get(id(param))
+        return entry[1] if entry is not None and entry[0]() is param else None
+
+    def key_of_owner(self, module: Any, name: str) -> int | None:
+        entry = self.owners.get(id(module))
+        return entry[1].get(name) if entry is not None and entry[0]() is module else None
+
+    def register(self, module: Any, name: str, param: Any) -> None:
+        """torch's parameter-registration hook: key ``param``, link earlier inits of its storage."""
+        key = self.key_of(param)
+        if key is None:
+            key = self.next_key
+            self.next_key += 1
+            self.params[id(param)] = (weakref.ref(param), key)
+            self.refs[key] = weakref.ref(param)
+        entry = self.owners.get(id(module))
+        if entry is None or entry[0]() is not module:
+            entry = (weakref.ref(module), {})
+            self.owners[id(module)] = entry
+        entry[1][name] = key
+        where = _storage_range(param)
+        if where is None:
+            return
+        self.by_storage.setdefault(where[0], []).append(key)
+        for raw in self.raws.get(where[0], ()):
+            # an init of the tensor before it became a parameter (`Parameter(w)` after `normal_(w)`), or of
+            # a live parameter whose storage this one shares; not one of a dead parameter (reused memory)
+            shared = not raw.keys or any(self._holds(k, where[0]) for k in raw.keys)
+            if shared and key not in raw.keys and _overlap(raw, where[1], where[2]):
+                self._link(key, raw, where[1], where[2])
+
+    def _holds(self, key: int, storage: int) -> bool:
+        ref = self.refs.get(key)
+        param = ref() if ref is not None else None
+        where = _storage_range(param) if param is not None else None
+        return where is not None and where[0] == storage
+
+    def _link(self, key: int, raw: _Raw, start: int, end: int) -> None:
+        self.links.setdefault(key, []).append((raw.seq, raw.start > start or raw.end < end))
+
+    def touched(self, tensor: Any, where: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+        """(key, start, end) of the registered parameters ``tensor`` is, or is a view of, right now."""
+        key = self.key_of(tensor)
+        if key is not None:
+            return [(key, where[1], where[2])]
+        found = self._on_storage(where)
+        if not found and self.moved:  # parameters moved to new storage: index them where they are now
+            self.moved = False
+            self.by_storage = {}
+            for key, ref in self.refs.items():
+                param = ref()
+                now = _storage_range(param) if param is not None else None
+                if now is not None:
+                    self.by_storage.setdefault(now[0], []).append(key)
+            found = self._on_storage(where)
+        return found
+
+    def _on_storage(self, where: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+        found = []
+        for key in self.by_storage.get(where[0], ()):
+            ref = self.refs.get(key)
+            param = ref() if ref is not None else None
+            now = _storage_range(param) if param is not None else None
+            if (
+                now is not None
+                and now[0] == where[0]
+                and (where[1] < now[2] and now[1] < where[2] or now[1] == now[2] == where[1])
+            ):
+                found.append((key, now[1], now[2]))
+        return found
+
+    def add(self, raw: _Raw, spans: Sequence[tuple[int, int, int]]) -> None:
+        for key, start, end in spans:
+            self._link(key, raw, start, end)
+        self.raws.setdefault(raw.storage, []).append(raw)
+
+
+def _overlap(raw: _Raw, start: int, end: int) -> bool:
+    return raw.start < end and start < raw.end or (start == end == raw.start)
+
+
 _LOCAL = _State()
 _ACTIVE: list[InitRecorder] = []
 _PATCHES: list[tuple[Any, str, Any]] = []  # (owner, attribute, original) while patched
+_HOOKS: list[Any] = []  # torch hook handles while patched
+_REGISTRY: list[_Registry] = []  # the registry shared by the active recorders
 _LOCK = threading.Lock()
 _SEQ = [0]
 
@@ -199,16 +307,20 @@ def _plain(value: Any) -> Any:
 def _emit(
     kind: str, tensors: Iterable[Any], args: Mapping[str, Any], default_source: str, frame: Any
 ) -> None:
-    if not _ACTIVE:
+    if not _ACTIVE or not _REGISTRY:
         return
+    registry = _REGISTRY[0]
     source, location = _context(frame, default_source)
     plain = {k: _plain(v) for k, v in args.items()}
     for tensor in tensors:
         where = _storage_range(tensor)
         if where is None:
             continue
+        spans = registry.touched(tensor, where)
         _SEQ[0] += 1
-        raw = _Raw(_SEQ[0], *where, kind=kind, args=plain, source=source, location=location)
+        keys = tuple(key for key, _, _ in spans)
+        raw = _Raw(_SEQ[0], *where, kind=kind, args=plain, source=source, location=location, keys=keys)
+        registry.add(raw, spans)
         for recorder in _ACTIVE:
             recorder._raw.append(raw)
 
@@ -284,12 +396,33 @@ def _method_wrapper(name: str, original: Callable[..., Any]) -> Callable[..., An
     return wrapper
 
 
+def _apply_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Module._apply`` (``.double()``, ``.half()``, ``.to(...)``): parameters may get new storage."""
+
+    def _apply(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            if _REGISTRY:
+                _REGISTRY[0].moved = True
+
+    _apply.__wrapped__ = original  # type: ignore[attr-defined]
+    return _apply
+
+
+def _on_register(module: Any, name: str, param: Any) -> None:
+    if param is not None and _REGISTRY:
+        _REGISTRY[0].register(module, name, param)
+
+
 def _patch() -> None:
     import torch
     import torch.nn.init as nn_init
+    from torch.nn.modules.module import register_module_parameter_registration_hook
 
     if not _TORCH_DIR:
         _TORCH_DIR.append(_torch_dir())
+    _REGISTRY.append(_Registry())
     for name in NN_INIT_FUNCTIONS:
         original = getattr(nn_init, name, None)
         if original is not None:
@@ -300,15 +433,21 @@ def _patch() -> None:
         original = getattr(torch.Tensor, name)
         _PATCHES.append((torch.Tensor, name, original if had_own else None))
         setattr(torch.Tensor, name, _method_wrapper(name, original))
+    _PATCHES.append((torch.nn.Module, "_apply", torch.nn.Module._apply))
+    torch.nn.Module._apply = _apply_wrapper(torch.nn.Module._apply)  # type: ignore[method-assign]
+    _HOOKS.append(register_module_parameter_registration_hook(_on_register))
 
 
 def _unpatch() -> None:
+    while _HOOKS:
+        _HOOKS.pop().remove()
     while _PATCHES:
         owner, name, original = _PATCHES.pop()
         if original is None:
             delattr(owner, name)
         else:
             setattr(owner, name, original)
+    _REGISTRY.clear()
 
 
 class InitRecorder:
@@ -324,12 +463,14 @@ class InitRecorder:
 
     def __init__(self) -> None:
         self._raw: list[_Raw] = []
+        self._registry: _Registry | None = None
 
     def __enter__(self) -> InitRecorder:
         with _LOCK:
             if not _ACTIVE:
                 _patch()
             _ACTIVE.append(self)
+            self._registry = _REGISTRY[0]
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -342,24 +483,46 @@ class InitRecorder:
     def events_for(self, module: Any) -> tuple[InitEvent, ...]:
         """Every recorded init of ``module``'s parameters, as `InitEvent`s in call order.
 
-        Matching is by storage: an event belongs to a parameter when their byte ranges overlap; one that
-        covers only part of the parameter carries ``args["partial"] = True``. Tied parameters get each
-        event under every name.
+        A parameter's events are those linked to it (`_Registry`): found by the parameter object, else by
+        its module and attribute name, so they survive ``.double()`` / ``.half()`` / ``.to(device)``. An
+        event that covered only part of the parameter carries ``args["partial"] = True``. Tied parameters
+        get each event under every name. A parameter registered before recording began is matched by
+        storage (byte ranges overlapping).
         """
-        by_storage: dict[int, list[tuple[str, int, int]]] = {}
-        for name, param in module.named_parameters(remove_duplicate=False):
-            where = _storage_range(param)
-            if where is not None:
-                by_storage.setdefault(where[0], []).append((name, where[1], where[2]))
-        events: list[InitEvent] = []
-        for raw in self._raw:
-            for name, start, end in by_storage.get(raw.storage, ()):
-                if raw.start < end and start < raw.end or (start == end == raw.start):
-                    args = dict(raw.args)
-                    if raw.start > start or raw.end < end:
-                        args["partial"] = True
-                    events.append(InitEvent(name, raw.kind, args, raw.source, raw.location))
-        return tuple(events)
+        mine = {raw.seq: raw for raw in self._raw}
+        registry = self._registry
+        events: list[tuple[int, InitEvent]] = []
+        for prefix, owner in module.named_modules(remove_duplicate=False):
+            for local, param in getattr(owner, "_parameters", {}).items():
+                if param is None:
+                    continue
+                name = f"{prefix}.{local}" if prefix else local
+                key = None
+                if registry is not None:
+                    key = registry.key_of(param)
+                    key = key if key is not None else registry.key_of_owner(owner, local)
+                if key is not None:
+                    linked = [
+                        (mine[seq], partial) for seq, partial in registry.links.get(key, ()) if seq in mine
+                    ]
+                else:
+                    linked = self._by_storage(param)
+                for raw, partial in linked:
+                    args = {**raw.args, "partial": True} if partial else dict(raw.args)
+                    events.append((raw.seq, InitEvent(name, raw.kind, args, raw.source, raw.location)))
+        events.sort(key=lambda item: item[0])
+        return tuple(event for _, event in events)
+
+    def _by_storage(self, param: Any) -> list[tuple[_Raw, bool]]:
+        where = _storage_range(param)
+        if where is None:
+            return []
+        ptr, start, end = where
+        return [
+            (raw, raw.start > start or raw.end < end)
+            for raw in self._raw
+            if raw.storage == ptr and _overlap(raw, start, end)
+        ]
 
 
 # ---------------------------------------------------------------------------------------- the record
