@@ -92,7 +92,18 @@ Z_POOLED_POSITIVE = 3.0
 TOO_FEW_TO_FINGERPRINT = "too few entries to fingerprint; trusting the record"
 RAI_MIN_FAN_IN = 16  # the RAI outlier test needs the positive entry to stand out of a Gaussian row
 RAI_MIN_ROWS = 8
+RAI_Z_DECISIVE = 5.0  # |z| beyond which a weight's row sums contradict a recorded RAI (`_rai_contradiction`)
 ORTHOGONAL_TOL = 1e-3  # relative Frobenius error of W Wᵀ − c·I
+# The fingerprint's statistics run on a bounded sample of whole rows (`sample_rows`), so its time and
+# memory do not grow with the layer: at 2¹⁶ entries the standard errors are small against every
+# threshold — mean and sign z (|z| > 5) detect |mean| / std > 5 / 256 ≈ 0.02; the kurtosis SE
+# sqrt(24 / n) = 0.019 and the uniform range slack 3·sqrt(0.8 / n) = 0.01 keep the shape calls
+# confident; the variance ratio's SE sqrt(2 / n) = 0.0055 is far below its 0.25 tolerance — and at least
+# `MIN_SAMPLE_ROWS` rows keep the per-row RAI signature (`RAI_MIN_ROWS`) and the orthogonality test
+# (`_orthogonal`) meaningful for very wide rows.
+SAMPLE_ENTRIES = 1 << 16
+MIN_SAMPLE_ROWS = 8  # = RAI_MIN_ROWS
+SAMPLE_SEED = 0x5EED
 
 # ------------------------------------------------------------------------------------------ recording
 
@@ -653,17 +664,96 @@ def _call_name(event: InitEvent) -> str:
 # ------------------------------------------------------------------------------------ the fingerprint
 
 
-def _values(tensor: Any) -> Any:
-    """The tensor's values as a float64 numpy array (None when it has no data, e.g. on the meta device)."""
-    import numpy as np
-
+def _detached(tensor: Any) -> Any:
+    """The tensor detached, or None when it has no values (meta device, not a tensor)."""
     try:
         t = tensor.detach()
-        if t.is_meta:
-            return None
-        return t.to("cpu").double().numpy().astype(np.float64, copy=False)
+        return None if t.is_meta else t
     except (RuntimeError, TypeError, AttributeError):
         return None
+
+
+def _float64(t: Any) -> Any:
+    """A (small, sampled) tensor as a float64 numpy array: bf16 / fp16 / any device upcast here."""
+    import numpy as np
+
+    return t.to("cpu").to(dtype=_torch().float64).numpy().astype(np.float64, copy=False)
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def _sample_index(n: int, k: int) -> Any:
+    """At most ``k`` distinct indices of ``range(n)``, sorted (all of them when n ≤ k).
+
+    Drawn from a private generator with a fixed seed (never the global RNG), so a fingerprint is the same
+    on every run. Under the fingerprint's hypotheses the entries are i.i.d., so any index set the values do
+    not choose is an i.i.d. sample of the law; a random one keeps structured (non-i.i.d.) inits from
+    aliasing with it.
+    """
+    torch = _torch()
+    if n <= k:
+        return torch.arange(n)
+    generator = torch.Generator().manual_seed(SAMPLE_SEED)
+    return torch.unique(torch.randint(0, n, (k,), generator=generator))
+
+
+def sample_rows(matrix: Any, budget: int | None = None) -> Any:
+    """A bounded sample of whole rows of a 2-D tensor: at most ``budget`` entries, at least
+    ``MIN_SAMPLE_ROWS`` rows (all rows when there are fewer), as a tensor in the matrix's dtype."""
+    budget = SAMPLE_ENTRIES if budget is None else budget
+    rows, cols = int(matrix.shape[0]), int(matrix.shape[1])
+    want = max(MIN_SAMPLE_ROWS, budget // max(cols, 1))
+    if rows <= want:
+        return matrix
+    return matrix.index_select(0, _sample_index(rows, want).to(matrix.device))
+
+
+def _values(tensor: Any) -> Any:
+    """A bounded sample of the tensor's values as a float64 numpy array, shaped ``(rows, columns)`` for a
+    weight (whole rows, `sample_rows`) and flat otherwise; None when it has no data (meta device)."""
+    t = _detached(tensor)
+    if t is None:
+        return None
+    if t.dim() >= 2:
+        return _float64(sample_rows(t.reshape(t.shape[0], -1)))
+    flat = t.reshape(-1)
+    if flat.numel() > SAMPLE_ENTRIES:
+        flat = flat.index_select(0, _sample_index(flat.numel(), SAMPLE_ENTRIES).to(flat.device))
+    return _float64(flat)
+
+
+def _exact_class(tensor: Any) -> tuple[bool, float | None, bool]:
+    """(all zero, the value when every entry is the same, finite) over *all* entries, in one pass each.
+
+    Exact classes cannot be read off a sample (one non-zero entry breaks "zeros"); these are reductions
+    in the tensor's own dtype, linear in its size with no copy.
+    """
+    torch = _torch()
+    t = _detached(tensor)
+    if t is None or t.numel() == 0:
+        return False, None, True
+    low, high = torch.aminmax(t.reshape(-1))  # NaN propagates, ±inf are extremes
+    low_value, high_value = float(low), float(high)
+    if not (math.isfinite(low_value) and math.isfinite(high_value)):
+        return False, None, False
+    if low_value == high_value:
+        return low_value == 0.0, low_value, True
+    return False, None, True
+
+
+def _orthogonal_columns(tensor: Any) -> Any:
+    """A bounded sample of whole *columns* of a tall weight (more rows than columns), as float64 rows."""
+    t = _detached(tensor)
+    matrix = t.reshape(t.shape[0], -1)
+    rows, cols = int(matrix.shape[0]), int(matrix.shape[1])
+    want = max(MIN_SAMPLE_ROWS, SAMPLE_ENTRIES // max(rows, 1))
+    if cols > want:  # gather along the contiguous dimension, then transpose the small result
+        matrix = matrix.index_select(1, _sample_index(cols, want).to(matrix.device))
+    return _float64(matrix.T)
 
 
 def _symmetry(x: Any) -> tuple[bool, str]:
@@ -681,11 +771,21 @@ def _symmetry(x: Any) -> tuple[bool, str]:
     return symmetric, why
 
 
-def _orthogonal(w: Any) -> tuple[bool, float]:
-    """Rows (or, when there are more rows than columns, columns) orthonormal up to a common scale c."""
+def _orthogonal(vectors: Any) -> tuple[bool, float]:
+    """Sampled rows (of a wide or square weight) or columns (of a tall one) orthonormal up to a scale c.
+
+    An orthogonal init makes *every* set of rows (columns) orthonormal up to c, so a sample of R of them
+    passes whenever the whole matrix does. The other way round, R i.i.d. random vectors of length L have
+    a Gram whose relative Frobenius distance to c·I is about sqrt((R + 1) / L) (off-diagonal entries and
+    norm fluctuations of relative size 1/sqrt(L)), far above ``ORTHOGONAL_TOL`` (1e-3) for any L below
+    10⁶·R: the R × R Gram of the sample decides as the full one would, in O(R² L) time and 8R² bytes
+    instead of O(n³) and 8n².
+    """
     import numpy as np
 
-    m = w if w.shape[0] <= w.shape[1] else w.T
+    m = vectors
+    if m.shape[0] < 2:
+        return False, 0.0
     gram = m @ m.T
     c = float(np.trace(gram)) / gram.shape[0]
     if c <= 0:
@@ -804,35 +904,40 @@ def fingerprint(tensor: Any, kind: str = "weight", *, fan_in: int | None = None)
     x = _values(tensor)
     if x is None or x.size == 0:
         return InitInfo("unknown", None, note="no values to fingerprint (meta or empty tensor)")
-    shape = tuple(x.shape)
+    shape = tuple(int(d) for d in tensor.shape)
     w_fan_in, w_fan_out = _fans(shape)
     scale = w_fan_in if kind == "weight" else 1
+    total = math.prod(shape)
+    all_zero, constant, finite = _exact_class(tensor)
+    if not finite:
+        return InitInfo("unknown", None, note="non-finite values (NaN or inf): nothing to fingerprint")
     flat = x.ravel()
     n = flat.size
     mean = float(flat.mean())
     var = float(flat.var(ddof=1)) if n > 1 else None
     sigma2 = scale * var if var is not None else None
     args: dict[str, Any] = {"entries": n}
-    if not np.any(flat):
-        return InitInfo("zeros", True, 0.0, 0.0, args)
-    if n >= 2 and float(flat.max()) == float(flat.min()):
-        args["value"] = mean
+    if n < total:
+        args["sampled_from"] = total  # the statistics below are over a sample of `entries` (their SE too)
+    if all_zero:
+        return InitInfo("zeros", True, 0.0, 0.0, {"entries": total})
+    if total >= 2 and constant is not None:
         note = None
-        if kind == "bias" and mean > 0:
+        if kind == "bias" and constant > 0:
             note = "positive constant bias: lowers the born-dead risk (dying Fig. 4) but does not remove it"
-        return InitInfo("constant", False, 0.0, mean, args, note=note)
-    if kind == "weight" and x.ndim >= 2 and min(shape[0], w_fan_in) >= 2:
-        matrix = x.reshape(shape[0], -1)
-        ortho, c = _orthogonal(matrix)
+        return InitInfo("constant", False, 0.0, constant, {"entries": total, "value": constant}, note=note)
+    if kind == "weight" and len(shape) >= 2 and min(shape[0], w_fan_in) >= 2:
+        vectors = x if shape[0] <= w_fan_in else _orthogonal_columns(tensor)
+        ortho, c = _orthogonal(vectors)
         if ortho:
-            if np.all(matrix >= 0):
+            if np.all(vectors >= 0):
                 return InitInfo("identity", False, sigma2, mean, {**args, "scale": math.sqrt(c)})
             gain = math.sqrt(c)
             return InitInfo("orthogonal", True, sigma2, mean, {**args, "gain": gain})
     if n < MIN_ENTRIES:
         return InitInfo("unknown", None, sigma2, mean, args, note=f"too few entries to fingerprint ({n})")
     if kind == "weight" and x.ndim >= 2:
-        rai = _rai_signature(x.reshape(shape[0], -1))
+        rai = _rai_signature(x)
         if rai is not None:
             return InitInfo("rai", False, sigma2, mean, {**args, **rai})
     symmetric, why = _symmetry(flat)
@@ -923,8 +1028,47 @@ def _disagreement(recorded: InitInfo, found: InitInfo, shape: Sequence[int]) -> 
     return None
 
 
+def _rai_contradiction(tensor: Any, args: Mapping[str, Any], bias_column: bool) -> str | None:
+    """Do a weight's values decisively contradict a recorded RAI (`dying` §4.1)? A two-sided z test on
+    the mean of its row sums, None when they agree or there are too few rows to tell.
+
+    Row r of ``V = [W, b]`` holds RAI's positive draw ``B ~ P`` (moments ``mu1``, ``mu2``) at a uniform
+    column, N(0, s²) with s² = σ_w² / fan_in elsewhere (`dying` Appendix G). The weight's row sums S_r are
+    i.i.d. with p = fan_in / cols (cols = fan_in + 1 with a bias column), by the law of total variance:
+
+        E[S] = p·mu1,   Var[S] = p·(mu2 − mu1²) + (fan_in − p)·s² + p·(1 − p)·mu1².
+
+    RAI's own values are overridden with probability P(|Z| > 5) ≈ 6e-7 (S is a sum of Gaussians and one
+    bounded draw, nearly normal). Symmetric values (E[S] = 0) sit p·mu1·sqrt(R) / sd(S) standard errors
+    away: for Beta(2, 1) and σ_w = 0.6007, sd(S) ≈ 0.65 and z ≈ 1.03·sqrt(R), so from R = 64 rows (z ≈ 8.2)
+    they are overridden with probability 0.9993, from R = 128 with certainty to 1e-12.
+    """
+    x = _values(tensor)
+    if x is None or x.ndim != 2 or x.shape[0] < RAI_MIN_ROWS:
+        return None
+    rows, fan_in = x.shape
+    sigma_w = float(args.get("sigma_w", 0.6007))
+    mu1, mu2 = float(args.get("mu1", 2 / 3)), float(args.get("mu2", 0.5))
+    p = fan_in / (fan_in + 1) if bias_column else 1.0
+    s2 = sigma_w**2 / fan_in
+    expected = p * mu1
+    variance = p * (mu2 - mu1 * mu1) + (fan_in - p) * s2 + p * (1 - p) * mu1 * mu1
+    if variance <= 0:
+        return None
+    sums = x.sum(axis=1)
+    z = (float(sums.mean()) - expected) / math.sqrt(variance / rows)
+    if abs(z) <= RAI_Z_DECISIVE:
+        return None
+    return f"its rows sum to {float(sums.mean()):.3g} on average, RAI's {expected:.3g} (z = {z:+.1f}, {rows} rows)"
+
+
 def resolve(
-    events: Sequence[InitEvent], tensor: Any, kind: str = "weight", *, fan_in: int | None = None
+    events: Sequence[InitEvent],
+    tensor: Any,
+    kind: str = "weight",
+    *,
+    fan_in: int | None = None,
+    bias_column: bool = True,
 ) -> InitInfo | None:
     """One parameter's `InitInfo`: the last recorded init, checked against the fingerprint of its values.
 
@@ -961,6 +1105,8 @@ def resolve(
         note = f"recorded {described}; law from the values"
         return replace(found, origin="reconciled", note=note, location=last.location)
     reason = _disagreement(recorded, found, shape)
+    if reason is None and recorded.law == "rai" and kind == "weight":
+        reason = _rai_contradiction(tensor, recorded.args, bias_column)
     if reason is not None:
         note = f"recorded {described}, but {reason}: trusting the values (changed by an unrecorded op?)"
         return replace(found, origin="reconciled", note=note, location=last.location)
@@ -988,7 +1134,7 @@ def pooled_positive_z(rows: Sequence[Any]) -> tuple[float, int]:
     """
     import numpy as np
 
-    values = np.concatenate([np.asarray(r, dtype=np.float64).ravel() for r in rows]) if rows else np.zeros(0)
+    values = np.concatenate([_matrix_values(r).ravel() for r in rows]) if rows else np.zeros(0)
     n = int(values.size)
     if n < 8:
         return 0.0, n
@@ -996,9 +1142,26 @@ def pooled_positive_z(rows: Sequence[Any]) -> tuple[float, int]:
     return (float(values.mean()) / (std / math.sqrt(n)) if std > 0 else 0.0), n
 
 
+def _matrix_values(rows: Any) -> Any:
+    """A ``[W, b]`` matrix (tensor of any float dtype, bf16 included, or array) as float64 numpy: a
+    bounded sample of its rows (`sample_rows`)."""
+    import numpy as np
+
+    if hasattr(rows, "detach"):
+        t = rows.detach()
+        return _float64(sample_rows(t.reshape(t.shape[0], -1)) if t.dim() >= 2 else t)
+    return np.asarray(rows, dtype=np.float64)
+
+
 def unconfirmed(info: InitInfo | None) -> bool:
     """A weight law the values have not confirmed: no record, a reconciled one, or a record trusted only
-    because its tensor is too small to fingerprint (what `pool_chain_asymmetry` re-reads)."""
+    because its tensor is too small to fingerprint (what `pool_chain_asymmetry` re-reads).
+
+    A recorded RAI is never re-read: the pooled test only detects a positive mean of ``[W, b]``, which is
+    what RAI predicts (`dying` §4.1), so it could confirm the record but never contradict it.
+    """
+    if info is not None and info.origin == "recorded" and info.law == "rai":
+        return False
     return info is None or info.origin != "recorded" or info.note == TOO_FEW_TO_FINGERPRINT
 
 
@@ -1060,5 +1223,5 @@ def describe_layer(loaded: Any, qualname: str) -> tuple[InitInfo | None, InitInf
             infos.append(None)
             continue
         mine = [e for e in events if e.param == f"{prefix}{attr}"]
-        infos.append(resolve(mine, tensor, attr, fan_in=fan_in))
+        infos.append(resolve(mine, tensor, attr, fan_in=fan_in, bias_column=bias is not None))
     return infos[0], infos[1]
