@@ -44,6 +44,8 @@ __all__ = [
     "info_from_event",
     "pool_chain_asymmetry",
     "pooled_positive_z",
+    "sample_row_index",
+    "sample_rows",
     "unconfirmed",
     "recording",
     "resolve",
@@ -701,15 +703,17 @@ def _sample_index(n: int, k: int) -> Any:
     return torch.unique(torch.randint(0, n, (k,), generator=generator))
 
 
-def sample_rows(matrix: Any, budget: int | None = None) -> Any:
-    """A bounded sample of whole rows of a 2-D tensor: at most ``budget`` entries, at least
+def sample_row_index(rows: int, cols: int) -> Any:
+    """The rows `sample_rows` keeps of a ``rows × cols`` matrix (a sorted index tensor), None for all."""
+    want = max(MIN_SAMPLE_ROWS, SAMPLE_ENTRIES // max(int(cols), 1))
+    return None if int(rows) <= want else _sample_index(int(rows), want)
+
+
+def sample_rows(matrix: Any) -> Any:
+    """A bounded sample of whole rows of a 2-D tensor: at most ``SAMPLE_ENTRIES`` entries, at least
     ``MIN_SAMPLE_ROWS`` rows (all rows when there are fewer), as a tensor in the matrix's dtype."""
-    budget = SAMPLE_ENTRIES if budget is None else budget
-    rows, cols = int(matrix.shape[0]), int(matrix.shape[1])
-    want = max(MIN_SAMPLE_ROWS, budget // max(cols, 1))
-    if rows <= want:
-        return matrix
-    return matrix.index_select(0, _sample_index(rows, want).to(matrix.device))
+    index = sample_row_index(matrix.shape[0], matrix.shape[1])
+    return matrix if index is None else matrix.index_select(0, index.to(matrix.device))
 
 
 def _values(tensor: Any) -> Any:

@@ -252,3 +252,57 @@ def test_recorded_normal_with_uniform_values_is_overridden_and_normal_values_kep
             layer.weight.data[:] = (torch.rand(64, 64, generator=g) * 2 - 1) * 0.1 * math.sqrt(3)
         overridden, _ = resolved(layer, rec.events_for(layer))
         assert overridden.origin == "reconciled" and "uniform, not normal" in overridden.note
+
+
+# ------------------------------------------------------------------------------------------- bf16
+
+BF16 = """
+    import torch
+    from torch import nn
+
+
+    def chain(width):
+        layers = []
+        for i in range(6):
+            layers += [nn.Linear(4 if i == 0 else width, width), nn.ReLU()]
+        return nn.Sequential(*layers, nn.Linear(width, 1))
+
+
+    def Narrow():
+        return chain(3).to(torch.bfloat16)
+
+
+    def Wide():
+        model = chain(64)
+        for m in model:
+            if isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        return model.to(torch.bfloat16)
+
+
+    def Unrecorded():  # an assignment no hook sees: the pooled re-read computes on the bf16 values
+        model = chain(3)
+        with torch.no_grad():
+            for m in model:
+                if isinstance(m, nn.Linear):
+                    m.weight.data[:] = torch.rand(m.weight.shape)  # all positive
+        return model.to(torch.bfloat16)
+"""
+
+
+@pytest.mark.parametrize("name", ["Narrow", "Wide", "Unrecorded"])
+def test_bf16_chains_are_checked_not_crashed(tmp_path, monkeypatch, name) -> None:
+    path = tmp_path / "bf16_models.py"
+    path.write_text(textwrap.dedent(BF16), encoding="utf-8")
+    code, report = check_json(path, name, monkeypatch, "--probe-all", "--samples", "32")
+    (chain,) = report["targets"][0]["chains"]
+    assert chain["hidden_widths"] == [3] * 6 if name != "Wide" else [64] * 6
+    hidden = chain["layers"][1]["init"]["weight"]
+    if name == "Wide":  # 4096 entries: the values confirm the record (σ_w² = 2 within the bf16 rounding)
+        assert code == 0 or "RL201" not in {f["code"] for f in report["targets"][0]["findings"]}
+        assert hidden["law"] == "kaiming-normal" and hidden["origin"] == "recorded"
+    elif name == "Narrow":
+        assert code == 1 and hidden["law"] == "pytorch-default" and hidden["origin"] == "recorded"
+    else:  # pooled over 5 layers the positive mean is unmistakable (dying §4.1's asymmetry)
+        assert hidden["law"] == "custom" and hidden["symmetric"] is False and "pooled" in hidden["note"]
+    assert chain["probe"]["samples"] == 32
