@@ -730,17 +730,23 @@ def _values(tensor: Any) -> Any:
     return _float64(flat)
 
 
-def _exact_class(tensor: Any) -> tuple[bool, float | None, bool]:
-    """(all zero, the value when every entry is the same, finite) over *all* entries, in one pass each.
+def _exact_class(tensor: Any, sample: Any) -> tuple[bool, float | None, bool]:
+    """(all zero, the value when every entry is the same, finite) of the tensor.
 
-    Exact classes cannot be read off a sample (one non-zero entry breaks "zeros"); these are reductions
-    in the tensor's own dtype, linear in its size with no copy.
+    Exact classes cannot be read off a sample alone (one non-zero entry breaks "zeros"), but a sample
+    with two different values proves the tensor is neither zero nor constant: only a constant sample
+    costs a pass over all entries (a reduction in the tensor's own dtype, linear, no copy). Finiteness
+    is that of the sample (the statistics are computed on it).
     """
-    torch = _torch()
-    t = _detached(tensor)
-    if t is None or t.numel() == 0:
+    import numpy as np
+
+    low_value, high_value = float(np.min(sample)), float(np.max(sample))
+    if not (math.isfinite(low_value) and math.isfinite(high_value)):
+        return False, None, False
+    if low_value != high_value:
         return False, None, True
-    low, high = torch.aminmax(t.reshape(-1))  # NaN propagates, ±inf are extremes
+    t = _detached(tensor)
+    low, high = _torch().aminmax(t.reshape(-1))  # NaN propagates, ±inf are extremes
     low_value, high_value = float(low), float(high)
     if not (math.isfinite(low_value) and math.isfinite(high_value)):
         return False, None, False
@@ -912,7 +918,7 @@ def fingerprint(tensor: Any, kind: str = "weight", *, fan_in: int | None = None)
     w_fan_in, w_fan_out = _fans(shape)
     scale = w_fan_in if kind == "weight" else 1
     total = math.prod(shape)
-    all_zero, constant, finite = _exact_class(tensor)
+    all_zero, constant, finite = _exact_class(tensor, x)
     if not finite:
         return InitInfo("unknown", None, note="non-finite values (NaN or inf): nothing to fingerprint")
     flat = x.ravel()
