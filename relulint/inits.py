@@ -7,18 +7,23 @@ Why it matters: `dying` Thm 3.2 (= `collapse` Thm 8) bounds the born-dead probab
 
 * :class:`InitRecorder` — while a model is built, wraps the ``torch.nn.init`` functions and the in-place
   tensor methods (``uniform_``, ``normal_``, ``fill_``, ``zero_``, ``copy_``, …) and records the outermost
-  call on each tensor, keyed by storage (``.data`` is a new tensor object on the same storage), with its
-  arguments, its *source* (``nn.init``, ``tensor-method``, ``reset_parameters`` inside a torch layer's
-  ``reset_parameters``, ``apply`` inside ``Module.apply``, ``relulint.init``) and the innermost user line.
-  :meth:`InitRecorder.events_for` maps the events to qualified parameter names (every event kept; the last
-  one wins when resolving).
+  call on each tensor, with its arguments, its *source* (``nn.init``, ``tensor-method``,
+  ``reset_parameters`` inside a torch layer's ``reset_parameters``, ``apply`` inside ``Module.apply``,
+  ``relulint.init``) and the innermost user line. Each call is tied to the parameter it touched (the
+  parameter itself, or a view or ``.data`` of it found by storage at the time of the call), and
+  :meth:`InitRecorder.events_for` finds a parameter's events by the parameter object or by its module and
+  name, so ``.double()``, ``.half()`` and ``.to(device)`` after the init keep the record (`_Registry`);
+  every event is kept, the last one wins when resolving.
 * :func:`fingerprint` — what the values themselves say: zero, constant (positive bias), orthogonal rows,
   the RAI signature (one positive outlier per row over a Gaussian bulk), symmetric or not (mean and sign
   tests against their standard errors), the law's shape (uniform vs normal vs truncated: range and
   kurtosis) and σ² = fan_in · Var(W), named after the init it matches (He, Xavier, LeCun, PyTorch default).
-* :func:`resolve` / :func:`describe_layer` — reconcile the record with the fingerprint. Where they
-  disagree (e.g. ``w.data.abs_()`` after ``kaiming_normal_``: an op that is not recorded) the fingerprint
-  wins and the `InitInfo` note says so; where the tensor is too small to fingerprint, the record wins.
+  Statistics run on a bounded sample of whole rows (`SAMPLE_ENTRIES`), in float64 whatever the dtype
+  (bf16 included), so time and memory stay flat in the layer's size; exact classes read every entry.
+* :func:`resolve` / :func:`describe_layer` — reconcile the record with the fingerprint. A record is kept
+  unless the values contradict it decisively (e.g. ``w.data.abs_()`` after ``kaiming_normal_``: an op that
+  is not recorded), when the fingerprint wins and the `InitInfo` note says so; where the tensor is too
+  small to fingerprint, the record wins. A recorded RAI is overridden only by `_rai_contradiction`'s test.
 """
 
 from __future__ import annotations
@@ -781,7 +786,19 @@ def _symmetry(x: Any) -> tuple[bool, str]:
     return symmetric, why
 
 
-def _orthogonal(vectors: Any) -> tuple[bool, float]:
+def _rounding(tensor: Any) -> float:
+    """The relative rounding unit of the tensor's dtype (bf16 7.8e-3, fp16 9.8e-4, float32 1.2e-7).
+
+    Exact comparisons allow for it: a constant stored in bf16 is off by up to half of it, and the Gram of
+    an orthogonal matrix rounded to it is ≈ 0.3 of it from c·I (measured for n = 4 … 2048).
+    """
+    try:
+        return float(_torch().finfo(tensor.dtype).eps)
+    except (TypeError, AttributeError):
+        return 0.0
+
+
+def _orthogonal(vectors: Any, tol: float = ORTHOGONAL_TOL) -> tuple[bool, float]:
     """Sampled rows (of a wide or square weight) or columns (of a tall one) orthonormal up to a scale c.
 
     An orthogonal init makes *every* set of rows (columns) orthonormal up to c, so a sample of R of them
@@ -801,7 +818,7 @@ def _orthogonal(vectors: Any) -> tuple[bool, float]:
     if c <= 0:
         return False, 0.0
     error = float(np.linalg.norm(gram - c * np.eye(gram.shape[0]))) / (c * math.sqrt(gram.shape[0]))
-    return error < ORTHOGONAL_TOL, c
+    return error < tol, c
 
 
 def _median(x: Any) -> float:
@@ -938,7 +955,7 @@ def fingerprint(tensor: Any, kind: str = "weight", *, fan_in: int | None = None)
         return InitInfo("constant", False, 0.0, constant, {"entries": total, "value": constant}, note=note)
     if kind == "weight" and len(shape) >= 2 and min(shape[0], w_fan_in) >= 2:
         vectors = x if shape[0] <= w_fan_in else _orthogonal_columns(tensor)
-        ortho, c = _orthogonal(vectors)
+        ortho, c = _orthogonal(vectors, max(ORTHOGONAL_TOL, 2 * _rounding(tensor)))
         if ortho:
             if np.all(vectors >= 0):
                 return InitInfo("identity", False, sigma2, mean, {**args, "scale": math.sqrt(c)})
@@ -990,8 +1007,13 @@ _FAMILY = {
 _EXACT = {"zeros", "constant"}
 
 
-def _disagreement(recorded: InitInfo, found: InitInfo, shape: Sequence[int]) -> str | None:
-    """Why the fingerprint contradicts the record (None when they agree or the fingerprint cannot tell)."""
+def _disagreement(
+    recorded: InitInfo, found: InitInfo, shape: Sequence[int], rounding: float = 0.0
+) -> str | None:
+    """Why the fingerprint contradicts the record (None when they agree or the fingerprint cannot tell).
+
+    ``rounding`` is the values' dtype rounding unit (`_rounding`): exact comparisons allow for it.
+    """
     if found.law == "unknown":
         if recorded.law in _EXACT and found.sigma2:
             return "the values are not constant"
@@ -1002,7 +1024,9 @@ def _disagreement(recorded: InitInfo, found: InitInfo, shape: Sequence[int]) -> 
         if (
             recorded.mean is not None
             and found.mean is not None
-            and not math.isclose(recorded.mean, found.mean, rel_tol=FLOAT32_REL_TOL, abs_tol=1e-30)
+            and not math.isclose(
+                recorded.mean, found.mean, rel_tol=max(FLOAT32_REL_TOL, rounding), abs_tol=1e-30
+            )
         ):
             return f"the constant is {found.mean:g}, not {recorded.mean:g}"
         return None
@@ -1016,7 +1040,7 @@ def _disagreement(recorded: InitInfo, found: InitInfo, shape: Sequence[int]) -> 
         # but change the gain, hence σ_w² of the length map (`collapse` Eq 2-3): compare the gains.
         recorded_gain = float(recorded.args.get("gain", 1.0))
         found_gain = float(found.args.get("gain", recorded_gain))
-        if not math.isclose(recorded_gain, found_gain, rel_tol=1e-3):
+        if not math.isclose(recorded_gain, found_gain, rel_tol=max(1e-3, 2 * rounding)):
             return f"the gain is {found_gain:.4g}, not {recorded_gain:.4g}"
         return None
     if recorded.law in ("rai", "identity") or found.law in (
@@ -1087,7 +1111,10 @@ def resolve(
       implies none;
     * a record of an unknown law (``copy_``, ``random_``…) or a partial re-init → the fingerprint, noting the
       record (origin "reconciled");
-    * a record the values contradict → the fingerprint, noting why (origin "reconciled");
+    * a record the values contradict → the fingerprint, noting why (origin "reconciled"): `_disagreement`,
+      and for a recorded RAI weight (whose positive entries the symmetric tests would misread) only the
+      row-sum test of `_rai_contradiction`, so ``relulint.init.apply_rai`` stays "rai" (with its args
+      ``dist``, ``sigma_w``, ``mu1``, ``mu2``) for the probe's batched sampler;
     * too few entries to fingerprint → the record, noting that.
     """
     if tensor is None:
@@ -1114,7 +1141,7 @@ def resolve(
             return replace(recorded, note=found.note)
         note = f"recorded {described}; law from the values"
         return replace(found, origin="reconciled", note=note, location=last.location)
-    reason = _disagreement(recorded, found, shape)
+    reason = _disagreement(recorded, found, shape, _rounding(tensor))
     if reason is None and recorded.law == "rai" and kind == "weight":
         reason = _rai_contradiction(tensor, recorded.args, bias_column)
     if reason is not None:

@@ -306,3 +306,21 @@ def test_bf16_chains_are_checked_not_crashed(tmp_path, monkeypatch, name) -> Non
     else:  # pooled over 5 layers the positive mean is unmistakable (dying §4.1's asymmetry)
         assert hidden["law"] == "custom" and hidden["symmetric"] is False and "pooled" in hidden["note"]
     assert chain["probe"]["samples"] == 32
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_rounding_to_a_half_dtype_is_no_contradiction(dtype) -> None:
+    """bf16 rounds 0.1 to 0.100098 and puts an orthogonal Gram ≈ 0.3·eps = 2.3e-3 from c·I (above the
+    float32 tolerance 1e-3): exact comparisons allow for the dtype's rounding unit, so records stand."""
+    with InitRecorder() as rec:
+        layer = nn.Linear(64, 64)
+        nn.init.orthogonal_(layer.weight, gain=1.5)
+        nn.init.constant_(layer.bias, 0.1)
+        layer = layer.to(dtype)
+    weight, bias = resolved(layer, rec.events_for(layer))
+    assert weight.law == "orthogonal" and weight.origin == "recorded", weight.note
+    assert bias.law == "constant" and bias.origin == "recorded" and bias.mean == pytest.approx(0.1)
+    with torch.no_grad():
+        layer.weight.mul_(2.0)  # an unrecorded change the values still show, at any dtype
+    weight, _ = resolved(layer, rec.events_for(layer))
+    assert weight.origin == "reconciled" and "gain is 3" in weight.note
