@@ -118,7 +118,9 @@ def model_time_limit(seconds: float | None, what: str, *, timeout: float | None 
     try:
         with _time_limit(None if seconds is None or math.isinf(seconds) else seconds):
             yield
-    except _TimedOut:
+    except _TimedOut as error:
+        if isinstance(error.__context__, LoadError):  # a stage's own timeout message, already on its way
+            raise error.__context__ from None
         raise _timed_out(limit, what) from None
 
 

@@ -132,6 +132,7 @@ class _Raw:
 
 class _State(threading.local):
     depth: int = 0
+    applying: bool = False  # inside the outermost `Module._apply`
 
 
 class _Registry:
@@ -141,9 +142,12 @@ class _Registry:
     each parameter new data), so events are tied to parameters, not to storage: every parameter
     registered on a module while recording (torch's global parameter-registration hook) gets a key; an
     init call on the parameter itself, or on a view or ``.data`` of it (found by its storage at the
-    time of the call), is linked to that key. `InitRecorder.events_for` then finds a parameter's events
-    by the parameter object, else by its module and attribute name, and falls back to storage only for
-    parameters registered before recording began.
+    time of the call), is linked to that key. Where a conversion makes new parameter objects
+    (``to_empty`` from the meta device, torch's overwrite / swap conversion modes), `converted` hands each
+    its predecessor's key. `InitRecorder.events_for` then finds a parameter's events by the parameter
+    object, else by its module and attribute name, and falls back to storage only for parameters
+    registered before recording began. A parameter assigned anew (``m.weight = nn.Parameter(...)``) is a
+    new parameter: the old one's events stay with the old one.
     """
 
     def __init__(self) -> None:
@@ -153,7 +157,6 @@ class _Registry:
         self.by_storage: dict[int, list[int]] = {}  # storage pointer → keys (as registered or refreshed)
         self.links: dict[int, list[tuple[int, bool]]] = {}  # key → [(event seq, partial)]
         self.raws: dict[int, list[_Raw]] = {}  # storage pointer → events on it (late registration)
-        self.moved = False  # a `Module._apply` ran since `by_storage` was built
         self.next_key = 0
 
     def key_of(self, param: Any) -> int | None:
@@ -202,17 +205,26 @@ class _Registry:
         key = self.key_of(tensor)
         if key is not None:
             return [(key, where[1], where[2])]
-        found = self._on_storage(where)
-        if not found and self.moved:  # parameters moved to new storage: index them where they are now
-            self.moved = False
-            self.by_storage = {}
-            for key, ref in self.refs.items():
-                param = ref()
-                now = _storage_range(param) if param is not None else None
-                if now is not None:
-                    self.by_storage.setdefault(now[0], []).append(key)
-            found = self._on_storage(where)
-        return found
+        return self._on_storage(where)
+
+    def converted(self, root: Any) -> None:
+        """After ``root._apply`` (``.double()``, ``.to(device)``, ``.to_empty()``…): each parameter keeps its
+        key, also where torch replaced the parameter object (``to_empty`` from the meta device, the
+        overwrite / swap conversion modes), and is indexed at its new storage."""
+        for module in root.modules():
+            for name, param in module._parameters.items():
+                if param is None:
+                    continue
+                key = self.key_of(param)
+                if key is None:
+                    key = self.key_of_owner(module, name)
+                    if key is None:
+                        continue  # registered before recording began: matched by storage
+                    self.params[id(param)] = (weakref.ref(param), key)
+                    self.refs[key] = weakref.ref(param)
+                where = _storage_range(param)
+                if where is not None and key not in self.by_storage.get(where[0], ()):
+                    self.by_storage.setdefault(where[0], []).append(key)
 
     def _on_storage(self, where: tuple[int, int, int]) -> list[tuple[int, int, int]]:
         found = []
@@ -295,7 +307,7 @@ def _storage_range(tensor: Any) -> tuple[int, int, int] | None:
     try:
         storage = tensor.untyped_storage()
         ptr = storage.data_ptr()
-    except (RuntimeError, NotImplementedError, AttributeError, TypeError):
+    except Exception:  # noqa: BLE001 (meta, lazy `UninitializedParameter` (ValueError), subclasses)
         return None
     if not ptr:
         return None
@@ -418,19 +430,30 @@ def _apply_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
     """``Module._apply`` (``.double()``, ``.half()``, ``.to(...)``): parameters may get new storage."""
 
     def _apply(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _LOCAL.applying or not _REGISTRY:  # the children's calls inside the outermost one
+            return original(self, *args, **kwargs)
+        _LOCAL.applying = True
         try:
             return original(self, *args, **kwargs)
         finally:
+            _LOCAL.applying = False
             if _REGISTRY:
-                _REGISTRY[0].moved = True
+                try:
+                    _REGISTRY[0].converted(self)
+                except Exception:  # noqa: BLE001 (never fail the user's conversion)
+                    pass
 
     _apply.__wrapped__ = original  # type: ignore[attr-defined]
     return _apply
 
 
 def _on_register(module: Any, name: str, param: Any) -> None:
+    """torch's global parameter-registration hook while recording; never fails the user's build."""
     if param is not None and _REGISTRY:
-        _REGISTRY[0].register(module, name, param)
+        try:
+            _REGISTRY[0].register(module, name, param)
+        except Exception:  # noqa: BLE001 (an odd parameter type: left to the storage fallback)
+            pass
 
 
 def _patch() -> None:

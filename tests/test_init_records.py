@@ -121,6 +121,42 @@ def test_a_fresh_parameter_without_an_init_gets_no_old_events() -> None:
     assert [e.kind for e in of(rec.events_for(layer), "bias")] == ["uniform"]
 
 
+def test_meta_device_build_then_to_empty_and_reset() -> None:
+    """The big-model idiom: build on the meta device (nothing to record), `to_empty` (torch makes new
+    parameter objects), then initialise: the inits land on the module's parameters by module and name."""
+    with InitRecorder() as rec:
+        with torch.device("meta"):
+            model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+        model = model.to_empty(device="cpu")
+        for layer in (model[0], model[2]):
+            layer.reset_parameters()
+        nn.init.zeros_(model[2].weight.data)
+    events = rec.events_for(model)
+    assert [e.kind for e in of(events, "0.weight")] == ["kaiming_uniform"]
+    assert [e.kind for e in of(events, "2.weight")] == ["kaiming_uniform", "zeros"]
+
+
+def test_conversion_that_replaces_parameter_objects_keeps_the_record() -> None:
+    torch.__future__.set_overwrite_module_params_on_conversion(True)
+    try:
+        with InitRecorder() as rec:
+            layer = nn.Linear(8, 8)
+            before = layer.weight
+            layer.double()
+            assert layer.weight is not before  # a new Parameter, assigned without the registration hook
+            layer.weight.data.normal_()
+    finally:
+        torch.__future__.set_overwrite_module_params_on_conversion(False)
+    assert [e.kind for e in of(rec.events_for(layer), "weight")] == ["kaiming_uniform", "normal"]
+
+
+def test_lazy_modules_build_and_keep_their_record() -> None:
+    with InitRecorder() as rec:
+        model = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.Linear(8, 1))
+        model(torch.zeros(2, 3))  # materialises the lazy parameters in place, then reset_parameters
+    assert [e.kind for e in of(rec.events_for(model), "0.weight")] == ["kaiming_uniform"]
+
+
 def test_module_registered_before_recording_falls_back_to_storage() -> None:
     layer = nn.Linear(16, 16)
     with InitRecorder() as rec:
