@@ -137,7 +137,13 @@ sys.stderr.write(f"@@torch-imported {time.time()!r}\\n@@cpu-torch {time.process_
 sys.stderr.flush()
 mode, name = sys.argv[1], sys.argv[2]
 def peak():
-    sys.stderr.write(f"@@peak-kib {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n")
+    # VmHWM: this process's own peak (ru_maxrss would keep the parent's across fork + exec)
+    try:
+        with open("/proc/self/status") as status:
+            kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    sys.stderr.write(f"@@peak-kib {kib}\\n")
     sys.stderr.write(f"@@cpu-exit {time.process_time()!r}\\n")
 if mode == "build":
     sys.path.insert(0, ".")
