@@ -156,6 +156,7 @@ class _Registry:
         self.owners: dict[int, tuple[weakref.ref[Any], dict[str, int]]] = {}  # id(module) → names → key
         self.by_storage: dict[int, list[int]] = {}  # storage pointer → keys (as registered or refreshed)
         self.links: dict[int, list[tuple[int, bool]]] = {}  # key → [(event seq, partial)]
+        self.linked: dict[int, set[int]] = {}  # key → the event seqs in `links`
         self.raws: dict[int, list[_Raw]] = {}  # storage pointer → events on it (late registration)
         self.next_key = 0
 
@@ -183,7 +184,7 @@ class _Registry:
         where = _storage_range(param)
         if where is None:
             return
-        self.by_storage.setdefault(where[0], []).append(key)
+        self._index(key, where[0])
         for raw in self.raws.get(where[0], ()):
             # an init of the tensor before it became a parameter (`Parameter(w)` after `normal_(w)`), or of
             # a live parameter whose storage this one shares; not one of a dead parameter (reused memory)
@@ -197,8 +198,16 @@ class _Registry:
         where = _storage_range(param) if param is not None else None
         return where is not None and where[0] == storage
 
+    def _index(self, key: int, storage: int) -> None:
+        keys = self.by_storage.setdefault(storage, [])
+        if key not in keys:  # a tied parameter is registered once per module that holds it
+            keys.append(key)
+
     def _link(self, key: int, raw: _Raw, start: int, end: int) -> None:
-        self.links.setdefault(key, []).append((raw.seq, raw.start > start or raw.end < end))
+        seen = self.linked.setdefault(key, set())
+        if raw.seq not in seen:  # once per event (a tied parameter is registered once per holder)
+            seen.add(raw.seq)
+            self.links.setdefault(key, []).append((raw.seq, raw.start > start or raw.end < end))
 
     def touched(self, tensor: Any, where: tuple[int, int, int]) -> list[tuple[int, int, int]]:
         """(key, start, end) of the registered parameters ``tensor`` is, or is a view of, right now."""
@@ -223,8 +232,8 @@ class _Registry:
                     self.params[id(param)] = (weakref.ref(param), key)
                     self.refs[key] = weakref.ref(param)
                 where = _storage_range(param)
-                if where is not None and key not in self.by_storage.get(where[0], ()):
-                    self.by_storage.setdefault(where[0], []).append(key)
+                if where is not None:
+                    self._index(key, where[0])
 
     def _on_storage(self, where: tuple[int, int, int]) -> list[tuple[int, int, int]]:
         found = []

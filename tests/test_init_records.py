@@ -157,6 +157,28 @@ def test_lazy_modules_build_and_keep_their_record() -> None:
     assert [e.kind for e in of(rec.events_for(model), "0.weight")] == ["kaiming_uniform"]
 
 
+def test_tied_parameters_get_each_event_once_under_every_name() -> None:
+    with InitRecorder() as rec:
+        a, b = nn.Linear(4, 4), nn.Linear(4, 4)
+        b.weight = a.weight  # tied after both were initialised
+        with torch.no_grad():
+            a.weight[0].fill_(1.0)  # a view: found by storage
+        w = torch.empty(3, 3)
+        nn.init.normal_(w)  # before it is a parameter, then one parameter held by two modules
+        shared = nn.Parameter(w)
+        c, d = nn.Linear(3, 3), nn.Linear(3, 3)
+        c.weight = shared
+        d.weight = shared
+    events = rec.events_for(nn.ModuleDict({"a": a, "b": b, "c": c, "d": d}))
+    for name in ("a.weight", "b.weight"):
+        assert [(e.kind, e.args.get("partial")) for e in of(events, name)] == [
+            ("kaiming_uniform", None),
+            ("constant", True),
+        ]
+    for name in ("c.weight", "d.weight"):
+        assert [e.kind for e in of(events, name)] == ["normal"]
+
+
 def test_module_registered_before_recording_falls_back_to_storage() -> None:
     layer = nn.Linear(16, 16)
     with InitRecorder() as rec:
