@@ -617,14 +617,20 @@ def _rai_entry_moments(args: Mapping[str, Any], fan_in: int, bias_column: bool) 
 
 
 def info_from_event(
-    event: InitEvent, shape: Sequence[int], kind: str = "weight", *, fan_in: int | None = None
+    event: InitEvent,
+    shape: Sequence[int],
+    kind: str = "weight",
+    *,
+    fan_in: int | None = None,
+    bias_column: bool = True,
 ) -> InitInfo:
     """What the recorded call implies: law, symmetry, σ² (fan_in · Var for weights, Var for biases), mean.
 
     Formulas are torch's (`torch.nn.init`): kaiming ``std = gain / sqrt(fan_mode)`` (uniform bound √3·std),
     xavier ``std = gain·sqrt(2 / (fan_in + fan_out))``, orthogonal rows of norm ``gain``; PyTorch's default
     ``nn.Linear`` weight is ``kaiming_uniform_(a=√5)`` inside ``reset_parameters`` (σ_w² = 1/3), its bias
-    ``U(±1/sqrt(fan_in))``.
+    ``U(±1/sqrt(fan_in))``. RAI (`dying` §4.1): an entry is the positive draw with probability 1 / cols,
+    cols = fan_in + 1 for a layer with a bias (``bias_column``), fan_in without.
     """
     a = event.args
     w_fan_in, w_fan_out = _fans(shape)
@@ -677,7 +683,7 @@ def info_from_event(
         law, symmetric = "identity", False
     elif k == "rai":
         entry_fan_in = w_fan_in if kind == "weight" else (fan_in or 1)
-        mean, var = _rai_entry_moments(a, entry_fan_in, bias_column=True)
+        mean, var = _rai_entry_moments(a, entry_fan_in, bias_column=bias_column)
         law, symmetric = "rai", False
     elif k in ("exponential", "bernoulli", "geometric", "log_normal", "random"):
         law, symmetric = "custom", False  # laws on [0, ∞): not symmetric about zero
@@ -1162,7 +1168,7 @@ def resolve(
     last = full[-1]
     later_partial = events.index(last) < len(events) - 1
     shape = tuple(tensor.shape)
-    recorded = info_from_event(last, shape, kind, fan_in=fan_in)
+    recorded = info_from_event(last, shape, kind, fan_in=fan_in, bias_column=bias_column)
     where = f" at {last.location}" if last.location else ""
     described = f"{recorded.args.get('init')}{where}"
     if later_partial:

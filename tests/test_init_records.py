@@ -382,3 +382,24 @@ def test_rounding_to_a_half_dtype_is_no_contradiction(dtype) -> None:
         layer.weight.mul_(2.0)  # an unrecorded change the values still show, at any dtype
     weight, _ = resolved(layer, rec.events_for(layer))
     assert weight.origin == "reconciled" and "gain is 3" in weight.note
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_recorded_rai_moments_match_a_monte_carlo_of_the_sampler(bias) -> None:
+    """The record's entry mean and σ_w² = fan_in·Var (1/cols chance of the Beta(2, 1) draw, cols = fan_in
+    + 1 with a bias, fan_in without) against 200 draws of `relulint.init.sample_rai` (12,800 rows), within
+    5 standard errors; at fan_in = 4 the two column counts give means 0.133 and 0.167, 18 SE apart."""
+    from relulint.init import rai_, sample_rai
+
+    with InitRecorder() as rec:
+        layer = rai_(nn.Linear(4, 64, bias=bias), generator=torch.Generator().manual_seed(3))
+    weight, _ = resolved(layer, rec.events_for(layer))
+    assert weight.law == "rai" and weight.origin == "recorded"
+    w, _ = sample_rai(64, 4, bias=bias, batch=(200,), generator=torch.Generator().manual_seed(4))
+    x = w.double().reshape(-1)
+    n = x.numel()
+    assert weight.mean == pytest.approx(float(x.mean()), abs=5 * float(x.std()) / math.sqrt(n))
+    var = float(x.var())
+    fourth = float(((x - x.mean()) ** 4).mean())
+    se_var = math.sqrt((fourth - var**2) / n)
+    assert weight.sigma2 / 4 == pytest.approx(var, abs=5 * se_var)
