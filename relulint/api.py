@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from relulint import __version__
-from relulint.errors import UsageError
+from relulint.errors import LoadError, UsageError
 from relulint.facts import (
     Chain,
     Finding,
@@ -77,12 +79,19 @@ def check(
     reports: list[TargetReport] = []
     skipped: list[Skipped] = []
     for item in targets:
-        loaded_models, skips = load_target(item, opts, base)
+        started = time.monotonic()
+        item = as_target(item, opts, base)
+        one_model = not isinstance(item, Target) or item.name is not None
+        with model_time_limit(opts.timeout if one_model else None, _target_label(item)):
+            loaded_models, skips = load_target(item, opts, base)
         skipped.extend(skips)
+        budget = (opts.timeout or math.inf) * max(len(loaded_models), 1)
         for loaded in loaded_models:
             if progress:
                 progress(f"checking {loaded.path}:{loaded.name}")
-            reports.append(lint_model(loaded, opts, training, progress))
+            left = budget - (time.monotonic() - started)
+            with model_time_limit(min(opts.timeout or math.inf, left), loaded.name, timeout=opts.timeout):
+                reports.append(lint_model(loaded, opts, training, progress))
     report = Report(targets=tuple(reports), skipped=tuple(skipped), version=__version__)
     return postprocess(report, opts, cwd=base)
 
@@ -94,6 +103,52 @@ def training_facts(options: Options, base: Path) -> TrainingFacts:
     from relulint.training import gather_training_facts
 
     return gather_training_facts(options, base)
+
+
+@contextmanager
+def model_time_limit(seconds: float | None, what: str, *, timeout: float | None = None) -> Iterator[None]:
+    """``--timeout`` over one model's whole check: its import and build, tracing, analysis and probe.
+
+    A named target (``file.py:Net``, a module instance) gets one limit of ``--timeout`` seconds for all of
+    it; a whole file of n models (imported once, each model built under its own limit) gets n times
+    ``--timeout`` in all and each model's analysis at most ``--timeout``. Every user-code stage inside
+    runs under what is left (`relulint.sandbox` caps an inner limit by the enclosing one), so no stage can
+    take the run past it. ``seconds`` ≤ 0 means the time is already spent; None or ∞ means no limit.
+    """
+    from relulint.sandbox import _time_limit, _TimedOut
+
+    limit = timeout if timeout is not None else seconds
+    if seconds is not None and seconds <= 0:
+        raise _timed_out(limit, what)
+    try:
+        with _time_limit(None if seconds is None or math.isinf(seconds) else seconds):
+            yield
+    except _TimedOut as error:
+        if isinstance(error.__context__, LoadError):  # a stage's own timeout message, already on its way
+            raise error.__context__ from None
+        raise _timed_out(limit, what) from None
+
+
+def _timed_out(limit: float | None, what: str) -> LoadError:
+    return LoadError(
+        f"timed out after {limit or 0:g} s while checking {what} (--timeout bounds each model's whole check)",
+        hint="raise --timeout; with --probe, fewer --samples take less time",
+    )
+
+
+def _target_label(item: Any) -> str:
+    if isinstance(item, Target):
+        return item.spec
+    return type(item).__name__
+
+
+def as_target(item: Any, options: Options, base: Path) -> Any:
+    """A target string or path parsed into a `Target`; a `Target` or an `nn.Module` as it is."""
+    if isinstance(item, (str, Path)):
+        from relulint.target import parse_target
+
+        return parse_target(str(item), kwargs=options.kwargs, input_shape=options.input_shape, cwd=base)
+    return item
 
 
 def load_target(item: Any, options: Options, base: Path) -> tuple[list[LoadedModel], list[Skipped]]:

@@ -222,9 +222,9 @@ def extract_chains(loaded: LoadedModel, capture: Capture) -> tuple[Chain, ...]:
         if start in reached:
             continue
         path = paths[start]
+        if not any(tails[node_id].activation == "relu" for node_id in path):
+            continue  # no ReLU chain: its layers' inits are never read (nor fingerprinted)
         layers = tuple(graph.layer(node_id, tails[node_id]) for node_id in path)
-        if not any(layer.activation == "relu" for layer in layers):
-            continue
         layers = _pooled_inits(loaded, layers)
         layers = graph.routes.with_routes(layers, start, [tails[node_id].relu for node_id in path])
         end = tails[path[-1]].end
@@ -263,6 +263,10 @@ def _pooled_inits(loaded: LoadedModel, layers: tuple[Layer, ...]) -> tuple[Layer
         if weight is None:
             rows.append(None)
         else:
+            index = relulint.inits.sample_row_index(*weight.shape)  # bounded: never a copy of a wide layer
+            if index is not None:
+                index = index.to(weight.device)
+                weight, bias = weight[index], (bias[index] if bias is not None else None)
             rows.append(weight if bias is None else torch.cat([weight, bias.reshape(-1, 1)], dim=1))
     infos = relulint.inits.pool_chain_asymmetry([layers[i].weight_init for i in hidden], rows)
     if infos is None:

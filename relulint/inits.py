@@ -7,18 +7,23 @@ Why it matters: `dying` Thm 3.2 (= `collapse` Thm 8) bounds the born-dead probab
 
 * :class:`InitRecorder` — while a model is built, wraps the ``torch.nn.init`` functions and the in-place
   tensor methods (``uniform_``, ``normal_``, ``fill_``, ``zero_``, ``copy_``, …) and records the outermost
-  call on each tensor, keyed by storage (``.data`` is a new tensor object on the same storage), with its
-  arguments, its *source* (``nn.init``, ``tensor-method``, ``reset_parameters`` inside a torch layer's
-  ``reset_parameters``, ``apply`` inside ``Module.apply``, ``relulint.init``) and the innermost user line.
-  :meth:`InitRecorder.events_for` maps the events to qualified parameter names (every event kept; the last
-  one wins when resolving).
+  call on each tensor, with its arguments, its *source* (``nn.init``, ``tensor-method``,
+  ``reset_parameters`` inside a torch layer's ``reset_parameters``, ``apply`` inside ``Module.apply``,
+  ``relulint.init``) and the innermost user line. Each call is tied to the parameter it touched (the
+  parameter itself, or a view or ``.data`` of it found by storage at the time of the call), and
+  :meth:`InitRecorder.events_for` finds a parameter's events by the parameter object or by its module and
+  name, so ``.double()``, ``.half()`` and ``.to(device)`` after the init keep the record (`_Registry`);
+  every event is kept, the last one wins when resolving.
 * :func:`fingerprint` — what the values themselves say: zero, constant (positive bias), orthogonal rows,
   the RAI signature (one positive outlier per row over a Gaussian bulk), symmetric or not (mean and sign
   tests against their standard errors), the law's shape (uniform vs normal vs truncated: range and
   kurtosis) and σ² = fan_in · Var(W), named after the init it matches (He, Xavier, LeCun, PyTorch default).
-* :func:`resolve` / :func:`describe_layer` — reconcile the record with the fingerprint. Where they
-  disagree (e.g. ``w.data.abs_()`` after ``kaiming_normal_``: an op that is not recorded) the fingerprint
-  wins and the `InitInfo` note says so; where the tensor is too small to fingerprint, the record wins.
+  Statistics run on a bounded sample of whole rows (`SAMPLE_ENTRIES`), in float64 whatever the dtype
+  (bf16 included), so time and memory stay flat in the layer's size; exact classes read every entry.
+* :func:`resolve` / :func:`describe_layer` — reconcile the record with the fingerprint. A record is kept
+  unless the values contradict it decisively (e.g. ``w.data.abs_()`` after ``kaiming_normal_``: an op that
+  is not recorded), when the fingerprint wins and the `InitInfo` note says so; where the tensor is too
+  small to fingerprint, the record wins. A recorded RAI is overridden only by `_rai_contradiction`'s test.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import math
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -43,6 +49,8 @@ __all__ = [
     "info_from_event",
     "pool_chain_asymmetry",
     "pooled_positive_z",
+    "sample_row_index",
+    "sample_rows",
     "unconfirmed",
     "recording",
     "resolve",
@@ -91,7 +99,18 @@ Z_POOLED_POSITIVE = 3.0
 TOO_FEW_TO_FINGERPRINT = "too few entries to fingerprint; trusting the record"
 RAI_MIN_FAN_IN = 16  # the RAI outlier test needs the positive entry to stand out of a Gaussian row
 RAI_MIN_ROWS = 8
+RAI_Z_DECISIVE = 5.0  # |z| beyond which a weight's row sums contradict a recorded RAI (`_rai_contradiction`)
 ORTHOGONAL_TOL = 1e-3  # relative Frobenius error of W Wᵀ − c·I
+# The fingerprint's statistics run on a bounded sample of whole rows (`sample_rows`), so its time and
+# memory do not grow with the layer: at 2¹⁶ entries the standard errors are small against every
+# threshold — mean and sign z (|z| > 5) detect |mean| / std > 5 / 256 ≈ 0.02; the kurtosis SE
+# sqrt(24 / n) = 0.019 and the uniform range slack 3·sqrt(0.8 / n) = 0.01 keep the shape calls
+# confident; the variance ratio's SE sqrt(2 / n) = 0.0055 is far below its 0.25 tolerance — and at least
+# `MIN_SAMPLE_ROWS` rows keep the per-row RAI signature (`RAI_MIN_ROWS`) and the orthogonality test
+# (`_orthogonal`) meaningful for very wide rows.
+SAMPLE_ENTRIES = 1 << 16
+MIN_SAMPLE_ROWS = 8  # = RAI_MIN_ROWS
+SAMPLE_SEED = 0x5EED
 
 # ------------------------------------------------------------------------------------------ recording
 
@@ -108,15 +127,143 @@ class _Raw:
     args: Mapping[str, Any]
     source: str
     location: Location | None
+    keys: tuple[int, ...] = ()  # the registered parameters it touched when it ran (`_Registry`)
 
 
 class _State(threading.local):
     depth: int = 0
+    applying: bool = False  # inside the outermost `Module._apply`
+
+
+class _Registry:
+    """Which parameter each recorded init touched, by parameter object and by (module, name).
+
+    A tensor's storage changes under ``.double()``, ``.half()``, ``.to(device)`` (``Module._apply`` gives
+    each parameter new data), so events are tied to parameters, not to storage: every parameter
+    registered on a module while recording (torch's global parameter-registration hook) gets a key; an
+    init call on the parameter itself, or on a view or ``.data`` of it (found by its storage at the
+    time of the call), is linked to that key. Where a conversion makes new parameter objects
+    (``to_empty`` from the meta device, torch's overwrite / swap conversion modes), `converted` hands each
+    its predecessor's key. `InitRecorder.events_for` then finds a parameter's events by the parameter
+    object, else by its module and attribute name, and falls back to storage only for parameters
+    registered before recording began. A parameter assigned anew (``m.weight = nn.Parameter(...)``) is a
+    new parameter: the old one's events stay with the old one.
+    """
+
+    def __init__(self) -> None:
+        self.params: dict[int, tuple[weakref.ref[Any], int]] = {}  # id(param) → (param, key)
+        self.refs: dict[int, weakref.ref[Any]] = {}  # key → param
+        self.owners: dict[int, tuple[weakref.ref[Any], dict[str, int]]] = {}  # id(module) → names → key
+        self.by_storage: dict[int, list[int]] = {}  # storage pointer → keys (as registered or refreshed)
+        self.links: dict[int, list[tuple[int, bool]]] = {}  # key → [(event seq, partial)]
+        self.linked: dict[int, set[int]] = {}  # key → the event seqs in `links`
+        self.raws: dict[int, list[_Raw]] = {}  # storage pointer → events on it (late registration)
+        self.next_key = 0
+
+    def key_of(self, param: Any) -> int | None:
+        entry = self.params.get(id(param))
+        return entry[1] if entry is not None and entry[0]() is param else None
+
+    def key_of_owner(self, module: Any, name: str) -> int | None:
+        entry = self.owners.get(id(module))
+        return entry[1].get(name) if entry is not None and entry[0]() is module else None
+
+    def register(self, module: Any, name: str, param: Any) -> None:
+        """torch's parameter-registration hook: key ``param``, link earlier inits of its storage."""
+        key = self.key_of(param)
+        if key is None:
+            key = self.next_key
+            self.next_key += 1
+            self.params[id(param)] = (weakref.ref(param), key)
+            self.refs[key] = weakref.ref(param)
+        entry = self.owners.get(id(module))
+        if entry is None or entry[0]() is not module:
+            entry = (weakref.ref(module), {})
+            self.owners[id(module)] = entry
+        entry[1][name] = key
+        where = _storage_range(param)
+        if where is None:
+            return
+        self._index(key, where[0])
+        for raw in self.raws.get(where[0], ()):
+            # an init of the tensor before it became a parameter (`Parameter(w)` after `normal_(w)`), or of
+            # a live parameter whose storage this one shares; not one of a dead parameter (reused memory)
+            shared = not raw.keys or any(self._holds(k, where[0]) for k in raw.keys)
+            if shared and key not in raw.keys and _overlap(raw, where[1], where[2]):
+                self._link(key, raw, where[1], where[2])
+
+    def _holds(self, key: int, storage: int) -> bool:
+        ref = self.refs.get(key)
+        param = ref() if ref is not None else None
+        where = _storage_range(param) if param is not None else None
+        return where is not None and where[0] == storage
+
+    def _index(self, key: int, storage: int) -> None:
+        keys = self.by_storage.setdefault(storage, [])
+        if key not in keys:  # a tied parameter is registered once per module that holds it
+            keys.append(key)
+
+    def _link(self, key: int, raw: _Raw, start: int, end: int) -> None:
+        seen = self.linked.setdefault(key, set())
+        if raw.seq not in seen:  # once per event (a tied parameter is registered once per holder)
+            seen.add(raw.seq)
+            self.links.setdefault(key, []).append((raw.seq, raw.start > start or raw.end < end))
+
+    def touched(self, tensor: Any, where: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+        """(key, start, end) of the registered parameters ``tensor`` is, or is a view of, right now."""
+        key = self.key_of(tensor)
+        if key is not None:
+            return [(key, where[1], where[2])]
+        return self._on_storage(where)
+
+    def converted(self, root: Any) -> None:
+        """After ``root._apply`` (``.double()``, ``.to(device)``, ``.to_empty()``…): each parameter keeps its
+        key, also where torch replaced the parameter object (``to_empty`` from the meta device, the
+        overwrite / swap conversion modes), and is indexed at its new storage."""
+        for module in root.modules():
+            for name, param in module._parameters.items():
+                if param is None:
+                    continue
+                key = self.key_of(param)
+                if key is None:
+                    key = self.key_of_owner(module, name)
+                    if key is None:
+                        continue  # registered before recording began: matched by storage
+                    self.params[id(param)] = (weakref.ref(param), key)
+                    self.refs[key] = weakref.ref(param)
+                where = _storage_range(param)
+                if where is not None:
+                    self._index(key, where[0])
+
+    def _on_storage(self, where: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+        found = []
+        for key in self.by_storage.get(where[0], ()):
+            ref = self.refs.get(key)
+            param = ref() if ref is not None else None
+            now = _storage_range(param) if param is not None else None
+            if (
+                now is not None
+                and now[0] == where[0]
+                and (where[1] < now[2] and now[1] < where[2] or now[1] == now[2] == where[1])
+            ):
+                found.append((key, now[1], now[2]))
+        return found
+
+    def add(self, raw: _Raw, spans: Sequence[tuple[int, int, int]]) -> None:
+        for key, start, end in spans:
+            self._link(key, raw, start, end)
+        self.raws.setdefault(raw.storage, []).append(raw)
+
+
+def _overlap(raw: _Raw, start: int, end: int) -> bool:
+    return raw.start < end and start < raw.end or (start == end == raw.start)
 
 
 _LOCAL = _State()
 _ACTIVE: list[InitRecorder] = []
 _PATCHES: list[tuple[Any, str, Any]] = []  # (owner, attribute, original) while patched
+_HOOKS: list[Any] = []  # torch hook handles while patched
+_REGISTRY: list[_Registry] = []  # the registry shared by the active recorders
 _LOCK = threading.Lock()
 _SEQ = [0]
 
@@ -169,7 +316,7 @@ def _storage_range(tensor: Any) -> tuple[int, int, int] | None:
     try:
         storage = tensor.untyped_storage()
         ptr = storage.data_ptr()
-    except (RuntimeError, NotImplementedError, AttributeError, TypeError, ValueError):  # ValueError: lazy
+    except Exception:  # noqa: BLE001 (meta, lazy `UninitializedParameter` (ValueError), subclasses)
         return None
     if not ptr:
         return None
@@ -199,16 +346,20 @@ def _plain(value: Any) -> Any:
 def _emit(
     kind: str, tensors: Iterable[Any], args: Mapping[str, Any], default_source: str, frame: Any
 ) -> None:
-    if not _ACTIVE:
+    if not _ACTIVE or not _REGISTRY:
         return
+    registry = _REGISTRY[0]
     source, location = _context(frame, default_source)
     plain = {k: _plain(v) for k, v in args.items()}
     for tensor in tensors:
         where = _storage_range(tensor)
         if where is None:
             continue
+        spans = registry.touched(tensor, where)
         _SEQ[0] += 1
-        raw = _Raw(_SEQ[0], *where, kind=kind, args=plain, source=source, location=location)
+        keys = tuple(key for key, _, _ in spans)
+        raw = _Raw(_SEQ[0], *where, kind=kind, args=plain, source=source, location=location, keys=keys)
+        registry.add(raw, spans)
         for recorder in _ACTIVE:
             recorder._raw.append(raw)
 
@@ -284,12 +435,44 @@ def _method_wrapper(name: str, original: Callable[..., Any]) -> Callable[..., An
     return wrapper
 
 
+def _apply_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Module._apply`` (``.double()``, ``.half()``, ``.to(...)``): parameters may get new storage."""
+
+    def _apply(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _LOCAL.applying or not _REGISTRY:  # the children's calls inside the outermost one
+            return original(self, *args, **kwargs)
+        _LOCAL.applying = True
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _LOCAL.applying = False
+            if _REGISTRY:
+                try:
+                    _REGISTRY[0].converted(self)
+                except Exception:  # noqa: BLE001 (never fail the user's conversion)
+                    pass
+
+    _apply.__wrapped__ = original  # type: ignore[attr-defined]
+    return _apply
+
+
+def _on_register(module: Any, name: str, param: Any) -> None:
+    """torch's global parameter-registration hook while recording; never fails the user's build."""
+    if param is not None and _REGISTRY:
+        try:
+            _REGISTRY[0].register(module, name, param)
+        except Exception:  # noqa: BLE001 (an odd parameter type: left to the storage fallback)
+            pass
+
+
 def _patch() -> None:
     import torch
     import torch.nn.init as nn_init
+    from torch.nn.modules.module import register_module_parameter_registration_hook
 
     if not _TORCH_DIR:
         _TORCH_DIR.append(_torch_dir())
+    _REGISTRY.append(_Registry())
     for name in NN_INIT_FUNCTIONS:
         original = getattr(nn_init, name, None)
         if original is not None:
@@ -300,15 +483,21 @@ def _patch() -> None:
         original = getattr(torch.Tensor, name)
         _PATCHES.append((torch.Tensor, name, original if had_own else None))
         setattr(torch.Tensor, name, _method_wrapper(name, original))
+    _PATCHES.append((torch.nn.Module, "_apply", torch.nn.Module._apply))
+    torch.nn.Module._apply = _apply_wrapper(torch.nn.Module._apply)  # type: ignore[method-assign]
+    _HOOKS.append(register_module_parameter_registration_hook(_on_register))
 
 
 def _unpatch() -> None:
+    while _HOOKS:
+        _HOOKS.pop().remove()
     while _PATCHES:
         owner, name, original = _PATCHES.pop()
         if original is None:
             delattr(owner, name)
         else:
             setattr(owner, name, original)
+    _REGISTRY.clear()
 
 
 class InitRecorder:
@@ -324,12 +513,14 @@ class InitRecorder:
 
     def __init__(self) -> None:
         self._raw: list[_Raw] = []
+        self._registry: _Registry | None = None
 
     def __enter__(self) -> InitRecorder:
         with _LOCK:
             if not _ACTIVE:
                 _patch()
             _ACTIVE.append(self)
+            self._registry = _REGISTRY[0]
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -342,24 +533,46 @@ class InitRecorder:
     def events_for(self, module: Any) -> tuple[InitEvent, ...]:
         """Every recorded init of ``module``'s parameters, as `InitEvent`s in call order.
 
-        Matching is by storage: an event belongs to a parameter when their byte ranges overlap; one that
-        covers only part of the parameter carries ``args["partial"] = True``. Tied parameters get each
-        event under every name.
+        A parameter's events are those linked to it (`_Registry`): found by the parameter object, else by
+        its module and attribute name, so they survive ``.double()`` / ``.half()`` / ``.to(device)``. An
+        event that covered only part of the parameter carries ``args["partial"] = True``. Tied parameters
+        get each event under every name. A parameter registered before recording began is matched by
+        storage (byte ranges overlapping).
         """
-        by_storage: dict[int, list[tuple[str, int, int]]] = {}
-        for name, param in module.named_parameters(remove_duplicate=False):
-            where = _storage_range(param)
-            if where is not None:
-                by_storage.setdefault(where[0], []).append((name, where[1], where[2]))
-        events: list[InitEvent] = []
-        for raw in self._raw:
-            for name, start, end in by_storage.get(raw.storage, ()):
-                if raw.start < end and start < raw.end or (start == end == raw.start):
-                    args = dict(raw.args)
-                    if raw.start > start or raw.end < end:
-                        args["partial"] = True
-                    events.append(InitEvent(name, raw.kind, args, raw.source, raw.location))
-        return tuple(events)
+        mine = {raw.seq: raw for raw in self._raw}
+        registry = self._registry
+        events: list[tuple[int, InitEvent]] = []
+        for prefix, owner in module.named_modules(remove_duplicate=False):
+            for local, param in getattr(owner, "_parameters", {}).items():
+                if param is None:
+                    continue
+                name = f"{prefix}.{local}" if prefix else local
+                key = None
+                if registry is not None:
+                    key = registry.key_of(param)
+                    key = key if key is not None else registry.key_of_owner(owner, local)
+                if key is not None:
+                    linked = [
+                        (mine[seq], partial) for seq, partial in registry.links.get(key, ()) if seq in mine
+                    ]
+                else:
+                    linked = self._by_storage(param)
+                for raw, partial in linked:
+                    args = {**raw.args, "partial": True} if partial else dict(raw.args)
+                    events.append((raw.seq, InitEvent(name, raw.kind, args, raw.source, raw.location)))
+        events.sort(key=lambda item: item[0])
+        return tuple(event for _, event in events)
+
+    def _by_storage(self, param: Any) -> list[tuple[_Raw, bool]]:
+        where = _storage_range(param)
+        if where is None:
+            return []
+        ptr, start, end = where
+        return [
+            (raw, raw.start > start or raw.end < end)
+            for raw in self._raw
+            if raw.storage == ptr and _overlap(raw, start, end)
+        ]
 
 
 # ---------------------------------------------------------------------------------------- the record
@@ -404,14 +617,20 @@ def _rai_entry_moments(args: Mapping[str, Any], fan_in: int, bias_column: bool) 
 
 
 def info_from_event(
-    event: InitEvent, shape: Sequence[int], kind: str = "weight", *, fan_in: int | None = None
+    event: InitEvent,
+    shape: Sequence[int],
+    kind: str = "weight",
+    *,
+    fan_in: int | None = None,
+    bias_column: bool = True,
 ) -> InitInfo:
     """What the recorded call implies: law, symmetry, σ² (fan_in · Var for weights, Var for biases), mean.
 
     Formulas are torch's (`torch.nn.init`): kaiming ``std = gain / sqrt(fan_mode)`` (uniform bound √3·std),
     xavier ``std = gain·sqrt(2 / (fan_in + fan_out))``, orthogonal rows of norm ``gain``; PyTorch's default
     ``nn.Linear`` weight is ``kaiming_uniform_(a=√5)`` inside ``reset_parameters`` (σ_w² = 1/3), its bias
-    ``U(±1/sqrt(fan_in))``.
+    ``U(±1/sqrt(fan_in))``. RAI (`dying` §4.1): an entry is the positive draw with probability 1 / cols,
+    cols = fan_in + 1 for a layer with a bias (``bias_column``), fan_in without.
     """
     a = event.args
     w_fan_in, w_fan_out = _fans(shape)
@@ -464,7 +683,7 @@ def info_from_event(
         law, symmetric = "identity", False
     elif k == "rai":
         entry_fan_in = w_fan_in if kind == "weight" else (fan_in or 1)
-        mean, var = _rai_entry_moments(a, entry_fan_in, bias_column=True)
+        mean, var = _rai_entry_moments(a, entry_fan_in, bias_column=bias_column)
         law, symmetric = "rai", False
     elif k in ("exponential", "bernoulli", "geometric", "log_normal", "random"):
         law, symmetric = "custom", False  # laws on [0, ∞): not symmetric about zero
@@ -490,17 +709,104 @@ def _call_name(event: InitEvent) -> str:
 # ------------------------------------------------------------------------------------ the fingerprint
 
 
-def _values(tensor: Any) -> Any:
-    """The tensor's values as a float64 numpy array (None when it has no data, e.g. on the meta device)."""
-    import numpy as np
-
+def _detached(tensor: Any) -> Any:
+    """The tensor detached, or None when it has no values (meta device, not a tensor)."""
     try:
         t = tensor.detach()
-        if t.is_meta:
-            return None
-        return t.to("cpu").double().numpy().astype(np.float64, copy=False)
+        return None if t.is_meta else t
     except (RuntimeError, TypeError, AttributeError):
         return None
+
+
+def _float64(t: Any) -> Any:
+    """A (small, sampled) tensor as a float64 numpy array: bf16 / fp16 / any device upcast here."""
+    import numpy as np
+
+    return t.to("cpu").to(dtype=_torch().float64).numpy().astype(np.float64, copy=False)
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def _sample_index(n: int, k: int) -> Any:
+    """At most ``k`` distinct indices of ``range(n)``, sorted (all of them when n ≤ k).
+
+    Drawn from a private generator with a fixed seed (never the global RNG), so a fingerprint is the same
+    on every run. Under the fingerprint's hypotheses the entries are i.i.d., so any index set the values do
+    not choose is an i.i.d. sample of the law; a random one keeps structured (non-i.i.d.) inits from
+    aliasing with it.
+    """
+    torch = _torch()
+    if n <= k:
+        return torch.arange(n)
+    generator = torch.Generator().manual_seed(SAMPLE_SEED)
+    return torch.unique(torch.randint(0, n, (k,), generator=generator))
+
+
+def sample_row_index(rows: int, cols: int) -> Any:
+    """The rows `sample_rows` keeps of a ``rows × cols`` matrix (a sorted index tensor), None for all."""
+    want = max(MIN_SAMPLE_ROWS, SAMPLE_ENTRIES // max(int(cols), 1))
+    return None if int(rows) <= want else _sample_index(int(rows), want)
+
+
+def sample_rows(matrix: Any) -> Any:
+    """A bounded sample of whole rows of a 2-D tensor: at most ``SAMPLE_ENTRIES`` entries, at least
+    ``MIN_SAMPLE_ROWS`` rows (all rows when there are fewer), as a tensor in the matrix's dtype."""
+    index = sample_row_index(matrix.shape[0], matrix.shape[1])
+    return matrix if index is None else matrix.index_select(0, index.to(matrix.device))
+
+
+def _values(tensor: Any) -> Any:
+    """A bounded sample of the tensor's values as a float64 numpy array, shaped ``(rows, columns)`` for a
+    weight (whole rows, `sample_rows`) and flat otherwise; None when it has no data (meta device)."""
+    t = _detached(tensor)
+    if t is None:
+        return None
+    if t.dim() >= 2:
+        return _float64(sample_rows(t.reshape(t.shape[0], -1)))
+    flat = t.reshape(-1)
+    if flat.numel() > SAMPLE_ENTRIES:
+        flat = flat.index_select(0, _sample_index(flat.numel(), SAMPLE_ENTRIES).to(flat.device))
+    return _float64(flat)
+
+
+def _exact_class(tensor: Any, sample: Any) -> tuple[bool, float | None, bool]:
+    """(all zero, the value when every entry is the same, finite) of the tensor.
+
+    Exact classes cannot be read off a sample alone (one non-zero entry breaks "zeros"), but a sample
+    with two different values proves the tensor is neither zero nor constant: only a constant sample
+    costs a pass over all entries (a reduction in the tensor's own dtype, linear, no copy). Finiteness
+    is that of the sample (the statistics are computed on it).
+    """
+    import numpy as np
+
+    low_value, high_value = float(np.min(sample)), float(np.max(sample))
+    if not (math.isfinite(low_value) and math.isfinite(high_value)):
+        return False, None, False
+    if low_value != high_value:
+        return False, None, True
+    t = _detached(tensor)
+    low, high = _torch().aminmax(t.reshape(-1))  # NaN propagates, ±inf are extremes
+    low_value, high_value = float(low), float(high)
+    if not (math.isfinite(low_value) and math.isfinite(high_value)):
+        return False, None, False
+    if low_value == high_value:
+        return low_value == 0.0, low_value, True
+    return False, None, True
+
+
+def _orthogonal_columns(tensor: Any) -> Any:
+    """A bounded sample of whole *columns* of a tall weight (more rows than columns), as float64 rows."""
+    t = _detached(tensor)
+    matrix = t.reshape(t.shape[0], -1)
+    rows, cols = int(matrix.shape[0]), int(matrix.shape[1])
+    want = max(MIN_SAMPLE_ROWS, SAMPLE_ENTRIES // max(rows, 1))
+    if cols > want:  # gather along the contiguous dimension, then transpose the small result
+        matrix = matrix.index_select(1, _sample_index(cols, want).to(matrix.device))
+    return _float64(matrix.T)
 
 
 def _symmetry(x: Any) -> tuple[bool, str]:
@@ -518,17 +824,39 @@ def _symmetry(x: Any) -> tuple[bool, str]:
     return symmetric, why
 
 
-def _orthogonal(w: Any) -> tuple[bool, float]:
-    """Rows (or, when there are more rows than columns, columns) orthonormal up to a common scale c."""
+def _rounding(tensor: Any) -> float:
+    """The relative rounding unit of the tensor's dtype (bf16 7.8e-3, fp16 9.8e-4, float32 1.2e-7).
+
+    Exact comparisons allow for it: a constant stored in bf16 is off by up to half of it, and the Gram of
+    an orthogonal matrix rounded to it is ≈ 0.3 of it from c·I (measured for n = 4 … 2048).
+    """
+    try:
+        return float(_torch().finfo(tensor.dtype).eps)
+    except (TypeError, AttributeError):
+        return 0.0
+
+
+def _orthogonal(vectors: Any, tol: float = ORTHOGONAL_TOL) -> tuple[bool, float]:
+    """Sampled rows (of a wide or square weight) or columns (of a tall one) orthonormal up to a scale c.
+
+    An orthogonal init makes *every* set of rows (columns) orthonormal up to c, so a sample of R of them
+    passes whenever the whole matrix does. The other way round, R i.i.d. random vectors of length L have
+    a Gram whose relative Frobenius distance to c·I is about sqrt((R + 1) / L) (off-diagonal entries and
+    norm fluctuations of relative size 1/sqrt(L)), far above ``ORTHOGONAL_TOL`` (1e-3) for any L below
+    10⁶·R: the R × R Gram of the sample decides as the full one would, in O(R² L) time and 8R² bytes
+    instead of O(n³) and 8n².
+    """
     import numpy as np
 
-    m = w if w.shape[0] <= w.shape[1] else w.T
+    m = vectors
+    if m.shape[0] < 2:
+        return False, 0.0
     gram = m @ m.T
     c = float(np.trace(gram)) / gram.shape[0]
     if c <= 0:
         return False, 0.0
     error = float(np.linalg.norm(gram - c * np.eye(gram.shape[0]))) / (c * math.sqrt(gram.shape[0]))
-    return error < ORTHOGONAL_TOL, c
+    return error < tol, c
 
 
 def _median(x: Any) -> float:
@@ -641,35 +969,40 @@ def fingerprint(tensor: Any, kind: str = "weight", *, fan_in: int | None = None)
     x = _values(tensor)
     if x is None or x.size == 0:
         return InitInfo("unknown", None, note="no values to fingerprint (meta or empty tensor)")
-    shape = tuple(x.shape)
+    shape = tuple(int(d) for d in tensor.shape)
     w_fan_in, w_fan_out = _fans(shape)
     scale = w_fan_in if kind == "weight" else 1
+    total = math.prod(shape)
+    all_zero, constant, finite = _exact_class(tensor, x)
+    if not finite:
+        return InitInfo("unknown", None, note="non-finite values (NaN or inf): nothing to fingerprint")
     flat = x.ravel()
     n = flat.size
     mean = float(flat.mean())
     var = float(flat.var(ddof=1)) if n > 1 else None
     sigma2 = scale * var if var is not None else None
     args: dict[str, Any] = {"entries": n}
-    if not np.any(flat):
-        return InitInfo("zeros", True, 0.0, 0.0, args)
-    if n >= 2 and float(flat.max()) == float(flat.min()):
-        args["value"] = mean
+    if n < total:
+        args["sampled_from"] = total  # the statistics below are over a sample of `entries` (their SE too)
+    if all_zero:
+        return InitInfo("zeros", True, 0.0, 0.0, {"entries": total})
+    if total >= 2 and constant is not None:
         note = None
-        if kind == "bias" and mean > 0:
+        if kind == "bias" and constant > 0:
             note = "positive constant bias: lowers the born-dead risk (dying Fig. 4) but does not remove it"
-        return InitInfo("constant", False, 0.0, mean, args, note=note)
-    if kind == "weight" and x.ndim >= 2 and min(shape[0], w_fan_in) >= 2:
-        matrix = x.reshape(shape[0], -1)
-        ortho, c = _orthogonal(matrix)
+        return InitInfo("constant", False, 0.0, constant, {"entries": total, "value": constant}, note=note)
+    if kind == "weight" and len(shape) >= 2 and min(shape[0], w_fan_in) >= 2:
+        vectors = x if shape[0] <= w_fan_in else _orthogonal_columns(tensor)
+        ortho, c = _orthogonal(vectors, max(ORTHOGONAL_TOL, 2 * _rounding(tensor)))
         if ortho:
-            if np.all(matrix >= 0):
+            if np.all(vectors >= 0):
                 return InitInfo("identity", False, sigma2, mean, {**args, "scale": math.sqrt(c)})
             gain = math.sqrt(c)
             return InitInfo("orthogonal", True, sigma2, mean, {**args, "gain": gain})
     if n < MIN_ENTRIES:
         return InitInfo("unknown", None, sigma2, mean, args, note=f"too few entries to fingerprint ({n})")
     if kind == "weight" and x.ndim >= 2:
-        rai = _rai_signature(x.reshape(shape[0], -1))
+        rai = _rai_signature(x)
         if rai is not None:
             return InitInfo("rai", False, sigma2, mean, {**args, **rai})
     symmetric, why = _symmetry(flat)
@@ -712,8 +1045,13 @@ _FAMILY = {
 _EXACT = {"zeros", "constant"}
 
 
-def _disagreement(recorded: InitInfo, found: InitInfo, shape: Sequence[int]) -> str | None:
-    """Why the fingerprint contradicts the record (None when they agree or the fingerprint cannot tell)."""
+def _disagreement(
+    recorded: InitInfo, found: InitInfo, shape: Sequence[int], rounding: float = 0.0
+) -> str | None:
+    """Why the fingerprint contradicts the record (None when they agree or the fingerprint cannot tell).
+
+    ``rounding`` is the values' dtype rounding unit (`_rounding`): exact comparisons allow for it.
+    """
     if found.law == "unknown":
         if recorded.law in _EXACT and found.sigma2:
             return "the values are not constant"
@@ -724,7 +1062,9 @@ def _disagreement(recorded: InitInfo, found: InitInfo, shape: Sequence[int]) -> 
         if (
             recorded.mean is not None
             and found.mean is not None
-            and not math.isclose(recorded.mean, found.mean, rel_tol=FLOAT32_REL_TOL, abs_tol=1e-30)
+            and not math.isclose(
+                recorded.mean, found.mean, rel_tol=max(FLOAT32_REL_TOL, rounding), abs_tol=1e-30
+            )
         ):
             return f"the constant is {found.mean:g}, not {recorded.mean:g}"
         return None
@@ -738,7 +1078,7 @@ def _disagreement(recorded: InitInfo, found: InitInfo, shape: Sequence[int]) -> 
         # but change the gain, hence σ_w² of the length map (`collapse` Eq 2-3): compare the gains.
         recorded_gain = float(recorded.args.get("gain", 1.0))
         found_gain = float(found.args.get("gain", recorded_gain))
-        if not math.isclose(recorded_gain, found_gain, rel_tol=1e-3):
+        if not math.isclose(recorded_gain, found_gain, rel_tol=max(1e-3, 2 * rounding)):
             return f"the gain is {found_gain:.4g}, not {recorded_gain:.4g}"
         return None
     if recorded.law in ("rai", "identity") or found.law in (
@@ -760,8 +1100,47 @@ def _disagreement(recorded: InitInfo, found: InitInfo, shape: Sequence[int]) -> 
     return None
 
 
+def _rai_contradiction(tensor: Any, args: Mapping[str, Any], bias_column: bool) -> str | None:
+    """Do a weight's values decisively contradict a recorded RAI (`dying` §4.1)? A two-sided z test on
+    the mean of its row sums, None when they agree or there are too few rows to tell.
+
+    Row r of ``V = [W, b]`` holds RAI's positive draw ``B ~ P`` (moments ``mu1``, ``mu2``) at a uniform
+    column, N(0, s²) with s² = σ_w² / fan_in elsewhere (`dying` Appendix G). The weight's row sums S_r are
+    i.i.d. with p = fan_in / cols (cols = fan_in + 1 with a bias column), by the law of total variance:
+
+        E[S] = p·mu1,   Var[S] = p·(mu2 − mu1²) + (fan_in − p)·s² + p·(1 − p)·mu1².
+
+    RAI's own values are overridden with probability P(|Z| > 5) ≈ 6e-7 (S is a sum of Gaussians and one
+    bounded draw, nearly normal). Symmetric values (E[S] = 0) sit p·mu1·sqrt(R) / sd(S) standard errors
+    away: for Beta(2, 1) and σ_w = 0.6007, sd(S) ≈ 0.65 and z ≈ 1.03·sqrt(R), so from R = 64 rows (z ≈ 8.2)
+    they are overridden with probability 0.9993, from R = 128 with certainty to 1e-12.
+    """
+    x = _values(tensor)
+    if x is None or x.ndim != 2 or x.shape[0] < RAI_MIN_ROWS:
+        return None
+    rows, fan_in = x.shape
+    sigma_w = float(args.get("sigma_w", 0.6007))
+    mu1, mu2 = float(args.get("mu1", 2 / 3)), float(args.get("mu2", 0.5))
+    p = fan_in / (fan_in + 1) if bias_column else 1.0
+    s2 = sigma_w**2 / fan_in
+    expected = p * mu1
+    variance = p * (mu2 - mu1 * mu1) + (fan_in - p) * s2 + p * (1 - p) * mu1 * mu1
+    if variance <= 0:
+        return None
+    sums = x.sum(axis=1)
+    z = (float(sums.mean()) - expected) / math.sqrt(variance / rows)
+    if abs(z) <= RAI_Z_DECISIVE:
+        return None
+    return f"its rows sum to {float(sums.mean()):.3g} on average, RAI's {expected:.3g} (z = {z:+.1f}, {rows} rows)"
+
+
 def resolve(
-    events: Sequence[InitEvent], tensor: Any, kind: str = "weight", *, fan_in: int | None = None
+    events: Sequence[InitEvent],
+    tensor: Any,
+    kind: str = "weight",
+    *,
+    fan_in: int | None = None,
+    bias_column: bool = True,
 ) -> InitInfo | None:
     """One parameter's `InitInfo`: the last recorded init, checked against the fingerprint of its values.
 
@@ -770,7 +1149,10 @@ def resolve(
       implies none;
     * a record of an unknown law (``copy_``, ``random_``…) or a partial re-init → the fingerprint, noting the
       record (origin "reconciled");
-    * a record the values contradict → the fingerprint, noting why (origin "reconciled");
+    * a record the values contradict → the fingerprint, noting why (origin "reconciled"): `_disagreement`,
+      and for a recorded RAI weight (whose positive entries the symmetric tests would misread) only the
+      row-sum test of `_rai_contradiction`, so ``relulint.init.apply_rai`` stays "rai" (with its args
+      ``dist``, ``sigma_w``, ``mu1``, ``mu2``) for the probe's batched sampler;
     * too few entries to fingerprint → the record, noting that.
     """
     if tensor is None:
@@ -786,7 +1168,7 @@ def resolve(
     last = full[-1]
     later_partial = events.index(last) < len(events) - 1
     shape = tuple(tensor.shape)
-    recorded = info_from_event(last, shape, kind, fan_in=fan_in)
+    recorded = info_from_event(last, shape, kind, fan_in=fan_in, bias_column=bias_column)
     where = f" at {last.location}" if last.location else ""
     described = f"{recorded.args.get('init')}{where}"
     if later_partial:
@@ -797,7 +1179,9 @@ def resolve(
             return replace(recorded, note=found.note)
         note = f"recorded {described}; law from the values"
         return replace(found, origin="reconciled", note=note, location=last.location)
-    reason = _disagreement(recorded, found, shape)
+    reason = _disagreement(recorded, found, shape, _rounding(tensor))
+    if reason is None and recorded.law == "rai" and kind == "weight":
+        reason = _rai_contradiction(tensor, recorded.args, bias_column)
     if reason is not None:
         note = f"recorded {described}, but {reason}: trusting the values (changed by an unrecorded op?)"
         return replace(found, origin="reconciled", note=note, location=last.location)
@@ -825,7 +1209,7 @@ def pooled_positive_z(rows: Sequence[Any]) -> tuple[float, int]:
     """
     import numpy as np
 
-    values = np.concatenate([np.asarray(r, dtype=np.float64).ravel() for r in rows]) if rows else np.zeros(0)
+    values = np.concatenate([_matrix_values(r).ravel() for r in rows]) if rows else np.zeros(0)
     n = int(values.size)
     if n < 8:
         return 0.0, n
@@ -833,9 +1217,26 @@ def pooled_positive_z(rows: Sequence[Any]) -> tuple[float, int]:
     return (float(values.mean()) / (std / math.sqrt(n)) if std > 0 else 0.0), n
 
 
+def _matrix_values(rows: Any) -> Any:
+    """A ``[W, b]`` matrix (tensor of any float dtype, bf16 included, or array) as float64 numpy: a
+    bounded sample of its rows (`sample_rows`)."""
+    import numpy as np
+
+    if hasattr(rows, "detach"):
+        t = rows.detach()
+        return _float64(sample_rows(t.reshape(t.shape[0], -1)) if t.dim() >= 2 else t)
+    return np.asarray(rows, dtype=np.float64)
+
+
 def unconfirmed(info: InitInfo | None) -> bool:
     """A weight law the values have not confirmed: no record, a reconciled one, or a record trusted only
-    because its tensor is too small to fingerprint (what `pool_chain_asymmetry` re-reads)."""
+    because its tensor is too small to fingerprint (what `pool_chain_asymmetry` re-reads).
+
+    A recorded RAI is never re-read: the pooled test only detects a positive mean of ``[W, b]``, which is
+    what RAI predicts (`dying` §4.1), so it could confirm the record but never contradict it.
+    """
+    if info is not None and info.origin == "recorded" and info.law == "rai":
+        return False
     return info is None or info.origin != "recorded" or info.note == TOO_FEW_TO_FINGERPRINT
 
 
@@ -897,5 +1298,5 @@ def describe_layer(loaded: Any, qualname: str) -> tuple[InitInfo | None, InitInf
             infos.append(None)
             continue
         mine = [e for e in events if e.param == f"{prefix}{attr}"]
-        infos.append(resolve(mine, tensor, attr, fan_in=fan_in))
+        infos.append(resolve(mine, tensor, attr, fan_in=fan_in, bias_column=bias is not None))
     return infos[0], infos[1]

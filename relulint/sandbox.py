@@ -174,7 +174,8 @@ def _time_limit(timeout: float | None) -> Iterator[None]:
 
     started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, timeout)
+    pending = signal.getitimer(signal.ITIMER_REAL)[0]  # an enclosing limit (`api`'s per model) caps this one
+    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, min(timeout, pending or timeout))
     try:
         yield
     finally:
