@@ -397,8 +397,10 @@ class _Graph:
         assert base is not None
         weight_init = bias_init = None
         describe = getattr(relulint.inits, "describe_layer", None)
-        is_module = self.nodes[node_id].kind is NodeKind.MODULE
-        if callable(describe) and is_module:
+        node = self.nodes[node_id]
+        is_module = node.kind is NodeKind.MODULE
+        # a TorchScript linear is a function node that names its module (`capture_jit`): its init is known too
+        if callable(describe) and base.module and (is_module or node.args.get("module")):
             if base.module not in self._inits:
                 self._inits[base.module] = describe(self.loaded, base.module)
             weight_init, bias_init = self._inits[base.module]

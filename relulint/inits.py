@@ -1275,6 +1275,23 @@ def _join(*notes: str | None) -> str | None:
     return text or None
 
 
+def _submodule(root: Any, qualname: str) -> Any:
+    """``root.get_submodule(qualname)``, also for a TorchScript module (which does not support it), else None."""
+    if not qualname:
+        return root
+    try:
+        return root.get_submodule(qualname)
+    except AttributeError:
+        return None
+    except RuntimeError:  # a ScriptModule: walk its attributes
+        module = root
+        for part in qualname.split("."):
+            module = getattr(module, part, None)
+            if module is None:
+                return None
+        return module
+
+
 def describe_layer(loaded: Any, qualname: str) -> tuple[InitInfo | None, InitInfo | None]:
     """(weight, bias) `InitInfo` of the Linear ``qualname`` of a `LoadedModel` (record ∘ fingerprint).
 
@@ -1283,9 +1300,8 @@ def describe_layer(loaded: Any, qualname: str) -> tuple[InitInfo | None, InitInf
     record of its own: its law comes from the values). Returns (None, None) for a name that is not a
     submodule, and None for a missing bias.
     """
-    try:
-        module = loaded.module.get_submodule(qualname) if qualname else loaded.module
-    except AttributeError:
+    module = _submodule(loaded.module, qualname)
+    if module is None:
         return None, None
     weight = getattr(module, "weight", None)
     bias = getattr(module, "bias", None)

@@ -16,7 +16,7 @@ from relulint.formatting import layers, percent
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.summary import init_label, symmetric_init, unprotected_widths
 from relulint.theory.dying import rai_upper_bound
-from relulint.verdict import risk
+from relulint.verdict import KillSet, kill_sets, network_risk, risk, single_chain
 
 
 def chain_inits(chain: Chain) -> tuple[list[InitInfo], bool, bool]:
@@ -228,12 +228,47 @@ class SymmetricInitDeepNarrow(Rule):
                 fix="initialize with relulint.init.apply_rai(model) (dying §4.1: He first layer, RAI after it)",
                 details=details,
             )
+        for kill_set in kill_sets(facts.chains):
+            if single_chain(kill_set, facts.chains) is None:
+                yield from self.path_finding(facts, kill_set, p)
+
+    def path_finding(self, facts: ModelFacts, kill_set: KillSet, p: float) -> Iterator[Finding]:
+        """The ReLU layers every path crosses, over several chains (a Tanh or a bare Linear between ReLU
+        runs: `collapse` Lemma 1): RL201 speaks when each of those chains has a known symmetric init."""
+        chains = [c for c in facts.chains if c.index in kill_set.chains]
+        symmetric: list[InitInfo] = []
+        for chain in chains:
+            known, rai, asymmetric = chain_inits(chain)
+            if rai or asymmetric or not known:
+                return
+            symmetric += known
+        probability, source = network_risk(kill_set, facts, p)
+        if probability <= p:
+            return
+        details = self.details(chains[0], facts, symmetric, probability, source, p, widths=kill_set.widths)
+        if details["p_upper_rai_best"] >= details["p_upper_symmetric"]:
+            return
+        names = " and ".join(f"#{c.index} ({c.shape})" for c in chains)
+        subject = f"ReLU path through chains {names} ({layers(len(kill_set.widths))} that every path crosses)"
+        yield self.finding(
+            facts,
+            self.message(chains[0], details, subject=subject),
+            chain=chains[0],
+            fix="initialize with relulint.init.apply_rai(model) (dying §4.1: He first layer, RAI after it)",
+            details={**details, "chains": list(kill_set.chains)},
+        )
 
     @staticmethod
     def details(
-        chain: Chain, facts: ModelFacts, inits: list[InitInfo], probability: float, source: str, p: float
+        chain: Chain,
+        facts: ModelFacts,
+        inits: list[InitInfo],
+        probability: float,
+        source: str,
+        p: float,
+        widths: tuple[int, ...] | None = None,
     ) -> dict:
-        widths = unprotected_widths(chain) or chain.hidden_widths
+        widths = widths or unprotected_widths(chain) or chain.hidden_widths
         laws = list(dict.fromkeys(init_label(info) for info in inits))
         compare = facts.compare_probes.get(chain.index)
         return {
@@ -249,12 +284,13 @@ class SymmetricInitDeepNarrow(Rule):
         }
 
     @staticmethod
-    def message(chain: Chain, d: dict) -> str:
+    def message(chain: Chain, d: dict, subject: str | None = None) -> str:
         how = "probe" if d["source"] == "probe" else "dying Thm 3.2 bound"
         if d["positive_bias"] and d["source"] != "probe":
             how = "dying Thm 3.2 bound for zero bias"
         parts = [
-            f"ReLU chain {chain.shape} ({layers(chain.depth)}) is initialized with {', '.join(d['init'])}, "
+            f"{subject or f'ReLU chain {chain.shape} ({layers(chain.depth)})'} is initialized with "
+            f"{', '.join(d['init'])}, "
             f"a law symmetric about zero: it is born dead with probability {percent(d['probability'])} ({how})."
         ]
         parts.append(

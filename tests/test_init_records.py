@@ -238,7 +238,7 @@ def test_apply_rai_stays_rai_and_the_probe_samples_it_batched(rai_file, monkeypa
     """Every layer after the first keeps the recorded RAI (weight and bias), in the form the probe's batched
     sampler resolves (law "rai", Beta(2, 1) moments in args), and the probe takes the batched path."""
     from relulint.facts import InitInfo
-    from relulint.probe_sampling import resolve_bias, resolve_weight
+    from relulint.probe.laws import resolve_bias, resolve_weight
 
     _, report = check_json(rai_file, name, monkeypatch, "--probe-all", "--samples", "64")
     (chain,) = report["targets"][0]["chains"]
