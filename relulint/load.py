@@ -74,7 +74,7 @@ OWN_IMPORTS = frozenset(
     ast cmath collections concurrent contextlib contextvars copy csv ctypes dataclasses decimal difflib enum
     errno fnmatch fractions functools hashlib heapq importlib inspect io json math numbers operator os pathlib pkgutil
     platform queue random re runpy shlex shutil signal site stat statistics subprocess sys sysconfig tempfile
-    textwrap threading time tokenize tomli tomllib traceback types typing urllib warnings zipfile
+    textwrap threading time tokenize tomli tomllib traceback types typing urllib warnings weakref zipfile
     numpy torch rich typer markdown_it mdurl pygments shellingham click
     """.split()
 )

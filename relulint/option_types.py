@@ -405,6 +405,51 @@ class Shape(Kind):
         return ",".join(str(v) for v in value)
 
 
+#: accepted spellings of the example inputs' dtype → torch dtype names (the capture makes torch dtypes)
+DTYPES = {
+    "float": "float32",
+    "float32": "float32",
+    "float64": "float64",
+    "double": "float64",
+    "float16": "float16",
+    "half": "float16",
+    "bfloat16": "bfloat16",
+    "long": "int64",
+    "int64": "int64",
+    "int": "int32",
+    "int32": "int32",
+    "bool": "bool",
+}
+
+
+def named_values(texts: list[str], read: Any, hint: str) -> Any:
+    """``["8,1"]`` → one value for every forward argument; ``["x=8,1", "t=8,1"]`` → ``{"x": …, "t": …}``.
+
+    `read` turns one text into its value (raising `InvalidValue`); a named value's problem is reported
+    below its name. Either one unnamed value, or every value named, each name once.
+    """
+    items: list[tuple[str | None, Any]] = []
+    for text in texts:
+        name, sep, body = text.partition("=")
+        label = name.strip() if sep else None
+        if label is not None and not label.isidentifier():
+            raise InvalidValue(detail=f"{label!r} is not the name of a forward argument", hint=hint)
+        try:
+            items.append((label, read(body if sep else text)))
+        except InvalidValue as error:
+            raise (error.below(label) if label else error) from None
+    names = [label for label, _ in items if label is not None]
+    if not names:
+        if len(items) > 1:
+            raise InvalidValue(detail=f"given {len(items)} times without argument names", hint=hint)
+        return items[0][1]
+    if len(names) != len(items):
+        raise InvalidValue(detail="name every value when one is named", hint=hint)
+    if len(set(names)) != len(names):
+        raise InvalidValue(detail="an argument is named twice", hint=hint)
+    return {label: value for label, value in items if label is not None}
+
+
 class InputShapes(Kind):
     """Example input shapes: one for every forward argument (`[8, 2]`; `8,2` on the command line) or one per
     argument (`{ x = [8, 1], t = [8, 1] }`; `--input-shape x=8,1 --input-shape t=8,1`)."""
@@ -434,27 +479,7 @@ class InputShapes(Kind):
     def _texts(texts: list[str]) -> Any:
         """The command line's text: `8,16` (every argument), or `x=8,1` once per forward argument."""
         hint = "--input-shape 8,16, or one per forward argument: --input-shape x=8,1 --input-shape t=8,1"
-        items: list[tuple[str | None, tuple[int, ...]]] = []
-        for text in texts:
-            name, sep, body = text.partition("=")
-            label: str | None = name.strip() if sep else None
-            if label is not None and not label.isidentifier():
-                raise InvalidValue(detail=f"{label!r} is not the name of a forward argument", hint=hint)
-            try:
-                shape = Shape().check(Shape().from_cli(body if sep else text))
-            except InvalidValue as error:
-                raise (error.below(label) if label else error) from None
-            items.append((label, shape))
-        names = [label for label, _ in items if label is not None]
-        if not names:
-            if len(items) > 1:
-                raise InvalidValue(detail=f"given {len(items)} times without argument names", hint=hint)
-            return items[0][1]
-        if len(names) != len(items):
-            raise InvalidValue(detail="name every shape when one is named", hint=hint)
-        if len(set(names)) != len(names):
-            raise InvalidValue(detail="a forward argument is named twice", hint=hint)
-        return {label: shape for label, shape in items if label is not None}
+        return named_values(texts, lambda text: Shape().check(Shape().from_cli(text)), hint)
 
     def schema(self) -> dict[str, Any]:
         shape = Shape().schema()
@@ -509,8 +534,6 @@ class InputDtypes(Kind):
 
     @staticmethod
     def _one(value: Any) -> str:
-        from relulint.target import DTYPES
-
         key = str(value).strip().lower().removeprefix("torch.")
         if key not in DTYPES:
             raise InvalidValue(f"a dtype name ({', '.join(DTYPES)})", value)
@@ -518,22 +541,9 @@ class InputDtypes(Kind):
 
     def _texts(self, texts: list[str]) -> Any:
         """The command line's text: `long` (every argument), or `ids=long` once per forward argument."""
-        hint = "--input-dtype long, or per forward argument: --input-dtype ids=long"
-        items: list[tuple[str | None, str]] = []
-        for text in texts:
-            name, sep, body = text.partition("=")
-            label = name.strip() if sep else None
-            if label is not None and not label.isidentifier():
-                raise InvalidValue(detail=f"{label!r} is not the name of a forward argument", hint=hint)
-            items.append((label, self._one(body if sep else text)))
-        names = [label for label, _ in items if label is not None]
-        if not names:
-            if len(items) > 1:
-                raise InvalidValue(detail=f"given {len(items)} times without argument names", hint=hint)
-            return items[0][1]
-        if len(names) != len(items) or len(set(names)) != len(names):
-            raise InvalidValue(detail="name each dtype once when one is named", hint=hint)
-        return {label: dtype for label, dtype in items if label is not None}
+        return named_values(
+            texts, self._one, "--input-dtype long, or per forward argument: --input-dtype ids=long"
+        )
 
     def schema(self) -> dict[str, Any]:
         return {

@@ -110,7 +110,7 @@ class Options:
     timeout: float = option(
         120.0,
         Number(low=0.0, low_open=True, description="a positive number"),
-        "Seconds allowed to import and trace the model.",
+        "Seconds allowed for each model's whole check: import, build, trace, analysis and probe.",
         flag="--timeout",
         key="timeout",
         commands=CHECK_AND_PROBE,

@@ -103,7 +103,7 @@ def parse_target(
     if name is not None:
         _check_name(spec, name)
     arguments = _check_kwargs(kwargs)
-    shape = _check_shape(input_shape)
+    shape = check_input_shape(input_shape)
     dtype = check_input_dtype(input_dtype)
     if _is_file_like(location, base):
         path = _resolve_file(location, base, spec)
@@ -227,32 +227,6 @@ def _check_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(kwargs)
 
 
-def _check_shape(shape: Any) -> InputShape | None:
-    if shape is None:
-        return None
-    if isinstance(shape, str):
-        return parse_input_shapes([shape])
-    if isinstance(shape, Mapping):  # one shape per forward argument: {"x": (8, 1), "t": (8, 1)}
-        if not shape:
-            raise UsageError("input shape: the mapping is empty", hint=_SHAPES_HINT)
-        return {_argument_name(str(k), "--input-shape"): _check_shape_values(v) for k, v in shape.items()}
-    return _check_shape_values(shape)
-
-
-def _check_shape_values(shape: Any) -> tuple[int, ...]:
-    if isinstance(shape, str):
-        return parse_shape(shape)
-    try:
-        values = tuple(shape)
-    except TypeError:
-        values = (shape,)
-    if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
-        raise UsageError(
-            f"input shape {shape!r} must be positive integers", hint="--input-shape 8,16 (batch, features)"
-        )
-    return values
-
-
 def parse_kwargs(text: str) -> dict[str, Any]:
     """``'{"width": 4}'`` → ``{"width": 4}``: a JSON object (never evaluated as Python).
 
@@ -295,93 +269,45 @@ InputShape = tuple[int, ...] | Mapping[str, tuple[int, ...]]
 # `Target.input_dtype`: one dtype name for every argument, or one per argument name
 InputDtype = str | Mapping[str, str]
 
-_SHAPES_HINT = "--input-shape 8,16 (batch, features), or one per forward argument: --input-shape x=8,1 --input-shape t=8,1"
-_DTYPE_HINT = "--input-dtype long (token ids for nn.Embedding), or per argument: --input-dtype tokens=long"
-# accepted spellings → torch dtype names (the capture turns them into torch dtypes)
-DTYPES = {
-    "float": "float32",
-    "float32": "float32",
-    "float64": "float64",
-    "double": "float64",
-    "float16": "float16",
-    "half": "float16",
-    "bfloat16": "bfloat16",
-    "long": "int64",
-    "int64": "int64",
-    "int": "int32",
-    "int32": "int32",
-    "bool": "bool",
-}
 
+def _checked(kind: Any, flag: str, value: Any) -> Any:
+    """`value` read by the option kind that the command line, the config and the API share."""
+    from relulint.option_types import InvalidValue
 
-def _argument_name(name: str, flag: str) -> str:
-    if not name.isidentifier():
-        hint = _SHAPES_HINT if flag == "--input-shape" else _DTYPE_HINT
-        raise UsageError(f"{flag}: {name!r} is not the name of a forward argument", hint=hint)
-    return name
-
-
-def _split_named(text: str, flag: str) -> tuple[str | None, str]:
-    """``"x=8,1"`` → ``("x", "8,1")``; ``"8,1"`` → ``(None, "8,1")``."""
-    name, sep, value = text.partition("=")
-    if not sep:
-        return None, text
-    return _argument_name(name.strip(), flag), value
-
-
-def _combine(items: list[tuple[str | None, Any]], flag: str, example: str) -> Any:
-    """One unnamed value (for every argument), or named values only (one per argument)."""
-    named = [name for name, _ in items if name is not None]
-    if not named:
-        if len(items) > 1:
-            raise UsageError(f"{flag} given {len(items)} times without argument names", hint=example)
-        return items[0][1]
-    if len(named) != len(items):
-        raise UsageError(f"{flag}: name every value when one is named", hint=example)
-    if len(set(named)) != len(named):
-        raise UsageError(f"{flag}: an argument is named twice", hint=example)
-    return {name: value for name, value in items}
+    try:
+        return kind.check(value)
+    except InvalidValue as error:
+        below = "".join(f".{key}" for key in error.path)
+        problem = error.problem()
+        separator = ": " if error.detail is not None else " "
+        raise UsageError(f"{flag}{below}{separator}{problem}", hint=error.hint or f"{flag} ...") from None
 
 
 def parse_input_shapes(texts: list[str]) -> InputShape:
     """``["8,16"]`` → ``(8, 16)`` (every argument); ``["x=8,1", "t=8,1"]`` → ``{"x": (8, 1), "t": (8, 1)}``."""
-    items = []
-    for text in texts:
-        name, value = _split_named(text, "--input-shape")
-        items.append((name, parse_shape(value)))
-    return _combine(items, "--input-shape", _SHAPES_HINT)
+    from relulint.option_types import InputShapes
 
-
-def parse_dtype(text: str) -> str:
-    """``"long"`` → ``"int64"``: a dtype name of `DTYPES`."""
-    key = text.strip().lower().removeprefix("torch.")
-    if key not in DTYPES:
-        raise UsageError(
-            f"--input-dtype: unknown dtype {text!r} (choose from {', '.join(DTYPES)})", hint=_DTYPE_HINT
-        )
-    return DTYPES[key]
+    return _checked(InputShapes(), "--input-shape", list(texts))
 
 
 def parse_input_dtypes(texts: list[str]) -> InputDtype:
     """``["long"]`` → ``"int64"``; ``["tokens=long"]`` → ``{"tokens": "int64"}``."""
-    items = []
-    for text in texts:
-        name, value = _split_named(text, "--input-dtype")
-        items.append((name, parse_dtype(value)))
-    return _combine(items, "--input-dtype", _DTYPE_HINT)
+    from relulint.option_types import InputDtypes
+
+    return _checked(InputDtypes(), "--input-dtype", list(texts))
 
 
 def check_input_shape(shape: Any) -> InputShape | None:
     """A shape given through the Python API or the config: ``(8, 16)``, ``"8,16"``, ``{"x": (8, 1)}``."""
-    return _check_shape(shape)
+    from relulint.option_types import InputShapes
+
+    return None if shape is None else _checked(InputShapes(), "input shape", shape)
 
 
 def check_input_dtype(dtype: Any) -> InputDtype | None:
     """A dtype given through the Python API or the config: a name, a torch dtype, or a mapping of them."""
+    from relulint.option_types import InputDtypes
+
     if dtype is None:
         return None
-    if isinstance(dtype, Mapping):
-        if not dtype:
-            raise UsageError("input dtype: the mapping is empty", hint=_DTYPE_HINT)
-        return {_argument_name(str(k), "--input-dtype"): parse_dtype(str(v)) for k, v in dtype.items()}
-    return parse_dtype(str(dtype))
+    return _checked(InputDtypes(), "input dtype", dtype if isinstance(dtype, (str, Mapping)) else str(dtype))

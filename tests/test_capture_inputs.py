@@ -206,7 +206,7 @@ def test_parse_input_shapes_and_dtypes() -> None:
         (["x=8,1", "8,2"], "name every value"),
         (["x=8,1", "x=8,2"], "named twice"),
         (["1x=8,1"], "not the name of a forward argument"),
-        (["x=8,0"], "not a positive integer"),
+        (["x=8,0"], "positive integers"),
     ],
 )
 def test_bad_input_shapes_are_usage_errors(values: list[str], needle: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from model_sources import DEEP_NARROW
+from project_files import invoke, write
 from typer.testing import CliRunner
 
 from relulint import __version__
@@ -37,18 +38,6 @@ WIDE = """
 """
 
 runner = CliRunner()
-
-
-def write(directory: Path, name: str, source: str) -> Path:
-    path = directory / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(source).lstrip(), encoding="utf-8")
-    return path
-
-
-def invoke(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(cwd)
-    return runner.invoke(app, args)
 
 
 def assert_usage_error(result, *needles: str) -> None:
@@ -582,10 +571,10 @@ def test_rl401_from_the_command_line_flags_and_a_targets_file(tmp_path, monkeypa
 # chunk: the parent sends Ctrl-C when the probe is known to be running (an event, not a guess of the time)
 READY_WHEN_SAMPLING = """
 import os, sys
-import relulint.probe as probe
+import relulint.probe.progress as probe
 
 ready = [int(sys.argv.pop(1))]
-update = probe._Progress.update
+update = probe.Progress.update
 
 
 def signalling_update(self, done):
@@ -594,7 +583,7 @@ def signalling_update(self, done):
     update(self, done)
 
 
-probe._Progress.update = signalling_update
+probe.Progress.update = signalling_update
 sys.argv[0] = "relulint"
 from relulint.cli import main
 

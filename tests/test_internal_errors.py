@@ -11,11 +11,11 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 from model_sources import DEEP_NARROW
+from project_files import write
 from typer.testing import CliRunner
 
 import relulint.api
@@ -28,13 +28,6 @@ INTERNAL = re.compile(
     r"^relulint: internal error: ZeroDivisionError: boom \(a bug; --debug shows the traceback\)$"
 )
 runner = CliRunner()
-
-
-def write(directory: Path, name: str, source: str) -> Path:
-    path = directory / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(source).lstrip(), encoding="utf-8")
-    return path
 
 
 def boom(*args: object, **kwargs: object) -> None:

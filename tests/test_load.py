@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import torch
 from model_sources import DEEP_NARROW
+from project_files import write
 from torch import nn
 
 from relulint.errors import LoadError, UserCodeError
@@ -29,13 +29,6 @@ def site(path: Path, marker: str) -> int:
         if text.rstrip().endswith(f"# site: {marker}"):
             return number
     raise AssertionError(f"no site {marker!r} in {path}")
-
-
-def write(directory: Path, name: str, source: str) -> Path:
-    path = directory / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(source).lstrip(), encoding="utf-8")
-    return path
 
 
 def load_one(spec: str, cwd: Path, **kwargs):

@@ -11,30 +11,17 @@ import json
 import sys
 import tempfile
 import textwrap
-from pathlib import Path
 
 import pytest
 from model_sources import DEEP_NARROW
+from project_files import invoke, write
 from typer.testing import CliRunner
 
-from relulint.cli import app
 from relulint.errors import UsageError
 from relulint.load import json_expressible
 from relulint.target import split_target
 
 runner = CliRunner()
-
-
-def write(directory: Path, name: str, source: str) -> Path:
-    path = directory / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(source).lstrip(), encoding="utf-8")
-    return path
-
-
-def invoke(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(cwd)
-    return runner.invoke(app, args)
 
 
 def report(result) -> dict:

@@ -20,7 +20,7 @@ How it samples (``ProbeResult.method`` / ``notes`` say which path ran):
   ETA, and ``timeout`` stops it with the estimate over the samples reached.
 * **exact-2-point**: a bias-free chain with ``d_in = 1`` is positively homogeneous, ``h(x) = |x| h(sign x)``,
   so a layer is zero on all of D iff it is zero at ``-1`` and ``+1`` (the signs present in D): D is
-  replaced by those two points, exactly, for any domain or data (`DESIGN.md`, `dying` Thm 3.3's setting).
+  replaced by those two points, exactly, for any domain or data (`dying` Thm 3.3's setting).
 * **gaussian-reduced**: for a layer with iid centred Gaussian weights (He / Xavier / normal) and a
   Gaussian, constant or absent bias, only the joint law of its pre-activations at the points of D matters:
   given the previous layer's outputs ``H`` the ``N`` units are iid ``N(m 1, σ_w² G + σ_b² 11ᵀ)`` with
