@@ -216,10 +216,12 @@ def with_probes(loaded: LoadedModel, facts: ModelFacts, options: Options) -> Mod
 
 
 def postprocess(report: Report, options: Options, cwd: Path | None = None) -> Report:
-    """Apply `# relulint: ignore[...]` comments (reporting unused ones), per-file ignores, the baseline."""
+    """Apply `# relulint: ignore[...]` comments (reporting unused ones) and per-file ignores, fingerprint
+    every finding (`relulint.fingerprints`), then apply the baseline."""
+    from relulint.fingerprints import fingerprint_report
     from relulint.suppress import suppress_report
 
-    report = suppress_report(report, options, cwd=cwd)
+    report = fingerprint_report(suppress_report(report, options, cwd=cwd))
     if options.baseline:
         from relulint.baseline import filter_report
         from relulint.registry import enabled_rules

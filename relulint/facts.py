@@ -353,7 +353,12 @@ class Finding:
     chain: int | None = None
     fix: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
-    fingerprint: str = ""  # stable id for baselines and SARIF; does not depend on line numbers
+    # stable id for baselines and SARIF, no line numbers in it: filled once when the report is built
+    # (`relulint.fingerprints`), never by a rule
+    fingerprint: str = ""
+    # what identifies a finding about a place in a file rather than about a model (RL900: an unused
+    # comment, by its text and its occurrence in the file); "" for a finding about a model or a chain
+    anchor: str = ""
 
     @property
     def path(self) -> str:

@@ -8,18 +8,12 @@ References) and its example models (`VALID` stay silent, `INVALID` fire at the l
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import importlib
-import os
 import pkgutil
 import re
 import textwrap
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 from relulint.facts import Chain, Finding, Location, ModelFacts, Severity
@@ -136,7 +130,6 @@ class Rule:
             chain=chain.index if chain is not None else None,
             fix=fix,
             details=dict(details or {}),
-            fingerprint=fingerprint(cls.code, facts.path, facts.name, chain),
         )
 
     @classmethod
@@ -268,78 +261,10 @@ def enabled_rules(options: Options) -> list[type[Rule]]:
     return [rule for code, rule in all_rules().items() if code in codes]
 
 
-# -------------------------------------------------------------------------------------- fingerprints
-
-
-def fingerprint_root(cwd: str | Path | None = None) -> Path:
-    """The directory fingerprints' paths are relative to: the directory of the pyproject.toml holding
-    `[tool.relulint]` (found upward from `cwd`, as the config is), else the git root, else `cwd`."""
-    from relulint.config import find_pyproject
-    from relulint.errors import ConfigError
-
-    start = Path(cwd if cwd is not None else Path.cwd()).resolve()
-    try:
-        config = find_pyproject(start)
-    except ConfigError:  # an unreadable pyproject.toml is reported by the config loader, not here
-        config = None
-    if config is not None:
-        return config.parent
-    return next((d for d in (start, *start.parents) if (d / ".git").exists()), start)
-
-
-_PINNED_ROOT: ContextVar[Callable[[], Path] | None] = ContextVar("relulint_pinned_root", default=None)
-
-
-@contextmanager
-def pinned_root() -> Iterator[None]:
-    """Within the block, `project_path` / `fingerprint` without a `root` share one `fingerprint_root()`,
-    worked out on first use, instead of walking up to pyproject.toml for every finding. For blocks that
-    run no user code and change neither the working directory nor a pyproject.toml / `.git`."""
-    token = _PINNED_ROOT.set(functools.cache(fingerprint_root))
-    try:
-        yield
-    finally:
-        _PINNED_ROOT.reset(token)
-
-
-def project_path(path: str, root: Path | None = None) -> str:
-    """`path` (relative to the working directory, or absolute) relative to `fingerprint_root()`, posix;
-    the path as given (posix) when it lies outside the root or is not a file path (`<module>`)."""
-    if not path or path.startswith("<"):
-        return path
-    if root is None:
-        pinned = _PINNED_ROOT.get()
-        root = pinned() if pinned is not None else fingerprint_root()
-    absolute = Path(os.path.abspath(path))
-    try:
-        return absolute.resolve().relative_to(root.resolve()).as_posix()
-    except (ValueError, OSError):
-        return Path(path).as_posix()
-
-
-def fingerprint(
-    code: str, path: str, model: str, chain: Chain | None = None, extra: str = "", root: Path | None = None
-) -> str:
-    """The stable, line-free id of a finding (SARIF partialFingerprints, baseline keys): rule code, the
-    model's file relative to the project root (so it does not depend on the working directory), the
-    model's name, and for a chain finding the chain's layer names and shape."""
-    parts = [
-        code,
-        project_path(path, root),
-        model,
-        ",".join(chain.modules) if chain else "",
-        chain.shape if chain else "",
-    ]
-    if extra:
-        parts.append(extra)
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-
-
 def run_rules(facts: ModelFacts, options: Options) -> Iterator[Finding]:
     """Every enabled rule's findings on one model, with severity overrides applied."""
     ctx = RuleContext(options)
-    with pinned_root():  # one root look-up per model, not per finding; left before yielding to the caller
-        found = [finding for rule in enabled_rules(options) for finding in rule().check(facts, ctx)]
+    found = [finding for rule in enabled_rules(options) for finding in rule().check(facts, ctx)]
     for finding in found:
         override = options.severity_overrides.get(finding.code)
         if override is not None and override != finding.severity:

@@ -266,9 +266,9 @@ def _unused_problem(directive: Directive, used: set[str], enabled: set[str]) -> 
 def _unused_finding(
     directive: Directive, problem: str, severity: Severity, name: str, occurrence: int
 ) -> Finding:
-    from relulint.registry import fingerprint
+    from relulint.fingerprints import fingerprint
 
-    return Finding(
+    finding = Finding(
         code=UNUSED_CODE,
         name=name,
         severity=severity,
@@ -277,8 +277,11 @@ def _unused_finding(
         fix="remove the comment (or the codes it lists that no longer fire)",
         details={"directive": directive.text, "codes": list(directive.codes)},
         # the directive's text and its occurrence in the file, not its line: stable when lines move
-        fingerprint=fingerprint(UNUSED_CODE, directive.path, "", extra=f"{directive.text}|{occurrence}"),
+        anchor=f"{directive.text}|{occurrence}",
     )
+    # built while the report is (`suppress_report`); fingerprinted here too for callers of
+    # `apply_suppressions`, by the one function `relulint.fingerprints.fingerprint_report` uses
+    return dataclasses.replace(finding, fingerprint=fingerprint(finding))
 
 
 def _all_codes() -> list[str]:
