@@ -4,9 +4,9 @@
 
 * a file's *import root* is the directory above its top package (found by walking up through directories
   holding an ``__init__.py``), or its own directory when it is not in a package; that root and the
-  project root (the nearest parent with ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``) are
-  inserted at the front of ``sys.path`` when missing, and **stay there** (like pytest: code that imports
-  lazily, e.g. inside ``forward``, keeps working);
+  project root (the nearest parent with ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``:
+  `relulint.project.project_root`) are inserted at the front of ``sys.path`` when missing, and **stay
+  there** (like pytest: code that imports lazily, e.g. inside ``forward``, keeps working);
 * the file is imported under its dotted name (``pkg/sub/mod.py`` → ``pkg.sub.mod``), so relative and
   sibling imports work; a file outside a package is imported under its basename (``model``);
 * when ``sys.modules`` already holds a *different* module under that name (two ``model.py`` files in one
@@ -59,11 +59,11 @@ from typing import Any
 
 from relulint.errors import LoadError, UsageError, UserCodeError
 from relulint.facts import LoadedModel, Location, Skipped, Target
+from relulint.project import project_root
 from relulint.sandbox import RELULINT, USER, Origins, display_path, seeded_global_rng, user_code
 
 __all__ = ["from_module", "import_file", "load"]
 
-PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 _IMPORTED: dict[str, _Imported] = {}  # normcase(resolved path) → the import and what it depends on
 _IMPORT_RECORDS: dict[str, Any] = {}  # normcase(resolved path) → _ImportRecord
 
@@ -98,14 +98,6 @@ def package_layout(path: Path) -> tuple[Path, list[str]]:
         parts.insert(0, directory.name)
         directory = directory.parent
     return directory, parts
-
-
-def project_root(start: Path) -> Path | None:
-    """The nearest directory at or above ``start`` holding a project marker (pyproject.toml, .git, …)."""
-    for directory in (start, *start.parents):
-        if any((directory / marker).exists() for marker in PROJECT_MARKERS):
-            return directory
-    return None
 
 
 class _OwnImportsFinder:
