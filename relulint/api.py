@@ -148,6 +148,7 @@ def model_facts(loaded: LoadedModel, options: Options, training: TrainingFacts) 
     """Capture the forward pass (under the time limit) and extract its ReLU chains."""
     from relulint.capture import capture
     from relulint.extract import extract_chains
+    from relulint.graph import model_graph
     from relulint.sandbox import user_code
     from relulint.target import check_input_dtype, check_input_shape
 
@@ -168,6 +169,7 @@ def model_facts(loaded: LoadedModel, options: Options, training: TrainingFacts) 
         init_events=loaded.init_events,
         capture_notes=captured.notes,
         capture_gaps=captured.gaps,
+        graph=model_graph(loaded, captured),
     )
 
 

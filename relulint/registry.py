@@ -180,6 +180,11 @@ def register(rule: type[Rule]) -> type[Rule]:
 
 _DISCOVERED: list[bool] = []  # set once every module under `rules/` has been imported
 
+#: the entry-point group of rule plugins: a package that declares
+#: ``[project.entry-points."relulint.rules"] my-rule = "my_package.my_rule"`` has that module imported
+#: (and so its `Rule` subclasses registered) with the built-in rules (CONTRIBUTING.md, "Rules of your own")
+ENTRY_POINT_GROUP = "relulint.rules"
+
 
 def _discover() -> None:
     import relulint.rules as package
@@ -189,6 +194,24 @@ def _discover() -> None:
     for info in pkgutil.iter_modules(package.__path__):
         if not info.name.startswith("_"):
             importlib.import_module(f"{package.__name__}.{info.name}")
+    _load_plugins()
+
+
+def _load_plugins() -> None:
+    """Import every module (or class) registered under `ENTRY_POINT_GROUP`; one that fails is a
+    `ConfigError` (exit code 2) naming it."""
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            entry.load()
+        except Exception as error:
+            from relulint.errors import ConfigError
+
+            raise ConfigError(
+                f"rule plugin {entry.name!r} ({entry.value}) failed to load: {type(error).__name__}: {error}",
+                hint=f"fix or uninstall the package that declares it (entry points '{ENTRY_POINT_GROUP}')",
+            ) from None
 
 
 def all_rules() -> dict[str, type[Rule]]:
