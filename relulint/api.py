@@ -202,7 +202,7 @@ def with_probes(loaded: LoadedModel, facts: ModelFacts, options: Options) -> Mod
     data = load_probe_data(options.data) if options.data else None
     probes, compare = {}, {}
     for chain in chains:
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             samples=options.samples,
             points=options.points,
             domain=options.domain,

@@ -892,7 +892,12 @@ def _load_file(ctx: _Context, strict: bool = False) -> tuple[list[LoadedModel], 
 
 def nothing_built_error(where: str, skipped: list[Skipped]) -> LoadError:
     """The error for a file target that defines nn.Module classes none of which could be built."""
-    detail = "\n".join(f"  {s.name} ({s.location.path}:{s.location.line}): {s.reason}" for s in skipped)
+    detail = "\n".join(
+        f"  {s.name} ({s.location.path}:{s.location.line}): {s.reason}"
+        if s.location is not None
+        else f"  {s.name}: {s.reason}"
+        for s in skipped
+    )
     count = len(skipped)
     first = skipped[0].name if skipped else "Net"
     factory = "make_" + re.sub(r"\W", "_", first.rsplit(".", 1)[-1]).lower()
@@ -969,7 +974,7 @@ def _class_location(cls: type, origins: Origins, cache: dict[type, Location | No
 
 def _caller_location(origins: Origins) -> Location | None:
     """The innermost user frame on the stack (the line that called `relulint.check`)."""
-    frame = sys._getframe(1)
+    frame: types.FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
         if origins.kind(filename) == USER:

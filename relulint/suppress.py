@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from relulint.facts import Finding, Location, Report, Severity
+from relulint.facts import Finding, Location, Report, Severity, TargetReport
 from relulint.options import Options
 
 UNUSED_CODE = "RL900"
@@ -341,14 +341,14 @@ def suppress_report(report: Report, options: Options | None = None, cwd: Path | 
     )
     kept_ids = {id(f) for f in kept}
     cache = SourceCache(cwd)
-    owner = {}
+    owner: dict[str, TargetReport] = {}
     for target in report.targets:
         owner.setdefault(cache.key(target.path), target)
     extra: dict[int, list[Finding]] = {}
     for finding in unused:
-        target = owner.get(cache.key(finding.path))
-        if target is not None:
-            extra.setdefault(id(target), []).append(dataclasses.replace(finding, target=target.target))
+        owning = owner.get(cache.key(finding.path))
+        if owning is not None:
+            extra.setdefault(id(owning), []).append(dataclasses.replace(finding, target=owning.target))
     targets = []
     for target in report.targets:
         findings = [f for f in target.findings if id(f) in kept_ids] + extra.get(id(target), [])
