@@ -4,6 +4,11 @@ A rule is a small class that carries its metadata (code, name, severity, groups)
 the sections of ruff's rule pages (What it does / Why is this bad? / Example / Use instead / Options /
 References) and its example models (`VALID` stay silent, `INVALID` fire at the line marked
 `# expect: CODE`). The test-suite turns every example into a test, so adding a rule adds its tests.
+
+A rule reads one `ModelFacts`: the ReLU chains (`facts.chains`), the whole captured graph as plain records
+(`facts.graph`), the training set-up and the probes; it never computes a fingerprint (the report does,
+`relulint.fingerprints`). Rules are the modules of `rules/` (shipped as `relulint.rules`) and those that
+installed packages declare under the `relulint.rules` entry-point group (`ENTRY_POINT_GROUP`).
 """
 
 from __future__ import annotations
