@@ -205,6 +205,7 @@ def model_facts(loaded: LoadedModel, options: Options, training: TrainingFacts) 
     """Capture the forward pass (under the time limit) and extract its ReLU chains."""
     from relulint.capture import capture
     from relulint.extract import extract_chains
+    from relulint.graph import model_graph
     from relulint.sandbox import user_code
     from relulint.target import check_input_dtype, check_input_shape
 
@@ -225,6 +226,7 @@ def model_facts(loaded: LoadedModel, options: Options, training: TrainingFacts) 
         init_events=loaded.init_events,
         capture_notes=captured.notes,
         capture_gaps=captured.gaps,
+        graph=model_graph(loaded, captured),
     )
 
 
@@ -260,7 +262,7 @@ def with_probes(
     data = load_probe_data(options.data) if options.data else None
     probes, compare = {}, {}
     for chain in chains:
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             samples=options.samples,
             points=options.points,
             domain=options.domain,
@@ -280,10 +282,12 @@ def with_probes(
 
 
 def postprocess(report: Report, options: Options, cwd: Path | None = None) -> Report:
-    """Apply `# relulint: ignore[...]` comments (reporting unused ones), per-file ignores, the baseline."""
+    """Apply `# relulint: ignore[...]` comments (reporting unused ones) and per-file ignores, fingerprint
+    every finding (`relulint.fingerprints`), then apply the baseline."""
+    from relulint.fingerprints import fingerprint_report
     from relulint.suppress import suppress_report
 
-    report = suppress_report(report, options, cwd=cwd)
+    report = fingerprint_report(suppress_report(report, options, cwd=cwd))
     if options.baseline:
         from relulint.baseline import filter_report
         from relulint.registry import enabled_rules

@@ -3,10 +3,13 @@
     relulint check --write-baseline relulint-baseline.json   # accept every current finding
     relulint check --baseline relulint-baseline.json         # report only findings not in it
 
-A finding is keyed by what does not move when code is edited around it: the rule code, the model's file
-(relative to the project root: the directory of the pyproject.toml holding `[tool.relulint]`, else the
-git root, else the working directory, so the key does not depend on where relulint runs) and name, and for a chain finding the chain's layer names and shape (`1 → 3×12 → 1`) — never a line
-number, and not the way the target was spelled (`model.py` and `model.py:Net` give the same key).
+A finding is keyed by its fingerprint (`relulint.fingerprints`), made of what does not move when code is
+edited around it: the rule code, the model's file (relative to the project root: the directory of the
+pyproject.toml holding `[tool.relulint]`, else the git root, else the working directory, so the key does
+not depend on where relulint runs) and name, and for a chain finding the chain's layer names and shape
+(`1 → 3×12 → 1`) — never a line number, and not the way the target was spelled (`model.py` and
+`model.py:Net` give the same key). An unused-suppression finding (RL900) is keyed by its comment's text
+and occurrence in the file; the key relulint 0.1 wrote for it (`legacy_key`) still matches.
 Entries carry a count, so two identical findings need two entries. Entries for models that were not
 linted in this run (pre-commit lints only changed files) are neither matched nor reported as fixed.
 
@@ -28,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from relulint.errors import DataError
-from relulint.facts import Chain, Finding, Report, TargetReport
-from relulint.registry import fingerprint, fingerprint_root, project_path
+from relulint.facts import Finding, Report, TargetReport
+from relulint.fingerprints import chain_of, fingerprint, stable_id
+from relulint.project import fingerprint_root, project_path
 
 BASELINE_VERSION = 1
 
@@ -66,29 +70,27 @@ class Baseline:
 # --------------------------------------------------------------------------------------------- keys
 
 
-def _chain(target: TargetReport, index: int | None) -> Chain | None:
-    if index is None or target.facts is None:
-        return None
-    return next((c for c in target.facts.chains if c.index == index), None)
-
-
 def finding_key(finding: Finding, target: TargetReport, root: Path | None = None) -> str:
-    """The line-free key of a finding of `target`'s model: `registry.fingerprint` (the same id SARIF's
-    partialFingerprints carry), plus which comment for RL900. Paths are relative to the project root
-    (`registry.fingerprint_root`), so a baseline matches from any working directory."""
-    return fingerprint(
-        finding.code,
-        target.path,
-        target.name,
-        _chain(target, finding.chain),
-        extra=str(finding.details.get("directive", "")),  # RL900: which comment
-        root=root,
-    )
+    """The line-free key of a finding of `target`'s model: its fingerprint (`relulint.fingerprints`, the
+    value `Finding.fingerprint` holds and SARIF's partialFingerprints carry), recomputed so that a report
+    built by hand keys the same way. Paths are relative to the project root
+    (`relulint.project.fingerprint_root`), so a baseline matches from any working directory."""
+    return fingerprint(finding, target, root)
+
+
+def legacy_key(finding: Finding, target: TargetReport, root: Path | None = None) -> str | None:
+    """The key relulint 0.1 wrote for an anchored finding (RL900), which matched by the comment's text and
+    the model the finding was attached to: still accepted, so that older baselines keep matching. None for
+    every other finding (its key never changed)."""
+    if not finding.anchor:
+        return None
+    directive = str(finding.details.get("directive", ""))
+    return stable_id(finding.code, target.path, target.name, anchor=directive, root=root)
 
 
 def entry_for(finding: Finding, target: TargetReport, root: Path | None = None) -> BaselineEntry:
     root = root if root is not None else fingerprint_root()
-    chain = _chain(target, finding.chain)
+    chain = chain_of(target, finding.chain)
     return BaselineEntry(
         key=finding_key(finding, target, root),
         code=finding.code,
@@ -191,19 +193,24 @@ def filter_baseline(
     baseline: Baseline,
     linted: set[tuple[str, str]] | None = None,
     codes: set[str] | None = None,
+    legacy: dict[int, str] | None = None,
 ) -> tuple[list[Finding], list[BaselineEntry]]:
     """(new findings, fixed entries): each entry absorbs up to `count` findings with its key.
 
     `linted` = the (path, model) pairs checked in this run and `codes` the rules that ran; entries of
-    other models or of rules not selected are not "fixed" (None: every entry counts).
+    other models or of rules not selected are not "fixed" (None: every entry counts). `legacy` maps
+    `id(finding)` to the key an older relulint wrote for it (`legacy_key`), tried when the key finds none.
     """
     budget: Counter[str] = Counter()
     for entry in baseline.entries:
         budget[entry.key] += entry.count
     new: list[Finding] = []
     for key, finding in keyed:
+        old = (legacy or {}).get(id(finding))
         if budget[key] > 0:
             budget[key] -= 1
+        elif old is not None and budget[old] > 0:
+            budget[old] -= 1
         else:
             new.append(finding)
     fixed = []
@@ -227,7 +234,8 @@ def filter_report(report: Report, baseline: Baseline | str | Path, codes: set[st
     root = fingerprint_root()
     linted = {(project_path(t.path, root), t.name) for t in report.targets}
     keyed = keyed_findings(report, root)
-    new, fixed = filter_baseline(((k, f) for k, f, _ in keyed), baseline, linted, codes)
+    legacy = {id(f): old for _, f, t in keyed if (old := legacy_key(f, t, root)) is not None}
+    new, fixed = filter_baseline(((k, f) for k, f, _ in keyed), baseline, linted, codes, legacy)
     keep = {id(f) for f in new}
     targets = tuple(
         dataclasses.replace(t, findings=tuple(f for f in t.findings if id(f) in keep)) for t in report.targets

@@ -57,6 +57,7 @@ import os
 import random
 import re
 import sys
+import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -375,7 +376,7 @@ class _Locator:
         return hit
 
     def here(self, depth: int = 1) -> Location | None:
-        frame = sys._getframe(depth)
+        frame: types.FrameType | None = sys._getframe(depth)
         while frame is not None:
             if self.matches(frame.f_code.co_filename):
                 return Location(self.path, frame.f_lineno)
@@ -642,8 +643,8 @@ class _Recorder:
         self.names: dict[int, str] = {}  # id(tensor) → its first qualified name
         for name, tensor in module.named_parameters(remove_duplicate=False):
             self.names.setdefault(id(tensor), name)
-        for name, tensor in module.named_buffers(remove_duplicate=False):
-            self.names.setdefault(id(tensor), name)
+        for name, buffer in module.named_buffers(remove_duplicate=False):
+            self.names.setdefault(id(buffer), name)
         self.reset()
 
     def reset(self) -> None:
@@ -844,20 +845,21 @@ def _first_leaf_plan(module: nn.Module) -> Item | None:
     return None
 
 
+# the lazy modules' placeholders: the subclasses of `nn.parameter.UninitializedTensorMixin` (which torch's
+# type stubs do not declare)
+UNINITIALIZED = (nn.parameter.UninitializedParameter, nn.parameter.UninitializedBuffer)
+
+
 def _functional_width(module: nn.Module) -> int | None:
     """No layer module: a functional model, weights stored as (out, in) like F.linear."""
-    matrices = (
-        p
-        for p in module.parameters()
-        if not isinstance(p, nn.parameter.UninitializedTensorMixin) and p.dim() == 2
-    )
+    matrices = (p for p in module.parameters() if not isinstance(p, UNINITIALIZED) and p.dim() == 2)
     matrix = next(matrices, None)
     return int(matrix.shape[1]) if matrix is not None else None
 
 
 def _example_dtype(module: nn.Module) -> tuple[torch.dtype, torch.device]:
     for tensor in list(module.parameters()) + list(module.buffers()):
-        if tensor.is_floating_point() and not isinstance(tensor, nn.parameter.UninitializedTensorMixin):
+        if tensor.is_floating_point() and not isinstance(tensor, UNINITIALIZED):
             return tensor.dtype, tensor.device
     return torch.get_default_dtype(), torch.device("cpu")
 
@@ -1075,9 +1077,9 @@ def restored_state(module: nn.Module) -> Iterator[None]:
         for m, saved in attrs:
             m.__dict__.update(saved)
         with torch.no_grad():
-            for tensor, saved in values:
-                if tensor.shape == saved.shape:
-                    tensor.copy_(saved)
+            for tensor, value in values:
+                if tensor.shape == value.shape:
+                    tensor.copy_(value)
         for m, training in modes:
             m.training = training
 
@@ -1087,11 +1089,7 @@ def _state_tensors(modules: list[nn.Module]) -> list[torch.Tensor]:
     out = []
     for m in modules:
         for t in list(m._parameters.values()) + list(m._buffers.values()):
-            if (
-                t is not None
-                and id(t) not in seen
-                and not isinstance(t, nn.parameter.UninitializedTensorMixin)
-            ):
+            if t is not None and id(t) not in seen and not isinstance(t, UNINITIALIZED):
                 seen.add(id(t))
                 out.append(t)
     return out
@@ -1173,7 +1171,7 @@ def _affine_sizes(leaf: nn.Module) -> tuple[int, int] | None:
 # ---------------------------------------------------------------------------------- TorchScript
 
 
-def torchscript_capture(module: nn.Module, locate: _Locator) -> Capture:
+def torchscript_capture(module: torch.jit.ScriptModule, locate: _Locator) -> Capture:
     """A `torch.jit.script` / `torch.jit.trace` model: its inlined TorchScript graph (`capture_jit`)."""
     names = script_argument_names(module)
     nodes = [Node(i, NodeKind.INPUT, name) for i, name in enumerate(names)]
@@ -1195,7 +1193,7 @@ def _loop_gaps(loops: int) -> tuple[str, ...]:
 
 def expand_scripts(module: nn.Module, captured: Capture) -> Capture:
     """Replace each call of a scripted submodule (a MODULE node) by the nodes of its TorchScript graph."""
-    scripted = {}
+    scripted: dict[int, torch.jit.ScriptModule] = {}
     for node in captured.nodes:
         if node.kind is NodeKind.MODULE:
             try:

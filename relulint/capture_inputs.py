@@ -366,10 +366,11 @@ def check_layer_input(leaf: nn.Module, args: Sequence[Any]) -> Mismatch | None:
         if x.is_floating_point() or (x.numel() and int(x.max()) >= leaf.num_embeddings):
             return Mismatch(x, "ids", leaf.num_embeddings)
         return None
-    if isinstance(leaf, nn.Linear) and isinstance(getattr(leaf, "in_features", None), int):
+    stated = getattr(leaf, "in_features", None)
+    if isinstance(leaf, nn.Linear) and isinstance(stated, int):
         in_features = leaf.in_features
-    elif custom_linear_weight(leaf) is not None and isinstance(getattr(leaf, "in_features", None), int):
-        in_features = leaf.in_features  # a custom layer may store its weight (in, out): only a stated width
+    elif custom_linear_weight(leaf) is not None and isinstance(stated, int):
+        in_features = stated  # a custom layer may store its weight (in, out): only a stated width
     elif isinstance(leaf, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         ndim = (
             {nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}[type(leaf)]

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import torch
 
 from relulint.facts import Location, Node, NodeKind
 
 
-def is_script_module(module: Any) -> bool:
+def is_script_module(module: Any) -> TypeGuard[torch.jit.ScriptModule]:
     return isinstance(module, torch.jit.ScriptModule)
 
 
@@ -99,8 +99,8 @@ class _ScriptReader:
             if blocks:
                 self.block(blocks[0].nodes())
                 returned = [self.values.get(v.debugName()) for v in blocks[0].returnNode().inputs()]
-                for value, ref in zip(outputs, returned, strict=False):
-                    self.values[value.debugName()] = ref
+                for value, returned_value in zip(outputs, returned, strict=False):
+                    self.values[value.debugName()] = returned_value
             return
         if kind == "prim::Loop":
             self.loops += 1

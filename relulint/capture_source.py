@@ -251,7 +251,7 @@ class _ReluReader:
             return None
         method_on_tensor = isinstance(func, ast.Attribute) and not _is_namespace(func.value)
         if name in RELU_FUNCTIONS:
-            if method_on_tensor and not call.args:
+            if method_on_tensor and isinstance(func, ast.Attribute) and not call.args:
                 return func.value  # x.relu()
             return call.args[0] if call.args else None
         if name in ("clamp", "clip", "clamp_min", "clamp_min_", "clamp_"):
@@ -260,7 +260,9 @@ class _ReluReader:
             if low is None and positional:
                 low = positional[0]
             if _int_constant(low) == 0 or _float_zero(low):
-                return func.value if method_on_tensor else (call.args[0] if call.args else None)
+                if method_on_tensor and isinstance(func, ast.Attribute):
+                    return func.value
+                return call.args[0] if call.args else None
             return None
         path = _self_path(func)
         if path is not None and self._is_relu_attribute(path):
@@ -351,9 +353,8 @@ def argument_hints(module: nn.Module) -> dict[str, ArgumentHint]:
             if isinstance(key, ast.Constant) and isinstance(key.value, str):
                 if key.value not in hint.keys:
                     hint.keys.append(key.value)
-            elif _int_constant(key) is not None:  # type: ignore[arg-type]
+            elif (index := _int_constant(key)) is not None:
                 hint.sequence_use = True
-                index = _int_constant(key)  # type: ignore[arg-type]
                 hint.count = max(hint.count, index + 1 if index >= 0 else -index)
         elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and node.value.id in hints:
             target = node.targets[0]

@@ -16,7 +16,7 @@
     target-std = 0.05
 
 The nearest pyproject.toml upward from the working directory that has a `[tool.relulint]` table is used
-(as ruff does); paths in it (file targets, `baseline`, `data`, `scripts`, `per-file-ignores` globs) are
+(as ruff does; `relulint.project.find_pyproject` finds it); paths in it (file targets, `baseline`, `data`, `scripts`, `per-file-ignores` globs) are
 relative to its directory. Keys are kebab-case; the result maps them to `Options`' snake_case fields. The
 command line overrides everything here. An unknown key or a wrong type is a `ConfigError` (exit code 2)
 whose one-line message names the key, e.g.
@@ -26,7 +26,6 @@ whose one-line message names the key, e.g.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,11 +34,9 @@ from typing import Any
 from relulint.errors import ConfigError
 from relulint.option_specs import TABLE, TARGETS, Source, config_specs, display_path, validate
 from relulint.option_types import InvalidValue, rule_option_kind, unknown_key
+from relulint.project import find_pyproject, read_toml
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - python 3.10
-    import tomli as tomllib
+__all__ = ["ConfigResult", "find_pyproject", "load_config"]
 
 
 @dataclass(frozen=True)
@@ -56,59 +53,6 @@ class ConfigResult:
     path: Path | None = None
 
 
-# ------------------------------------------------------------------------------------------ finding
-
-
-def find_pyproject(start: Path) -> Path | None:
-    """The nearest `pyproject.toml` at or above `start` that has a `[tool.relulint]` table."""
-    directory = Path(start).resolve()
-    if directory.is_file():
-        directory = directory.parent
-    for candidate_dir in (directory, *directory.parents):
-        candidate = candidate_dir / "pyproject.toml"
-        if candidate.is_file() and _has_relulint_table(candidate):
-            return candidate
-    return None
-
-
-# "relulint" as UTF-8 (and ASCII, Latin-1, ...), and as UTF-16: a file that mentions it but cannot be read
-# as UTF-8 is relulint's configuration, broken, never a file to skip silently
-_MENTIONS = (b"relulint", "relulint".encode("utf-16-le"), "relulint".encode("utf-16-be"))
-
-
-def _has_relulint_table(path: Path) -> bool:
-    """Cheap test before parsing: does the file mention `tool.relulint` at all? Then parse to be sure.
-
-    A file that mentions relulint but is not valid UTF-8 (TOML files must be) is a `ConfigError`.
-    """
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return False
-    if not any(mention in data for mention in _MENTIONS):
-        return False
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ConfigError(
-            f"{_display(path)}: not valid UTF-8 ({error.reason} at byte {error.start})",
-            hint="save pyproject.toml as UTF-8 (TOML files must be UTF-8)",
-        ) from None
-    return "relulint" in _read_toml(path).get("tool", {})
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(
-            f"{_display(path)}: invalid TOML: {error}", hint="fix the syntax of pyproject.toml"
-        ) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{_display(path)}: cannot read: {error}") from None
-
-
 _display = display_path
 
 
@@ -121,7 +65,7 @@ def load_config(start: Path) -> ConfigResult:
     path = find_pyproject(start)
     if path is None:
         return ConfigResult()
-    table = _read_toml(path).get("tool", {}).get("relulint", {})
+    table = read_toml(path).get("tool", {}).get("relulint", {})
     reader = _Reader(path=path, base_dir=path.parent, cwd=start if start.is_dir() else start.parent)
     options, targets = reader.read(table)
     return ConfigResult(options=options, targets=tuple(targets), base_dir=path.parent, path=path)

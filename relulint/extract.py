@@ -254,10 +254,11 @@ def _pooled_inits(loaded: LoadedModel, layers: tuple[Layer, ...]) -> tuple[Layer
     hidden = [i for i, layer in enumerate(layers) if layer.activation == "relu"][1:]
     if len(hidden) < 2 or not any(relulint.inits.unconfirmed(layers[i].weight_init) for i in hidden):
         return layers  # every law confirmed by its own values: nothing to re-read (no tensor copies)
-    rows = []
+    rows: list[torch.Tensor | None] = []
     for i in hidden:
         weight, bias = _layer_tensors(loaded, layers[i].module)
-        bias_law = layers[i].bias_init.law if layers[i].bias_init is not None else None
+        bias_init = layers[i].bias_init
+        bias_law = bias_init.law if bias_init is not None else None
         if bias_law in ("constant", "zeros"):
             bias = None  # a known constant bias (dying Fig. 4) is no sign of an asymmetric weight law
         if weight is None:
@@ -474,7 +475,8 @@ def longest_paths(tails: Mapping[int, Tail]) -> dict[int, tuple[int, ...]]:
     best: dict[int, tuple[tuple[int, int], tuple[int, ...]]] = {}
     for node_id in sorted(tails, reverse=True):
         tail = tails[node_id]
-        score, rest = (0, 0), ()
+        score = (0, 0)
+        rest: tuple[int, ...] = ()
         for successor in tail.successors:
             if successor in best and best[successor][0] > score:
                 score, rest = best[successor]
@@ -601,7 +603,8 @@ def pointwise_conv_layer(module: nn.Module, qualname: str) -> Layer | None:
     """A 1×1 `Conv1d` / `Conv2d` / `Conv3d` (no groups, no padding): a Linear over the channels, applied at
     every position (the lifting / projection MLPs of neural operators). Width = ``out_channels``. Any other
     convolution mixes positions and is not a layer of a chain."""
-    if type(module) not in (nn.Conv1d, nn.Conv2d, nn.Conv3d):
+    convolutions = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+    if not isinstance(module, convolutions) or type(module) not in convolutions:  # exactly, no subclass
         return None
     if any(k != 1 for k in module.kernel_size) or module.groups != 1:
         return None

@@ -14,6 +14,7 @@ layers plus a linear output layer (Eq. 2.1); `relulint.theory.layers` converts.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -322,9 +323,84 @@ class ProbeResult:
         }
 
 
+GRAPH_ROLES = (
+    "input",  # a forward argument
+    "output",  # what forward returns
+    "linear",  # nn.Linear, a custom linear-like module, a 1×1 convolution, F.linear
+    "relu",  # every spelling of max(x, 0) (`relulint.extract`'s list: nn.ReLU, F.relu, clamp(min=0), ...)
+    "activation",  # any other activation; `GraphNode.name` says which ("sigmoid", "tanh", "gelu", ...)
+    "norm",  # batchnorm, layernorm, groupnorm, instancenorm, rmsnorm (`GraphNode.name`)
+    "dropout",
+    "transparent",  # views, reshapes, dtype casts, nn.Identity, a slice, x * 2: the values pass through
+    "residual",  # an add / sub of two different tensors
+    "concat",  # cat / stack of two or more tensors
+    "other",  # anything else (a container module called as one, an embedding, a matmul, ...)
+)
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """One operation of the captured forward pass as the rules see it (`ModelGraph`): plain data.
+
+    `role` is one of `GRAPH_ROLES`, decided by the same vocabulary that finds the ReLU chains
+    (`relulint.extract.classify`); `name` refines it ("sigmoid" for an activation, "layernorm" for a norm,
+    "add" for a residual, the class or function name for "other"). `module` / `module_type` name the
+    submodule a module call runs (qualified name, class name); `args` holds its literal arguments only
+    (numbers, strings, booleans, None and tuples of them), never a tensor.
+    """
+
+    id: int
+    kind: str  # "input", "module", "function", "method", "output" (`NodeKind`)
+    target: str  # the module's qualified name, or the function / method name ("relu", "add", "cat", ...)
+    role: str
+    name: str = ""
+    inputs: tuple[int, ...] = ()  # ids of the nodes whose outputs this node consumes, in argument order
+    module: str | None = None
+    module_type: str | None = None
+    args: Mapping[str, Any] = field(default_factory=dict)
+    location: Location | None = None  # the line in the user's code, when known
+
+
+@dataclass(frozen=True)
+class ModelGraph:
+    """The captured forward pass (`Capture`) as `GraphNode`s in forward order, for rules about something
+    other than ReLU chains (`ModelFacts.graph`). Built by `relulint.graph.model_graph`."""
+
+    method: str = ""  # the capture method: "fx", "hooks", "torchscript" or "registration"
+    nodes: tuple[GraphNode, ...] = ()
+
+    @functools.cached_property
+    def _by_id(self) -> dict[int, GraphNode]:
+        return {node.id: node for node in self.nodes}
+
+    @functools.cached_property
+    def _consumers(self) -> dict[int, tuple[GraphNode, ...]]:
+        users: dict[int, list[GraphNode]] = {}
+        for node in self.nodes:
+            for source in dict.fromkeys(node.inputs):
+                users.setdefault(source, []).append(node)
+        return {source: tuple(found) for source, found in users.items()}
+
+    def node(self, node_id: int) -> GraphNode:
+        return self._by_id[node_id]
+
+    def inputs(self, node: GraphNode) -> tuple[GraphNode, ...]:
+        """The nodes `node` reads, in argument order (each once)."""
+        return tuple(self._by_id[i] for i in dict.fromkeys(node.inputs) if i in self._by_id)
+
+    def consumers(self, node: GraphNode) -> tuple[GraphNode, ...]:
+        """The nodes that read `node`'s output, in forward order."""
+        return self._consumers.get(node.id, ())
+
+    def with_role(self, role: str, name: str | None = None) -> tuple[GraphNode, ...]:
+        """Every node of `role` (and `name`, when given), in forward order."""
+        return tuple(n for n in self.nodes if n.role == role and (name is None or n.name == name))
+
+
 @dataclass(frozen=True)
 class ModelFacts:
-    """Everything the rules read about one model: its chains, their inits, and the training set-up."""
+    """Everything the rules read about one model: its chains, their inits, the captured graph (`graph`)
+    and the training set-up."""
 
     target: str
     name: str
@@ -339,6 +415,7 @@ class ModelFacts:
     init_events: tuple[InitEvent, ...] = ()
     capture_notes: tuple[str, ...] = ()  # `Capture.notes`
     capture_gaps: tuple[str, ...] = ()  # `Capture.gaps`: the verdict may be incomplete (RL902)
+    graph: ModelGraph = field(default_factory=ModelGraph)  # every node of the forward pass, as plain data
 
 
 # ------------------------------------------------------------------------------------------- report
@@ -357,7 +434,12 @@ class Finding:
     chain: int | None = None
     fix: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
-    fingerprint: str = ""  # stable id for baselines and SARIF; does not depend on line numbers
+    # stable id for baselines and SARIF, no line numbers in it: filled once when the report is built
+    # (`relulint.fingerprints`), never by a rule
+    fingerprint: str = ""
+    # what identifies a finding about a place in a file rather than about a model (RL900: an unused
+    # comment, by its text and its occurrence in the file); "" for a finding about a model or a chain
+    anchor: str = ""
 
     @property
     def path(self) -> str:

@@ -63,7 +63,7 @@ def _moments(dist: Distribution) -> tuple[float, float]:
     if tuple(dist.batch_shape) or tuple(dist.event_shape):
         raise ValueError(f"RAI needs a scalar law P, got batch_shape={tuple(dist.batch_shape)}")
     support = dist.support
-    if support.is_discrete or bool(support.check(torch.tensor(-1e-6))):
+    if support is None or support.is_discrete or bool(support.check(torch.tensor(-1e-6))):
         raise ValueError(
             f"RAI needs a continuous law P on [0, M] (dying §4.1); {dist!r} has support {support}"
         )

@@ -4,9 +4,9 @@
 
 * a file's *import root* is the directory above its top package (found by walking up through directories
   holding an ``__init__.py``), or its own directory when it is not in a package; that root and the
-  project root (the nearest parent with ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``) are
-  inserted at the front of ``sys.path`` when missing, and **stay there** (like pytest: code that imports
-  lazily, e.g. inside ``forward``, keeps working);
+  project root (the nearest parent with ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``:
+  `relulint.project.project_root`) are inserted at the front of ``sys.path`` when missing, and **stay
+  there** (like pytest: code that imports lazily, e.g. inside ``forward``, keeps working);
 * the file is imported under its dotted name (``pkg/sub/mod.py`` → ``pkg.sub.mod``), so relative and
   sibling imports work; a file outside a package is imported under its basename (``model``);
 * when ``sys.modules`` already holds a *different* module under that name (two ``model.py`` files in one
@@ -59,11 +59,11 @@ from typing import Any
 
 from relulint.errors import LoadError, UsageError, UserCodeError
 from relulint.facts import LoadedModel, Location, Skipped, Target
+from relulint.project import project_root
 from relulint.sandbox import RELULINT, USER, Origins, display_path, seeded_global_rng, user_code
 
 __all__ = ["from_module", "import_file", "load"]
 
-PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 _IMPORTED: dict[str, _Imported] = {}  # normcase(resolved path) → the import and what it depends on
 _IMPORT_RECORDS: dict[str, Any] = {}  # normcase(resolved path) → _ImportRecord
 
@@ -98,14 +98,6 @@ def package_layout(path: Path) -> tuple[Path, list[str]]:
         parts.insert(0, directory.name)
         directory = directory.parent
     return directory, parts
-
-
-def project_root(start: Path) -> Path | None:
-    """The nearest directory at or above ``start`` holding a project marker (pyproject.toml, .git, …)."""
-    for directory in (start, *start.parents):
-        if any((directory / marker).exists() for marker in PROJECT_MARKERS):
-            return directory
-    return None
 
 
 class _OwnImportsFinder:
@@ -900,7 +892,12 @@ def _load_file(ctx: _Context, strict: bool = False) -> tuple[list[LoadedModel], 
 
 def nothing_built_error(where: str, skipped: list[Skipped]) -> LoadError:
     """The error for a file target that defines nn.Module classes none of which could be built."""
-    detail = "\n".join(f"  {s.name} ({s.location.path}:{s.location.line}): {s.reason}" for s in skipped)
+    detail = "\n".join(
+        f"  {s.name} ({s.location.path}:{s.location.line}): {s.reason}"
+        if s.location is not None
+        else f"  {s.name}: {s.reason}"
+        for s in skipped
+    )
     count = len(skipped)
     first = skipped[0].name if skipped else "Net"
     factory = "make_" + re.sub(r"\W", "_", first.rsplit(".", 1)[-1]).lower()
@@ -977,7 +974,7 @@ def _class_location(cls: type, origins: Origins, cache: dict[type, Location | No
 
 def _caller_location(origins: Origins) -> Location | None:
     """The innermost user frame on the stack (the line that called `relulint.check`)."""
-    frame = sys._getframe(1)
+    frame: types.FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
         if origins.kind(filename) == USER:

@@ -241,6 +241,7 @@ class Source:
 
     def message(self, spec: OptionSpec, error: InvalidValue) -> str:
         problem = error.problem()
+        name: str | None
         if self.where == "cli":
             name = spec.flag or spec.name
             return f"{name}: {problem}" if error.detail is not None else f"{name} {problem}"

@@ -4,22 +4,21 @@ A rule is a small class that carries its metadata (code, name, severity, groups)
 the sections of ruff's rule pages (What it does / Why is this bad? / Example / Use instead / Options /
 References) and its example models (`VALID` stay silent, `INVALID` fire at the line marked
 `# expect: CODE`). The test-suite turns every example into a test, so adding a rule adds its tests.
+
+A rule reads one `ModelFacts`: the ReLU chains (`facts.chains`), the whole captured graph as plain records
+(`facts.graph`), the training set-up and the probes; it never computes a fingerprint (the report does,
+`relulint.fingerprints`). Rules are the modules of `rules/` (shipped as `relulint.rules`) and those that
+installed packages declare under the `relulint.rules` entry-point group (`ENTRY_POINT_GROUP`).
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import importlib
-import os
 import pkgutil
 import re
 import textwrap
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 from relulint.facts import Chain, Finding, Location, ModelFacts, Severity
@@ -136,7 +135,6 @@ class Rule:
             chain=chain.index if chain is not None else None,
             fix=fix,
             details=dict(details or {}),
-            fingerprint=fingerprint(cls.code, facts.path, facts.name, chain),
         )
 
     @classmethod
@@ -187,6 +185,11 @@ def register(rule: type[Rule]) -> type[Rule]:
 
 _DISCOVERED: list[bool] = []  # set once every module under `rules/` has been imported
 
+#: the entry-point group of rule plugins: a package that declares
+#: ``[project.entry-points."relulint.rules"] my-rule = "my_package.my_rule"`` has that module imported
+#: (and so its `Rule` subclasses registered) with the built-in rules (CONTRIBUTING.md, "Rules of your own")
+ENTRY_POINT_GROUP = "relulint.rules"
+
 
 def _discover() -> None:
     import relulint.rules as package
@@ -196,6 +199,24 @@ def _discover() -> None:
     for info in pkgutil.iter_modules(package.__path__):
         if not info.name.startswith("_"):
             importlib.import_module(f"{package.__name__}.{info.name}")
+    _load_plugins()
+
+
+def _load_plugins() -> None:
+    """Import every module (or class) registered under `ENTRY_POINT_GROUP`; one that fails is a
+    `ConfigError` (exit code 2) naming it."""
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            entry.load()
+        except Exception as error:
+            from relulint.errors import ConfigError
+
+            raise ConfigError(
+                f"rule plugin {entry.name!r} ({entry.value}) failed to load: {type(error).__name__}: {error}",
+                hint=f"fix or uninstall the package that declares it (entry points '{ENTRY_POINT_GROUP}')",
+            ) from None
 
 
 def all_rules() -> dict[str, type[Rule]]:
@@ -268,78 +289,10 @@ def enabled_rules(options: Options) -> list[type[Rule]]:
     return [rule for code, rule in all_rules().items() if code in codes]
 
 
-# -------------------------------------------------------------------------------------- fingerprints
-
-
-def fingerprint_root(cwd: str | Path | None = None) -> Path:
-    """The directory fingerprints' paths are relative to: the directory of the pyproject.toml holding
-    `[tool.relulint]` (found upward from `cwd`, as the config is), else the git root, else `cwd`."""
-    from relulint.config import find_pyproject
-    from relulint.errors import ConfigError
-
-    start = Path(cwd if cwd is not None else Path.cwd()).resolve()
-    try:
-        config = find_pyproject(start)
-    except ConfigError:  # an unreadable pyproject.toml is reported by the config loader, not here
-        config = None
-    if config is not None:
-        return config.parent
-    return next((d for d in (start, *start.parents) if (d / ".git").exists()), start)
-
-
-_PINNED_ROOT: ContextVar[Callable[[], Path] | None] = ContextVar("relulint_pinned_root", default=None)
-
-
-@contextmanager
-def pinned_root() -> Iterator[None]:
-    """Within the block, `project_path` / `fingerprint` without a `root` share one `fingerprint_root()`,
-    worked out on first use, instead of walking up to pyproject.toml for every finding. For blocks that
-    run no user code and change neither the working directory nor a pyproject.toml / `.git`."""
-    token = _PINNED_ROOT.set(functools.cache(fingerprint_root))
-    try:
-        yield
-    finally:
-        _PINNED_ROOT.reset(token)
-
-
-def project_path(path: str, root: Path | None = None) -> str:
-    """`path` (relative to the working directory, or absolute) relative to `fingerprint_root()`, posix;
-    the path as given (posix) when it lies outside the root or is not a file path (`<module>`)."""
-    if not path or path.startswith("<"):
-        return path
-    if root is None:
-        pinned = _PINNED_ROOT.get()
-        root = pinned() if pinned is not None else fingerprint_root()
-    absolute = Path(os.path.abspath(path))
-    try:
-        return absolute.resolve().relative_to(root.resolve()).as_posix()
-    except (ValueError, OSError):
-        return Path(path).as_posix()
-
-
-def fingerprint(
-    code: str, path: str, model: str, chain: Chain | None = None, extra: str = "", root: Path | None = None
-) -> str:
-    """The stable, line-free id of a finding (SARIF partialFingerprints, baseline keys): rule code, the
-    model's file relative to the project root (so it does not depend on the working directory), the
-    model's name, and for a chain finding the chain's layer names and shape."""
-    parts = [
-        code,
-        project_path(path, root),
-        model,
-        ",".join(chain.modules) if chain else "",
-        chain.shape if chain else "",
-    ]
-    if extra:
-        parts.append(extra)
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-
-
 def run_rules(facts: ModelFacts, options: Options) -> Iterator[Finding]:
     """Every enabled rule's findings on one model, with severity overrides applied."""
     ctx = RuleContext(options)
-    with pinned_root():  # one root look-up per model, not per finding; left before yielding to the caller
-        found = [finding for rule in enabled_rules(options) for finding in rule().check(facts, ctx)]
+    found = [finding for rule in enabled_rules(options) for finding in rule().check(facts, ctx)]
     for finding in found:
         override = options.severity_overrides.get(finding.code)
         if override is not None and override != finding.severity:

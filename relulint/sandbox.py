@@ -85,8 +85,9 @@ def _find_library_dirs() -> tuple[str, ...]:
     except (AttributeError, ImportError):  # pragma: no cover - virtualenv's old site module
         pass
     torch = sys.modules.get("torch")
-    if torch is not None and getattr(torch, "__file__", None):
-        found.add(os.path.dirname(os.path.abspath(torch.__file__)))
+    torch_file = getattr(torch, "__file__", None) if torch is not None else None
+    if torch_file:
+        found.add(os.path.dirname(os.path.abspath(torch_file)))
     return tuple(
         sorted({os.path.abspath(p).rstrip(os.sep) + os.sep for p in found if p}, key=len, reverse=True)
     )

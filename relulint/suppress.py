@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from relulint.facts import Finding, Location, Report, Severity
+from relulint.facts import Finding, Location, Report, Severity, TargetReport
 from relulint.options import Options
 
 UNUSED_CODE = "RL900"
@@ -266,9 +266,9 @@ def _unused_problem(directive: Directive, used: set[str], enabled: set[str]) -> 
 def _unused_finding(
     directive: Directive, problem: str, severity: Severity, name: str, occurrence: int
 ) -> Finding:
-    from relulint.registry import fingerprint
+    from relulint.fingerprints import fingerprint
 
-    return Finding(
+    finding = Finding(
         code=UNUSED_CODE,
         name=name,
         severity=severity,
@@ -277,8 +277,11 @@ def _unused_finding(
         fix="remove the comment (or the codes it lists that no longer fire)",
         details={"directive": directive.text, "codes": list(directive.codes)},
         # the directive's text and its occurrence in the file, not its line: stable when lines move
-        fingerprint=fingerprint(UNUSED_CODE, directive.path, "", extra=f"{directive.text}|{occurrence}"),
+        anchor=f"{directive.text}|{occurrence}",
     )
+    # built while the report is (`suppress_report`); fingerprinted here too for callers of
+    # `apply_suppressions`, by the one function `relulint.fingerprints.fingerprint_report` uses
+    return dataclasses.replace(finding, fingerprint=fingerprint(finding))
 
 
 def _all_codes() -> list[str]:
@@ -338,14 +341,14 @@ def suppress_report(report: Report, options: Options | None = None, cwd: Path | 
     )
     kept_ids = {id(f) for f in kept}
     cache = SourceCache(cwd)
-    owner = {}
+    owner: dict[str, TargetReport] = {}
     for target in report.targets:
         owner.setdefault(cache.key(target.path), target)
     extra: dict[int, list[Finding]] = {}
     for finding in unused:
-        target = owner.get(cache.key(finding.path))
-        if target is not None:
-            extra.setdefault(id(target), []).append(dataclasses.replace(finding, target=target.target))
+        owning = owner.get(cache.key(finding.path))
+        if owning is not None:
+            extra.setdefault(id(owning), []).append(dataclasses.replace(finding, target=owning.target))
     targets = []
     for target in report.targets:
         findings = [f for f in target.findings if id(f) in kept_ids] + extra.get(id(target), [])

@@ -424,6 +424,7 @@ def resolve_beta1(facts: TrainingFacts) -> TrainingFacts:
         note = f"β1 = {beta1:g} from {flag} overrides betas={shown} ({where})"
     else:
         note = f"β1 = {beta1:g} from {flag}"
+    assert momentum_source is not None  # it wins only from the command line or the config
     sources = dict(facts.sources)
     sources["betas"] = momentum_source
     return _note(replace(facts, betas=(beta1, float(beta2)), sources=_pairs(sources)), note)
@@ -487,7 +488,7 @@ def merge_script_call(facts: TrainingFacts, call: OptimizerCall) -> TrainingFact
         return _note(
             facts, f"{call.describe()} ignored: the optimizer is set to {facts.optimizer!r} explicitly"
         )
-    sources = {key: source_of(facts, key) for key in _OPTIMIZER_FIELDS if source_of(facts, key)}
+    sources = {key: source for key in _OPTIMIZER_FIELDS if (source := source_of(facts, key))}
     changes: dict[str, Any] = {"optimizer": call.optimizer, "location": call.location}
     sources.setdefault("optimizer", "script")
     notes = [f"optimizer {call.optimizer} from {where}"]

@@ -60,9 +60,10 @@ def theory_values(chain: Chain, p: float) -> dict[str, float | int | str | None]
     if uniform and chain.input_dim == 1 and widths and len(widths) == chain.depth:
         excluded = lower_bound_excluded(chain)
         if excluded is None:
-            values["p_lower"] = p_born_dead_lower_din1(len(widths), width)
+            p_lower = p_born_dead_lower_din1(len(widths), width)
+            values["p_lower"] = p_lower
             if width == 2:
-                values["p_width2"] = max(p_collapse_width2(len(widths)), values["p_lower"])
+                values["p_width2"] = max(p_collapse_width2(len(widths)), p_lower)
         elif len(widths) >= 2:
             values["no_lower_bound"] = excluded  # Thm 3.3 would be quoted, but its hypotheses fail
     return values
@@ -304,11 +305,11 @@ class BornDeadReluChain(Rule):
                     details={"probability": probability, "source": "bound-not-applicable", "p": p},
                 )
         for kill_set in kill_sets(facts.chains):
-            chain = single_chain(kill_set, facts.chains)
-            if chain is None:
+            alone = single_chain(kill_set, facts.chains)
+            if alone is None:
                 yield from self.path_finding(facts, kill_set, p)
-            elif chain.index not in told:
-                yield from self.chain_finding(facts, chain, p)
+            elif alone.index not in told:
+                yield from self.chain_finding(facts, alone, p)
 
     def chain_finding(self, facts: ModelFacts, chain: Chain, p: float) -> Iterator[Finding]:
         """The finding for a kill set that is one chain's layers (the usual case): the probe may decide."""
@@ -436,7 +437,7 @@ DEGENERATE_FIX = (
 )
 
 
-def fix_for(widths: tuple[int, ...], safe: int | None, need: int | None) -> str:
+def fix_for(widths: tuple[int, ...], safe: int | None, need: int) -> str:
     """The fixes for ReLU layers of these widths that can kill the network."""
     fixes = [
         f"widen to {need} (P ≤ {percent(p_born_dead_upper([need] * len(widths)))})",

@@ -70,7 +70,7 @@ from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
 
-from relulint.facts import Chain, Finding, Layer, ModelFacts, Report, Skipped, TargetReport
+from relulint.facts import Chain, Finding, Layer, ModelFacts, Report, Severity, Skipped, TargetReport
 from relulint.options import Options
 from relulint.summary import (
     LIKELY_DEAD,
@@ -88,7 +88,7 @@ JSON_VERSION = 1
 def jsonable(value: Any) -> Any:
     """`value` as strict-JSON data: tuples → lists, non-finite floats → null, enums/paths → strings."""
     if value is None or isinstance(value, (bool, int, str)):
-        return value.label if hasattr(value, "label") and not isinstance(value, bool) else value
+        return value.label if isinstance(value, Severity) else value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):

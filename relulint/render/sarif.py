@@ -80,15 +80,6 @@ def unknown_descriptor(finding: Finding) -> dict[str, Any]:
     }
 
 
-def fingerprint(finding: Finding) -> str:
-    """The finding's stable fingerprint; derived from code, target and path if the rule left it empty."""
-    if finding.fingerprint:
-        return finding.fingerprint
-    from relulint.registry import fingerprint as stable
-
-    return stable(finding.code, finding.path, finding.target, extra=str(finding.chain))
-
-
 def result(finding: Finding, rule_index: int, root: Path | None = None) -> dict[str, Any]:
     text = finding.message if not finding.fix else f"{finding.message}\nFix: {finding.fix}"
     return {
@@ -97,7 +88,7 @@ def result(finding: Finding, rule_index: int, root: Path | None = None) -> dict[
         "level": LEVELS[finding.severity],
         "message": {"text": text},
         "locations": [physical_location(finding.location, root)],
-        "partialFingerprints": {FINGERPRINT_KEY: fingerprint(finding)},
+        "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
         "properties": jsonable(
             {"target": finding.target, "chain": finding.chain, "details": dict(finding.details)}
         ),
@@ -118,8 +109,11 @@ def sarif_document(
     report: Report, *, options: Options | None = None, root: Path | None = None
 ) -> dict[str, Any]:
     """The SARIF log as Python data."""
+    from relulint.fingerprints import fingerprint_report
     from relulint.registry import all_rules
 
+    if any(not f.fingerprint for f in report.findings):  # a report built by hand, not by `relulint.check`
+        report = fingerprint_report(report, only_missing=True)
     opts = options or Options()
     rules = [rule_descriptor(rule, opts) for rule in all_rules().values()]
     index = {descriptor["id"]: i for i, descriptor in enumerate(rules)}

@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Console, Group, JustifyMethod
 from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
@@ -236,7 +236,13 @@ def statistics_table(report: Report) -> Table:
     from relulint.render.statistics import statistics
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title=None)
-    for column, justify in (("count", "right"), ("code", "left"), ("name", "left"), ("severity", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("count", "right"),
+        ("code", "left"),
+        ("name", "left"),
+        ("severity", "left"),
+    )
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     for row in statistics(report):
         table.add_row(str(row["count"]), row["code"], row["name"], row["severity"])
