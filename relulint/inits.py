@@ -551,7 +551,7 @@ class InitRecorder:
                 if registry is not None:
                     key = registry.key_of(param)
                     key = key if key is not None else registry.key_of_owner(owner, local)
-                if key is not None:
+                if key is not None and registry is not None:
                     linked = [
                         (mine[seq], partial) for seq, partial in registry.links.get(key, ()) if seq in mine
                     ]
@@ -590,7 +590,8 @@ def _gain(nonlinearity: str, param: Any) -> float:
     try:
         from torch.nn.init import calculate_gain
 
-        return float(calculate_gain(nonlinearity, param))
+        gain: Any = calculate_gain  # its first parameter is typed as a Literal of the names it knows
+        return float(gain(nonlinearity, param))
     except (ValueError, TypeError):
         return 1.0
 
@@ -1001,6 +1002,7 @@ def fingerprint(tensor: Any, kind: str = "weight", *, fan_in: int | None = None)
             return InitInfo("orthogonal", True, sigma2, mean, {**args, "gain": gain})
     if n < MIN_ENTRIES:
         return InitInfo("unknown", None, sigma2, mean, args, note=f"too few entries to fingerprint ({n})")
+    assert var is not None and sigma2 is not None  # n ≥ MIN_ENTRIES > 1
     if kind == "weight" and x.ndim >= 2:
         rai = _rai_signature(x)
         if rai is not None:
@@ -1305,7 +1307,11 @@ def describe_layer(loaded: Any, qualname: str) -> tuple[InitInfo | None, InitInf
         return None, None
     weight = getattr(module, "weight", None)
     bias = getattr(module, "bias", None)
-    fan_in = int(weight.shape[1]) if hasattr(weight, "shape") and len(weight.shape) == 2 else None
+    fan_in = (
+        int(weight.shape[1])
+        if weight is not None and hasattr(weight, "shape") and len(weight.shape) == 2
+        else None
+    )
     events = tuple(getattr(loaded, "init_events", ()) or ())
     prefix = f"{qualname}." if qualname else ""
     infos: list[InitInfo | None] = []
