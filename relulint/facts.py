@@ -335,6 +335,7 @@ class ModelFacts:
     init_events: tuple[InitEvent, ...] = ()
     capture_notes: tuple[str, ...] = ()  # `Capture.notes`
     capture_gaps: tuple[str, ...] = ()  # `Capture.gaps`: the verdict may be incomplete (RL902)
+    audit: Any = None  # `relulint.audit.records.AuditFacts` after `relulint audit` (RL501-RL503); else None
 
 
 # ------------------------------------------------------------------------------------------- report
