@@ -12,8 +12,8 @@ from relulint.registry import Case, Rule, RuleContext
 
 CAUSES = {
     "RL101": "RL101 born-dead-relu-chain: the chain is deep and narrow enough to start dead (collapse Thm 8)",
-    "RL102": "RL102: the born-dead probability stays high over restarts (nonconvergence Prop 4.2)",
-    "RL201": "RL201: the initialization is not the symmetric one collapse Thm 8 assumes",
+    "RL201": "RL201: a symmetric init (He, Xavier, ...) on a deep, narrow chain; RAI avoids it (dying §4)",
+    "RL301": "RL301: weight normalization does not keep deep, narrow nets from dying (collapse §5)",
     "RL401": "RL401: small targets with an oscillating momentum optimizer kill ReLUs (momentum §5)",
 }
 FIX = (
@@ -166,7 +166,9 @@ class CollapsedNetwork(Rule):
                 details=self._details(audit, None, None),
             )
 
-    def _layer_finding(self, facts: ModelFacts, audit: Any, activity: Any, chain: Any, layer: int, exact: bool) -> Finding:
+    def _layer_finding(
+        self, facts: ModelFacts, audit: Any, activity: Any, chain: Any, layer: int, exact: bool
+    ) -> Finding:
         record = activity.layers[layer]
         zero = "zero on every one" if exact else "below 1e-6 (not exactly zero) on every one"
         text = (
@@ -206,7 +208,7 @@ class CollapsedNetwork(Rule):
         if audit.loss and output.matches and {"mse": "mean", "mae": "median"}[audit.loss] != output.matches:
             text += f" — not the {'mean' if audit.loss == 'mse' else 'median'} --loss {audit.loss} leads to"
         if output.r2 is not None:
-            text += f"; R² = {output.r2:.3g}"
+            text += f"; R² = {round(output.r2, 3) + 0.0:.3f}"
         return text + "."
 
     @staticmethod

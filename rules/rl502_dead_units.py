@@ -28,7 +28,8 @@ class DeadUnits(Rule):
         input (`--data`, else the domain) and warns when they are at least `dead-fraction` of the layer
         (default 0.5; `--dead-fraction`, or `[tool.relulint.rules.RL502] dead-fraction`). The message lists
         the dead units, the near-dead ones (non-zero somewhere but never above 1e-6) apart, and the layer's
-        live width. A layer dead as a whole is RL501's, not reported again here.
+        live width. A layer dead as a whole is RL501's, not reported again here, nor are the layers after
+        it (their input is constant).
     """
     why = """
         A unit whose ReLU is zero on every training input receives no gradient for its incoming weights and
@@ -110,7 +111,10 @@ class DeadUnits(Rule):
         chains = {c.index: c for c in facts.chains}
         for activity in audit.chains:
             chain = chains.get(activity.index)
+            collapsed = activity.dead_layer
             for layer in activity.layers:
+                if collapsed is not None and layer.index > collapsed:
+                    break  # after the all-zero layer the input is constant: RL501 explains these layers
                 if not layer.measured or layer.all_dead or layer.width == 0:
                     continue
                 if layer.dead_fraction < threshold or not layer.dead_units:
@@ -121,7 +125,11 @@ class DeadUnits(Rule):
                     if layer.near_dead_units
                     else ""
                 )
-                location = chain.layers[layer.index].location if chain and chain.layers[layer.index].location else None
+                location = (
+                    chain.layers[layer.index].location
+                    if chain and chain.layers[layer.index].location
+                    else None
+                )
                 yield self.finding(
                     facts,
                     f"Hidden layer {layer.index} ({layer.module or 'functional'}, width {layer.width}) of chain "

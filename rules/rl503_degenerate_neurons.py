@@ -123,10 +123,16 @@ class DegenerateNeurons(Rule):
                 if kind in ("zero-in", "zero-out"):
                     shown = ", ".join(str(u) for d in found for u in d.units)
                 elif kind == "unbalanced":
-                    shown = ", ".join(f"{d.units[0]} (ratio {d.value:.3g}, s = {d.scale:.3g})" for d in found[:SHOWN])
+                    shown = ", ".join(
+                        f"{d.units[0]} (ratio {d.value:.3g}, s = {d.scale:.3g})" for d in found[:SHOWN]
+                    )
                 else:
                     shown = ", ".join(f"({d.units[0]}, {d.units[1]})" for d in found[:SHOWN])
-                more = f" … (+{len(found) - SHOWN})" if len(found) > SHOWN and kind not in ("zero-in", "zero-out") else ""
+                more = (
+                    f" … (+{len(found) - SHOWN})"
+                    if len(found) > SHOWN and kind not in ("zero-in", "zero-out")
+                    else ""
+                )
                 parts.append(f"{text}: {shown}{more}")
             exact = chain_index in audit.exact_two_layer
             scope = (
@@ -137,7 +143,9 @@ class DegenerateNeurons(Rule):
             location = chain.layers[layer].location if chain and chain.layers[layer].location else None
             yield self.finding(
                 facts,
-                f"Hidden layer {layer} ({items[0].module}) of chain #{chain_index}: " + "; ".join(parts) + f" ({scope}).",
+                f"Hidden layer {layer} ({items[0].module}) of chain #{chain_index}: "
+                + "; ".join(parts)
+                + f" ({scope}).",
                 chain=chain,
                 location=location,
                 fix=(
@@ -149,7 +157,8 @@ class DegenerateNeurons(Rule):
                     "layer": layer,
                     "exact": exact,
                     "degenerate": [
-                        {"kind": d.kind, "units": list(d.units), "value": d.value, "scale": d.scale} for d in items
+                        {"kind": d.kind, "units": list(d.units), "value": d.value, "scale": d.scale}
+                        for d in items
                     ],
                 },
             )

@@ -24,7 +24,7 @@ from relulint.facts import LoadedModel, Report, Skipped, TargetReport
 from relulint.options import Options
 
 AUDIT_GROUPS = ("audit", "relulint")
-CAUSE_RULES = ("RL101", "RL102", "RL201", "RL401")  # architecture / init / training rules that explain RL501
+CAUSE_RULES = ("RL101", "RL201", "RL301", "RL401")  # architecture / init / training rules that explain RL501
 
 
 def audit(
@@ -102,13 +102,15 @@ def audit_facts(loaded: LoadedModel, facts: Any, options: Options, base: Path) -
     model = loaded.module
     key = None
     if options.weights:
-        weights_path = Path(options.weights) if Path(options.weights).is_absolute() else base / options.weights
+        weights_path = (
+            Path(options.weights) if Path(options.weights).is_absolute() else base / options.weights
+        )
         with user_code(options.timeout, f"loading the weights into {loaded.name}", [loaded.path]):
             key = load_weights(model, weights_path).key
     chains = facts.chains
     if options.data:
         xs = read_array(options.data, base, "data")
-        source = f"data: {options.data} ({len(xs)} inputs)"
+        source = f"data: {options.data}"
     else:
         d_in = _input_dim(facts, options)
         xs, source = domain_points(d_in, options.points, options.domain, options.seed)

@@ -85,7 +85,9 @@ def observe(model: nn.Module, chains: tuple[Chain, ...], inputs: torch.Tensor) -
     return result
 
 
-def chain_activity(chains: tuple[Chain, ...], observation: Observation, scale: float) -> tuple[ChainActivity, ...]:
+def chain_activity(
+    chains: tuple[Chain, ...], observation: Observation, scale: float
+) -> tuple[ChainActivity, ...]:
     """Per chain, per hidden layer: dead units (exactly zero on every input), near-dead units, and the
     fraction of inputs each unit is active on."""
     by_chain: dict[int, list[LayerActivity]] = {}

@@ -32,7 +32,9 @@ def read_array(spec: str, base: Path, what: str = "data") -> np.ndarray:
     path, key = split_key(spec, base)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise DataError(f"{what} file {spec}: unsupported format", hint="use .npy, .npz:key, .pt[:key], .csv[:cols]")
+        raise DataError(
+            f"{what} file {spec}: unsupported format", hint="use .npy, .npz:key, .pt[:key], .csv[:cols]"
+        )
     if not path.is_file():
         raise DataError(f"{what} file not found: {path}", hint=f"check the path given to --{what}")
     if key is None and suffix != ".npz":
@@ -60,7 +62,9 @@ def _keyed(path: Path, suffix: str, key: str | None) -> np.ndarray:
             names = list(archive.files)
             if key is None:
                 if len(names) != 1:
-                    raise DataError(f"{path} holds {len(names)} arrays; name one", hint=f"{path.name}:{names[0]}")
+                    raise DataError(
+                        f"{path} holds {len(names)} arrays; name one", hint=f"{path.name}:{names[0]}"
+                    )
                 key = names[0]
             if key not in names:
                 raise DataError(f"{path}: no array {key!r}", hint=f"arrays: {', '.join(names)}")
@@ -76,7 +80,9 @@ def _keyed(path: Path, suffix: str, key: str | None) -> np.ndarray:
         elif isinstance(loaded, (list, tuple)) and key is not None and key.lstrip("-").isdigit():
             value = loaded[int(key)]
         else:
-            raise DataError(f"{path}: cannot select {key!r} from a {type(loaded).__name__}", hint="save a dict")
+            raise DataError(
+                f"{path}: cannot select {key!r} from a {type(loaded).__name__}", hint="save a dict"
+            )
         return value.detach().to(torch.float64).numpy() if isinstance(value, torch.Tensor) else value
     return _csv_columns(path, key or "")
 
@@ -101,7 +107,9 @@ def _csv_columns(path: Path, key: str) -> np.ndarray:
     return np.array([[float(row[c]) for c in columns] for row in rows[1:]], dtype=np.float64)
 
 
-def domain_points(d_in: int, points: int, domain: tuple[float, float] | None, seed: int) -> tuple[np.ndarray, str]:
+def domain_points(
+    d_in: int, points: int, domain: tuple[float, float] | None, seed: int
+) -> tuple[np.ndarray, str]:
     """`points` inputs uniform on the domain (default [-√3, √3]^d_in, `dying` §5), drawn as the probe
     draws its D (`numpy.random.default_rng([seed, 2])`), and how to describe them."""
     from relulint.probe import DEFAULT_HALF_WIDTH

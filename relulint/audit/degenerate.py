@@ -42,7 +42,9 @@ def _weights(model: nn.Module, name: str) -> tuple[torch.Tensor, torch.Tensor | 
     if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
         return None
     bias = getattr(module, "bias", None)
-    return weight.detach().to(torch.float64), bias.detach().to(torch.float64) if isinstance(bias, torch.Tensor) else None
+    return weight.detach().to(torch.float64), bias.detach().to(torch.float64) if isinstance(
+        bias, torch.Tensor
+    ) else None
 
 
 def layer_vectors(model: nn.Module, chain: Chain, i: int) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -70,7 +72,9 @@ def layer_degeneracies(
     module = chain.layers[i].module
     found: list[Degeneracy] = []
 
-    def add(kind: str, units: tuple[int, ...], value: float | None = None, scale: float | None = None) -> None:
+    def add(
+        kind: str, units: tuple[int, ...], value: float | None = None, scale: float | None = None
+    ) -> None:
         found.append(Degeneracy(chain.index, i, module, kind, units, value, scale))
 
     n_in, n_out = incoming.norm(dim=1), outgoing.norm(dim=1)
@@ -104,7 +108,9 @@ def layer_degeneracies(
     return found
 
 
-def degeneracies(model: nn.Module, chains: tuple[Chain, ...], factor: float = DEFAULT_UNBALANCE) -> tuple[Degeneracy, ...]:
+def degeneracies(
+    model: nn.Module, chains: tuple[Chain, ...], factor: float = DEFAULT_UNBALANCE
+) -> tuple[Degeneracy, ...]:
     """`layer_degeneracies` of every hidden layer of every chain that is a plain Linear → ReLU → Linear."""
     found: list[Degeneracy] = []
     for chain in chains:
@@ -122,7 +128,11 @@ def balance(first: nn.Linear, second: nn.Linear, unit: int) -> float:
     """Rescale unit's incoming weights and bias by s and its outgoing weights by 1/s so that both norms
     equal √(‖a‖‖c‖) (`degenerate` Def 3.2); the function is unchanged (positive homogeneity). Returns s."""
     with torch.no_grad():
-        a = torch.cat([first.weight[unit], first.bias[unit : unit + 1]]).norm() if first.bias is not None else first.weight[unit].norm()
+        a = (
+            torch.cat([first.weight[unit], first.bias[unit : unit + 1]]).norm()
+            if first.bias is not None
+            else first.weight[unit].norm()
+        )
         c = second.weight[:, unit].norm()
         s = float(torch.sqrt(c / a))
         first.weight[unit] *= s

@@ -55,7 +55,10 @@ def sites(chain: Chain) -> list[Site]:
 def relu_module_sites(model: nn.Module) -> list[Site]:
     """Fallback when relulint cannot extract chains: every `nn.ReLU` module's output, as chain 0."""
     found = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.ReLU)]
-    return [Site(chain=0, layer=i, module=name, width=0, watch=name, mode="output") for i, (name, _) in enumerate(found)]
+    return [
+        Site(chain=0, layer=i, module=name, width=0, watch=name, mode="output")
+        for i, (name, _) in enumerate(found)
+    ]
 
 
 def rows(tensor: torch.Tensor, width: int) -> torch.Tensor:

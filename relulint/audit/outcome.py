@@ -70,7 +70,7 @@ def output_facts(
 
 
 def matched(d_mean: float, d_median: float, loss: str | None) -> str | None:
-    """"mean" or "median" (the nearer one within the tolerance); when both are within it (a symmetric
+    """ "mean" or "median" (the nearer one within the tolerance); when both are within it (a symmetric
     target), the one the loss converges to (mse → mean, mae → median), else the nearer one."""
     within = {"mean": d_mean <= MATCH_TOLERANCE, "median": d_median <= MATCH_TOLERANCE}
     if within["mean"] and within["median"] and loss in ("mse", "mae"):
@@ -81,7 +81,9 @@ def matched(d_mean: float, d_median: float, loss: str | None) -> str | None:
     return min(candidates, key=lambda name: d_mean if name == "mean" else d_median)
 
 
-def regions(outputs: np.ndarray, inputs: np.ndarray, targets: np.ndarray | None, scale: float) -> tuple[Region, ...]:
+def regions(
+    outputs: np.ndarray, inputs: np.ndarray, targets: np.ndarray | None, scale: float
+) -> tuple[Region, ...]:
     """Sets of inputs (≥ max(3, MIN_REGION·n)) sharing one output value up to NEAR_ZERO·scale."""
     n = outputs.shape[0]
     keys = np.round(outputs / (NEAR_ZERO * scale))
@@ -100,7 +102,12 @@ def regions(outputs: np.ndarray, inputs: np.ndarray, targets: np.ndarray | None,
         if targets is not None:
             ys = targets[members]
             region = Region(
-                region.count, region.value, region.low, region.high, _stat(ys.mean(axis=0)), _stat(np.median(ys, axis=0))
+                region.count,
+                region.value,
+                region.low,
+                region.high,
+                _stat(ys.mean(axis=0)),
+                _stat(np.median(ys, axis=0)),
             )
         found.append(region)
     return tuple(sorted(found, key=lambda r: -r.count))
