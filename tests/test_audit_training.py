@@ -78,8 +78,8 @@ def test_born_dead_net_trained_with_mae_ends_at_the_target_median(tmp_path, data
     model = born_dead(tmp_path)
     b0 = float(model.head.bias.detach())
     median = float(y.double().median())
-    lr, steps = 0.01, 1500  # |s| ≥ 1/2 until b is within the middle half of the targets: it crosses soon
-    assert abs(b0 - median) < 0.5 * lr * steps
+    lr, steps = 0.01, 1500  # far more steps than |b0 − median| / lr: b crosses the median early on
+    assert abs(b0 - median) < 0.1 * lr * steps
     train(model, x, y, "mae", lr, steps)
     torch.save({"epoch": 7, "model_state_dict": model.state_dict()}, tmp_path / "ckpt.pt")
     value = float(model.head.bias.detach())

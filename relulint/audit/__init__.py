@@ -106,7 +106,7 @@ def audit_facts(loaded: LoadedModel, facts: Any, options: Options, base: Path) -
             Path(options.weights) if Path(options.weights).is_absolute() else base / options.weights
         )
         with user_code(options.timeout, f"loading the weights into {loaded.name}", [loaded.path]):
-            key = load_weights(model, weights_path).key
+            key = load_weights(model, weights_path, display=options.weights).key
     chains = facts.chains
     if options.data:
         xs = read_array(options.data, base, "data")

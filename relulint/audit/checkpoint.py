@@ -31,11 +31,13 @@ class Weights:
     prefix: str | None = None  # a wrapper prefix removed from every key
 
 
-def read_checkpoint(path: str | Path) -> Any:
-    """The file's object, read without unpickling arbitrary objects (`DataError` if it needs to)."""
+def read_checkpoint(path: str | Path, display: str | None = None) -> Any:
+    """The file's object, read without unpickling arbitrary objects (`DataError` if it needs to);
+    `display` names the file in errors (as the user wrote it)."""
     file = Path(path)
+    shown = display or str(file)
     if not file.is_file():
-        raise DataError(f"weights file not found: {file}", hint="--weights takes a torch.save'd state_dict")
+        raise DataError(f"weights file not found: {shown}", hint="--weights takes a torch.save'd state_dict")
     if file.suffix.lower() == ".safetensors":
         return _read_safetensors(file)
     import torch
@@ -43,16 +45,24 @@ def read_checkpoint(path: str | Path) -> Any:
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        what = _refused_global(str(error))
+        text = str(error)
+        if "Unsupported global" not in text and "Unsupported class" not in text:
+            # not a refusal of an object: a damaged or foreign file ("Unsupported operand", a bad load key)
+            reason = next((line.strip() for line in text.splitlines() if "Unsupported" in line), "")
+            raise DataError(
+                f"cannot read weights {shown}: not a torch.save file{f' ({reason})' if reason else ''}",
+                hint="is it a file written by torch.save?",
+            ) from None
+        what = _refused_global(text)
         raise DataError(
-            f"refusing to load {file}: it needs arbitrary unpickling{what}, and relulint loads weights only "
+            f"refusing to load {shown}: it needs arbitrary unpickling{what}, and relulint loads weights only "
             "(torch.load weights_only=True); nothing in it was run",
             hint="save the weights alone: torch.save(model.state_dict(), 'weights.pt')",
         ) from None
     except Exception as error:  # noqa: BLE001 - torch raises many types for a damaged file
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise DataError(
-            f"cannot read weights {file}: {first}", hint="is it a file written by torch.save?"
+            f"cannot read weights {shown}: {first}", hint="is it a file written by torch.save?"
         ) from None
 
 
@@ -152,11 +162,11 @@ def _first(names: list[str]) -> str:
     return ", ".join(names[:SHOWN]) + more
 
 
-def load_weights(module: Any, path: str | Path) -> Weights:
+def load_weights(module: Any, path: str | Path, display: str | None = None) -> Weights:
     """Read `path` safely and load its state dict into `module` (strict); returns where it was found."""
     expected = module.state_dict()
-    weights = find_state_dict(read_checkpoint(path), expected)
-    where = f"{path}" + (f" [{weights.key!r}]" if weights.key else "")
+    weights = find_state_dict(read_checkpoint(path, display), expected)
+    where = f"{display or path}" + (f" [{weights.key!r}]" if weights.key else "")
     check_compatible(weights.state, expected, where)
     import torch
 
