@@ -38,7 +38,9 @@ def mlp(d_in: int, width: int, depth: int) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Linear(width, 1))
 
 
-def block(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
+def block(
+    model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, steps: int
+) -> float:
     """Seconds per training step over `steps` steps."""
     sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
     sync()

@@ -134,6 +134,7 @@ class Monitor:
         dead_fraction: float = 0.5,
         raise_on: str | Iterable[str] | None = None,
         warn: bool = True,
+        count_steps: bool = True,
         sites_: list[Site] | None = None,
     ) -> None:
         if every < 1:
@@ -143,7 +144,9 @@ class Monitor:
         chosen = {raise_on} if isinstance(raise_on, str) else set(raise_on or ())
         unknown = chosen - set(KINDS)
         if unknown:
-            raise ValueError(f"raise_on: unknown event kind {sorted(unknown)[0]!r} (kinds: {', '.join(KINDS)})")
+            raise ValueError(
+                f"raise_on: unknown event kind {sorted(unknown)[0]!r} (kinds: {', '.join(KINDS)})"
+            )
         self.model = model
         self.every = every
         self.dead_fraction = dead_fraction
@@ -156,7 +159,8 @@ class Monitor:
         self._counters = [_Counter(site) for site in self.sites]
         self._constant = False  # the output of the pass that closed the window was the same for all inputs
         self._handles: list[Any] = [_hook(model, c) for c in self._counters]
-        self._handles.append(model.register_forward_hook(self._after_forward))
+        if count_steps:
+            self._handles.append(model.register_forward_hook(self._after_forward))
 
     # context manager ---------------------------------------------------------------------------------
 
@@ -176,16 +180,23 @@ class Monitor:
     def _after_forward(self, module: nn.Module, _args: Any, output: Any) -> None:
         if not module.training:
             return
+        if (self.step + 1) % self.every == 0:  # this pass closes the window: is its output constant?
+            tensor = first_tensor(output)
+            if tensor is not None and tensor.dim() and tensor.shape[0] > 1:
+                values = rows(tensor, tensor.shape[-1])
+                self._constant = bool((values == values[:1]).all())
+            else:
+                self._constant = False
+        self.advance()
+
+    def advance(self) -> None:
+        """Count one training step; close the window every `every` steps. The forward hook on the model
+        calls it; a caller that made the monitor with `count_steps=False` (the Lightning callback, whose
+        training_step may call a submodule rather than the module itself) calls it once per batch."""
         self.step += 1
-        if self.step % self.every:
-            return
-        tensor = first_tensor(output)
-        if tensor is not None and tensor.dim() and tensor.shape[0] > 1:
-            values = rows(tensor, tensor.shape[-1])
-            self._constant = bool((values == values[:1]).all())
-        else:
+        if self.step % self.every == 0:
+            self._close_window()
             self._constant = False
-        self._close_window()
 
     def _close_window(self) -> None:
         raised: MonitorEvent | None = None
@@ -228,7 +239,9 @@ class Monitor:
         if raised is not None:
             raise DeadNetworkError(raised)
 
-    def _event(self, kind: str, site: Site | None, fraction: float | None, message: str) -> MonitorEvent | None:
+    def _event(
+        self, kind: str, site: Site | None, fraction: float | None, message: str
+    ) -> MonitorEvent | None:
         chain = site.chain if site else None
         layer = site.layer if site else None
         key = (kind, chain, layer)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from relulint.cli import app
 
-MODEL = '''
+MODEL = """
 from torch import nn
 
 
@@ -31,7 +31,7 @@ class Net(nn.Module):
 
     def forward(self, x):
         return self.head(self.body(x))
-'''
+"""
 
 HALF = math.sqrt(3.0)  # the papers' domain [-√3, √3] (`collapse` §2, `dying` §5)
 N_POINTS = 201  # odd: the median of the targets is one of them
@@ -72,7 +72,9 @@ def last_layer_dead_seed(cls: type[nn.Module], x: torch.Tensor, **kwargs: Any) -
     raise AssertionError("no seed gives a net with a dead last hidden layer")
 
 
-def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str, lr: float, steps: int, adam: bool = False) -> None:
+def train(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str, lr: float, steps: int, adam: bool = False
+) -> None:
     """Full-batch gradient descent (SGD, or Adam) on MSE or MAE."""
     params = model.parameters()
     opt = torch.optim.Adam(params, lr=lr) if adam else torch.optim.SGD(params, lr=lr)

@@ -125,8 +125,15 @@ def test_targets_must_match_the_inputs(tmp_path, model) -> None:
     np.save(tmp_path / "x.npy", np.linspace(-1, 1, 10))
     np.save(tmp_path / "y.npy", np.zeros(7))
     run = audit_json(
-        "model.py:Net", "--weights", "w.pt", "--kwargs", '{"width": 4, "depth": 2}', "--data", "x.npy",
-        "--targets", "y.npy",
+        "model.py:Net",
+        "--weights",
+        "w.pt",
+        "--kwargs",
+        '{"width": 4, "depth": 2}',
+        "--data",
+        "x.npy",
+        "--targets",
+        "y.npy",
     )
     assert run.exit_code == 2 and "--targets has 7 rows but the inputs have 10" in run.output
 
@@ -140,8 +147,15 @@ def test_keyed_data_files(tmp_path, model) -> None:
     (tmp_path / "d.csv").write_text("a,x,y\n" + "".join(f"0,{v},{v * v}\n" for v in xs))
     for data, targets in (("d.npz:x", "d.npz:y"), ("d.csv:x", "d.csv:y")):
         run = audit_json(
-            "model.py:Net", "--weights", "w.pt", "--kwargs", '{"width": 4, "depth": 2}', "--data", data,
-            "--targets", targets,
+            "model.py:Net",
+            "--weights",
+            "w.pt",
+            "--kwargs",
+            '{"width": 4, "depth": 2}',
+            "--data",
+            data,
+            "--targets",
+            targets,
         )
         out = run.target["audit"]["output"]
         assert run.target["audit"]["inputs"] == 9

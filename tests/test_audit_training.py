@@ -54,7 +54,9 @@ def test_born_dead_net_trained_with_mse_ends_at_the_target_mean(tmp_path, data) 
     assert abs(value - mean) <= tolerance  # Thm 4, independently of relulint
     assert abs(value - median) > 100 * tolerance
 
-    run = audit_json("model.py:Net", "--weights", "last.pt", "--data", "x.npy", "--targets", "y.npy", "--loss", "mse")
+    run = audit_json(
+        "model.py:Net", "--weights", "last.pt", "--data", "x.npy", "--targets", "y.npy", "--loss", "mse"
+    )
     assert run.exit_code == 1, run.output  # an error finding
     audit = run.target["audit"]
     assert audit["inputs"] == len(x) and audit["data_source"] == "data: x.npy"
@@ -105,8 +107,15 @@ def test_a_healthy_net_is_not_reported(tmp_path, data) -> None:
     train(model, x, y, "mse", 1e-2, 600, adam=True)
     torch.save(model.state_dict(), tmp_path / "last.pt")
     run = audit_json(
-        "model.py:Net", "--weights", "last.pt", "--kwargs", '{"width": 32, "depth": 2}', "--data", "x.npy",
-        "--targets", "y.pt",
+        "model.py:Net",
+        "--weights",
+        "last.pt",
+        "--kwargs",
+        '{"width": 32, "depth": 2}',
+        "--data",
+        "x.npy",
+        "--targets",
+        "y.pt",
     )
     assert run.exit_code == 0, run.output
     audit = run.target["audit"]
@@ -134,8 +143,15 @@ def test_a_layer_mostly_dead_is_rl502(tmp_path, data) -> None:
     assert (hidden_outputs(model, x)[0][:, :8] == 0).all()
     torch.save(model.state_dict(), tmp_path / "last.pt")
     run = audit_json(
-        "model.py:Net", "--weights", "last.pt", "--kwargs", '{"width": 10, "depth": 2}', "--data", "x.npy",
-        "--targets", "y.npy",
+        "model.py:Net",
+        "--weights",
+        "last.pt",
+        "--kwargs",
+        '{"width": 10, "depth": 2}',
+        "--data",
+        "x.npy",
+        "--targets",
+        "y.npy",
     )
     layer = run.target["audit"]["chains"][0]["layers"][0]
     assert layer["dead"][:8] == list(range(8)) and layer["dead_units"] >= 8
@@ -145,8 +161,15 @@ def test_a_layer_mostly_dead_is_rl502(tmp_path, data) -> None:
     assert not run.findings("RL501")
     # a higher --dead-fraction silences it
     quiet = audit_json(
-        "model.py:Net", "--weights", "last.pt", "--kwargs", '{"width": 10, "depth": 2}', "--data", "x.npy",
-        "--dead-fraction", "0.95",
+        "model.py:Net",
+        "--weights",
+        "last.pt",
+        "--kwargs",
+        '{"width": 10, "depth": 2}',
+        "--data",
+        "x.npy",
+        "--dead-fraction",
+        "0.95",
     )
     assert not [f for f in quiet.findings("RL502") if f["details"]["layer"] == 0]
 
