@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from audit_helpers import audit_json, net_class
+
 from relulint.audit.checkpoint import find_state_dict, load_weights
 from relulint.errors import DataError
 

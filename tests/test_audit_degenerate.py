@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from audit_helpers import audit_json, net_class
 from torch import nn
 
-from audit_helpers import audit_json, net_class
 from relulint.audit.degenerate import balance, layer_degeneracies, merge_redundant
 from relulint.facts import Chain, Layer
 

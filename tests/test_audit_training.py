@@ -19,7 +19,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from audit_helpers import audit_json, grid, hidden_outputs, last_layer_dead_seed, net_class, save_data, train
 
 EPS32 = float(np.finfo(np.float32).eps)

@@ -6,9 +6,9 @@ import warnings
 
 import pytest
 import torch
+from audit_helpers import MODEL, grid, hidden_outputs, last_layer_dead_seed
 from torch import nn
 
-from audit_helpers import MODEL, grid, hidden_outputs, last_layer_dead_seed
 from relulint.monitor import DeadNetworkError, DeadReluWarning, Monitor, watch
 
 

@@ -11,6 +11,7 @@ import torch
 pl = pytest.importorskip("lightning.pytorch")
 
 from audit_helpers import MODEL, grid, last_layer_dead_seed  # noqa: E402
+
 from relulint.lightning import DeadReluCallback  # noqa: E402
 from relulint.monitor import DeadNetworkError  # noqa: E402
 
