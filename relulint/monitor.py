@@ -8,7 +8,9 @@
 
 Forward hooks sit where relulint's extraction sees each hidden ReLU layer's output
 (`relulint.audit.observe`; every `nn.ReLU` module when the model cannot be captured). Over each window of
-`every` training-mode forward passes they count, per unit, the inputs it was active on; at the window's end:
+`every` training-mode forward passes they add up, per unit, its ReLU outputs: the sum is zero exactly
+when the unit was inactive on every input of the window (ReLU outputs are ≥ 0, and a sum of non-negative
+floats is never rounded to zero). At the window's end:
 
 - "dead-layer": a hidden layer was zero on every input of the window — the network is now constant
   (`collapse` Lemma 1), its earlier layers get no gradient (Lemma 3) and training can only take it to the
@@ -18,8 +20,9 @@ Forward hooks sit where relulint's extraction sees each hidden ReLU layer's outp
 
 Each event is recorded in `.events` and warned once (`DeadReluWarning`); `raise_on="dead-layer"` raises
 `DeadNetworkError` from the forward pass that closes the window, which stops the training loop. Eval-mode
-forward passes (validation) are not counted. One kernel per hidden layer per forward pass
-(`torch.count_nonzero`) and one on the output (`torch.aminmax`): benchmarks/bench_monitor.py.
+forward passes (validation) are not counted. Cost per training step: one `sum` kernel per hidden layer (one
+for all of them over their concatenation in a narrow chain), no copy of a large activation, nothing kept
+past the forward pass: benchmarks/bench_monitor.py (goal ≤ 10 % of a step).
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ from torch import nn
 from relulint.audit.observe import Site, detach_all, first_tensor, relu_module_sites, rows, sites
 
 KINDS = ("dead-layer", "dead-units", "constant-output")
+#: a pass's ReLU outputs are summed in one kernel over their concatenation up to this many values (a
+#: narrow chain: one kernel instead of one per layer); above it the copy costs more than the launches
+BATCH_LIMIT = 1 << 14
 
 
 class DeadReluWarning(UserWarning):
@@ -62,24 +68,30 @@ class MonitorEvent:
 
 
 class _Counter:
-    """Per-unit active counts of one hidden layer over the current window."""
+    """Per-unit sums of one hidden layer's ReLU outputs over the current window (zero: dead).
+
+    `pending` holds this forward pass's ReLU outputs (references only: autograd keeps them alive for the
+    backward pass anyway) until the pass ends, when the monitor counts every layer's at once
+    (`Monitor._flush`); `counts` holds per-unit sums already taken."""
 
     def __init__(self, site: Site) -> None:
         self.site = site
+        self.pending: list[torch.Tensor] = []
         self.counts: list[torch.Tensor] = []
         self.last_fraction = 0.0
 
     def close_window(self) -> float | None:
         """The fraction of units inactive on every input of the window (None: the layer never ran)."""
-        if not self.counts:
+        parts, self.counts = self.counts, []
+        if not parts:
             return None
-        total = self.counts[0] if len(self.counts) == 1 else torch.stack(self.counts).sum(dim=0)
-        self.counts = []
+        total = parts[0] if len(parts) == 1 else torch.stack(parts).sum(dim=0)
         return float((total == 0).sum()) / max(1, total.numel())
 
 
-def _hook(model: nn.Module, counter: _Counter) -> Any:
-    """The cheapest hook that counts the layer's active units (one `count_nonzero` kernel per call)."""
+def _hook(model: nn.Module, counter: _Counter, lazy: bool) -> Any:
+    """A forward (pre-)hook that keeps the layer's ReLU output for `Monitor._flush` (`lazy`) or sums it
+    over the inputs at once (one kernel per call)."""
     site = counter.site
     if site.watch is None:
         return None
@@ -87,22 +99,30 @@ def _hook(model: nn.Module, counter: _Counter) -> Any:
         module = model.get_submodule(site.watch)
     except AttributeError:
         return None
+    keep = counter.pending if lazy else None
     counts = counter.counts
     width = site.width
     if site.mode == "input":  # the next layer's input is the ReLU's output: active ⇔ non-zero
 
         def pre_hook(module: nn.Module, args: tuple[Any, ...]) -> None:
             if module.training and args and isinstance(args[0], torch.Tensor):
-                x = args[0]
-                counts.append(torch.count_nonzero(x if x.dim() == 2 else rows(x, width), dim=0))
+                x = args[0].detach()  # the sums must not join the autograd graph (nor keep it alive)
+                x = x if x.dim() == 2 else rows(x, width)
+                if keep is not None:
+                    keep.append(x)
+                else:
+                    counts.append(x.sum(dim=0))
 
         return module.register_forward_pre_hook(pre_hook)
     relu = isinstance(module, nn.ReLU)
 
     def hook(module: nn.Module, _args: tuple[Any, ...], output: Any) -> None:
         if module.training and isinstance(output, torch.Tensor):
-            values = output if output.dim() == 2 else rows(output, width)
-            counts.append(torch.count_nonzero(values if relu else values > 0, dim=0))
+            values = output.detach() if output.dim() == 2 else rows(output, width)
+            if relu and keep is not None:
+                keep.append(values)
+            else:  # a Linear's output is the pre-activation: its ReLU is values.clamp(min=0)
+                counts.append((values if relu else values.clamp(min=0)).sum(dim=0))
 
     return module.register_forward_hook(hook)
 
@@ -158,7 +178,9 @@ class Monitor:
         self.sites = sites_ if sites_ is not None else _find_sites(model)
         self._counters = [_Counter(site) for site in self.sites]
         self._constant = False  # the output of the pass that closed the window was the same for all inputs
-        self._handles: list[Any] = [_hook(model, c) for c in self._counters]
+        self._batched: list[torch.Tensor] = []  # per pass: every layer's counts, taken in one kernel
+        self._layout: list[int] | None = None  # the widths those counts are laid out in
+        self._handles: list[Any] = [_hook(model, c, lazy=count_steps) for c in self._counters]
         if count_steps:
             self._handles.append(model.register_forward_hook(self._after_forward))
 
@@ -175,6 +197,12 @@ class Monitor:
         detach_all(self._handles)
         self._handles = []
 
+    def close_and_sites(self) -> list[Site]:
+        """Close, and return the layers it watched: `Monitor(model, sites_=...)` reuses them without
+        capturing the model again."""
+        self.close()
+        return list(self.sites)
+
     # hooks -------------------------------------------------------------------------------------------
 
     def _after_forward(self, module: nn.Module, _args: Any, output: Any) -> None:
@@ -187,7 +215,34 @@ class Monitor:
                 self._constant = bool((values == values[:1]).all())
             else:
                 self._constant = False
+        self._flush()
         self.advance()
+
+    def _flush(self) -> None:
+        """Sum this pass's kept ReLU outputs over the inputs: all layers in one kernel over their
+        concatenation when they are small and each ran once on the same inputs (a narrow chain), else
+        one per output."""
+        pending = [c.pending for c in self._counters]
+        small = sum(x.numel() for p in pending for x in p) <= BATCH_LIMIT
+        if small and all(len(p) == 1 for p in pending) and len({p[0].shape[0] for p in pending}) == 1:
+            layout = [p[0].shape[1] for p in pending]
+            if layout != self._layout:
+                self._unbatch()
+                self._layout = layout
+            self._batched.append(torch.cat([p[0] for p in pending], dim=1).sum(dim=0))
+        else:
+            for counter in self._counters:
+                counter.counts += [x.sum(dim=0) for x in counter.pending]
+        for p in pending:
+            p.clear()
+
+    def _unbatch(self) -> None:
+        """Hand the counts taken for all layers at once to each layer (split by the layout they had)."""
+        if self._batched and self._layout is not None:
+            total = self._batched[0] if len(self._batched) == 1 else torch.stack(self._batched).sum(dim=0)
+            for counter, share in zip(self._counters, torch.split(total, self._layout), strict=True):
+                counter.counts.append(share)
+        self._batched = []
 
     def advance(self) -> None:
         """Count one training step; close the window every `every` steps. The forward hook on the model
@@ -200,6 +255,7 @@ class Monitor:
 
     def _close_window(self) -> None:
         raised: MonitorEvent | None = None
+        self._unbatch()
         for counter in self._counters:
             fraction = counter.close_window()
             if fraction is None:

@@ -106,10 +106,17 @@ def test_eval_passes_are_not_counted_and_close_removes_every_hook() -> None:
     assert all(len(h) == 0 for h in hooks)
 
 
-def test_counts_are_the_units_active_on_some_input() -> None:
+@pytest.mark.parametrize("width", [8, 400])  # one kernel over all layers (≤ BATCH_LIMIT values), one each
+def test_counts_are_the_units_active_on_some_input(width: int) -> None:
     """The monitor's dead fraction equals the one computed directly from the hidden outputs."""
+    from relulint.monitor import BATCH_LIMIT
+
+    assert (64 * width * 3 <= BATCH_LIMIT) is (width == 8)
     torch.manual_seed(3)
-    model = net_cls()(width=8, depth=3)
+    model = net_cls()(width=width, depth=3)
+    with torch.no_grad():
+        for layer in model.body[::2]:
+            layer.bias[: width // 3] = -50.0  # a third of each layer dead on these inputs
     x = torch.randn(64, 1, generator=torch.Generator().manual_seed(0))
     expected = [float((h == 0).all(dim=0).float().mean()) for h in hidden_outputs(model, x)]
     monitor = Monitor(model, every=1, dead_fraction=1e-9, warn=False)
