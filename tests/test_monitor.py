@@ -118,7 +118,7 @@ def test_counts_are_the_units_active_on_some_input(width: int) -> None:
         for layer in model.body[::2]:
             layer.bias[: width // 3] = -50.0  # a third of each layer dead on these inputs
     x = torch.randn(64, 1, generator=torch.Generator().manual_seed(0))
-    expected = [float((h == 0).all(dim=0).float().mean()) for h in hidden_outputs(model, x)]
+    expected = [float((h == 0).all(dim=0).double().mean()) for h in hidden_outputs(model, x)]
     monitor = Monitor(model, every=1, dead_fraction=1e-9, warn=False)
     model.train()
     model(x)
