@@ -63,11 +63,11 @@ for seed in range(1000):  # the first born-dead net: a hidden layer zero on ever
     if dead:
         break
 opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-for _ in range(2000):
+for _ in range(600):
     opt.zero_grad()
     ((net(x) - y) ** 2).mean().backward()
     opt.step()
-torch.save({"epoch": 2000, "model_state_dict": net.state_dict(), "optimizer_state_dict": opt.state_dict()}, "last.pt")
+torch.save({"epoch": 600, "model_state_dict": net.state_dict(), "optimizer_state_dict": opt.state_dict()}, "last.pt")
 np.save("x.npy", x.numpy())
 np.save("y.npy", y.numpy())
 """
