@@ -174,7 +174,7 @@ class Options:
     targets_file: str | None = option(
         None,
         Text(path=True),
-        "Targets file whose standard deviation RL401 reads: y.npy, y.npz:key, y.pt, y.csv:column.",
+        "Targets file: its std for RL401, its mean/median for audit: y.npy, y.npz:key, y.pt, y.csv:column.",
         flag="--targets",
         key="targets-file",
         example="data/y.npy",
