@@ -77,7 +77,9 @@ def test_suppression_comment_works_for_audit_findings(tmp_path, collapsed) -> No
     lines = source.splitlines()
     lines[rl501["line"] - 1] += "  # relulint: ignore[RL501]"
     (tmp_path / "model.py").write_text("\n".join(lines) + "\n")
-    codes = [f["code"] for f in json.loads(invoke(*collapsed, "--format", "json").stdout)["targets"][0]["findings"]]
+    codes = [
+        f["code"] for f in json.loads(invoke(*collapsed, "--format", "json").stdout)["targets"][0]["findings"]
+    ]
     assert "RL501" not in codes and "RL900" not in codes
 
 
