@@ -29,7 +29,8 @@ class DeadUnits(Rule):
         (default 0.5; `--dead-fraction`, or `[tool.relulint.rules.RL502] dead-fraction`). The message lists
         the dead units, the near-dead ones (non-zero somewhere but never above 1e-6) apart, and the layer's
         live width. A layer dead as a whole is RL501's, not reported again here, nor are the layers after
-        it (their input is constant).
+        it (their input is constant) — unless a skip connection goes around the chain: then the network is
+        not constant, RL501 stays silent and the dead layer is reported here.
     """
     why = """
         A unit whose ReLU is zero on every training input receives no gradient for its incoming weights and
@@ -111,11 +112,11 @@ class DeadUnits(Rule):
         chains = {c.index: c for c in facts.chains}
         for activity in audit.chains:
             chain = chains.get(activity.index)
-            collapsed = activity.dead_layer
+            collapsed = activity.dead_layer if not activity.bypassed else None
             for layer in activity.layers:
                 if collapsed is not None and layer.index > collapsed:
                     break  # after the all-zero layer the input is constant: RL501 explains these layers
-                if not layer.measured or layer.all_dead or layer.width == 0:
+                if not layer.measured or layer.width == 0 or (layer.all_dead and not activity.bypassed):
                     continue
                 if layer.dead_fraction < threshold or not layer.dead_units:
                     continue
