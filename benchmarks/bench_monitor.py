@@ -71,7 +71,7 @@ def measure(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps
         warnings.simplefilter("ignore")  # a dying narrow net warns: that is the monitor working
         for _ in range(pairs):
             a = block(model, opt, x, y, steps)
-            with Monitor(model, every=100, sites_=sites):  # as watch(model), the layers already found
+            with Monitor(model, every=100, sites=sites):  # as watch(model), the layers already found
                 b = block(model, opt, x, y, steps)
             c = block(model, opt, x, y, steps)
             plain += [a, c]

@@ -155,7 +155,7 @@ class Monitor:
         raise_on: str | Iterable[str] | None = None,
         warn: bool = True,
         count_steps: bool = True,
-        sites_: list[Site] | None = None,
+        sites: list[Site] | None = None,
     ) -> None:
         if every < 1:
             raise ValueError(f"every must be ≥ 1, got {every}")
@@ -175,7 +175,7 @@ class Monitor:
         self.step = 0
         self.events: list[MonitorEvent] = []
         self._warned: set[tuple[str, int | None, int | None]] = set()
-        self.sites = sites_ if sites_ is not None else _find_sites(model)
+        self.sites = sites if sites is not None else _find_sites(model)
         self._counters = [_Counter(site) for site in self.sites]
         self._constant = False  # the output of the pass that closed the window was the same for all inputs
         self._batched: list[torch.Tensor] = []  # per pass: every layer's counts, taken in one kernel
@@ -198,7 +198,7 @@ class Monitor:
         self._handles = []
 
     def close_and_sites(self) -> list[Site]:
-        """Close, and return the layers it watched: `Monitor(model, sites_=...)` reuses them without
+        """Close, and return the layers it watched: `Monitor(model, sites=...)` reuses them without
         capturing the model again."""
         self.close()
         return list(self.sites)
