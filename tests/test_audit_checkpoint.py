@@ -161,3 +161,15 @@ def test_keyed_data_files(tmp_path, model) -> None:
         assert run.target["audit"]["inputs"] == 9
         assert out["target_mean"] == pytest.approx(float((xs**2).mean()))
         assert out["target_median"] == pytest.approx(0.25)
+
+
+def test_inputs_that_do_not_fit_the_model_are_one_line(tmp_path, model) -> None:
+    import numpy as np
+
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    np.save(tmp_path / "x3.npy", np.zeros((5, 3)))
+    run = audit_json(
+        "model.py:Net", "--weights", "w.pt", "--kwargs", '{"width": 4, "depth": 2}', "--data", "x3.npy"
+    )
+    assert run.exit_code == 2 and "Net cannot run on the inputs (5 rows of 3 values)" in run.output
+    assert "Traceback" not in run.output and "hint: --data holds one model input per row" in run.output

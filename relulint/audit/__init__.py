@@ -123,9 +123,21 @@ def audit_facts(loaded: LoadedModel, facts: Any, options: Options, base: Path) -
                 hint="give the targets of the same inputs, one row each (and --data)",
             )
     shape = options.input_shape if isinstance(options.input_shape, tuple) else loaded.target.input_shape
-    with user_code(options.timeout, f"running {loaded.name} on the inputs", [loaded.path]):
-        inputs = model_inputs(xs, model, shape if isinstance(shape, tuple) else None)
-        observation = observe(model, chains, inputs)
+    from relulint.errors import UserCodeError
+
+    try:
+        with user_code(options.timeout, f"running {loaded.name} on the inputs", [loaded.path]):
+            inputs = model_inputs(xs, model, shape if isinstance(shape, tuple) else None)
+            observation = observe(model, chains, inputs)
+    except UserCodeError as error:
+        cause = error.__cause__
+        text = str(cause).strip().splitlines()[0] if cause is not None and str(cause).strip() else ""
+        if isinstance(cause, RuntimeError) and "shape" in text:  # the inputs do not fit the model
+            raise DataError(
+                f"{loaded.name} cannot run on the inputs ({xs.shape[0]} rows of {xs.shape[1]} values): {text}",
+                hint="--data holds one model input per row; --input-shape N,C,H,W reshapes the rows",
+            ) from None
+        raise
     activity = chain_activity(chains, observation, float(np.abs(xs).max()) if xs.size else 1.0)
     output = None
     if observation.outputs is not None:

@@ -8,8 +8,7 @@ Layer indices are 0-based positions among a chain's hidden (ReLU) layers, as `de
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -134,5 +133,3 @@ class AuditFacts:
     loss: str | None = None  # "mse", "mae" or None
     exact_two_layer: tuple[int, ...] = ()  # chains with one hidden layer: the `degenerate` checks are exact
     causes: tuple[str, ...] = ()  # architecture rules that predict the collapse ("RL101", ...)
-    notes: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
