@@ -118,7 +118,7 @@ class CollapsedNetwork(Rule):
     )
 
     def check(self, facts: ModelFacts, ctx: RuleContext) -> Iterator[Finding]:
-        audit = facts.audit
+        audit = getattr(facts, "audit", None)
         if audit is None:
             return
         chains = {c.index: c for c in facts.chains}

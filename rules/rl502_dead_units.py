@@ -104,7 +104,7 @@ class DeadUnits(Rule):
     )
 
     def check(self, facts: ModelFacts, ctx: RuleContext) -> Iterator[Finding]:
-        audit = facts.audit
+        audit = getattr(facts, "audit", None)
         if audit is None:
             return
         per_rule = ctx.options.rule_options.get(self.code, {})

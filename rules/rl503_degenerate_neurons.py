@@ -106,7 +106,7 @@ class DegenerateNeurons(Rule):
     )
 
     def check(self, facts: ModelFacts, ctx: RuleContext) -> Iterator[Finding]:
-        audit = facts.audit
+        audit = getattr(facts, "audit", None)
         if audit is None or not audit.degenerate:
             return
         chains = {c.index: c for c in facts.chains}
