@@ -2,6 +2,7 @@
 
     relulint check [TARGET | FILE ...] [options]   lint models; exit 0 clean, 1 findings, 2 usage/user error
     relulint probe TARGET [options]                Monte-Carlo born-dead estimate of every chain
+    relulint audit TARGET --weights FILE [options] a trained checkpoint: dead units, collapse, degeneracy
     relulint rules [--format json]                 the rule catalogue
     relulint rule CODE|NAME                        one rule's full docs
     relulint config [KEY] [--schema]               every option (or one); the JSON Schema of [tool.relulint]
@@ -416,6 +417,38 @@ def probe_command(
 
         report = _with_progress(lambda progress: check(target, options=options, progress=progress), sink)
         sink.emit_probe(report, options=options)
+        return 0
+
+    guarded(body, debug)
+
+
+@app.command("audit")
+@spec_options("audit")
+def audit_command(
+    targets: list[str] = typer.Argument(
+        ..., help="file.py:Name or pkg.module:Name: the trained model's class."
+    ),
+    fmt: str = typer.Option("text", "--format", "-f", help="text, concise, json, sarif or github."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the report to this file."),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
+    **options: Any,  # one flag per option spec that `audit` takes (--weights, --data, --targets, --loss, ...)
+) -> None:
+    """Audit a trained checkpoint: dead units, a collapsed network and the constant it converged to
+    (collapse Thm 4), degenerate units. Exit 0 clean, 1 findings at or above --fail-on, 2 on an error."""
+    given = {"fmt": fmt, **options}
+
+    def body() -> int:
+        cli = collect_cli(**given)
+        options, _configured, _base = load_options(cli, Path.cwd())
+        sink = Sink(fmt=fmt, output=output)
+        from relulint.audit import audit
+
+        report = _with_progress(lambda progress: audit(*targets, options=options, progress=progress), sink)
+        for skipped in report.skipped:
+            sink.warn(f"skipped {skipped.name}: {skipped.reason}")
+        sink.emit_report(report, options=options)
+        if report.failed(options.fail_on) and not options.exit_zero:
+            return 1
         return 0
 
     guarded(body, debug)

@@ -416,6 +416,7 @@ class ModelFacts:
     capture_notes: tuple[str, ...] = ()  # `Capture.notes`
     capture_gaps: tuple[str, ...] = ()  # `Capture.gaps`: the verdict may be incomplete (RL902)
     graph: ModelGraph = field(default_factory=ModelGraph)  # every node of the forward pass, as plain data
+    audit: Any = None  # `relulint.audit.records.AuditFacts` after `relulint audit` (RL501-RL503); else None
 
 
 # ------------------------------------------------------------------------------------------- report

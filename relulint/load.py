@@ -72,10 +72,10 @@ _IMPORT_RECORDS: dict[str, Any] = {}  # normcase(resolved path) → _ImportRecor
 OWN_IMPORTS = frozenset(
     """
     ast cmath collections concurrent contextlib contextvars copy csv ctypes dataclasses decimal difflib enum
-    errno fnmatch fractions functools hashlib heapq importlib inspect io json math numbers operator os pathlib pkgutil
+    errno fnmatch fractions functools hashlib heapq importlib inspect io json math numbers operator os pathlib pickle pkgutil
     platform queue random re runpy shlex shutil signal site stat statistics subprocess sys sysconfig tempfile
     textwrap threading time tokenize tomli tomllib traceback types typing urllib warnings weakref zipfile
-    numpy torch rich typer markdown_it mdurl pygments shellingham click
+    numpy torch rich typer markdown_it mdurl pygments shellingham click safetensors lightning pytorch_lightning
     """.split()
 )
 _USER_ENTRIES: set[str] = set()  # the sys.path entries relulint put in front for the user's code

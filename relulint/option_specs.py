@@ -35,6 +35,9 @@ from relulint.option_types import (
 
 CHECK = ("check",)
 CHECK_AND_PROBE = ("check", "probe")
+AUDIT = ("audit",)
+CHECK_AND_AUDIT = ("check", "audit")
+CHECK_PROBE_AUDIT = ("check", "probe", "audit")
 TABLE = "tool.relulint"
 TRAINING_TABLE = "tool.relulint.training"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from relulint.facts import Severity, TrainingFacts
 from relulint.option_rules import PerFileIgnores, RuleOptions, Selectors, SeverityTable
-from relulint.option_specs import CHECK_AND_PROBE, option
+from relulint.option_specs import AUDIT, CHECK_AND_AUDIT, CHECK_AND_PROBE, CHECK_PROBE_AUDIT, option
 from relulint.option_types import (
     Boolean,
     Choice,
@@ -58,10 +58,17 @@ class Options:
         "Rule codes or prefixes to check (comma list); empty: every default rule.",
         flag="--select",
         key="select",
+        commands=CHECK_AND_AUDIT,
         example=["RL1", "RL201"],
     )
     ignore: tuple[str, ...] = option(
-        (), Selectors(), "Rule codes or prefixes to skip.", flag="--ignore", key="ignore", example=["RL102"]
+        (),
+        Selectors(),
+        "Rule codes or prefixes to skip.",
+        flag="--ignore",
+        key="ignore",
+        example=["RL102"],
+        commands=CHECK_AND_AUDIT,
     )
     extend_select: tuple[str, ...] = option(
         (),
@@ -69,6 +76,7 @@ class Options:
         "Rule codes or prefixes to add to the selection.",
         flag="--extend-select",
         key="extend-select",
+        commands=CHECK_AND_AUDIT,
         example=["RL9"],
     )
     rule_options: Mapping[str, Mapping[str, Any]] = option(
@@ -101,9 +109,14 @@ class Options:
         "Exit 1 on findings at or above this severity: info, warning or error.",
         flag="--fail-on",
         key="fail-on",
+        commands=CHECK_AND_AUDIT,
     )
     exit_zero: bool = option(
-        False, Boolean(), "Exit 0 even with findings (never hides exit 2).", flag="--exit-zero"
+        False,
+        Boolean(),
+        "Exit 0 even with findings (never hides exit 2).",
+        flag="--exit-zero",
+        commands=CHECK_AND_AUDIT,
     )
 
     # load / capture
@@ -113,7 +126,7 @@ class Options:
         "Seconds allowed for each model's whole check: import, build, trace, analysis and probe.",
         flag="--timeout",
         key="timeout",
-        commands=CHECK_AND_PROBE,
+        commands=CHECK_PROBE_AUDIT,
     )
     input_shape: tuple[int, ...] | Mapping[str, tuple[int, ...]] | None = option(
         None,
@@ -121,7 +134,7 @@ class Options:
         "Example input shape when forward cannot be traced: 8,16, or one per forward argument: x=8,1.",
         flag="--input-shape",
         key="input-shape",
-        commands=CHECK_AND_PROBE,
+        commands=CHECK_PROBE_AUDIT,
         example=[8, 16],
     )
     input_dtype: str | Mapping[str, str] | None = option(
@@ -130,7 +143,7 @@ class Options:
         "Example input dtype: long (token ids for nn.Embedding), or per forward argument: ids=long.",
         flag="--input-dtype",
         key="input-dtype",
-        commands=CHECK_AND_PROBE,
+        commands=CHECK_PROBE_AUDIT,
         example="long",
     )
     kwargs: Mapping[str, Any] = option(
@@ -139,7 +152,7 @@ class Options:
         "Keyword arguments for the model's constructor (JSON on the command line).",
         flag="--kwargs",
         key="kwargs",
-        commands=CHECK_AND_PROBE,
+        commands=CHECK_PROBE_AUDIT,
         example={"width": 4},
         factory=dict,
     )
@@ -161,10 +174,11 @@ class Options:
     targets_file: str | None = option(
         None,
         Text(path=True),
-        "Targets file whose standard deviation RL401 reads: y.npy, y.npz:key, y.pt, y.csv:column.",
+        "Targets file: its std for RL401, its mean/median for audit: y.npy, y.npz:key, y.pt, y.csv:column.",
         flag="--targets",
         key="targets-file",
         example="data/y.npy",
+        commands=CHECK_AND_AUDIT,
     )
 
     # probe
@@ -188,7 +202,7 @@ class Options:
         "Probe input points per network.",
         flag="--points",
         key="points",
-        commands=CHECK_AND_PROBE,
+        commands=CHECK_PROBE_AUDIT,
     )
     domain: tuple[float, float] | None = option(
         None,
@@ -196,16 +210,16 @@ class Options:
         "Probe input domain LOW,HIGH.",
         flag="--domain",
         key="domain",
-        commands=CHECK_AND_PROBE,
+        commands=CHECK_PROBE_AUDIT,
         example=[-1.0, 1.0],
     )
     data: str | None = option(
         None,
         Text(path=True),
-        "Probe inputs D (.npy, .pt, .csv) instead of the domain.",
+        "Probe (and audit) inputs D (.npy, .pt, .csv) instead of the domain.",
         flag="--data",
         key="data",
-        commands=CHECK_AND_PROBE,
+        commands=CHECK_PROBE_AUDIT,
         example="data/x.npy",
     )
     seed: int = option(
@@ -214,7 +228,7 @@ class Options:
         "Probe seed.",
         flag="--seed",
         key="seed",
-        commands=CHECK_AND_PROBE,
+        commands=CHECK_PROBE_AUDIT,
     )
     device: str = option(
         "auto",
@@ -250,6 +264,32 @@ class Options:
         flag="--baseline",
         key="baseline",
         example="relulint-baseline.json",
+    )
+    # audit (`relulint audit`: a trained checkpoint)
+    weights: str | None = option(
+        None,
+        Text(path=True),
+        "Trained weights to audit: a torch.save'd state_dict or checkpoint dict, or .safetensors.",
+        flag="--weights",
+        commands=AUDIT,
+        example="checkpoints/last.pt",
+    )
+    loss: str | None = option(
+        None,
+        Choice(("mse", "mae")),
+        "The training loss: mse (a collapsed net ends at the targets' mean) or mae (median).",
+        flag="--loss",
+        key="loss",
+        commands=AUDIT,
+        example="mse",
+    )
+    dead_fraction: float = option(
+        0.5,
+        Probability(),
+        "RL502: warn when at least this fraction of a hidden layer's units is dead on every input.",
+        flag="--dead-fraction",
+        key="dead-fraction",
+        commands=AUDIT,
     )
     show_suppressed: bool = option(False, Boolean(), "Keep suppressed findings in the report (Python API).")
 

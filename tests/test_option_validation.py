@@ -49,7 +49,7 @@ BAD: list[tuple[str, Any, str | None, str, str]] = [
     ("input_shape", (8, 0), "8,0", "[8, 0]", "must be a list of positive integers"),
     ("select", ("RL999",), "RL999", "['RL999']", "unknown rule 'RL999'"),
     ("select", "RL999", "RL999", "'RL999'", "unknown rule 'RL999'"),
-    ("ignore", ("RL5",), "RL5", "['RL5']", "'RL5' matches no rule"),
+    ("ignore", ("RL6",), "RL6", "['RL6']", "'RL6' matches no rule"),
     ("extend_select", ("XYZ",), "XYZ", "['XYZ']", "'XYZ' is not a rule code or prefix"),
     ("ignore", "RL102,RL999", "RL102,RL999", "'RL102,RL999'", "unknown rule 'RL999'"),
 ]

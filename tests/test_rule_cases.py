@@ -29,8 +29,11 @@ def cases(kind: str) -> list:
     return params
 
 
-def run_case(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> relulint.facts.Report:
-    """Write the case's model (and extra files) to a fresh directory and lint it there."""
+def run_case(
+    case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rule: type[Rule] | None = None
+) -> relulint.facts.Report:
+    """Write the case's model (and extra files) to a fresh directory and lint it there (an "audit"-group
+    rule's case is audited: `relulint.audit.audit`, the model as its code leaves the weights)."""
     (tmp_path / "model.py").write_text(case.source, encoding="utf-8")
     for name, text in case.files.items():
         path = tmp_path / name
@@ -38,6 +41,10 @@ def run_case(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> rel
         path.write_text(text, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     options = Options(**{"kwargs": dict(case.kwargs), **case.options, "scripts": tuple(case.args)})
+    if rule is not None and "audit" in rule.groups:
+        from relulint.audit import audit
+
+        return audit(f"model.py:{case.target}", options=options, cwd=tmp_path)
     return relulint.check(f"model.py:{case.target}", options=options, cwd=tmp_path)
 
 
@@ -56,14 +63,14 @@ def marks(case: Case, code: str) -> set[tuple[str, int]]:
 def test_invalid_case_fires_at_marked_lines(rule: type[Rule], case: Case, tmp_path, monkeypatch) -> None:
     expected = marks(case, rule.code)
     assert expected, f"{rule.code} INVALID case {case.title!r} marks no line with '# expect: {rule.code}'"
-    report = run_case(case, tmp_path, monkeypatch)
+    report = run_case(case, tmp_path, monkeypatch, rule)
     fired = {(f.path, f.line) for f in report.findings if f.code == rule.code}
     assert fired == expected, [f"{f.code} {f.path}:{f.line} {f.message}" for f in report.findings]
 
 
 @pytest.mark.parametrize(("rule", "case"), cases("VALID"))
 def test_valid_case_stays_silent(rule: type[Rule], case: Case, tmp_path, monkeypatch) -> None:
-    report = run_case(case, tmp_path, monkeypatch)
+    report = run_case(case, tmp_path, monkeypatch, rule)
     fired = [f"{f.code}:{f.line} {f.message}" for f in report.findings if f.code == rule.code]
     assert not fired
 
@@ -85,7 +92,8 @@ PAPERS = (
     "dying",
     "nonconvergence",
     "momentum",
-)  # the README's References keys of the four papers
+    "degenerate",
+)  # the README's References keys of the papers
 PAPER = re.compile(r"`(" + "|".join(PAPERS) + r")`")
 RESULT = re.compile(r"\b(Eq|Thm|Theorem|Lemma|Prop|Proposition)\b\.?\s*\d|§\s*\d")
 NO_PAPER = {"RL900", "RL901"}  # relulint's own rules

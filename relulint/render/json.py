@@ -188,7 +188,14 @@ def target_record(target: TargetReport, p: float) -> dict[str, Any]:
         "chains": [chain_record(facts, c, p) for c in facts.chains] if facts else [],
         "paths": [path_record(facts, k, p) for k in kill_sets(facts.chains)] if facts else [],
         "findings": [finding_record(f) for f in target.findings],
-    }
+    } | (_audit_member(facts) if facts is not None and facts.audit is not None else {})
+
+
+def _audit_member(facts: ModelFacts) -> dict[str, Any]:
+    """`relulint audit`: the trained model's activity and output (`relulint.render.audit`)."""
+    from relulint.render.audit import audit_record
+
+    return {"audit": audit_record(facts.audit)}
 
 
 def skipped_record(skipped: Skipped) -> dict[str, Any]:

@@ -190,7 +190,11 @@ def model_panel(target: TargetReport, p: float, width: int | None = None) -> Pan
     if facts is not None and facts.capture_method != "fx":
         reason = f" ({facts.capture_reason})" if facts.capture_reason else ""
         parts.append(Text(f"capture: {facts.capture_method}{reason}", style="dim"))
-    if facts is None or not facts.chains:
+    if facts is not None and facts.audit is not None:  # `relulint audit`: the trained model's section
+        from relulint.render.audit import audit_lines
+
+        parts += [Text(line) for line in audit_lines(facts.audit)]
+    elif facts is None or not facts.chains:
         parts.append(Text("no ReLU chain found"))
     else:
         summaries = chain_summaries(target, p)
