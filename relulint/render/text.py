@@ -217,6 +217,9 @@ def closing_lines(report: Report) -> list[Any]:
         for skipped in report.skipped:
             where = f" ({skipped.location.path}:{skipped.location.line})" if skipped.location else ""
             lines.append(Text(f"  {skipped.name}{where}: {skipped.reason}"))
+    if report.failures:
+        lines.append(Text(f"failed {len(report.failures)} target(s):", style="bold red"))
+        lines += [Text(f"  error: {failure.path}: {failure.message}") for failure in report.failures]
     if report.fixed:
         lines.append(
             Text(f"{len(report.fixed)} baseline entries are fixed (no longer found):", style="green")
