@@ -86,7 +86,9 @@ class Marker:
 
     @property
     def label(self) -> str:
-        text = f"{self.model} #{self.chain}"
+        text = f"{self.model} #{self.chain}: " + (
+            "protected" if self.protected else f"≤ {percent(self.p_upper)}"
+        )
         if self.probe is not None and self.probe_ci is not None:
             low, high = self.probe_ci
             text += f"\nprobe {percent(self.probe)} [{percent(low)}, {percent(high)}]"
@@ -236,6 +238,15 @@ def draw_map(figure: Any, axes: Any, markers: Sequence[Marker], p: float) -> Non
             zorder=6,
             bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "black", "linewidth": 0.5},
         )
+    axes.text(
+        max_width + 0.2,
+        1.2,
+        "safe region: below the solid line",
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none"},
+    )
     axes.set_xlim(0.5, max_width + 0.5)
     axes.set_ylim(0.5, max_depth + 0.5)
     axes.set_xlabel("width N (narrowest hidden layer)", fontsize=9)
