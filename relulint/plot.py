@@ -258,9 +258,7 @@ def draw_map(figure: Any, axes: Any, markers: Sequence[Marker], p: float) -> Non
 def _greys() -> Any:
     from matplotlib import colormaps
 
-    cmap = colormaps["Greys"].copy()
-    cmap.set_under("white")
-    return cmap
+    return colormaps["Greys"].with_extremes(under="white")
 
 
 def draw_rai_panel(axes: Any, markers: Sequence[Marker]) -> None:
