@@ -75,7 +75,7 @@ OWN_IMPORTS = frozenset(
     errno fnmatch fractions functools hashlib heapq importlib inspect io json math numbers operator os pathlib pkgutil
     platform queue random re runpy shlex shutil signal site stat statistics subprocess sys sysconfig tempfile
     textwrap threading time tokenize tomli tomllib traceback types typing urllib warnings zipfile
-    numpy torch rich typer markdown_it mdurl pygments shellingham click
+    numpy torch rich typer markdown_it mdurl pygments shellingham click matplotlib PIL
     """.split()
 )
 _USER_ENTRIES: set[str] = set()  # the sys.path entries relulint put in front for the user's code

@@ -168,7 +168,7 @@ def draw(report: Report, *, p: float = 0.01, title: str = "") -> Any:
     compared = [m for m in markers if m.rai is not None and m.probe is not None]
     figure = Figure(figsize=COMPARE_SIZE if compared else FIGURE_SIZE, dpi=DPI, layout="constrained")
     if compared:
-        axes, bars = figure.subplots(1, 2, width_ratios=(3, 2))
+        axes, bars = figure.subplots(1, 2, gridspec_kw={"width_ratios": (3, 2)})
         draw_rai_panel(bars, compared)
     else:
         axes = figure.subplots()

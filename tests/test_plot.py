@@ -10,6 +10,7 @@ import importlib.util
 import json
 import math
 import struct
+import subprocess
 import sys
 import textwrap
 import xml.etree.ElementTree as ET
@@ -236,3 +237,14 @@ def test_bad_plot_suffix_is_a_usage_error(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(REPO)
     result = runner.invoke(app, ["plot", "examples/pinn.py", "-o", str(tmp_path / "map.jpeg")])
     assert result.exit_code == 2 and "hint:" in result.stderr and ".png" in result.stderr
+
+
+@needs_matplotlib
+def test_readme_picture_is_current() -> None:
+    """README shows docs/safe_region_pinn.png, drawn by docs/plot_example.py (regenerate it with that)."""
+    run = subprocess.run(
+        [sys.executable, str(REPO / "docs" / "plot_example.py"), "--check"], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert png_size((REPO / "docs" / "safe_region_pinn.png").read_bytes()) == (640, 480)
+    assert "](docs/safe_region_pinn.png)" in (REPO / "README.md").read_text(encoding="utf-8")
