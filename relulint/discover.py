@@ -29,6 +29,7 @@ fails is one error line in the report (exit 2), and the others are still checked
 from __future__ import annotations
 
 import ast
+import fnmatch
 import functools
 import os
 import subprocess
@@ -142,8 +143,15 @@ def _relative(path: Path, cwd: Path) -> str:
 
 def matches(patterns: Iterable[str], path: Path, cwd: Path) -> bool:
     """Does the file or directory `path` match one of the glob patterns (ruff's semantics)?"""
-    relative = _relative(path, cwd)
-    return any(glob_matches(pattern.rstrip("/") or pattern, relative, cwd) for pattern in patterns)
+    relative: str | None = None
+    for pattern in patterns:
+        pattern = pattern.rstrip("/") or pattern
+        if "/" not in pattern and fnmatch.fnmatchcase(path.name, pattern):
+            return True  # a name pattern (`*.py`, `legacy`): the common case, without resolving paths
+        relative = relative or _relative(path, cwd)
+        if "/" in pattern and glob_matches(pattern, relative, cwd):
+            return True
+    return False
 
 
 def excluded(path: Path, root: Path, exclude: Sequence[str], cwd: Path) -> bool:
@@ -190,6 +198,13 @@ def _tree(path: Path) -> ast.Module | None:
     return _parsed(str(path), stat.st_mtime_ns, stat.st_size)
 
 
+def _mentions_a_class(path: Path) -> bool:
+    try:
+        return b"class " in path.read_bytes()
+    except OSError:
+        return False
+
+
 def model_files(files: Sequence[Path]) -> list[Path]:
     """The files that define an `nn.Module` subclass, read statically.
 
@@ -212,6 +227,9 @@ def model_files(files: Sequence[Path]) -> list[Path]:
         known = frozenset(name for classes in found.values() for name in classes)
         changed = False
         for path in list(rest):
+            if not _mentions_a_class(path):
+                rest.remove(path)
+                continue
             tree = _tree(path)
             classes = module_classes(tree, path.parent, known) if tree is not None else set()
             if classes:
