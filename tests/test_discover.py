@@ -337,3 +337,20 @@ def test_progress_bar_only_on_a_terminal_and_for_more_than_a_few(monkeypatch) ->
     monkeypatch.setattr("sys.stderr", piped)
     assert _with_progress(work, Sink(fmt="json"), total=5) == "done"
     assert piped.getvalue() == ""  # not a terminal: nothing drawn
+
+
+def test_configured_table_target_gives_its_kwargs_in_a_directory_run(tmp_path: Path, monkeypatch) -> None:
+    project(tmp_path)
+    write(
+        tmp_path,
+        "pyproject.toml",
+        '[tool.relulint]\ntargets = [{ target = "pkg/layers.py:Block", kwargs = { width = 8 } }]\n',
+    )
+    result = check(["pkg", "-f", "json", "--exit-zero"], tmp_path, monkeypatch)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    checked = {(t["path"], t["name"]) for t in document["targets"]}
+    assert ("pkg/layers.py", "Block") in checked and ("pkg/sub/narrow.py", "Narrow") in checked
+    (block,) = [t for t in document["targets"] if t["name"] == "Block"]
+    assert block["chains"][0]["hidden_widths"] == [8]  # built with the configured kwargs
+    assert document["skipped"] == []  # the configured target replaced the whole-file one
