@@ -111,7 +111,8 @@ def failure(item: Any, error: RelulintError, base: Path) -> Failure:
     spec = _label(item)
     location = split_spec(spec)[0]
     path = display_path(base / location, cwd=base) if location.endswith(".py") else location
-    return Failure(target=spec, path=path, message=error.message, hint=error.hint)
+    message = error.message.removesuffix(f" while importing {path}")  # the report names the file already
+    return Failure(target=spec, path=path, message=message, hint=error.hint)
 
 
 def _label(item: Any) -> str:

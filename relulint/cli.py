@@ -253,7 +253,7 @@ def run_check(
     if plot is not None:
         from relulint.plot import save_report_plot
 
-        save_report_plot(report, plot, options=options, title=" ".join(arguments) or ".")
+        save_report_plot(report, plot, options=options, title=_plot_title(arguments, report))
         sink.note(f"wrote the safe-region map to {plot}")
     if report.failures:  # each is one line of the report; every other target was checked
         _failures_note(report, fmt)
@@ -261,6 +261,12 @@ def run_check(
     if report.failed(options.fail_on) and not options.exit_zero and write_baseline is None:
         return 1
     return 0
+
+
+def _plot_title(arguments: list[str], report: Any) -> str:
+    """The map's title: the arguments as given, else the targets checked (configured ones, or `.`)."""
+    text = " ".join(arguments) or ", ".join(dict.fromkeys(t.target for t in report.targets)) or "."
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _failures_note(report: Any, fmt: str = "text") -> None:
@@ -549,7 +555,7 @@ def plot_command(
     **options: Any,  # the flags of `relulint check` (relulint.option_specs), added by @spec_options
 ) -> None:
     """Draw the safe-region map (collapse Fig. 6B): depth against width, shaded by the Thm 8 bound, the
-    Eq. 5 lines at p and 10·p, and each chain of the model; needs matplotlib (pip install "relulint[plot]")."""
+    Eq. 5 lines at p and 10·p, and each chain of the model; needs matplotlib (relulint's plot extra)."""
     given = dict(options)
 
     def body() -> int:
@@ -566,7 +572,7 @@ def plot_command(
             sink.warn(f"skipped {skipped.name}: {skipped.reason}")
         for failure in report.failures:
             sink.warn(f"could not check {failure.path}: {failure.message}")
-        save_report_plot(report, output, options=opts, title=" ".join(arguments) or ".")
+        save_report_plot(report, output, options=opts, title=_plot_title(arguments, report))
         sink.note(f"wrote the safe-region map of {len(report.targets)} model(s) to {output}")
         if report.failures:
             _failures_note(report)
