@@ -354,3 +354,39 @@ def test_configured_table_target_gives_its_kwargs_in_a_directory_run(tmp_path: P
     (block,) = [t for t in document["targets"] if t["name"] == "Block"]
     assert block["chains"][0]["hidden_widths"] == [8]  # built with the configured kwargs
     assert document["skipped"] == []  # the configured target replaced the whole-file one
+
+
+TWO_MODELS_LOGGED = """
+    from pathlib import Path
+
+    import torch
+    from torch import nn
+
+    with Path(__file__).with_name("imports.log").open("a") as log:
+        log.write("imported\\n")
+
+
+    class First(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(1, 8)
+
+        def forward(self, x):
+            return torch.relu(self.fc(x))
+
+
+    class Second(First):
+        pass
+"""
+
+
+def test_each_file_is_imported_once(tmp_path: Path, monkeypatch) -> None:
+    write(tmp_path, "pyproject.toml", "[project]\nname = 'demo'\n")  # the project root: on sys.path
+    write(tmp_path, "models/__init__.py", "")  # a package: `models.two` is one module whoever imports it
+    write(tmp_path, "models/two.py", TWO_MODELS_LOGGED)
+    write(tmp_path, "models/uses_two.py", "from models.two import First\n\n\nclass Third(First):\n    pass\n")
+    result = check([".", "-f", "json", "--exit-zero"], tmp_path, monkeypatch)
+    assert result.exit_code == 0, result.output
+    names = sorted(t["name"] for t in json.loads(result.stdout)["targets"])
+    assert names == ["First", "Second", "Third"]
+    assert (tmp_path / "models" / "imports.log").read_text().splitlines() == ["imported"]
