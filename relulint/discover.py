@@ -267,11 +267,16 @@ def discover(
         path = target_file(target_spec(item), base)
         if path is not None and _under(path, roots) and path.is_file():
             configured_files.append(_relative(path, base))
+    if not configured_files:  # nothing to merge: every model file is a whole-file target
+        return Discovery(
+            targets=names, files=[_relative(p, base) for p in files], imported=names, listing=how
+        )
     chosen = relevant_targets([*names, *configured_files], configured, cwd=base)
     # files that only the project-wide pass found (their base class lives in another file)
     covered = {target_spec(t).rsplit(":", 1)[0] if ":" in target_spec(t) else target_spec(t) for t in chosen}
     chosen += [name for name in names if name not in covered]
-    imported = sorted({str(target_file(target_spec(t), base) or target_spec(t)) for t in chosen})
+    files_of = [target_file(target_spec(t), base) for t in chosen]
+    imported = sorted({_relative(f, base) for f in files_of if f is not None})
     return Discovery(
         targets=chosen, files=[_relative(p, base) for p in files], imported=imported, listing=how
     )
