@@ -51,7 +51,7 @@ BLOCK = """
             return torch.relu(self.fc(x))
 """
 HEAD = """
-    import pkg.layers as L
+    import discpkg.layers as L
 
 
     class Head(L.Block):
@@ -100,12 +100,12 @@ def write(root: Path, name: str, source: str) -> Path:
 
 def project(root: Path) -> Path:
     """A tree: nested packages, a virtualenv, site-packages, build/, dist/, a hidden directory."""
-    write(root, "pkg/__init__.py", "")
-    write(root, "pkg/sub/__init__.py", "")
-    write(root, "pkg/sub/narrow.py", NARROW)
-    write(root, "pkg/layers.py", BLOCK)
-    write(root, "pkg/heads.py", HEAD)
-    write(root, "pkg/aliased.py", ALIASED)
+    write(root, "discpkg/__init__.py", "")
+    write(root, "discpkg/sub/__init__.py", "")
+    write(root, "discpkg/sub/narrow.py", NARROW)
+    write(root, "discpkg/layers.py", BLOCK)
+    write(root, "discpkg/heads.py", HEAD)
+    write(root, "discpkg/aliased.py", ALIASED)
     write(root, "util.py", NO_MODEL)
     for ignored in ("env/lib/python3/m.py", "site-packages/m.py", "build/m.py", "dist/m.py", ".hidden/m.py"):
         write(root, ignored, NARROW)
@@ -124,7 +124,12 @@ def test_walk_skips_virtualenvs_and_build_dirs_and_imports_nothing(tmp_path: Pat
     project(tmp_path)
     found = discover(["."], cwd=tmp_path)
     assert found.listing == "walk"
-    assert names(found) == ["pkg/aliased.py", "pkg/heads.py", "pkg/layers.py", "pkg/sub/narrow.py"]
+    assert names(found) == [
+        "discpkg/aliased.py",
+        "discpkg/heads.py",
+        "discpkg/layers.py",
+        "discpkg/sub/narrow.py",
+    ]
     assert "util.py" in found.files and not any(
         f.startswith(("env/", "build/", "dist/")) for f in found.files
     )
@@ -149,35 +154,38 @@ def test_git_work_tree_lists_what_git_knows(tmp_path: Path) -> None:
     write(tmp_path, "scratch/ignored.py", NARROW)
     write(tmp_path, ".gitignore", "scratch/\n")
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    subprocess.run(["git", "-C", str(tmp_path), "add", "pkg", ".gitignore"], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "discpkg", ".gitignore"], check=True)
     write(tmp_path, "new_model.py", NARROW)  # untracked, not ignored: listed
     found = discover(["."], cwd=tmp_path)
     assert found.listing == "git"
     assert "scratch/ignored.py" not in found.files
-    assert "new_model.py" in names(found) and "pkg/sub/narrow.py" in names(found)
+    assert "new_model.py" in names(found) and "discpkg/sub/narrow.py" in names(found)
     # the skips apply to git's list too (a committed virtualenv or build/)
     subprocess.run(["git", "-C", str(tmp_path), "add", "-f", "env", "build"], check=True)
     assert not any(f.startswith(("env/", "build/")) for f in discover(["."], cwd=tmp_path).files)
     # from a subdirectory: paths stay relative to the working directory
-    assert names(discover(["sub"], cwd=tmp_path / "pkg")) == ["sub/narrow.py"]
+    assert names(discover(["sub"], cwd=tmp_path / "discpkg")) == ["sub/narrow.py"]
 
 
 def test_subclass_of_a_project_class_in_another_file(tmp_path: Path) -> None:
-    """`class Head(L.Block)` after `import pkg.layers as L`: found through Block, defined in layers.py."""
+    """`class Head(L.Block)` after `import discpkg.layers as L`: found through Block, defined in layers.py."""
     project(tmp_path)
-    assert "pkg/heads.py" in names(discover(["pkg"], cwd=tmp_path))
+    assert "discpkg/heads.py" in names(discover(["discpkg"], cwd=tmp_path))
     # without layers.py in the listing nothing tells that Block is a module
-    assert "pkg/heads.py" not in names(discover(["pkg"], cwd=tmp_path, exclude=["layers.py"]))
+    assert "discpkg/heads.py" not in names(discover(["discpkg"], cwd=tmp_path, exclude=["layers.py"]))
 
 
 @pytest.mark.parametrize(
     ("exclude", "gone"),
     [
-        (["sub"], ["pkg/sub/narrow.py"]),  # a directory name anywhere
-        (["pkg/sub/"], ["pkg/sub/narrow.py"]),  # a path from the root
-        (["*ed.py"], ["pkg/aliased.py"]),  # a file-name glob
-        (["pkg/**/narrow.py"], ["pkg/sub/narrow.py"]),
-        (["pkg"], ["pkg/aliased.py", "pkg/heads.py", "pkg/layers.py", "pkg/sub/narrow.py"]),
+        (["sub"], ["discpkg/sub/narrow.py"]),  # a directory name anywhere
+        (["discpkg/sub/"], ["discpkg/sub/narrow.py"]),  # a path from the root
+        (["*ed.py"], ["discpkg/aliased.py"]),  # a file-name glob
+        (["discpkg/**/narrow.py"], ["discpkg/sub/narrow.py"]),
+        (
+            ["discpkg"],
+            ["discpkg/aliased.py", "discpkg/heads.py", "discpkg/layers.py", "discpkg/sub/narrow.py"],
+        ),
     ],
 )
 def test_exclude_patterns(tmp_path: Path, exclude: list[str], gone: list[str]) -> None:
@@ -191,7 +199,7 @@ def test_include_patterns(tmp_path: Path) -> None:
     write(tmp_path, "scripts/model.pyw", NARROW)
     files, _ = python_files([tmp_path], tmp_path, include=["*.pyw"])
     assert [p.relative_to(tmp_path).as_posix() for p in files] == ["scripts/model.pyw"]
-    assert names(discover(["."], cwd=tmp_path, include=["narrow.py"])) == ["pkg/sub/narrow.py"]
+    assert names(discover(["."], cwd=tmp_path, include=["narrow.py"])) == ["discpkg/sub/narrow.py"]
 
 
 def test_configured_targets_merge_with_discovered_ones(tmp_path: Path) -> None:
@@ -199,16 +207,16 @@ def test_configured_targets_merge_with_discovered_ones(tmp_path: Path) -> None:
     the path is left out; one whose file is excluded is still checked."""
     project(tmp_path)
     configured = [
-        {"target": "pkg/layers.py:Block", "kwargs": {"width": 8}},
-        "pkg/sub/narrow.py:Narrow",
+        {"target": "discpkg/layers.py:Block", "kwargs": {"width": 8}},
+        "discpkg/sub/narrow.py:Narrow",
         "elsewhere/other.py:Net",
     ]
     write(tmp_path, "elsewhere/other.py", NARROW)
-    found = discover(["pkg"], configured, cwd=tmp_path, exclude=["sub"])
+    found = discover(["discpkg"], configured, cwd=tmp_path, exclude=["sub"])
     specs = [t if isinstance(t, str) else t["target"] for t in found.targets]
-    assert configured[0] in found.targets and "pkg/sub/narrow.py:Narrow" in specs
-    assert "pkg/layers.py" not in specs and "elsewhere/other.py:Net" not in specs
-    assert {"pkg/aliased.py", "pkg/heads.py"} <= set(specs)
+    assert configured[0] in found.targets and "discpkg/sub/narrow.py:Narrow" in specs
+    assert "discpkg/layers.py" not in specs and "elsewhere/other.py:Net" not in specs
+    assert {"discpkg/aliased.py", "discpkg/heads.py"} <= set(specs)
 
 
 # ------------------------------------------------------------------------------------------ the CLI
@@ -232,38 +240,42 @@ def test_directory_run_checks_every_model_and_lists_skips(tmp_path: Path, monkey
     document = json.loads(result.stdout)
     checked = sorted((t["path"], t["name"]) for t in document["targets"])
     assert checked == [
-        ("pkg/aliased.py", "Tiny"),
-        ("pkg/heads.py", "Head"),
-        ("pkg/sub/narrow.py", "Narrow"),
+        ("discpkg/aliased.py", "Tiny"),
+        ("discpkg/heads.py", "Head"),
+        ("discpkg/sub/narrow.py", "Narrow"),
     ]
     # Block needs an argument: a skip with the reason, not an error, in directory mode
     (skipped,) = document["skipped"]
     assert skipped["name"] == "Block" and "width" in skipped["reason"]
     assert document["failures"] == []
     # the same file named on its own keeps today's exit 2 (nothing could be built)
-    alone = check(["pkg/layers.py"], tmp_path, monkeypatch)
-    assert alone.exit_code == 2 and "no model in pkg/layers.py could be built" in alone.stderr
+    alone = check(["discpkg/layers.py"], tmp_path, monkeypatch)
+    assert alone.exit_code == 2 and "no model in discpkg/layers.py could be built" in alone.stderr
 
 
 def test_one_bad_file_never_hides_the_others(tmp_path: Path, monkeypatch) -> None:
     project(tmp_path)
-    write(tmp_path, "pkg/broken.py", BROKEN)
-    result = check(["pkg", "-f", "json", "--exit-zero"], tmp_path, monkeypatch)
+    write(tmp_path, "discpkg/broken.py", BROKEN)
+    result = check(["discpkg", "-f", "json", "--exit-zero"], tmp_path, monkeypatch)
     assert result.exit_code == 2  # --exit-zero never hides a 2
     document = json.loads(result.stdout)
     assert len(document["targets"]) == 3  # every other model was checked
     (failure,) = document["failures"]
-    assert failure["path"] == "pkg/broken.py" and "relulint_no_such_module_anywhere" in failure["message"]
+    assert failure["path"] == "discpkg/broken.py" and "relulint_no_such_module_anywhere" in failure["message"]
     assert "could not be checked" in result.stderr and "hint:" in result.stderr
-    text = check(["pkg", "--exit-zero"], tmp_path, monkeypatch)
+    text = check(["discpkg", "--exit-zero"], tmp_path, monkeypatch)
     lines = [line for line in text.stdout.splitlines() if line.strip().startswith("error:")]
-    assert len(lines) == 1 and f"error: pkg/broken.py: {failure['message']}" in " ".join(text.stdout.split())
-    excluded = check(["pkg", "--exclude", "broken.py", "-f", "json", "--exit-zero"], tmp_path, monkeypatch)
+    assert len(lines) == 1 and f"error: discpkg/broken.py: {failure['message']}" in " ".join(
+        text.stdout.split()
+    )
+    excluded = check(
+        ["discpkg", "--exclude", "broken.py", "-f", "json", "--exit-zero"], tmp_path, monkeypatch
+    )
     assert excluded.exit_code == 0 and json.loads(excluded.stdout)["failures"] == []
 
 
 def test_no_argument_means_the_working_directory(tmp_path: Path, monkeypatch) -> None:
-    write(tmp_path, "models/narrow.py", NARROW)
+    write(tmp_path, "discmodels/narrow.py", NARROW)
     result = check(["-f", "json", "--exit-zero"], tmp_path, monkeypatch)
     assert result.exit_code == 0, result.output
     assert [t["name"] for t in json.loads(result.stdout)["targets"]] == ["Narrow"]
@@ -276,14 +288,14 @@ def test_no_argument_means_the_working_directory(tmp_path: Path, monkeypatch) ->
 
 def test_config_include_exclude_are_relative_to_its_directory(tmp_path: Path, monkeypatch) -> None:
     project(tmp_path)
-    write(tmp_path, "pyproject.toml", '[tool.relulint]\nexclude = ["pkg/sub"]\n')
-    result = check(["..", "-f", "json", "--exit-zero"], tmp_path / "pkg", monkeypatch)
+    write(tmp_path, "pyproject.toml", '[tool.relulint]\nexclude = ["discpkg/sub"]\n')
+    result = check(["..", "-f", "json", "--exit-zero"], tmp_path / "discpkg", monkeypatch)
     assert result.exit_code == 0, result.output
     paths = {t["path"] for t in json.loads(result.stdout)["targets"]}
-    assert paths == {"aliased.py", "heads.py"}  # pkg/sub excluded though run from pkg/
+    assert paths == {"aliased.py", "heads.py"}  # discpkg/sub excluded though run from discpkg/
     # --exclude replaces the config's patterns
     flag = check(
-        ["..", "--exclude", "aliased.py", "-f", "json", "--exit-zero"], tmp_path / "pkg", monkeypatch
+        ["..", "--exclude", "aliased.py", "-f", "json", "--exit-zero"], tmp_path / "discpkg", monkeypatch
     )
     assert {t["path"] for t in json.loads(flag.stdout)["targets"]} == {"heads.py", "sub/narrow.py"}
 
@@ -300,17 +312,22 @@ def test_empty_directory_is_nothing_to_check(tmp_path: Path, monkeypatch) -> Non
 
 def test_failures_in_every_format() -> None:
     report = Report(
-        targets=(), failures=(Failure("pkg/bad.py", "pkg/bad.py", "ImportError: nope", "fix it"),)
+        targets=(), failures=(Failure("discpkg/bad.py", "discpkg/bad.py", "ImportError: nope", "fix it"),)
     )
     sarif = json.loads(render(report, "sarif"))
     run = sarif["runs"][0]
     assert run["invocations"][0]["executionSuccessful"] is False
     (note,) = run["invocations"][0]["toolExecutionNotifications"]
-    assert note["level"] == "error" and note["message"]["text"] == "pkg/bad.py: ImportError: nope"
+    assert note["level"] == "error" and note["message"]["text"] == "discpkg/bad.py: ImportError: nope"
     github = render(report, "github")
-    assert "::error file=pkg/bad.py,title=relulint could not check this file::ImportError: nope" in github
+    assert "::error file=discpkg/bad.py,title=relulint could not check this file::ImportError: nope" in github
     assert json.loads(render(report, "json"))["failures"] == [
-        {"target": "pkg/bad.py", "path": "pkg/bad.py", "message": "ImportError: nope", "hint": "fix it"}
+        {
+            "target": "discpkg/bad.py",
+            "path": "discpkg/bad.py",
+            "message": "ImportError: nope",
+            "hint": "fix it",
+        }
     ]
 
 
@@ -344,13 +361,13 @@ def test_configured_table_target_gives_its_kwargs_in_a_directory_run(tmp_path: P
     write(
         tmp_path,
         "pyproject.toml",
-        '[tool.relulint]\ntargets = [{ target = "pkg/layers.py:Block", kwargs = { width = 8 } }]\n',
+        '[tool.relulint]\ntargets = [{ target = "discpkg/layers.py:Block", kwargs = { width = 8 } }]\n',
     )
-    result = check(["pkg", "-f", "json", "--exit-zero"], tmp_path, monkeypatch)
+    result = check(["discpkg", "-f", "json", "--exit-zero"], tmp_path, monkeypatch)
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     checked = {(t["path"], t["name"]) for t in document["targets"]}
-    assert ("pkg/layers.py", "Block") in checked and ("pkg/sub/narrow.py", "Narrow") in checked
+    assert ("discpkg/layers.py", "Block") in checked and ("discpkg/sub/narrow.py", "Narrow") in checked
     (block,) = [t for t in document["targets"] if t["name"] == "Block"]
     assert block["chains"][0]["hidden_widths"] == [8]  # built with the configured kwargs
     assert document["skipped"] == []  # the configured target replaced the whole-file one
@@ -382,11 +399,17 @@ TWO_MODELS_LOGGED = """
 
 def test_each_file_is_imported_once(tmp_path: Path, monkeypatch) -> None:
     write(tmp_path, "pyproject.toml", "[project]\nname = 'demo'\n")  # the project root: on sys.path
-    write(tmp_path, "models/__init__.py", "")  # a package: `models.two` is one module whoever imports it
-    write(tmp_path, "models/two.py", TWO_MODELS_LOGGED)
-    write(tmp_path, "models/uses_two.py", "from models.two import First\n\n\nclass Third(First):\n    pass\n")
+    write(
+        tmp_path, "discmodels/__init__.py", ""
+    )  # a package: `discmodels.two` is one module whoever imports it
+    write(tmp_path, "discmodels/two.py", TWO_MODELS_LOGGED)
+    write(
+        tmp_path,
+        "discmodels/uses_two.py",
+        "from discmodels.two import First\n\n\nclass Third(First):\n    pass\n",
+    )
     result = check([".", "-f", "json", "--exit-zero"], tmp_path, monkeypatch)
     assert result.exit_code == 0, result.output
     names = sorted(t["name"] for t in json.loads(result.stdout)["targets"])
     assert names == ["First", "Second", "Third"]
-    assert (tmp_path / "models" / "imports.log").read_text().splitlines() == ["imported"]
+    assert (tmp_path / "discmodels" / "imports.log").read_text().splitlines() == ["imported"]
