@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,10 +100,15 @@ def chain_markers(report: Report) -> list[Marker]:
     from relulint.summary import chain_bound
 
     markers = []
+    paths: dict[str, set[str]] = {}
+    for target in report.targets:
+        paths.setdefault(target.name, set()).add(target.path)
     for target in report.targets:
         facts = target.facts
         if facts is None:
             continue
+        # two models of one name in different files (a directory run): name them by file too
+        model = target.name if len(paths[target.name]) == 1 else f"{target.path}:{target.name}"
         for chain in facts.chains:
             if not chain.hidden_widths:
                 continue
@@ -112,7 +117,7 @@ def chain_markers(report: Report) -> list[Marker]:
             bound = chain_bound(chain)
             markers.append(
                 Marker(
-                    model=target.name,
+                    model=model,
                     chain=chain.index,
                     width=min(chain.hidden_widths),
                     depth=chain.depth,
@@ -204,7 +209,8 @@ def draw_map(figure: Any, axes: Any, markers: Sequence[Marker], p: float) -> Non
     bar.ax.tick_params(labelsize=8)
     halo = [patheffects.withStroke(linewidth=3.5, foreground="white")]
     for level, style, gid in ((p, "-", "eq5:p"), (min(1.0, 10 * p), "--", "eq5:10p")):
-        limits = [min(d, max_depth + 1) for d in safe_depths(widths, level)]
+        # the top edge of the deepest safe cell: a chain at exactly the safe depth lies below the line
+        limits = [min(d + 0.5, max_depth + 1) for d in safe_depths(widths, level)]
         axes.step(
             widths,
             limits,
@@ -342,8 +348,3 @@ def save_report_plot(report: Report, path: Path, *, options: Options | None = No
     check_plot_path(path)
     p = (options or Options()).p
     return save_figure(draw(report, p=p, title=title), path)
-
-
-def markers_json(report: Report) -> list[dict[str, Any]]:
-    """The markers as plain data (for tests and docs)."""
-    return [asdict(m) for m in chain_markers(report)]

@@ -170,9 +170,10 @@ def test_figure_data_read_back(pinn_report) -> None:
     line = data["lines"]["eq5:p"]
     widths = [int(x) for x, _ in line]
     assert widths == list(range(1, 19))  # 12 shown at least; room for the width-16 marker
-    assert [y for _, y in line] == [min(exact_safe_depth(n, Fraction(1, 100)), 31) for n in widths]
+    # the top edge of the deepest safe cell at each width (capped at the top of the axes)
+    assert [y for _, y in line] == [min(exact_safe_depth(n, Fraction(1, 100)) + 0.5, 31) for n in widths]
     ten = data["lines"]["eq5:10p"]
-    assert [y for _, y in ten] == [min(exact_safe_depth(n, Fraction(1, 10)), 31) for n in widths]
+    assert [y for _, y in ten] == [min(exact_safe_depth(n, Fraction(1, 10)) + 0.5, 31) for n in widths]
     (axes, _colorbar) = figure.axes
     assert "examples/pinn.py" in axes.get_title() and "1 %" in axes.get_title()
     (mesh,) = [c for c in axes.collections if c.get_gid() == "bound"]
@@ -248,3 +249,12 @@ def test_readme_picture_is_current() -> None:
     assert run.returncode == 0, run.stderr
     assert png_size((REPO / "docs" / "safe_region_pinn.png").read_bytes()) == (640, 480)
     assert "](docs/safe_region_pinn.png)" in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_models_of_one_name_in_two_files_are_told_apart(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "net.py").write_text(textwrap.dedent(MIXED), encoding="utf-8")
+    report = relulint.check("a/net.py:Mixed", "b/net.py:Mixed", cwd=tmp_path)
+    assert sorted(m.model for m in chain_markers(report)) == ["a/net.py:Mixed", "b/net.py:Mixed"]
