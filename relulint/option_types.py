@@ -396,6 +396,10 @@ class Globs(Texts):
     def cli_text(self, value: Any) -> str:
         return ",".join(value) if is_list(value) else str(value)
 
+    def schema(self) -> dict[str, Any]:
+        one = {"type": "string", "minLength": 1}
+        return {"anyOf": [one, {"type": "array", "items": one}]}
+
 
 def is_list(value: Any) -> bool:
     return isinstance(value, Sequence) and not isinstance(value, (str, bytes))

@@ -413,3 +413,26 @@ def test_each_file_is_imported_once(tmp_path: Path, monkeypatch) -> None:
     names = sorted(t["name"] for t in json.loads(result.stdout)["targets"])
     assert names == ["First", "Second", "Third"]
     assert (tmp_path / "discmodels" / "imports.log").read_text().splitlines() == ["imported"]
+
+
+def test_include_exclude_options_are_checked_like_every_option(tmp_path: Path, monkeypatch) -> None:
+    import jsonschema
+
+    from relulint.config import load_config
+    from relulint.errors import ConfigError, UsageError
+    from relulint.option_docs import json_schema
+    from relulint.options import Options
+
+    assert Options(exclude="legacy, *_old.py").exclude == ("legacy", "*_old.py")
+    with pytest.raises(UsageError, match="exclude"):
+        Options(exclude=3)
+    write(tmp_path, "pyproject.toml", '[tool.relulint]\nexclude = "legacy"\ninclude = ["*.py", "*.pyw"]\n')
+    monkeypatch.chdir(tmp_path)
+    config = load_config(tmp_path)
+    assert config.options["exclude"] == ("legacy",) and config.options["include"] == ("*.py", "*.pyw")
+    jsonschema.validate({"exclude": "legacy", "include": ["*.py"]}, json_schema())
+    write(tmp_path, "pyproject.toml", "[tool.relulint]\nexclude = [1]\n")
+    with pytest.raises(ConfigError, match="'exclude'"):
+        load_config(tmp_path)
+    flag = check(["--exclude", "", "."], tmp_path, monkeypatch)
+    assert flag.exit_code == 2 and "--exclude" in flag.stderr
