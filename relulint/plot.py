@@ -235,11 +235,14 @@ def draw_map(figure: Any, axes: Any, markers: Sequence[Marker], p: float) -> Non
             gid=f"chain:{marker.model}:{marker.chain}",
             label=("chain (hollow: protected)" if number == 0 else None),
         )
+        right_half = marker.width > (max_width + 1) / 2  # label towards the middle, inside the axes
         axes.annotate(
             marker.label,
             (marker.width, marker.depth),
-            xytext=(7, 5),
+            xytext=(-7, 5) if right_half else (7, 5),
             textcoords="offset points",
+            ha="right" if right_half else "left",
+            annotation_clip=False,
             fontsize=7,
             zorder=6,
             bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "black", "linewidth": 0.5},
