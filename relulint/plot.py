@@ -41,6 +41,8 @@ COMPARE_SIZE = (11.0, 4.8)  # with the RAI panel
 DPI = 100
 COLOR_FLOOR = 1e-4  # the colour scale's lower end (probabilities below it are white)
 MIN_WIDTH_SHOWN, MIN_DEPTH_SHOWN = 12, 30
+LOG_WIDTHS_FROM = 48  # a wider model: the width axis turns logarithmic (base 2), narrow widths stay readable
+MAX_LABELS = 12  # more chains than this: only those whose bound exceeds p are labelled
 
 
 # ------------------------------------------------------------------------------------------- checks
@@ -235,7 +237,10 @@ def draw_map(figure: Any, axes: Any, markers: Sequence[Marker], p: float) -> Non
             gid=f"chain:{marker.model}:{marker.chain}",
             label=("chain (hollow: protected)" if number == 0 else None),
         )
-        right_half = marker.width > (max_width + 1) / 2  # label towards the middle, inside the axes
+        if len(markers) > MAX_LABELS and marker.p_upper <= p:
+            continue  # a crowded map: label the chains at risk only
+        middle = math.sqrt(max_width) if max_width >= LOG_WIDTHS_FROM else (max_width + 1) / 2
+        right_half = marker.width > middle  # label towards the middle, inside the axes
         axes.annotate(
             marker.label,
             (marker.width, marker.depth),
@@ -256,7 +261,9 @@ def draw_map(figure: Any, axes: Any, markers: Sequence[Marker], p: float) -> Non
         fontsize=7,
         bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none"},
     )
-    axes.set_xlim(0.5, max_width + 0.5)
+    if max_width >= LOG_WIDTHS_FROM:
+        axes.set_xscale("log", base=2)
+    axes.set_xlim(0.5 if max_width < LOG_WIDTHS_FROM else 0.75, max_width + 0.5)
     axes.set_ylim(0.5, max_depth + 0.5)
     axes.set_xlabel("width N (narrowest hidden layer)", fontsize=9)
     axes.set_ylabel("ReLU depth L (hidden ReLU layers)", fontsize=9)

@@ -258,3 +258,30 @@ def test_models_of_one_name_in_two_files_are_told_apart(tmp_path: Path, monkeypa
         (tmp_path / name / "net.py").write_text(textwrap.dedent(MIXED), encoding="utf-8")
     report = relulint.check("a/net.py:Mixed", "b/net.py:Mixed", cwd=tmp_path)
     assert sorted(m.model for m in chain_markers(report)) == ["a/net.py:Mixed", "b/net.py:Mixed"]
+
+
+@needs_matplotlib
+def test_a_wide_model_turns_the_width_axis_logarithmic(tmp_path: Path, monkeypatch) -> None:
+    from relulint.plot import LOG_WIDTHS_FROM, draw, figure_data
+
+    monkeypatch.chdir(tmp_path)
+    source = textwrap.dedent(MIXED).replace(
+        "nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 4)", "nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 64)"
+    )
+    source = source.replace("nn.Linear(4, 6)", "nn.Linear(64, 96)").replace(
+        "nn.Linear(6, 1)", "nn.Linear(96, 1)"
+    )
+    (tmp_path / "wide.py").write_text(source, encoding="utf-8")
+    figure = draw(relulint.check("wide.py:Mixed"))
+    assert figure_data(figure)["markers"] == {"chain:Mixed:0": [8.0, 3.0]}  # widths 8-64-96: the narrowest
+    narrow = draw(relulint.check("wide.py:Normed"))
+    assert narrow.axes[0].get_xscale() == "linear"
+    (tmp_path / "wider.py").write_text(
+        source.replace(
+            "nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 64)", "nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64)"
+        ),
+        encoding="utf-8",
+    )
+    wide = draw(relulint.check("wider.py:Mixed"))
+    assert figure_data(wide)["markers"] == {"chain:Mixed:0": [64.0, 3.0]}
+    assert 64 + 2 >= LOG_WIDTHS_FROM and wide.axes[0].get_xscale() == "log"
