@@ -10,7 +10,8 @@ width N, each cell shaded by the Thm 8 bound on the born-dead probability for L 
 each width (``L ≤ ln(1 − p) / ln(1 − 2^−N)``, solid) and the same for 10·p (dashed): below the solid line
 is the safe region. Each chain of the model is a labelled marker at (narrowest hidden width, ReLU depth);
 a chain that a normalization or a skip connection protects (no layer of it can kill the network) is
-hollow; a probe's estimate and 95 % interval go in the label. With ``--probe --compare rai`` a second
+hollow; a probe's estimate and 95 % interval go in the label. A model 48 or more units wide turns the
+width axis logarithmic (base 2); with more than 12 chains only those whose bound exceeds p are labelled. With ``--probe --compare rai`` a second
 panel shows, per chain, the probe estimate under the model's own init and under RAI (`dying` §4) as bars
 with their intervals.
 
