@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from relulint import __version__
-from relulint.errors import LoadError, UsageError
+from relulint.errors import LoadError, RelulintError, UsageError
 from relulint.facts import (
     Chain,
+    Failure,
     Finding,
     LoadedModel,
     ModelFacts,
@@ -64,12 +65,14 @@ def check(
     options: Options | None = None,
     cwd: str | Path | None = None,
     progress: Progress | None = None,
+    keep_going: bool = False,
     **overrides: Any,
 ) -> Report:
     """Lint each target and return the `Report` (findings after suppressions and baseline).
 
     Raises `relulint.errors.RelulintError` (exit code 2 on the command line) for a usage error or an
-    exception in the user's code.
+    exception in the user's code; with `keep_going` (`relulint check DIR`) such an error in one target is
+    recorded in `Report.failures` and the other targets are still checked.
     """
     opts = make_options(options, **overrides)
     base = Path(cwd) if cwd is not None else Path.cwd()
@@ -78,22 +81,56 @@ def check(
     training = training_facts(opts, base)
     reports: list[TargetReport] = []
     skipped: list[Skipped] = []
+    failures: list[Failure] = []
     for item in targets:
-        started = time.monotonic()
-        item = as_target(item, opts, base)
-        one_model = not isinstance(item, Target) or item.name is not None
-        with model_time_limit(opts.timeout if one_model else None, _target_label(item)):
-            loaded_models, skips = load_target(item, opts, base)
-        skipped.extend(skips)
-        budget = (opts.timeout or math.inf) * max(len(loaded_models), 1)
-        for loaded in loaded_models:
-            if progress:
-                progress(f"checking {loaded.path}:{loaded.name}")
-            left = budget - (time.monotonic() - started)
-            with model_time_limit(min(opts.timeout or math.inf, left), loaded.name, timeout=opts.timeout):
-                reports.append(lint_model(loaded, opts, training, progress))
-    report = Report(targets=tuple(reports), skipped=tuple(skipped), version=__version__)
+        if progress:
+            progress(f"{LOADING}{_label(item)}")
+        try:
+            started = time.monotonic()
+            item = as_target(item, opts, base)
+            one_model = not isinstance(item, Target) or item.name is not None
+            with model_time_limit(opts.timeout if one_model else None, _target_label(item)):
+                loaded_models, skips = load_target(item, opts, base)
+            skipped.extend(skips)
+            budget = (opts.timeout or math.inf) * max(len(loaded_models), 1)
+            for loaded in loaded_models:
+                if progress:
+                    progress(f"checking {loaded.path}:{loaded.name}")
+                left = budget - (time.monotonic() - started)
+                with model_time_limit(min(opts.timeout or math.inf, left), loaded.name, timeout=opts.timeout):
+                    reports.append(lint_model(loaded, opts, training, progress))
+        except RelulintError as error:
+            if not keep_going:
+                raise
+            failures.append(failure(item, error, base))
+    report = Report(
+        targets=tuple(reports), skipped=tuple(skipped), version=__version__, failures=tuple(failures)
+    )
     return postprocess(report, opts, cwd=base)
+
+
+LOADING = "loading "  # the prefix of the progress message sent as each target starts
+
+
+def failure(item: Any, error: RelulintError, base: Path) -> Failure:
+    """The report's line for a target that failed (`check(..., keep_going=True)`)."""
+    from relulint.precommit import split_spec
+    from relulint.sandbox import display_path
+
+    spec = _label(item)
+    location = split_spec(spec)[0]
+    path = display_path(base / location, cwd=base) if location.endswith(".py") else location
+    message = error.message.removesuffix(f" while importing {path}")  # the report names the file already
+    return Failure(target=spec, path=path, message=message, hint=error.hint)
+
+
+def _label(item: Any) -> str:
+    """A target as the user wrote it: `file.py:Name`, a configured table's `target`, a model's class."""
+    if isinstance(item, (str, Path)):
+        return str(item)
+    if isinstance(item, dict):
+        return str(item.get("target", ""))
+    return str(getattr(item, "spec", None) or type(item).__name__)
 
 
 def training_facts(options: Options, base: Path) -> TrainingFacts:

@@ -1,8 +1,9 @@
 """The `relulint` command line (typer).
 
-    relulint check [TARGET | FILE ...] [options]   lint models; exit 0 clean, 1 findings, 2 usage/user error
+    relulint check [TARGET | FILE | DIR ...] [opts] lint models; exit 0 clean, 1 findings, 2 usage/user error
     relulint probe TARGET [options]                Monte-Carlo born-dead estimate of every chain
     relulint audit TARGET --weights FILE [options] a trained checkpoint: dead units, collapse, degeneracy
+    relulint plot TARGET -o FILE.png|svg|pdf       the safe-region map (collapse Fig. 6B; matplotlib extra)
     relulint rules [--format json]                 the rule catalogue
     relulint rule CODE|NAME                        one rule's full docs
     relulint config [KEY] [--schema]               every option (or one); the JSON Schema of [tool.relulint]
@@ -170,6 +171,56 @@ def _names_file(targets: list[Any], name: str) -> bool:
     return any(str(getattr(t, "spec", t)).split(":")[0] == name for t in targets)
 
 
+def build_report(
+    arguments: list[str], cli: CliSettings, sink: Sink, baseline: bool = True
+) -> tuple[Any, Options]:
+    """Check what the arguments name (`relulint check` and `relulint plot`): the `Report`, or None when
+    nothing is there to check (a note says so). Directories are read by `relulint.discover`; with no
+    argument and no configured target, `.` is checked. `baseline=False`: every finding is kept."""
+    cwd = Path.cwd()
+    options, configured, _base = load_options(cli, cwd)
+    if not baseline:
+        options = options.replace(baseline=None)  # accept every finding, not only those new to the old file
+    directories = (
+        [a for a in arguments if _is_directory(a, cwd)] if arguments else [] if configured else ["."]
+    )
+    named = [a for a in arguments if a not in directories]
+    discovered: list[Any] = []
+    if directories:
+        from relulint.discover import discover
+
+        found = discover(directories, configured, cwd=cwd, include=options.include, exclude=options.exclude)
+        discovered = found.targets
+        if not discovered and not named:
+            where = ", ".join(directories)
+            sink.note(
+                f"nothing to check: no nn.Module subclass in the {len(found.files)} Python file(s) under {where}"
+            )
+            return None, options
+    if named:
+        targets, scripts = classify_arguments(named, configured, cwd)
+        targets = discovered + [t for t in targets if t not in discovered]
+        if not targets:
+            sink.note(f"nothing to check: no nn.Module defined in the {len(arguments)} file(s) given")
+            return None, options
+    else:
+        targets, scripts = discovered or configured, []
+    options = options.replace(scripts=tuple(options.scripts) + tuple(scripts))
+    from relulint.api import check
+
+    specs = [_target_spec(t, options, cwd) for t in targets]
+    keep_going = bool(directories)
+    report = _with_progress(
+        lambda progress: check(*specs, options=options, cwd=cwd, progress=progress, keep_going=keep_going),
+        sink,
+        total=len(specs),
+    )
+    if not os.environ.get("PRE_COMMIT"):  # the hook keeps skipping such files (with a warning)
+        # a file named on the command line must build a model; in a directory such a file is a skip
+        _require_a_model_per_file(report, among=_named_files(named, cwd) if directories else None)
+    return report, options
+
+
 def run_check(
     arguments: list[str],
     cli: CliSettings,
@@ -178,32 +229,13 @@ def run_check(
     statistics: bool,
     write_baseline: Path | None,
     command: str = "check",
+    plot: Path | None = None,
 ) -> int:
     """The body of `relulint check`: returns the exit code."""
-    cwd = Path.cwd()
     sink = Sink(fmt=fmt, output=output)
-    options, configured, _base = load_options(cli, cwd)
-    if write_baseline is not None:
-        options = options.replace(baseline=None)  # accept every finding, not only those new to the old file
-    if arguments:
-        targets, scripts = classify_arguments(arguments, configured, cwd)
-        if not targets:
-            sink.note(f"nothing to check: no nn.Module defined in the {len(arguments)} file(s) given")
-            return 0
-    else:
-        targets, scripts = configured, []
-        if not targets:
-            raise UsageError(
-                "no target to check",
-                hint="relulint check model.py:Net, or list targets under [tool.relulint] in pyproject.toml",
-            )
-    options = options.replace(scripts=tuple(options.scripts) + tuple(scripts))
-    from relulint.api import check
-
-    specs = [_target_spec(t, options, cwd) for t in targets]
-    report = _with_progress(lambda progress: check(*specs, options=options, cwd=cwd, progress=progress), sink)
-    if not os.environ.get("PRE_COMMIT"):  # the hook keeps skipping such files (with a warning)
-        _require_a_model_per_file(report)
+    report, options = build_report(arguments, cli, sink, baseline=write_baseline is None)
+    if report is None:
+        return 0
     if write_baseline is not None:
         from relulint.baseline import write_baseline as write
 
@@ -214,23 +246,67 @@ def run_check(
     sink.emit_report(report, options=options, statistics=statistics)
     if not report.targets and report.skipped:
         sink.warn("no model was checked: every nn.Module found was skipped")
-    elif not report.targets:
+    elif not report.targets and not report.failures:
         sink.note(
             "nothing to check: no nn.Module class is defined there; a function that returns a model is "
             "checked by name (file.py:make_model)"
         )
+    if plot is not None:
+        from relulint.plot import save_report_plot
+
+        save_report_plot(report, plot, options=options, title=_plot_title(arguments, report))
+        sink.note(f"wrote the safe-region map to {plot}")
+    if report.failures:  # each is one line of the report; every other target was checked
+        _failures_note(report, fmt)
+        return 2
     if report.failed(options.fail_on) and not options.exit_zero and write_baseline is None:
         return 1
     return 0
 
 
-def _require_a_model_per_file(report: Any) -> None:
-    """A file whose nn.Module classes were all skipped (they need arguments) is exit 2, not a pass."""
+def _plot_title(arguments: list[str], report: Any) -> str:
+    """The map's title: the arguments as given, else the targets checked (configured ones, or `.`)."""
+    text = " ".join(arguments) or ", ".join(dict.fromkeys(t.target for t in report.targets)) or "."
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _failures_note(report: Any, fmt: str = "text") -> None:
+    """The closing error of a run in which some targets failed (exit 2); with --format concise, whose
+    stdout holds findings only, each failure on stderr too."""
+    if fmt == "concise":
+        for failure in report.failures:
+            Sink.warn(f"could not check {failure.path}: {failure.message}")
+    Sink.error(
+        UsageError(
+            f"{len(report.failures)} target(s) could not be checked (listed in the report)",
+            hint="fix the import, or leave the file out: --exclude PATTERN or [tool.relulint] exclude",
+        )
+    )
+
+
+def _is_directory(argument: str, cwd: Path) -> bool:
+    path = Path(argument) if Path(argument).is_absolute() else cwd / argument
+    return ":" not in argument.replace("\\", "/").split("/")[-1] and path.is_dir()
+
+
+def _named_files(named: list[str], cwd: Path) -> set[str]:
+    """The display paths of the files named on the command line (as the report's locations write them)."""
+    from relulint.precommit import split_spec
+    from relulint.sandbox import display_path
+
+    return {display_path(cwd / split_spec(name)[0], cwd=cwd) for name in named}
+
+
+def _require_a_model_per_file(report: Any, among: set[str] | None = None) -> None:
+    """A file whose nn.Module classes were all skipped (they need arguments) is exit 2, not a pass; with
+    `among`, only for those files (`relulint check DIR file.py`: a discovered file is a skip)."""
     checked = {t.path for t in report.targets}
     skipped: dict[str, list[Any]] = {}
     for item in report.skipped:
         skipped.setdefault(item.location.path, []).append(item)
     for path, items in skipped.items():
+        if among is not None and path not in among:
+            continue
         if path not in checked:
             from relulint.load import nothing_built_error
 
@@ -275,8 +351,15 @@ def _script_target(spec: str, options: Options, cwd: Path) -> Any:
     )
 
 
-def _with_progress(work: Any, sink: Sink) -> Any:
-    """Run `work(progress)` with a status line on stderr when it is a terminal."""
+#: more targets than this get a progress bar (on stderr, when it is a terminal)
+FEW_TARGETS = 3
+
+
+def _with_progress(work: Any, sink: Sink, total: int = 1) -> Any:
+    """Run `work(progress)` with a status line on stderr when it is a terminal, a progress bar over the
+    targets when there are more than a few."""
+    if total > FEW_TARGETS and _stderr_is_terminal():
+        return _with_progress_bar(work, total)
     if not sink.interactive:
         return work(None)
     from rich.console import Console
@@ -284,6 +367,39 @@ def _with_progress(work: Any, sink: Sink) -> Any:
     console = Console(stderr=True)
     with console.status("relulint: loading", spinner="dots") as status:
         return work(lambda text: status.update(f"relulint: {text}"))
+
+
+def _stderr_is_terminal() -> bool:
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
+
+
+def _with_progress_bar(work: Any, total: int) -> Any:
+    """`work(progress)` under a rich progress bar on stderr (removed when done); a target counts as done
+    when the next one starts loading (`relulint.api.LOADING`)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from relulint.api import LOADING
+
+    columns = (TextColumn("relulint"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(
+        *columns, TextColumn("{task.description}"), console=Console(stderr=True), transient=True
+    ) as bar:
+        task = bar.add_task("", total=total)
+        started = 0
+
+        def progress(text: str) -> None:
+            nonlocal started
+            if text.startswith(LOADING):
+                if started:
+                    bar.advance(task)
+                started += 1
+            bar.update(task, description=text)
+
+        result = work(progress)
+        bar.update(task, completed=total)
+        return result
 
 
 def guarded(body: Any, debug: bool = False) -> None:
@@ -361,6 +477,9 @@ def check_command(
     output: Path = typer.Option(None, "--output", "-o", help="Write the report to this file."),
     statistics: bool = typer.Option(False, "--statistics", help="Count findings per rule."),
     write_baseline: Path = typer.Option(None, "--write-baseline", help="Accept today's findings into FILE."),
+    plot: Path = typer.Option(
+        None, "--plot", help="Also draw the safe-region map to FILE (.png, .svg, .pdf)."
+    ),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
     **options: Any,  # one flag per option spec (relulint.option_specs), added by @spec_options
 ) -> None:
@@ -369,7 +488,11 @@ def check_command(
 
     def body() -> int:
         cli = collect_cli(**given)
-        return run_check(list(targets or []), cli, fmt, output, statistics, write_baseline)
+        if plot is not None:
+            from relulint.plot import check_plot_path
+
+            check_plot_path(plot)  # before the models are built: a missing matplotlib is exit 2 at once
+        return run_check(list(targets or []), cli, fmt, output, statistics, write_baseline, plot=plot)
 
     guarded(body, debug)
 
@@ -449,6 +572,44 @@ def audit_command(
         sink.emit_report(report, options=options)
         if report.failed(options.fail_on) and not options.exit_zero:
             return 1
+        return 0
+
+    guarded(body, debug)
+
+
+@app.command("plot")
+@spec_options("check")
+def plot_command(
+    targets: list[str] = typer.Argument(
+        None, help="What `relulint check` takes: file.py:Name, pkg.module:Name, file.py or a directory."
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="The picture: FILE.png, FILE.svg or FILE.pdf."),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
+    **options: Any,  # the flags of `relulint check` (relulint.option_specs), added by @spec_options
+) -> None:
+    """Draw the safe-region map (collapse Fig. 6B): depth against width, shaded by the Thm 8 bound, the
+    Eq. 5 lines at p and 10·p, and each chain of the model; needs matplotlib (relulint's plot extra)."""
+    given = dict(options)
+
+    def body() -> int:
+        from relulint.plot import check_plot_path, save_report_plot
+
+        check_plot_path(output)  # before any model is built: a missing matplotlib is exit 2 at once
+        cli = collect_cli(**given)
+        sink = Sink(fmt="text")
+        arguments = list(targets or [])
+        report, opts = build_report(arguments, cli, sink)
+        if report is None:
+            return 0
+        for skipped in report.skipped:
+            sink.warn(f"skipped {skipped.name}: {skipped.reason}")
+        for failure in report.failures:
+            sink.warn(f"could not check {failure.path}: {failure.message}")
+        save_report_plot(report, output, options=opts, title=_plot_title(arguments, report))
+        sink.note(f"wrote the safe-region map of {len(report.targets)} model(s) to {output}")
+        if report.failures:
+            _failures_note(report)
+            return 2
         return 0
 
     guarded(body, debug)

@@ -113,6 +113,8 @@ class _Reader:
             return _rebase(value, self.base_dir, self.cwd)
         if name == "scripts":
             return tuple(_rebase(script, self.base_dir, self.cwd) for script in value)
+        if name in ("include", "exclude"):
+            return tuple(_rebase_glob(glob, self.base_dir, self.cwd) for glob in value)
         if name == "per_file_ignores":
             return {_rebase_glob(glob, self.base_dir, self.cwd): codes for glob, codes in value.items()}
         return value

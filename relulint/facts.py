@@ -108,6 +108,17 @@ class Skipped:
     location: Location | None = None
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A target that failed while the others were checked (`relulint check DIR`): its import or its model
+    raised. One line in the report; the run still ends with exit code 2."""
+
+    target: str
+    path: str
+    message: str
+    hint: str | None = None
+
+
 # ------------------------------------------------------------------------------------------ capture
 
 
@@ -471,6 +482,7 @@ class Report:
     skipped: tuple[Skipped, ...] = ()
     fixed: tuple[str, ...] = ()  # baseline entries no longer found
     version: str = ""
+    failures: tuple[Failure, ...] = ()  # targets whose import or build failed (directory mode)
 
     @property
     def findings(self) -> tuple[Finding, ...]:

@@ -75,7 +75,7 @@ OWN_IMPORTS = frozenset(
     errno fnmatch fractions functools hashlib heapq importlib inspect io json math numbers operator os pathlib pickle pkgutil
     platform queue random re runpy shlex shutil signal site stat statistics subprocess sys sysconfig tempfile
     textwrap threading time tokenize tomli tomllib traceback types typing urllib warnings weakref zipfile
-    numpy torch rich typer markdown_it mdurl pygments shellingham click safetensors lightning pytorch_lightning
+    numpy torch rich typer markdown_it mdurl pygments shellingham click safetensors lightning pytorch_lightning matplotlib PIL
     """.split()
 )
 _USER_ENTRIES: set[str] = set()  # the sys.path entries relulint put in front for the user's code

@@ -372,6 +372,35 @@ class Texts(Kind):
         return {"type": "array", "items": {"type": "string", "minLength": 1}}
 
 
+class Globs(Texts):
+    """Glob patterns (ruff's semantics: `legacy`, `*_old.py`, `src/**/gen_*.py`): a list, one string, or a
+    comma list; on the command line a repeatable flag (`--exclude a --exclude b`, or `--exclude a,b`)."""
+
+    metavar = "GLOB"
+    multiple = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.type_name = "list[glob]"
+
+    def check(self, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [value]
+        if not is_list(value) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise InvalidValue("a list of glob patterns, e.g. ['legacy', '*_old.py']", value)
+        return tuple(part.strip() for v in value for part in v.split(",") if part.strip())
+
+    def from_cli(self, text: Any) -> Any:
+        return list(text) if isinstance(text, (list, tuple)) else text
+
+    def cli_text(self, value: Any) -> str:
+        return ",".join(value) if is_list(value) else str(value)
+
+    def schema(self) -> dict[str, Any]:
+        one = {"type": "string", "minLength": 1}
+        return {"anyOf": [one, {"type": "array", "items": one}]}
+
+
 def is_list(value: Any) -> bool:
     return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
 

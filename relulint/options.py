@@ -21,6 +21,7 @@ from relulint.option_types import (
     Boolean,
     Choice,
     Device,
+    Globs,
     InputDtypes,
     InputShapes,
     Integer,
@@ -117,6 +118,24 @@ class Options:
         "Exit 0 even with findings (never hides exit 2).",
         flag="--exit-zero",
         commands=CHECK_AND_AUDIT,
+    )
+
+    # discovery: `relulint check DIR` (relulint.discover)
+    include: tuple[str, ...] = option(
+        ("*.py",),
+        Globs(),
+        "Files `relulint check DIR` reads (globs, ruff's semantics; relative to the config's directory).",
+        key="include",
+        example=["*.py"],
+    )
+    exclude: tuple[str, ...] = option(
+        (),
+        Globs(),
+        "Files and directories `relulint check DIR` skips (globs), besides hidden ones, virtualenvs, "
+        "site-packages, build/ and dist/.",
+        flag="--exclude",
+        key="exclude",
+        example=["legacy", "*_old.py"],
     )
 
     # load / capture

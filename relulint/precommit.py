@@ -55,21 +55,38 @@ def _local_imports(tree: ast.Module, directory: Path | None) -> set[str]:
     return names
 
 
-def module_classes(tree: ast.Module, directory: Path | None = None) -> set[str]:
+def _torch_aliases(tree: ast.Module) -> set[str]:
+    """Names under which a file imports torch's module classes: `from torch.nn import Module as Base`."""
+    return {
+        alias.asname
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "torch"
+        for alias in node.names
+        if alias.asname and alias.name.endswith(MODULE_BASE_SUFFIXES)
+    }
+
+
+def module_classes(
+    tree: ast.Module, directory: Path | None = None, known: frozenset[str] = frozenset()
+) -> set[str]:
     """Names of the top-level classes of a parsed file that are (or may be) `nn.Module` subclasses.
 
     Static, without importing: a base named like torch's modules (`nn.Module`, `nn.Sequential`,
-    `nn.ModuleList`, …), a class of the same file already found, or a name imported from the user's own
-    code (relative or project imports), whose class only an import could tell.
+    `nn.ModuleList`, …, also under an alias: `from torch.nn import Module as Base`), a class of the same
+    file already found, or a name imported from the user's own
+    code (relative or project imports), whose class only an import could tell; with `known`, also a base
+    named like an `nn.Module` subclass found elsewhere in the project (`relulint.discover`).
     """
     found: set[str] = set()
-    local = _local_imports(tree, directory)
+    local = _local_imports(tree, directory) | _torch_aliases(tree)
     for node in tree.body:
         if not isinstance(node, ast.ClassDef):
             continue
         for base in node.bases:
             name = _base_name(base)
-            if name is not None and (name.endswith(MODULE_BASE_SUFFIXES) or name in found or name in local):
+            if name is not None and (
+                name.endswith(MODULE_BASE_SUFFIXES) or name in found or name in local or name in known
+            ):
                 found.add(node.name)
                 break
     return found

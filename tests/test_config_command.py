@@ -33,7 +33,7 @@ runner = CliRunner()
 
 # the flags of each command that are not options (they choose the output, not what is checked)
 OWN_FLAGS = {
-    "check": {"--format", "--output", "--statistics", "--write-baseline", "--debug"},
+    "check": {"--format", "--output", "--statistics", "--write-baseline", "--plot", "--debug"},
     "probe": {"--format", "--output", "--debug"},
 }
 

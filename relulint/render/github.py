@@ -55,6 +55,9 @@ def render_github(report: Report) -> str:
     for skipped in report.skipped:
         props = {**_location_properties(skipped.location), "title": f"relulint skipped {skipped.name}"}
         lines.append(workflow_command("notice", skipped.reason, props))
+    for failure in report.failures:
+        props = {"file": failure.path, "title": "relulint could not check this file"}
+        lines.append(workflow_command("error", failure.message, props))
     if report.fixed:
         lines.append(
             workflow_command(

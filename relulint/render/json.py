@@ -53,6 +53,7 @@ The document is written to stdout (or `-o FILE`) with nothing else on it. Versio
         }
       ],
       "skipped": [{"name": "NeedsArgs", "reason": "...", "path": "models.py", "line": 20}],
+      "failures": [{"target": "pkg/broken.py", "path": "pkg/broken.py", "message": "...", "hint": "..."}],
       "fixed": ["RL101 model.py:Net 1 → 3×12 → 1"],  # with --baseline: entries no longer found
       "summary": {"findings": 1, "errors": 1, "warnings": 0, "info": 0, "models": 1, "skipped": 0,
                   "fixed": 0},
@@ -64,6 +65,7 @@ Numbers that are not finite (NaN, ±inf) are written as null, so the document is
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -217,6 +219,7 @@ def json_document(
         "relulint": report.version,
         "targets": [target_record(t, p) for t in report.targets],
         "skipped": [skipped_record(s) for s in report.skipped],
+        "failures": [dataclasses.asdict(failure) for failure in report.failures],
         "fixed": list(report.fixed),
         "summary": report_counts(report),
     }

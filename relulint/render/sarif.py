@@ -105,6 +105,11 @@ def notification(skipped: Any, root: Path | None = None) -> dict[str, Any]:
     return note
 
 
+def failure_notification(failure: Any) -> dict[str, Any]:
+    """A target whose import or build failed (`relulint check DIR` went on with the others)."""
+    return {"level": "error", "message": {"text": f"{failure.path}: {failure.message}"}}
+
+
 def sarif_document(
     report: Report, *, options: Options | None = None, root: Path | None = None
 ) -> dict[str, Any]:
@@ -133,8 +138,9 @@ def sarif_document(
         "tool": {"driver": driver},
         "invocations": [
             {
-                "executionSuccessful": True,
-                "toolExecutionNotifications": [notification(s, root) for s in report.skipped],
+                "executionSuccessful": not report.failures,
+                "toolExecutionNotifications": [notification(s, root) for s in report.skipped]
+                + [failure_notification(f) for f in report.failures],
             }
         ],
         "results": [result(f, index[f.code], root) for f in report.findings],

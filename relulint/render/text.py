@@ -221,6 +221,9 @@ def closing_lines(report: Report) -> list[Any]:
         for skipped in report.skipped:
             where = f" ({skipped.location.path}:{skipped.location.line})" if skipped.location else ""
             lines.append(Text(f"  {skipped.name}{where}: {skipped.reason}"))
+    if report.failures:
+        lines.append(Text(f"failed {len(report.failures)} target(s):", style="bold red"))
+        lines += [Padding(Text(f"error: {f.path}: {f.message}"), (0, 0, 0, 2)) for f in report.failures]
     if report.fixed:
         lines.append(
             Text(f"{len(report.fixed)} baseline entries are fixed (no longer found):", style="green")
