@@ -54,7 +54,8 @@ from typing import Any
 import torch
 from torch import nn
 
-import relulint.inits
+import relulint.init_fingerprint
+import relulint.init_reconcile
 import relulint.routes
 from relulint.capture import custom_linear_weight
 from relulint.errors import UsageError
@@ -247,12 +248,12 @@ def extract_chains(loaded: LoadedModel, capture: Capture) -> tuple[Chain, ...]:
 
 
 def _pooled_inits(loaded: LoadedModel, layers: tuple[Layer, ...]) -> tuple[Layer, ...]:
-    """Re-read the weight laws of the hidden layers after the first together (`inits.pool_chain_asymmetry`).
+    """Re-read the weight laws of the hidden layers after the first together (`pool_chain_asymmetry`).
 
     Catches hand-written RAI on narrow layers, whose tensors are each too small to fingerprint.
     """
     hidden = [i for i, layer in enumerate(layers) if layer.activation == "relu"][1:]
-    if len(hidden) < 2 or not any(relulint.inits.unconfirmed(layers[i].weight_init) for i in hidden):
+    if len(hidden) < 2 or not any(relulint.init_reconcile.unconfirmed(layers[i].weight_init) for i in hidden):
         return layers  # every law confirmed by its own values: nothing to re-read (no tensor copies)
     rows: list[torch.Tensor | None] = []
     for i in hidden:
@@ -264,12 +265,13 @@ def _pooled_inits(loaded: LoadedModel, layers: tuple[Layer, ...]) -> tuple[Layer
         if weight is None:
             rows.append(None)
         else:
-            index = relulint.inits.sample_row_index(*weight.shape)  # bounded: never a copy of a wide layer
+            # bounded: never a copy of a wide layer
+            index = relulint.init_fingerprint.sample_row_index(*weight.shape)
             if index is not None:
                 index = index.to(weight.device)
                 weight, bias = weight[index], (bias[index] if bias is not None else None)
             rows.append(weight if bias is None else torch.cat([weight, bias.reshape(-1, 1)], dim=1))
-    infos = relulint.inits.pool_chain_asymmetry([layers[i].weight_init for i in hidden], rows)
+    infos = relulint.init_reconcile.pool_chain_asymmetry([layers[i].weight_init for i in hidden], rows)
     if infos is None:
         return layers
     out = list(layers)
@@ -397,7 +399,7 @@ class _Graph:
         base = self.role(node_id).layer
         assert base is not None
         weight_init = bias_init = None
-        describe = getattr(relulint.inits, "describe_layer", None)
+        describe = getattr(relulint.init_reconcile, "describe_layer", None)
         node = self.nodes[node_id]
         is_module = node.kind is NodeKind.MODULE
         # a TorchScript linear is a function node that names its module (`capture_jit`): its init is known too

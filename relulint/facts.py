@@ -76,7 +76,7 @@ class Target:
 
 @dataclass(frozen=True)
 class InitEvent:
-    """One initialization applied to one parameter while the model was built (`relulint.inits`)."""
+    """One initialization applied to one parameter while the model was built (`relulint.init_recorder`)."""
 
     param: str  # qualified parameter name, e.g. "layers.0.weight"
     kind: str  # "kaiming_uniform", "normal", "uniform", "orthogonal", "constant", "zeros", "copy", ...
@@ -151,7 +151,7 @@ class Capture:
 
 @dataclass(frozen=True)
 class InitInfo:
-    """What relulint knows of how one parameter was initialized (`relulint.inits`).
+    """What relulint knows of how one parameter was initialized (`relulint.init_reconcile`).
 
     `law` is the resolved initializer family: "pytorch-default", "kaiming-normal", "kaiming-uniform",
     "xavier-normal", "xavier-uniform", "lecun", "normal", "uniform", "trunc-normal", "orthogonal",
