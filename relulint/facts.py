@@ -343,7 +343,7 @@ class GraphNode:
     """One operation of the captured forward pass as the rules see it (`ModelGraph`): plain data.
 
     `role` is one of `GRAPH_ROLES`, decided by the same vocabulary that finds the ReLU chains
-    (`relulint.extract.classify`); `name` refines it ("sigmoid" for an activation, "layernorm" for a norm,
+    (`relulint.node_roles.classify`); `name` refines it ("sigmoid" for an activation, "layernorm" for a norm,
     "add" for a residual, the class or function name for "other"). `module` / `module_type` name the
     submodule a module call runs (qualified name, class name); `args` holds its literal arguments only
     (numbers, strings, booleans, None and tuples of them), never a tensor.

@@ -696,7 +696,7 @@ class DeletedWeightNet(nn.Module):
 
 
 def test_module_layer_of_a_linear_subclass_without_weight() -> None:
-    from relulint.extract import module_layer
+    from relulint.node_roles import module_layer
 
     layer = module_layer(DeletedWeightLinear(2, 3), "l")  # used to raise AttributeError: no 'weight'
     assert layer is not None
