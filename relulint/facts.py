@@ -76,7 +76,7 @@ class Target:
 
 @dataclass(frozen=True)
 class InitEvent:
-    """One initialization applied to one parameter while the model was built (`relulint.inits`)."""
+    """One initialization applied to one parameter while the model was built (`relulint.init_recorder`)."""
 
     param: str  # qualified parameter name, e.g. "layers.0.weight"
     kind: str  # "kaiming_uniform", "normal", "uniform", "orthogonal", "constant", "zeros", "copy", ...
@@ -162,7 +162,7 @@ class Capture:
 
 @dataclass(frozen=True)
 class InitInfo:
-    """What relulint knows of how one parameter was initialized (`relulint.inits`).
+    """What relulint knows of how one parameter was initialized (`relulint.init_reconcile`).
 
     `law` is the resolved initializer family: "pytorch-default", "kaiming-normal", "kaiming-uniform",
     "xavier-normal", "xavier-uniform", "lecun", "normal", "uniform", "trunc-normal", "orthogonal",
@@ -354,7 +354,7 @@ class GraphNode:
     """One operation of the captured forward pass as the rules see it (`ModelGraph`): plain data.
 
     `role` is one of `GRAPH_ROLES`, decided by the same vocabulary that finds the ReLU chains
-    (`relulint.extract.classify`); `name` refines it ("sigmoid" for an activation, "layernorm" for a norm,
+    (`relulint.node_roles.classify`); `name` refines it ("sigmoid" for an activation, "layernorm" for a norm,
     "add" for a residual, the class or function name for "other"). `module` / `module_type` name the
     submodule a module call runs (qualified name, class name); `args` holds its literal arguments only
     (numbers, strings, booleans, None and tuples of them), never a tensor.

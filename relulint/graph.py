@@ -1,7 +1,7 @@
 """The captured forward pass as plain records for the rules: `Capture` → `ModelGraph` (`ModelFacts.graph`).
 
 Each `Node` of the capture becomes a `GraphNode` with its role (`relulint.facts.GRAPH_ROLES`), classified
-by the same vocabulary that finds the ReLU chains (`relulint.extract.classify`: every spelling of ReLU,
+by the same vocabulary that finds the ReLU chains (`relulint.node_roles.classify`: every spelling of ReLU,
 activations, norms, 1×1 convolutions, ...), the qualified name and class of the submodule a module call
 runs, and its literal arguments. Nothing of torch survives in the records, so a rule reads the graph the
 way it reads the chains, and the facts stay plain data.
@@ -16,13 +16,13 @@ from relulint.facts import Capture, GraphNode, LoadedModel, ModelGraph, Node, No
 
 __all__ = ["model_graph"]
 
-# `relulint.extract.Role.kind` → the public role; the others keep their name
+# `relulint.node_roles.Role.kind` → the public role; the others keep their name
 _ROLES = {"act": "activation"}
 
 
 def model_graph(loaded: LoadedModel, capture: Capture) -> ModelGraph:
     """The `ModelGraph` of `loaded`'s captured forward pass."""
-    from relulint.extract import classify
+    from relulint.node_roles import classify
 
     by_id = {node.id: node for node in capture.nodes}
     nodes = []

@@ -156,8 +156,8 @@ def he_normal(
 
 
 def _record(kind: str, tensors: Sequence[torch.Tensor | None], args: dict[str, Any]) -> Any:
-    """Tell an active `relulint.inits.InitRecorder` about this init (so it records `rai`, not `copy_`)."""
-    from relulint.inits import recording
+    """Tell an active `relulint.init_recorder.InitRecorder` about this init (so it records `rai`, not `copy_`)."""
+    from relulint.init_recorder import recording
 
     return recording(kind, [t for t in tensors if t is not None], args, source="relulint.init")
 

@@ -344,7 +344,7 @@ class _ImportRecord:
 @contextlib.contextmanager
 def _recorded(origins: Origins) -> Iterator[_ImportRecord]:
     """Run user code seeded (`sandbox.seeded_global_rng`), noting construction sites and init calls."""
-    from relulint.inits import InitRecorder
+    from relulint.init_recorder import InitRecorder
 
     record = _ImportRecord()
     with seeded_global_rng(), ConstructionSites(origins) as sites, InitRecorder() as recorder:

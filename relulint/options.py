@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from relulint.facts import Severity, TrainingFacts
+from relulint.option_inputs import InputDtypes, InputShapes
 from relulint.option_rules import PerFileIgnores, RuleOptions, Selectors, SeverityTable
 from relulint.option_specs import AUDIT, CHECK_AND_AUDIT, CHECK_AND_PROBE, CHECK_PROBE_AUDIT, option
 from relulint.option_types import (
@@ -22,8 +23,6 @@ from relulint.option_types import (
     Choice,
     Device,
     Globs,
-    InputDtypes,
-    InputShapes,
     Integer,
     Interval,
     Kwargs,

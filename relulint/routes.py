@@ -27,7 +27,7 @@ PRODUCT_NAMES = frozenset({"mul", "matmul", "mm", "bmm", "outer"})
 
 
 class NodeRole(Protocol):
-    """What `relulint.extract.Role` tells this module about a node."""
+    """What `relulint.node_roles.Role` tells this module about a node."""
 
     @property
     def kind(self) -> str: ...
@@ -116,7 +116,7 @@ class Routes:
     @cached_property
     def zero_rules(self) -> dict[int, str]:
         """How each node passes on exact zeros (`relulint.paths.zeros_from`): ``"all"`` or ``"any"``."""
-        from relulint.extract import normalise_name
+        from relulint.node_roles import normalise_name
 
         rules: dict[int, str] = {}
         for node_id, node in self.nodes.items():

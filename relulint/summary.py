@@ -194,7 +194,7 @@ _LOCATION = re.compile(r" at [^ ,]+:\d+(?::\d+)?")
 
 
 def init_notes(chain: Chain) -> list[str]:
-    """Why relulint trusted the values over a recorded init, per layer (`relulint.inits.resolve`)."""
+    """Why relulint trusted the values over a recorded init, per layer (`relulint.init_reconcile.resolve`)."""
     where: dict[tuple[str, str], list[int]] = {}
     for i, layer in enumerate(chain.layers):
         for kind, info in (("weight", layer.weight_init), ("bias", layer.bias_init)):

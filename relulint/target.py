@@ -285,28 +285,28 @@ def _checked(kind: Any, flag: str, value: Any) -> Any:
 
 def parse_input_shapes(texts: list[str]) -> InputShape:
     """``["8,16"]`` → ``(8, 16)`` (every argument); ``["x=8,1", "t=8,1"]`` → ``{"x": (8, 1), "t": (8, 1)}``."""
-    from relulint.option_types import InputShapes
+    from relulint.option_inputs import InputShapes
 
     return _checked(InputShapes(), "--input-shape", list(texts))
 
 
 def parse_input_dtypes(texts: list[str]) -> InputDtype:
     """``["long"]`` → ``"int64"``; ``["tokens=long"]`` → ``{"tokens": "int64"}``."""
-    from relulint.option_types import InputDtypes
+    from relulint.option_inputs import InputDtypes
 
     return _checked(InputDtypes(), "--input-dtype", list(texts))
 
 
 def check_input_shape(shape: Any) -> InputShape | None:
     """A shape given through the Python API or the config: ``(8, 16)``, ``"8,16"``, ``{"x": (8, 1)}``."""
-    from relulint.option_types import InputShapes
+    from relulint.option_inputs import InputShapes
 
     return None if shape is None else _checked(InputShapes(), "input shape", shape)
 
 
 def check_input_dtype(dtype: Any) -> InputDtype | None:
     """A dtype given through the Python API or the config: a name, a torch dtype, or a mapping of them."""
-    from relulint.option_types import InputDtypes
+    from relulint.option_inputs import InputDtypes
 
     if dtype is None:
         return None

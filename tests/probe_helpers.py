@@ -12,7 +12,8 @@ from torch import nn
 
 from relulint.facts import Chain, InitInfo, Layer, LoadedModel, Location, Target
 from relulint.init import rai_
-from relulint.inits import InitRecorder, info_from_event
+from relulint.init_reconcile import info_from_event
+from relulint.init_recorder import InitRecorder
 from relulint.probe import NEAR_CONSTANT_RTOL
 from relulint.probe.laws import Law, resolve_bias, resolve_weight
 
@@ -109,7 +110,7 @@ class RaiMLP(MLP):
 
 def recorded_chain(factory: Callable[[], nn.Module]) -> Chain:
     """The chain of an `MLP`-like model as relulint's recorder sees it: every layer's `InitInfo` from the
-    init calls recorded while ``factory`` builds it (`relulint.inits.InitRecorder`, `info_from_event`), the
+    init calls recorded while ``factory`` builds it (`relulint.init_recorder.InitRecorder`, `relulint.init_reconcile.info_from_event`), the
     last call per parameter winning (as the loader keeps it)."""
     with InitRecorder() as recorder:
         model = factory()

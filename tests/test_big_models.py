@@ -16,10 +16,10 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-import relulint.inits
+import relulint.init_reconcile
 from relulint.cli import app
 from relulint.errors import LoadError
-from relulint.inits import MIN_SAMPLE_ROWS, SAMPLE_ENTRIES, fingerprint
+from relulint.init_fingerprint import MIN_SAMPLE_ROWS, SAMPLE_ENTRIES, fingerprint
 
 runner = CliRunner()
 
@@ -67,13 +67,13 @@ def write(tmp_path: Path, name: str, source: str) -> Path:
 
 def test_only_the_layers_of_relu_chains_are_fingerprinted(tmp_path, monkeypatch) -> None:
     seen: list[tuple[int, ...]] = []
-    original = relulint.inits.fingerprint
+    original = relulint.init_reconcile.fingerprint
 
     def spy(tensor, *args, **kwargs):
         seen.append(tuple(tensor.shape))
         return original(tensor, *args, **kwargs)
 
-    monkeypatch.setattr(relulint.inits, "fingerprint", spy)
+    monkeypatch.setattr(relulint.init_reconcile, "fingerprint", spy)
     path = write(tmp_path, "classifier.py", TRANSFORMER)
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["check", f"{path.name}:Classifier", "--format", "json"])

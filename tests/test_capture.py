@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,6 +15,7 @@ from helpers_capture import capture_of, loaded_model
 from torch import nn
 from torch.nn.utils import parametrizations, weight_norm
 
+from relulint.api import check
 from relulint.capture import (
     _Locator,
     capture,
@@ -406,3 +409,22 @@ def test_registration_order_interleaves_parallel_lists_of_linears_and_relus() ->
     # an ordinary container (Linear, ReLU, Linear, ReLU …) is left as registered
     plain = check(nn.ModuleDict({"a": nn.Linear(2, 4), "r": nn.ReLU(), "b": nn.Linear(4, 1)})).targets[0]
     assert "alternating" not in (plain.facts.capture_reason or "")
+
+
+class Draws(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(2, 4), nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        np.random.rand()
+        random.random()
+        return self.b(torch.relu(self.a(x)))
+
+
+def test_forward_drawing_from_numpy_and_random_leaves_their_state() -> None:
+    np.random.seed(5)
+    random.seed(7)
+    before = (np.random.get_state()[1].copy(), random.getstate())
+    check(Draws())
+    assert (np.random.get_state()[1] == before[0]).all() and random.getstate() == before[1]

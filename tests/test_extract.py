@@ -13,7 +13,7 @@ from helpers_capture import chains_of, loaded_model, summary
 from torch import nn
 from torch.nn.utils import parametrizations, weight_norm
 
-import relulint.inits
+import relulint.init_reconcile
 from relulint.capture import hooks_capture
 from relulint.errors import CaptureError
 from relulint.extract import extract_chains
@@ -650,7 +650,7 @@ def test_describe_layer_is_used_when_present(monkeypatch: pytest.MonkeyPatch) ->
         seen.append(qualname)
         return InitInfo("kaiming-uniform", True), InitInfo("uniform", True)
 
-    monkeypatch.setattr(relulint.inits, "describe_layer", describe_layer, raising=False)
+    monkeypatch.setattr(relulint.init_reconcile, "describe_layer", describe_layer, raising=False)
     _, chains = chains_of(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))
     assert seen == ["0", "2"]
     assert chains[0].layers[0].weight_init == InitInfo("kaiming-uniform", True)
@@ -658,7 +658,7 @@ def test_describe_layer_is_used_when_present(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_no_describe_layer_leaves_inits_empty(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delattr(relulint.inits, "describe_layer", raising=False)
+    monkeypatch.delattr(relulint.init_reconcile, "describe_layer", raising=False)
     _, chains = chains_of(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))
     assert all(layer.weight_init is None and layer.bias_init is None for layer in chains[0].layers)
 
@@ -696,7 +696,7 @@ class DeletedWeightNet(nn.Module):
 
 
 def test_module_layer_of_a_linear_subclass_without_weight() -> None:
-    from relulint.extract import module_layer
+    from relulint.node_roles import module_layer
 
     layer = module_layer(DeletedWeightLinear(2, 3), "l")  # used to raise AttributeError: no 'weight'
     assert layer is not None

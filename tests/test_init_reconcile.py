@@ -12,7 +12,7 @@ import torch
 
 from relulint.api import check
 from relulint.init import sample_rai
-from relulint.inits import Z_POOLED_POSITIVE, pooled_positive_z
+from relulint.init_reconcile import Z_POOLED_POSITIVE, pooled_positive_z
 
 HAND_RAI = """
     import math

@@ -16,7 +16,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from relulint.cli import app
-from relulint.inits import InitRecorder
+from relulint.init_recorder import InitRecorder
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "pinn.py"
 
@@ -266,7 +266,7 @@ def rai_linear(out_features: int, in_features: int, seed: int) -> tuple[nn.Linea
 
 def resolved(layer: nn.Linear, events) -> tuple:
     from relulint.facts import LoadedModel, Location, Target
-    from relulint.inits import describe_layer
+    from relulint.init_reconcile import describe_layer
 
     loaded = LoadedModel(Target("t"), "t", layer, "t.py", Location("t.py", 1), {}, init_events=events)
     return describe_layer(loaded, "")

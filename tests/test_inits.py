@@ -1,4 +1,4 @@
-"""relulint.inits: every recorded init path, every fingerprint class, and their reconciliation (real modules)."""
+"""relulint.init_*: every recorded init path, every fingerprint class, and their reconciliation (real modules)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from torch import nn
 
 from relulint.facts import InitEvent, LoadedModel, Location, Target
 from relulint.init import rai_
-from relulint.inits import InitRecorder, describe_layer, fingerprint, resolve
+from relulint.init_fingerprint import fingerprint
+from relulint.init_reconcile import describe_layer, resolve
+from relulint.init_recorder import InitRecorder
 from relulint.options import Options
 
 
@@ -316,7 +318,7 @@ def test_parameter_created_from_randn_is_fingerprinted() -> None:
 
 def test_module_is_importable_without_side_effects() -> None:
     assert "uniform_" not in torch.Tensor.__dict__
-    assert sys.modules["relulint.inits"].InitRecorder is InitRecorder
+    assert sys.modules["relulint.init_recorder"].InitRecorder is InitRecorder
 
 
 def test_json_report_carries_each_layers_init(tmp_path) -> None:
@@ -351,7 +353,7 @@ def test_json_report_carries_each_layers_init(tmp_path) -> None:
 def test_median_matches_numpy_on_odd_even_and_tied_sizes(size: int) -> None:
     import numpy as np
 
-    from relulint.inits import _median
+    from relulint.init_fingerprint import _median
 
     draws = np.random.default_rng(size)
     for values in (draws.standard_normal(size), draws.integers(0, 3, size).astype(float)):
@@ -361,6 +363,6 @@ def test_median_matches_numpy_on_odd_even_and_tied_sizes(size: int) -> None:
 def test_median_of_values_with_nan_is_nan_as_numpy() -> None:
     import numpy as np
 
-    from relulint.inits import _median
+    from relulint.init_fingerprint import _median
 
     assert math.isnan(_median(np.array([1.0, float("nan"), 2.0])))

@@ -172,3 +172,12 @@ def test_python_scripts_without_the_suffix(tmp_path) -> None:
     assert [n for n in names if python_script(tmp_path / n)] == ["bin/deploy", "bin/train"]
     covered = relevant_targets(["bin/deploy"], ["bin/deploy:A"], cwd=tmp_path)
     assert covered == ["bin/deploy:A", "bin/deploy:B", "bin/deploy:C", "bin/deploy:D", "bin/deploy:E"]
+
+
+def test_a_training_script_with_a_dataset_class_is_not_a_model_file(tmp_path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import torch\nfrom torch.utils.data import Dataset\n\n\nclass Data(Dataset):\n    pass\n\n\n"
+        "raise SystemExit('training ran at import')\n"
+    )
+    assert not defines_modules(script)

@@ -1,6 +1,6 @@
 """RL201 symmetric-init-deep-narrow and RL202 signal-length-decay on facts built from real modules.
 
-`facts_for` records the build with `InitRecorder`, describes every Linear with `relulint.inits.describe_layer`
+`facts_for` records the build with `InitRecorder`, describes every Linear with `relulint.init_reconcile.describe_layer`
 and strings Linear → ReLU runs (registration order) into chains, standing in for capture + extract so the
 rules are tested on real inits without the rest of the pipeline. The generic test of `tests/test_rule_cases.py`
 runs the rules' VALID / INVALID example models through the whole pipeline.
@@ -18,7 +18,8 @@ from torch import nn
 from relulint import registry
 from relulint.facts import Chain, InitInfo, Layer, LoadedModel, Location, ModelFacts, ProbeResult, Target
 from relulint.init import apply_rai
-from relulint.inits import InitRecorder, describe_layer
+from relulint.init_reconcile import describe_layer
+from relulint.init_recorder import InitRecorder
 from relulint.options import Options
 from relulint.registry import RuleContext, all_rules
 

@@ -77,3 +77,21 @@ def test_a_trunk_feeding_both_operands_is_not_protected() -> None:
     chains = report.targets[0].facts.chains
     assert not any(c.bypassed for c in chains)
     assert "RL101" in {f.code for f in report.findings}
+
+
+class Residual(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = nn.Linear(2, 3)
+        self.branch = nn.Sequential(*[m for _ in range(12) for m in (nn.Linear(3, 3), nn.ReLU())])
+        self.out = nn.Linear(3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        return self.out(h + self.branch(h))
+
+
+def test_probing_a_chain_with_a_skip_around_it_does_not_crash() -> None:
+    report = check(Residual(), probe_all=True, samples=300, points=32)
+    bypassed = [c for c in report.targets[0].facts.chains if c.bypassed]
+    assert bypassed and not any(f.chain == bypassed[0].index for f in report.findings)

@@ -257,3 +257,28 @@ def test_a_probe_on_one_chain_of_a_path() -> None:
     assert finding.details["source"] == "probe" and finding.details["probability"] == 0.5
     assert finding.details["p_upper_unprotected"] == pytest.approx(thm8(*[9] * 8), rel=1e-12)
     assert "The probe measured more on one of its chains alone: 50 %" in finding.message
+
+
+NEGATIVE = """
+    from torch import nn
+
+
+    def Neg():
+        layers = []
+        for i in range(5):
+            layer = nn.Linear(2 if i == 0 else 16, 16)
+            nn.init.normal_(layer.weight, mean=-0.5, std=0.1)
+            nn.init.zeros_(layer.bias)
+            layers += [layer, nn.ReLU()]
+        return nn.Sequential(*layers, nn.Linear(16, 1))
+"""
+
+
+def test_negative_mean_init_is_not_passed_by_the_symmetric_bound(tmp_path) -> None:
+    (tmp_path / "neg.py").write_text(textwrap.dedent(NEGATIVE))
+    report = check(f"{tmp_path / 'neg.py'}:Neg")
+    (finding,) = [f for f in report.findings if f.code == "RL101"]
+    assert "leaning negative" in finding.message and "does not hold" in finding.message
+    probed = check(f"{tmp_path / 'neg.py'}:Neg", probe=True, samples=200, points=32)
+    (measured,) = [f for f in probed.findings if f.code == "RL101"]
+    assert measured.details["source"] == "probe" and measured.details["probability"] > 0.9
