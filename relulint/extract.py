@@ -56,7 +56,7 @@ from torch import nn
 
 import relulint.inits
 import relulint.routes
-from relulint.capture import custom_linear_weight
+from relulint.capture_leaves import custom_linear_weight
 from relulint.errors import UsageError
 from relulint.facts import Capture, Chain, InitInfo, Layer, LoadedModel, Location, Node, NodeKind
 
