@@ -123,7 +123,7 @@ def stages(cwd: Path) -> dict[str, float]:
 def recording_overhead(source: Path, rounds: int = 5) -> float:
     """Best-of-``rounds`` time of building the 50-layer MLP under relulint's recorders (inits, construction
     sites, seeded RNGs) minus the best plain build."""
-    from relulint.load import _recorded
+    from relulint.import_user import _recorded
     from relulint.sandbox import Origins
 
     namespace: dict[str, object] = {}

@@ -178,7 +178,7 @@ def _apply_user(arg: ArgPlan, user_shape: Any, user_dtype: Any) -> ArgPlan:
 
 def first_layer_item(leaf: nn.Module) -> Item | None:
     """The input the first layer implies: ``(8, in)``, an image for a conv, integer ids for an embedding."""
-    from relulint.capture import custom_linear_weight
+    from relulint.capture_leaves import custom_linear_weight
 
     weight = getattr(leaf, "weight", None)
     if isinstance(weight, nn.parameter.UninitializedParameter) or isinstance(
@@ -355,7 +355,7 @@ def _fit_ids(args: list[ArgPlan], mismatch: Mismatch, sources: Sequence[Slot]) -
 
 def check_layer_input(leaf: nn.Module, args: Sequence[Any]) -> Mismatch | None:
     """Does the first argument fit `leaf` (a Linear, an embedding, a conv, a norm)? None when it does."""
-    from relulint.capture import custom_linear_weight
+    from relulint.capture_leaves import custom_linear_weight
 
     if not args or not isinstance(args[0], torch.Tensor):
         return None

@@ -159,7 +159,7 @@ _SKIP = object()
 
 
 def _positional(name: str) -> tuple[str, ...]:
-    from relulint.capture import POSITIONAL
+    from relulint.capture_calls import POSITIONAL
 
     return POSITIONAL.get(name.rstrip("_"), ())
 

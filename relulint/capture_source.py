@@ -129,7 +129,7 @@ def _self_path(node: ast.AST) -> list[str] | None:
 
 def functional_relu_leaves(module: nn.Module) -> set[str]:
     """Qualified names of the leaf modules whose output a functional ReLU takes (see the module doc)."""
-    from relulint.capture import is_leaf_module
+    from relulint.capture_leaves import is_leaf_module
 
     out: set[str] = set()
 
@@ -148,7 +148,7 @@ def functional_relu_leaves(module: nn.Module) -> set[str]:
 
 def _last_leaves(root: nn.Module, path: str) -> list[str]:
     """The leaf a call of submodule `path` ends with (its last leaf, for a container or a block)."""
-    from relulint.capture import effective_leaves, is_leaf_module
+    from relulint.capture_leaves import effective_leaves, is_leaf_module
 
     try:
         sub = root.get_submodule(path)

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from relulint.capture import custom_linear_weight
+from relulint.capture_leaves import custom_linear_weight
 from relulint.facts import Layer, Node, NodeKind
 
 # ------------------------------------------------------------------------------------ vocabulary

@@ -5,7 +5,8 @@ Three questions, each answered by walking upward from a directory (`nearest`):
 * `find_pyproject` — the configuration: the nearest ``pyproject.toml`` with a ``[tool.relulint]`` table
   (as ruff finds its own); `relulint.config` reads it, and paths in it are relative to its directory;
 * `project_root` — where the user's code lives: the nearest directory holding a project marker
-  (``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``); `relulint.load` puts it on ``sys.path``;
+  (``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``); `relulint.import_user` puts it on
+  ``sys.path``;
 * `fingerprint_root` — what findings' paths are relative to (fingerprints, baselines): the directory of
   the configuration, else the git root, else the working directory; `project_path` makes a path relative
   to it.

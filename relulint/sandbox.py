@@ -25,7 +25,7 @@
   in relulint: only the process that started runs the checks and writes the report.
 
 `Origins` classifies a source file as the user's, a library's (stdlib, site-packages, torch) or
-relulint's own; `relulint.load` uses it to find where modules are constructed.
+relulint's own; `relulint.sites` uses it to find where modules are constructed.
 """
 
 from __future__ import annotations

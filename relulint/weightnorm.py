@@ -21,8 +21,8 @@ the same symmetric law.  Forms detected:
   A weight beside a per-output ``scale`` / ``gain`` with no norm in the graph (``F.linear(x, w) * scale``)
   is a learned rescaling, not weight normalization.
 
-:data:`DIRECTION_NAMES` / :data:`SCALE_NAMES` are also the names `relulint.capture` uses to recognise a
-custom linear layer's weight and gain (one list for both).
+:data:`DIRECTION_NAMES` / :data:`SCALE_NAMES` are also the names `relulint.capture_leaves` uses to
+recognise a custom linear layer's weight and gain (one list for both).
 
 This module imports torch lazily (inside the functions).
 """
@@ -43,8 +43,8 @@ __all__ = [
     "weight_norm_modules",
 ]
 
-# Names of a linear layer's gain (a weight-norm scale) and of its weight / direction.  `relulint.capture`
-# reads the same tuples to recognise custom linear layers: a weight is a 2-D parameter named like one of
+# Names of a linear layer's gain (a weight-norm scale) and of its weight / direction.
+# `relulint.capture_leaves` reads the same tuples to recognise custom linear layers: a weight is a 2-D parameter named like one of
 # DIRECTION_NAMES (or containing "weight"), a gain one of SCALE_NAMES.
 SCALE_NAMES = ("g", "weight_g", "gain", "scale", "weight_scale", "magnitude")
 DIRECTION_NAMES = ("v", "V", "weight_v", "weight", "direction", "weight_direction", "w", "W", "kernel")

@@ -158,6 +158,7 @@ def test_exception_in_user_code_shows_their_traceback(tmp_path, monkeypatch) -> 
     result = invoke(["check", "model.py:Net"], tmp_path, monkeypatch)
     assert_usage_error(result, "ValueError", "bad width", "model.py")
     assert "relulint/load.py" not in result.stderr.replace(os.sep, "/")
+    assert "relulint/sites.py" not in result.stderr.replace(os.sep, "/")
 
 
 def test_rules_catalogue_and_rule_docs(monkeypatch, tmp_path) -> None:

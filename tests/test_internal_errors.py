@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 import relulint.api
 import relulint.output
-from relulint import load
+from relulint import import_user
 from relulint.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,8 +151,8 @@ def imported_top_level_names() -> set[str]:
 
 
 def test_own_imports_lists_every_module_relulint_imports() -> None:
-    missing = imported_top_level_names() - load.OWN_IMPORTS
-    assert not missing, f"add to relulint.load.OWN_IMPORTS: {sorted(missing)}"
+    missing = imported_top_level_names() - import_user.OWN_IMPORTS
+    assert not missing, f"add to relulint.import_user.OWN_IMPORTS: {sorted(missing)}"
 
 
 def test_relulints_imports_are_found_past_the_users_directory(tmp_path, monkeypatch) -> None:
@@ -161,8 +161,8 @@ def test_relulints_imports_are_found_past_the_users_directory(tmp_path, monkeypa
     write(user, "my_helpers.py", "VALUE = 1\n")
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
-    monkeypatch.setattr(load, "_USER_ENTRIES", set())
-    load._prepend_sys_path(user)
+    monkeypatch.setattr(import_user, "_USER_ENTRIES", set())
+    import_user._prepend_sys_path(user)
     assert sys.path[0] == str(user)
     found = importlib.util.find_spec("statistics")
     assert found is not None and Path(found.origin).parent != user  # the standard library's
@@ -208,7 +208,7 @@ def test_modules_beside_the_model_named_like_relulints_imports(tmp_path, shadows
     sys.path before relulint's lazy imports run): relulint still gets its own modules."""
     project = tmp_path / "project"
     write(project, "model.py", WIDE_DEEP)
-    for name in sorted(load.OWN_IMPORTS) if shadows == ALL else shadows:
+    for name in sorted(import_user.OWN_IMPORTS) if shadows == ALL else shadows:
         write(project, f"{name}.py", f"raise RuntimeError('the user file {name}.py was imported')\n")
     command = [sys.executable, "-m", "relulint", "check", "project/model.py:Net", *arguments]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)

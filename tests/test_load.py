@@ -300,6 +300,7 @@ def test_constructor_raising_shows_their_traceback(errors_file: Path) -> None:
     assert 'File "relulint_errors_model.py", line 11, in __init__' in error.detail
     assert 'raise ValueError(f"bad width {width}")' in error.detail
     assert "load.py" not in error.detail and "sandbox.py" not in error.detail
+    assert "sites.py" not in error.detail and "import_user.py" not in error.detail  # load's helpers
     assert nn.Module.__dict__["__init__"] is MODULE_INIT  # the construction-site patch is undone
 
 
