@@ -14,11 +14,12 @@ full batch. Everything runs in a temporary directory holding `model.py` (the cla
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from readme_block import update_readme_block
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- audit-report -->", "<!-- /audit-report -->"
@@ -90,17 +91,7 @@ def sample() -> str:
 
 
 def main() -> int:
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        print("README.md has no audit-report block", file=sys.stderr)
-        return 1
-    new = pattern.sub(lambda _: sample(), text)
-    if "--check" in sys.argv:
-        return 0 if new == text else 1
-    readme.write_text(new, encoding="utf-8")
-    return 0
+    return update_readme_block(START, END, sample, "audit-report")
 
 
 if __name__ == "__main__":

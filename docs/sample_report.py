@@ -9,10 +9,11 @@ The block sits between the `<!-- sample-report -->` and `<!-- /sample-report -->
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
+
+from readme_block import update_readme_block
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- sample-report -->", "<!-- /sample-report -->"
@@ -32,17 +33,7 @@ def sample() -> str:
 
 
 def main() -> int:
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        print("README.md has no sample-report block", file=sys.stderr)
-        return 1
-    new = pattern.sub(lambda _: sample(), text)
-    if "--check" in sys.argv:
-        return 0 if new == text else 1
-    readme.write_text(new, encoding="utf-8")
-    return 0
+    return update_readme_block(START, END, sample, "sample-report")
 
 
 if __name__ == "__main__":

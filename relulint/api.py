@@ -79,6 +79,35 @@ def check(
     if not targets:
         raise UsageError("no target to check", hint="pass a model: relulint.check('model.py:Net')")
     training = training_facts(opts, base)
+    report = run_models(
+        targets,
+        opts,
+        base,
+        lambda loaded: lint_model(loaded, opts, training, progress),
+        progress=progress,
+        keep_going=keep_going,
+    )
+    return postprocess(report, opts, cwd=base)
+
+
+LOADING = "loading "  # the prefix of the progress message sent as each target starts
+
+
+def run_models(
+    targets: Iterable[Any],
+    opts: Options,
+    base: Path,
+    one_model: Callable[[LoadedModel], TargetReport],
+    *,
+    progress: Progress | None = None,
+    verb: str = "checking",
+    keep_going: bool = False,
+) -> Report:
+    """Load each target and run `one_model` on every model it builds, each under one `--timeout` (import,
+    build, trace, analysis and probe); the `Report` before suppressions and baseline (`postprocess`).
+
+    With `keep_going` a `RelulintError` in one target is recorded in `Report.failures` and the other
+    targets still run; without it, it propagates (exit 2 on the command line)."""
     reports: list[TargetReport] = []
     skipped: list[Skipped] = []
     failures: list[Failure] = []
@@ -88,28 +117,24 @@ def check(
         try:
             started = time.monotonic()
             item = as_target(item, opts, base)
-            one_model = not isinstance(item, Target) or item.name is not None
-            with model_time_limit(opts.timeout if one_model else None, _target_label(item)):
+            single = not isinstance(item, Target) or item.name is not None
+            with model_time_limit(opts.timeout if single else None, _target_label(item)):
                 loaded_models, skips = load_target(item, opts, base)
             skipped.extend(skips)
             budget = (opts.timeout or math.inf) * max(len(loaded_models), 1)
             for loaded in loaded_models:
                 if progress:
-                    progress(f"checking {loaded.path}:{loaded.name}")
+                    progress(f"{verb} {loaded.path}:{loaded.name}")
                 left = budget - (time.monotonic() - started)
                 with model_time_limit(min(opts.timeout or math.inf, left), loaded.name, timeout=opts.timeout):
-                    reports.append(lint_model(loaded, opts, training, progress))
+                    reports.append(one_model(loaded))
         except RelulintError as error:
             if not keep_going:
                 raise
             failures.append(failure(item, error, base))
-    report = Report(
+    return Report(
         targets=tuple(reports), skipped=tuple(skipped), version=__version__, failures=tuple(failures)
     )
-    return postprocess(report, opts, cwd=base)
-
-
-LOADING = "loading "  # the prefix of the progress message sent as each target starts
 
 
 def failure(item: Any, error: RelulintError, base: Path) -> Failure:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from relulint.facts import LoadedModel, Report, Skipped, TargetReport
+from relulint.facts import LoadedModel, Report, TargetReport
 from relulint.options import Options
 
 AUDIT_GROUPS = ("audit", "relulint")
@@ -36,7 +36,7 @@ def audit(
 ) -> Report:
     """Audit each target with the trained weights `options.weights` (`weights=` keyword); without
     weights, the model as its target builds it (a factory that loads its own checkpoint)."""
-    from relulint.api import load_target, make_options, postprocess, training_facts
+    from relulint.api import make_options, postprocess, run_models, training_facts
     from relulint.errors import UsageError
 
     opts = make_options(options, **overrides)
@@ -44,18 +44,14 @@ def audit(
     if not targets:
         raise UsageError("no target to audit", hint="relulint audit model.py:Net --weights last.pt")
     training = training_facts(opts, base)
-    reports: list[TargetReport] = []
-    skipped: list[Skipped] = []
-    for item in targets:
-        models, skips = load_target(item, opts, base)
-        skipped.extend(skips)
-        for loaded in models:
-            if progress:
-                progress(f"auditing {loaded.path}:{loaded.name}")
-            reports.append(audit_model(loaded, opts, training, base))
-    from relulint import __version__
-
-    report = Report(targets=tuple(reports), skipped=tuple(skipped), version=__version__)
+    report = run_models(
+        targets,
+        opts,
+        base,
+        lambda loaded: audit_model(loaded, opts, training, base),
+        progress=progress,
+        verb="auditing",
+    )
     return postprocess(report, audit_options(opts), cwd=base)
 
 
