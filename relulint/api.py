@@ -74,11 +74,13 @@ def check(
     exception in the user's code; with `keep_going` (`relulint check DIR`) such an error in one target is
     recorded in `Report.failures` and the other targets are still checked.
     """
-    opts = make_options(options, **overrides)
-    base = Path(cwd) if cwd is not None else Path.cwd()
-    if not targets:
-        raise UsageError("no target to check", hint="pass a model: relulint.check('model.py:Net')")
-    training = training_facts(opts, base)
+    opts, base, training = prepare_run(
+        targets,
+        options,
+        cwd,
+        overrides,
+        UsageError("no target to check", hint="pass a model: relulint.check('model.py:Net')"),
+    )
     report = run_models(
         targets,
         opts,
@@ -91,6 +93,22 @@ def check(
 
 
 LOADING = "loading "  # the prefix of the progress message sent as each target starts
+
+
+def prepare_run(
+    targets: tuple[Any, ...],
+    options: Options | None,
+    cwd: str | Path | None,
+    overrides: dict[str, Any],
+    no_target: UsageError,
+) -> tuple[Options, Path, TrainingFacts]:
+    """What `check` and `audit` start from: the checked options, the working directory and the training
+    facts; `no_target` is raised when no target was given."""
+    opts = make_options(options, **overrides)
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    if not targets:
+        raise no_target
+    return opts, base, training_facts(opts, base)
 
 
 def run_models(

@@ -36,23 +36,21 @@ def audit(
 ) -> Report:
     """Audit each target with the trained weights `options.weights` (`weights=` keyword); without
     weights, the model as its target builds it (a factory that loads its own checkpoint)."""
-    from relulint.api import make_options, postprocess, run_models, training_facts
+    from relulint.api import postprocess, prepare_run, run_models
     from relulint.errors import UsageError
 
-    opts = make_options(options, **overrides)
-    base = Path(cwd) if cwd is not None else Path.cwd()
-    if not targets:
-        raise UsageError("no target to audit", hint="relulint audit model.py:Net --weights last.pt")
-    training = training_facts(opts, base)
+    no_target = UsageError("no target to audit", hint="relulint audit model.py:Net --weights last.pt")
+    opts, base, training = prepare_run(targets, options, cwd, overrides, no_target)
+    rules = audit_options(opts)
     report = run_models(
         targets,
         opts,
         base,
-        lambda loaded: audit_model(loaded, opts, training, base),
+        lambda loaded: audit_model(loaded, opts, training, base, rules),
         progress=progress,
         verb="auditing",
     )
-    return postprocess(report, audit_options(opts), cwd=base)
+    return postprocess(report, rules, cwd=base)
 
 
 def audit_options(options: Options) -> Options:
@@ -63,15 +61,18 @@ def audit_options(options: Options) -> Options:
     return options.replace(select=codes, extend_select=(), ignore=() if codes else ("RL",))
 
 
-def audit_model(loaded: LoadedModel, options: Options, training: Any, base: Path) -> TargetReport:
-    """Capture and extract as `check`, load the weights, run the model over the inputs, run RL5xx."""
+def audit_model(
+    loaded: LoadedModel, options: Options, training: Any, base: Path, rules: Options | None = None
+) -> TargetReport:
+    """Capture and extract as `check`, load the weights, run the model over the inputs, run RL5xx
+    (`rules`: the options narrowed by `audit_options`, computed once per run by `audit`)."""
     from relulint.api import _finding_order, model_facts
     from relulint.registry import run_rules
 
     started = time.perf_counter()
     facts = model_facts(loaded, options, training)
     facts = dataclasses.replace(facts, audit=audit_facts(loaded, facts, options, base))
-    findings = tuple(sorted(run_rules(facts, audit_options(options)), key=_finding_order))
+    findings = tuple(sorted(run_rules(facts, rules or audit_options(options)), key=_finding_order))
     return TargetReport(
         target=loaded.target.spec,
         name=loaded.name,
