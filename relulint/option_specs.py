@@ -210,11 +210,6 @@ def all_specs() -> tuple[OptionSpec, ...]:
     return (*option_specs(), TARGETS, *TRAINING)
 
 
-def spec_named(name: str) -> OptionSpec:
-    """The spec of an `Options` field."""
-    return next(s for s in option_specs() if s.name == name)
-
-
 def config_specs(table: str = TABLE) -> dict[str, OptionSpec]:
     """The keys of a config table (`tool.relulint` or `tool.relulint.training`) → their specs."""
     return {s.key: s for s in all_specs() if s.key is not None and s.table == table}
