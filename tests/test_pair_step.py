@@ -56,13 +56,13 @@ def random_gram_and_draws(units: int, m: int, seed: int) -> tuple[torch.Tensor, 
     return gram, eps
 
 
-def run_step(gram: torch.Tensor, eps: torch.Tensor, *, keep: bool = True):  # type: ignore[no-untyped-def]
+def run_step(gram: torch.Tensor, eps: torch.Tensor):  # type: ignore[no-untyped-def]
     _, units, m = eps.shape
     eps = eps.clone()
     out = torch.empty(3, m, dtype=torch.float64)
     cos = torch.empty(m, dtype=torch.float64)
     zero = torch.empty(m, dtype=torch.bool)
-    pair_step(gram, eps, out, cos, zero, scratch, keep=keep)
+    pair_step(gram, eps, out, cos, zero, scratch)
     return eps, out, cos, zero
 
 
@@ -110,18 +110,6 @@ def test_the_step_is_bit_identical_to_the_reference(units: int, m: int) -> None:
         assert torch.equal(bits(a), bits(torch.from_numpy(np.ascontiguousarray(b))))
     if m >= 7:
         assert fast[3].any()  # the zero flags were exercised
-
-
-@pytest.mark.parametrize("units", [1, 10])
-def test_without_keeping_the_states_the_gram_is_the_same(units: int) -> None:
-    """``keep=False`` (the next layer reads only the Gram) skips the ReLU pass over the states: the same Gram,
-    cos θ and zero flags, bit for bit; the states are left before their ReLU."""
-    gram, eps = random_gram_and_draws(units, 999, seed=5)
-    kept, *fast = run_step(gram, eps)
-    raw, *slow = run_step(gram, eps, keep=False)
-    for a, b in zip(fast, slow, strict=True):
-        assert torch.equal(bits(a), bits(b))
-    assert torch.equal(raw.clamp_min(0.0), kept) and bool((raw < 0).any())
 
 
 @pytest.mark.parametrize("points", [1, 2])

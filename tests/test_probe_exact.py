@@ -294,6 +294,24 @@ def test_in_order_keeps_the_order_and_stops_on_an_error() -> None:
     assert seen == [0, 1, 2, 3, 4]
 
 
+def test_in_order_gives_each_worker_its_threads_and_puts_the_default_back() -> None:
+    """Each pool thread runs PyTorch on ``threads_each`` threads; afterwards the calling thread and threads
+    started later see the number from before (PyTorch stores a process-wide default when a thread sets its
+    own)."""
+    import threading
+
+    from relulint.probe.runner import _in_order
+
+    before = torch.get_num_threads()
+    seen = list(_in_order(lambda item, state: torch.get_num_threads(), range(6), 2, dict, threads_each=1))
+    assert seen == [1] * 6
+    later: list[int] = []
+    thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert torch.get_num_threads() == before and later == [before]
+
+
 def test_reinstantiate_path_is_chunk_independent() -> None:
     loaded = loaded_model(lambda: MLP(2, (3, 3, 3), 1, bias=True))
     chain = make_chain(2, [3] * 3, law="default", bias=True)

@@ -213,7 +213,7 @@ def run_pair(
                 out_gram = ws.take(GRAMS[gslot], (3, run.rows), torch.float64)
                 cos = ws.take(COS, (run.rows,), torch.float64)
                 zero = ws.take(ZERO, (run.rows,), torch.bool)
-                pair_step(gram, eps, out_gram, cos, zero, scratch_of(ws), keep=not next_reduced)
+                pair_step(gram, eps, out_gram, cos, zero, scratch_of(ws))
                 h, gram, phi, fused = eps, out_gram, cos.asin_(), True
             elif plan.bias_free:  # the raw points (any sign of cos θ), or one point
                 cos_in, sin_in = _angle(sq, uv)

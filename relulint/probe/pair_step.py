@@ -47,8 +47,6 @@ def pair_step(
     cos_out: torch.Tensor,
     zero_out: torch.Tensor,
     scratch: Scratch,
-    *,
-    keep: bool = True,
 ) -> None:
     """One bias-free Gaussian-reduced layer at two points whose inputs came out of a ReLU.
 
@@ -56,39 +54,38 @@ def pair_step(
     normals, overwritten with the layer's ReLU outputs (up to a positive factor per sample and point).
     ``gram_out`` (3, m) float64 receives their Gram, ``cos_out`` (m,) float64 the inputs' ``cos θ`` (1 where a
     point is zero), ``zero_out`` (m,) bool whether the layer is zero at both points. ``scratch`` lends
-    float64 temporaries. ``keep=False``: the caller reads only those, so ``eps`` keeps the pre-activations
-    (the ReLU is applied to each unit's float64 copy on its way into the Gram: one pass less).
+    float64 temporaries.
     """
     _check_shapes(gram, eps, gram_out, cos_out, zero_out)
     weight = _lerp_weight(gram, cos_out, eps.dtype)
     z0, z1 = eps.unbind(0)
     z1.sub_(z0).mul_(weight).add_(z0)  # z0 + s (z1 - z0): three roundings, in this order
-    gram_of(eps.clamp_min_(0.0) if keep else eps, gram_out, scratch, relu=not keep)
+    gram_of(eps.clamp_min_(0.0), gram_out, scratch)
     torch.logical_and(gram_out[0] == 0, gram_out[1] == 0, out=zero_out)
 
 
-def gram_of(h: torch.Tensor, out: torch.Tensor, scratch: Scratch, *, relu: bool = False) -> torch.Tensor:
+def gram_of(h: torch.Tensor, out: torch.Tensor, scratch: Scratch) -> torch.Tensor:
     """The Gram of states ``h`` (P, N, m), P <= 2, into ``out`` (float64): ``(|h_0|², |h_1|², h_0·h_1)`` (3, m)
     for two points, ``|h_0|²`` (1, m) for one. On the CPU, products in float64 (exact: a product of two
     floats) summed over the units in order from zero, one unit at a time (its float64 copy stays in
-    cache); elsewhere one reduction. ``relu``: the Gram of ``max(h, 0)`` (``h`` itself unchanged)."""
+    cache); elsewhere one reduction."""
     n_points, width, m = h.shape
     rows = 3 if n_points == 2 else 1
     if n_points not in (1, 2) or out.shape != (rows, m) or out.dtype != torch.float64:
         raise ValueError(f"gram_of: states {tuple(h.shape)} into {tuple(out.shape)} {out.dtype}")
     if h.device.type != "cpu":
         wide = scratch(n_points * width * m)[: n_points * width * m].view(n_points, width, m).copy_(h)
-        return _gram_wide(wide.clamp_min_(0.0) if relu else wide, out, scratch, ordered=False)
-    return _gram_wide(h, out, scratch, ordered=True, relu=relu)
+        return _gram_wide(wide, out, scratch, ordered=False)
+    return _gram_wide(h, out, scratch, ordered=True)
 
 
-def _gram_wide(
-    states: torch.Tensor, out: torch.Tensor, scratch: Scratch, *, ordered: bool, relu: bool = False
-) -> torch.Tensor:
+def _gram_wide(states: torch.Tensor, out: torch.Tensor, scratch: Scratch, *, ordered: bool) -> torch.Tensor:
     """`gram_of` of states (P, N, m). ``ordered``: per unit, its float64 copy (exact) and one multiply-add of
     float64 values that are floats, so each product is exact and ``addcmul`` rounds once, fused or not (bit
     for bit the sum of exact products in unit order); else (CUDA; ``states`` float64) the products and one
-    reduction, in PyTorch's order. ``relu`` (ordered): each unit's copy goes through the ReLU (exact)."""
+    reduction, in PyTorch's order. Each operation is issued from Python, so the loop takes its views once:
+    three operations per unit, no indexing (with two chunks at once, every operation is a hand-over of the
+    interpreter lock)."""
     n_points, width, m = states.shape
     if not ordered:
         rows = out.shape[0]
@@ -101,13 +98,16 @@ def _gram_wide(
     out.zero_()
     squares = out[:n_points]
     column = scratch(n_points * m)[: n_points * m].view(n_points, m)
-    for unit in range(width):  # in order
-        column.copy_(states[:, unit])
-        if relu:
-            column.clamp_min_(0.0)
-        squares.addcmul_(column, column)
-        if n_points == 2:
-            out[2].addcmul_(column[0], column[1])
+    if n_points == 2:
+        cross, (left, right) = out[2], column.unbind(0)
+        for unit in states.unbind(1):  # in order
+            column.copy_(unit)
+            squares.addcmul_(column, column)
+            cross.addcmul_(left, right)
+    else:
+        for unit in states.unbind(1):
+            column.copy_(unit)
+            squares.addcmul_(column, column)
     return out
 
 

@@ -104,13 +104,21 @@ def _workers(
 
 
 def _in_order(
-    work: Callable[[Any, Any], _T], items: Sequence[Any], workers: int, make_state: Callable[[], Any]
+    work: Callable[[Any, Any], _T],
+    items: Sequence[Any],
+    workers: int,
+    make_state: Callable[[], Any],
+    threads_each: int | None = None,
 ) -> Iterator[_T]:
     """``work(item, state)`` for each item, results yielded in order, at most ``workers`` running at once.
 
     Each running call holds one ``state`` (made by ``make_state``, reused by later calls, never shared by
-    two at once). One worker runs everything on the calling thread. On an exception (Ctrl-C included) no
-    new item starts; calls already running finish in their threads and their results are dropped.
+    two at once). One worker runs everything on the calling thread. Several: a pool of ``workers`` threads
+    with up to two items queued per thread (a thread that finishes early starts the next item instead of
+    waiting for the one before it), each thread running PyTorch's operations on ``threads_each`` threads of
+    its own (PyTorch keeps that number per thread; the process-wide default it also sets for threads started
+    later is put back when the pool is done). On an exception (Ctrl-C included) no new item starts; calls
+    already running finish in their threads and their results are dropped.
     """
     if workers <= 1:
         state = make_state()
@@ -120,8 +128,11 @@ def _in_order(
     states: queue.SimpleQueue[Any] = queue.SimpleQueue()
     for _ in range(workers):
         states.put(make_state())
+    threads_before = torch.get_num_threads()
 
     def call(item: Any) -> _T:
+        if threads_each is not None and torch.get_num_threads() != threads_each:
+            torch.set_num_threads(threads_each)
         state = states.get()
         try:
             return work(item, state)
@@ -133,7 +144,7 @@ def _in_order(
     try:
         for item in items:
             pending.append(pool.submit(call, item))
-            if len(pending) >= workers:
+            if len(pending) >= 2 * workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
@@ -141,6 +152,8 @@ def _in_order(
         for future in pending:
             future.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
+        if threads_each is not None and threads_each != threads_before:
+            torch.set_num_threads(threads_before)
 
 
 def probe_chain(
@@ -285,8 +298,9 @@ def probe_chain(
             return engine(plan, run, draws, source, dtype, workspace)
 
     stopped = False
+    threads_each = max(1, torch.get_num_threads() // workers) if dev.type == "cpu" else None
     try:
-        for chunk_tally in _in_order(run_chunk, chunks, workers, lambda: Workspace(dev, dtype)):
+        for chunk_tally in _in_order(run_chunk, chunks, workers, lambda: Workspace(dev, dtype), threads_each):
             total.add(chunk_tally)
             done += chunk_tally.samples
             bar.update(done)
