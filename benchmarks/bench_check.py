@@ -100,8 +100,8 @@ def stages(cwd: Path) -> dict[str, float]:
     import torch  # noqa: F401  (imported before timing the stages)
 
     from relulint.api import lint_model, load_target
-    from relulint.facts import Report
     from relulint.options import Options
+    from relulint.records.report import Report
     from relulint.render import render
 
     options = Options()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from relulint.facts import Report
+    from relulint.records.report import Report
 
 __all__ = ["__version__", "check"]
 

@@ -26,19 +26,10 @@ from typing import Any
 
 from relulint import __version__
 from relulint.errors import LoadError, RelulintError, UsageError
-from relulint.facts import (
-    Chain,
-    Failure,
-    Finding,
-    LoadedModel,
-    ModelFacts,
-    Report,
-    Skipped,
-    Target,
-    TargetReport,
-    TrainingFacts,
-)
 from relulint.options import Options
+from relulint.records.loaded import Failure, LoadedModel, Skipped, Target
+from relulint.records.model_facts import Chain, ModelFacts, TrainingFacts
+from relulint.records.report import Finding, Report, TargetReport
 
 Progress = Callable[[str], None]
 
@@ -317,7 +308,7 @@ def chains_to_probe(facts: ModelFacts, options: Options) -> list[Chain]:
         return list(facts.chains)
     if not options.probe:
         return []
-    from relulint.summary import negative_init, unprotected_widths
+    from relulint.chain_facts import negative_init, unprotected_widths
     from relulint.theory.collapse import p_born_dead_upper
 
     # at risk by the bound, or outside it (a negative-mean init, which the symmetric bound does not cover)

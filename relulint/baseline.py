@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from relulint.errors import DataError
-from relulint.facts import Finding, Report, TargetReport
 from relulint.fingerprints import chain_of, fingerprint, stable_id
 from relulint.project import fingerprint_root, project_path
+from relulint.records.report import Finding, Report, TargetReport
 
 BASELINE_VERSION = 1
 

@@ -82,7 +82,8 @@ from relulint.capture_leaves import (
 from relulint.capture_registration import registration_capture
 from relulint.capture_source import uses_python_random
 from relulint.errors import CaptureError
-from relulint.facts import Capture, LoadedModel, Node, NodeKind
+from relulint.records.captured import Capture, Node, NodeKind
+from relulint.records.loaded import LoadedModel
 from relulint.sandbox import seeded_global_rng
 
 # `capture` and the pieces of the capture methods that tests and `relulint.extract` import from here

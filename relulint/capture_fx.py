@@ -24,7 +24,7 @@ from relulint.capture_calls import (
     split_args,
 )
 from relulint.capture_leaves import _Locator, is_leaf_module
-from relulint.facts import Capture, Node, NodeKind
+from relulint.records.captured import Capture, Node, NodeKind
 
 
 class _Tracer(torch.fx.Tracer):

@@ -24,7 +24,8 @@ from relulint.capture_inputs import ArgPlan, Item, Mismatch
 from relulint.capture_jit import is_script_module
 from relulint.capture_leaves import _Locator, _ScriptCall, custom_linear_weight, effective_leaves
 from relulint.capture_source import argument_hints
-from relulint.facts import Capture, Location, Node, NodeKind
+from relulint.records.captured import Capture, Node, NodeKind
+from relulint.records.location import Location
 
 BATCH = 8  # rows of the example input of the hooks capture
 

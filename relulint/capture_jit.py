@@ -19,7 +19,8 @@ from typing import Any, TypeGuard
 
 import torch
 
-from relulint.facts import Location, Node, NodeKind
+from relulint.records.captured import Node, NodeKind
+from relulint.records.location import Location
 
 
 def is_script_module(module: Any) -> TypeGuard[torch.jit.ScriptModule]:

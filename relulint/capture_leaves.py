@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from relulint.capture_jit import is_script_module
-from relulint.facts import Location
+from relulint.records.location import Location
 from relulint.weightnorm import DIRECTION_NAMES, SCALE_NAMES
 
 # Names of the weight of a custom linear-like module, and of a weight-norm gain beside it: the lists of

@@ -10,7 +10,7 @@ from torch import nn
 
 from relulint.capture_leaves import custom_linear_weight, effective_leaves
 from relulint.capture_source import functional_relu_leaves
-from relulint.facts import Capture, Node, NodeKind
+from relulint.records.captured import Capture, Node, NodeKind
 
 
 def _interleave_parallel_lists(

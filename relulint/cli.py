@@ -339,7 +339,7 @@ def _script_target(spec: str, options: Options, cwd: Path) -> Any:
     path = Path(location) if Path(location).is_absolute() else cwd / location
     if location.endswith(".py") or not path.is_file():
         return None
-    from relulint.facts import Target
+    from relulint.records.loaded import Target
 
     return Target(
         spec=spec,

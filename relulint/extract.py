@@ -55,8 +55,11 @@ import relulint.init_fingerprint
 import relulint.init_reconcile
 import relulint.routes
 from relulint.errors import UsageError
-from relulint.facts import Capture, Chain, InitInfo, Layer, LoadedModel, Location, Node, NodeKind
 from relulint.node_roles import Role, classify
+from relulint.records.captured import Capture, Node, NodeKind
+from relulint.records.loaded import LoadedModel
+from relulint.records.location import Location
+from relulint.records.model_facts import Chain, InitInfo, Layer
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,9 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
-from relulint.facts import Chain, Finding, Report, TargetReport
 from relulint.project import fingerprint_root, project_path
+from relulint.records.model_facts import Chain
+from relulint.records.report import Finding, Report, TargetReport
 
 __all__ = ["chain_of", "fingerprint", "fingerprint_report", "stable_id"]
 

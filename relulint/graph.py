@@ -1,6 +1,6 @@
 """The captured forward pass as plain records for the rules: `Capture` → `ModelGraph` (`ModelFacts.graph`).
 
-Each `Node` of the capture becomes a `GraphNode` with its role (`relulint.facts.GRAPH_ROLES`), classified
+Each `Node` of the capture becomes a `GraphNode` with its role (`relulint.records.model_facts.GRAPH_ROLES`), classified
 by the same vocabulary that finds the ReLU chains (`relulint.node_roles.classify`: every spelling of ReLU,
 activations, norms, 1×1 convolutions, ...), the qualified name and class of the submodule a module call
 runs, and its literal arguments. Nothing of torch survives in the records, so a rule reads the graph the
@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from relulint.facts import Capture, GraphNode, LoadedModel, ModelGraph, Node, NodeKind
+from relulint.records.captured import Capture, Node, NodeKind
+from relulint.records.loaded import LoadedModel
+from relulint.records.model_facts import GraphNode, ModelGraph
 
 __all__ = ["model_graph"]
 

@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from relulint.facts import InitInfo
+from relulint.records.model_facts import InitInfo
 
 __all__ = [
     "as_float64",

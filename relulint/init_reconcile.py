@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from relulint.facts import InitEvent, InitInfo
 from relulint.init_fingerprint import (
     MIN_ENTRIES,
     RAI_MIN_ROWS,
@@ -32,6 +31,8 @@ from relulint.init_fingerprint import (
     sample_rows,
     sample_values,
 )
+from relulint.records.loaded import InitEvent
+from relulint.records.model_facts import InitInfo
 
 __all__ = [
     "describe_layer",

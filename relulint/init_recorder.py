@@ -27,7 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from relulint.facts import InitEvent, Location
+from relulint.records.loaded import InitEvent
+from relulint.records.location import Location
 
 __all__ = [
     "NN_INIT_FUNCTIONS",

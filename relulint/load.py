@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from relulint.errors import LoadError, UsageError
-from relulint.facts import LoadedModel, Location, Skipped, Target
 from relulint.import_user import (
     _file_layout,
     _import_dotted,
@@ -43,6 +42,8 @@ from relulint.import_user import (
     script_argv,
 )
 from relulint.project import project_root
+from relulint.records.loaded import LoadedModel, Skipped, Target
+from relulint.records.location import Location
 from relulint.sandbox import USER, Origins, display_path, user_code
 from relulint.sites import _class_lines, _nn, _source_file, definition
 

@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from relulint.capture_leaves import custom_linear_weight
-from relulint.facts import Layer, Node, NodeKind
+from relulint.records.captured import Node, NodeKind
+from relulint.records.model_facts import Layer
 
 # ------------------------------------------------------------------------------------ vocabulary
 

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from relulint.errors import UsageError
-from relulint.facts import Severity
 from relulint.option_specs import (
     TABLE,
     TRAINING_TABLE,
@@ -15,6 +14,7 @@ from relulint.option_specs import (
     all_specs,
     config_specs,
 )
+from relulint.records.report import Severity
 
 SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from relulint.facts import Severity
 from relulint.option_types import (
     InvalidValue,
     Kind,
@@ -21,6 +20,7 @@ from relulint.option_types import (
     rule_option_kind,
     unknown_key,
 )
+from relulint.records.report import Severity
 
 # ------------------------------------------------------------------------------------- rule selectors
 

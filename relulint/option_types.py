@@ -22,7 +22,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from relulint.facts import Severity, TrainingFacts
+from relulint.records.model_facts import TrainingFacts
+from relulint.records.report import Severity
 
 
 class InvalidValue(Exception):
@@ -565,7 +566,7 @@ class Training(Kind):
 
     def check(self, value: Any) -> TrainingFacts:
         if not isinstance(value, TrainingFacts):
-            raise InvalidValue("a relulint.facts.TrainingFacts", value)
+            raise InvalidValue("a relulint.records.model_facts.TrainingFacts", value)
         return value
 
 

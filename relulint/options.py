@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from relulint.facts import Severity, TrainingFacts
 from relulint.option_inputs import InputDtypes, InputShapes
 from relulint.option_rules import PerFileIgnores, RuleOptions, Selectors, SeverityTable
 from relulint.option_specs import AUDIT, CHECK_AND_AUDIT, CHECK_AND_PROBE, CHECK_PROBE_AUDIT, option
@@ -34,6 +33,8 @@ from relulint.option_types import (
     Texts,
     Training,
 )
+from relulint.records.model_facts import TrainingFacts
+from relulint.records.report import Severity
 
 DEFAULT_P = (
     0.01  # keep P(born dead) below 1 %: the threshold `collapse` §4 recommends ("less than 1% or 10%")

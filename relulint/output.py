@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from relulint.errors import DataError, RelulintError
-from relulint.facts import Report
 from relulint.options import Options
+from relulint.records.report import Report
 
 
 def color_wanted(stream: Any) -> bool:

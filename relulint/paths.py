@@ -8,7 +8,7 @@ network are the dominators of the output in the graph that starts at the input, 
 them: for every *route* — one forward input and one returned tensor — the set of nodes that lie on every
 path of it.
 
-Nodes are `relulint.facts.Node`s; a node's ``inputs`` are its edges. Sources are the ``INPUT`` nodes
+Nodes are `relulint.records.captured.Node`s; a node's ``inputs`` are its edges. Sources are the ``INPUT`` nodes
 (values from parameters and constants are not inputs: ``mu * 0.0 + sigma`` joins no stream); sinks are
 the tensors the ``OUTPUT`` node returns (each element of a returned tuple is its own sink, so a policy
 head and a value head are two routes). Pure graph code: no torch.
@@ -20,7 +20,7 @@ import heapq
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 
-from relulint.facts import Node, NodeKind
+from relulint.records.captured import Node, NodeKind
 
 
 def topological_order(nodes: Mapping[int, Node]) -> list[int]:

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from relulint.errors import UsageError
-from relulint.facts import Report
 from relulint.formatting import percent
 from relulint.options import Options
+from relulint.records.report import Report
 
 INSTALL = 'pip install "relulint[plot]"'
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
@@ -100,7 +100,7 @@ class Marker:
 
 def chain_markers(report: Report) -> list[Marker]:
     """A marker per chain of every model in the report, at (narrowest hidden width, ReLU depth)."""
-    from relulint.summary import chain_bound
+    from relulint.chain_facts import chain_bound
 
     markers = []
     paths: dict[str, set[str]] = {}

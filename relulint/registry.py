@@ -21,9 +21,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from relulint.facts import Chain, Finding, Location, ModelFacts, Severity
 from relulint.option_types import Kind
 from relulint.options import Options
+from relulint.records.location import Location
+from relulint.records.model_facts import Chain, ModelFacts
+from relulint.records.report import Finding, Severity
 
 CODE_PATTERN = re.compile(r"^RL\d{3}$")
 EXPECT_PATTERN = re.compile(r"#\s*expect:\s*(?P<codes>RL\d{3}(?:\s*,\s*RL\d{3})*)")

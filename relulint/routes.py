@@ -16,7 +16,8 @@ from functools import cached_property
 from typing import Protocol
 
 import relulint.paths
-from relulint.facts import Layer, Node, NodeKind
+from relulint.records.captured import Node, NodeKind
+from relulint.records.model_facts import Layer
 
 #: activations with f(0) = 0: a dead layer's zeros pass through them (`relulint.paths.zeros_from`)
 ZERO_AT_ZERO = frozenset(

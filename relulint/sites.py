@@ -20,7 +20,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-from relulint.facts import Location
+from relulint.records.location import Location
 from relulint.sandbox import RELULINT, USER, Origins, display_path
 
 

@@ -28,8 +28,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from relulint.facts import Finding, Location, Report, Severity, TargetReport
 from relulint.options import Options
+from relulint.records.location import Location
+from relulint.records.report import Finding, Report, Severity, TargetReport
 
 UNUSED_CODE = "RL900"
 UNUSED_NAME = "unused-suppression"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from relulint.errors import LoadError, UsageError
-from relulint.facts import Target
+from relulint.records.loaded import Target
 
 __all__ = [
     "parse_input_dtypes",

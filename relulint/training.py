@@ -28,8 +28,9 @@ from typing import Any
 
 from relulint.datafiles import ChunkedMoments, array_moments, split_spec
 from relulint.errors import ConfigError, DataError
-from relulint.facts import Location, TrainingFacts
 from relulint.options import Options
+from relulint.records.location import Location
+from relulint.records.model_facts import TrainingFacts
 from relulint.theory.momentum import OPTIMIZER_FORMS
 
 __all__ = [

@@ -11,16 +11,56 @@ The probe (`relulint.probe`) never overrules a proof with noise: it clears a cha
 95 % interval lies at or below `p`, and its estimate replaces the bound only when the interval lies
 wholly above `p` (a measured risk, often above the bound for an init outside the theorem's hypothesis).
 An interval that straddles `p` decides nothing: the bound stands.
+
+The words of a chain's verdict (`VERDICTS`, from best to worst; `verdict`) and `chain_summary` — the
+numbers every report format prints for one chain: the `collapse` Thm 8 bound, the `dying` Thm 3.3 lower
+bound, the safe depth and width, the probe's estimate and the verdict — live here too; the renderers and
+the tests read them. The chain facts they are computed from are `relulint.chain_facts`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from relulint.facts import Chain, Layer, ModelFacts, ProbeResult
-from relulint.summary import bound_over, chain_bound, killing_indices
+from relulint.chain_facts import (
+    bound_over,
+    chain_bound,
+    killing_indices,
+    normalization_note,
+    p_lower_bound,
+    skip_note,
+    unprotected_widths,
+)
+from relulint.records.model_facts import Chain, Layer, ModelFacts, ProbeResult
 
-__all__ = ["KillSet", "decide", "kill_sets", "network_risk", "risk"]
+__all__ = [
+    "KillSet",
+    "LIKELY_DEAD",
+    "VERDICTS",
+    "VERDICT_AT_RISK",
+    "VERDICT_LIKELY_DEAD",
+    "VERDICT_NO_RELU",
+    "VERDICT_OK",
+    "VERDICT_PROTECTED",
+    "chain_summary",
+    "decide",
+    "kill_sets",
+    "network_risk",
+    "risk",
+    "verdict",
+]
+
+
+#: Verdicts, from best to worst.
+VERDICT_NO_RELU = "no relu"  # the chain has no ReLU layer: nothing can die
+VERDICT_PROTECTED = "protected"  # a normalization keeps a live unit before every ReLU (`collapse` §5.2)
+VERDICT_OK = "ok"  # born-dead probability at most p
+VERDICT_AT_RISK = "at risk"  # above p
+VERDICT_LIKELY_DEAD = "likely dead"  # at least one half
+VERDICTS = (VERDICT_NO_RELU, VERDICT_PROTECTED, VERDICT_OK, VERDICT_AT_RISK, VERDICT_LIKELY_DEAD)
+
+LIKELY_DEAD = 0.5
 
 
 def decide(bound: float, probe: ProbeResult | None, p: float) -> tuple[float, str]:
@@ -49,7 +89,7 @@ def risk(chain: Chain, facts: ModelFacts, p: float) -> tuple[float, str]:
 class KillSet:
     """The ReLU layers on every path of one or more input→output routes (`relulint.paths`).
 
-    Members are the layers that can die (`relulint.summary.killing_layers`):
+    Members are the layers that can die (`relulint.chain_facts.killing_layers`):
     `members` are ``(chain index, index in chain.layers)``; `layers` the same layers; `routes` the routes
     (``"x→output"``) whose paths all cross them, or ``("chain <i>",)`` for a chain the graph could not
     place (judged alone).
@@ -69,7 +109,7 @@ class KillSet:
 
     @property
     def bound(self) -> float:
-        """`collapse` Thm 8 over the layers that can die (`relulint.summary.bound_over`)."""
+        """`collapse` Thm 8 over the layers that can die (`relulint.chain_facts.bound_over`)."""
         return bound_over(self.layers)
 
 
@@ -126,3 +166,62 @@ def network_risk(kill_set: KillSet, facts: ModelFacts, p: float) -> tuple[float,
         if source == "probe" and measured > p and measured > best[0]:
             best = (measured, "probe")
     return best
+
+
+def verdict(chain: Chain, risk: float, p: float) -> str:
+    """The chain's verdict for a born-dead probability `risk` against the threshold `p`."""
+    if chain.depth == 0:
+        return VERDICT_NO_RELU
+    if not unprotected_widths(chain):
+        return VERDICT_PROTECTED
+    if risk >= LIKELY_DEAD:
+        return VERDICT_LIKELY_DEAD
+    if risk > p:
+        return VERDICT_AT_RISK
+    return VERDICT_OK
+
+
+def chain_summary(chain: Chain, p: float, probe: ProbeResult | None = None) -> dict[str, Any]:
+    """The theory's numbers for one chain (json-ready; every count is ReLU layers).
+
+    Keys: `index`, `shape`, `hidden_widths`, `depth`, `input_dim`, `output_dim`, `end`, `path`, `line`,
+    `p_upper_all` (`collapse` Thm 8 over all hidden widths; `p_upper` is the same value, its older name),
+    `p_upper_unprotected` (the same over the layers that can kill the network, `killing_layers`: not
+    protected by a normalization, on every input→output path; what RL101 acts on), `p_lower` (`dying`
+    Thm 3.3; null unless the width is uniform, d_in = 1, biases zero and weights i.i.d. symmetric), `p_probe` (the Monte-Carlo estimate; null
+    without a probe), `safe_depth` (most ReLU layers at the narrowest unprotected width with P ≤ p,
+    `collapse` Eq. 5; 10**18 means unbounded), `min_width` (narrowest uniform width with P ≤ p for the
+    unprotected layers; both null when no layer can kill the network), `verdict` (one of `VERDICTS`; a
+    probe decides it only when its interval lies wholly on one side of p, `relulint.verdict.decide`),
+    `normalization` (why normalized layers do or do not count, `normalization_note`; null without norms).
+    """
+    from relulint.theory.collapse import max_safe_depth, min_safe_width, p_born_dead_upper
+
+    widths = chain.hidden_widths
+    unprotected = unprotected_widths(chain)
+    p_upper = p_born_dead_upper(widths)
+    p_acting = chain_bound(chain)
+    p_probe = probe.estimate if probe is not None and probe.samples else None
+    risk, _ = decide(p_acting, probe, p)
+    return {
+        "index": chain.index,
+        "shape": chain.shape,
+        "hidden_widths": list(widths),
+        "depth": chain.depth,
+        "input_dim": chain.input_dim,
+        "output_dim": chain.output_dim,
+        "end": chain.end,
+        "path": chain.location.path if chain.location else None,
+        "line": chain.location.line if chain.location else None,
+        "p_upper": p_upper,
+        "p_upper_all": p_upper,
+        "p_upper_unprotected": p_acting,
+        "p_lower": p_lower_bound(chain) if len(unprotected) == len(widths) else None,
+        "p_probe": p_probe,
+        # both over the layers that can die (the unprotected ones), as RL101 reports them
+        "safe_depth": max_safe_depth(min(unprotected), p) if unprotected else None,
+        "min_width": min_safe_width(len(unprotected), p) if unprotected else None,
+        "verdict": verdict(chain, risk, p),
+        "normalization": normalization_note(chain),
+        "skip": skip_note(chain),
+    }

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from relulint.facts import Chain, Finding, ModelFacts, ProbeResult, Severity
-from relulint.formatting import layers, percent
-from relulint.registry import Case, Rule, RuleContext, RuleOption
-from relulint.summary import (
+from relulint.chain_facts import (
     asymmetric_init,
     chain_bound,
     degenerate_norm,
@@ -22,6 +19,10 @@ from relulint.summary import (
     normalization_note,
     unprotected_widths,
 )
+from relulint.formatting import layers, percent
+from relulint.records.model_facts import Chain, ModelFacts, ProbeResult
+from relulint.records.report import Finding, Severity
+from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.theory.collapse import max_safe_depth, min_safe_width, p_born_dead_upper
 from relulint.verdict import KillSet, kill_sets, network_risk, risk, single_chain
 
@@ -35,10 +36,10 @@ def theory_values(chain: Chain, p: float) -> dict[str, float | int | str | None]
     """Bounds for the json details: upper (Thm 8), lower (Thm 3.3, d_in = 1), width 2 (Prop 10).
 
     `p_upper_unprotected` is the bound over the layers that can kill the network (what RL101 decides on),
-    `p_upper_all` the bound over every ReLU layer of the chain (`relulint.summary.chain_summary`'s).
+    `p_upper_all` the bound over every ReLU layer of the chain (`relulint.verdict.chain_summary`'s).
 
     The lower bound and the width-2 value are given only under their hypotheses: d_in = 1, zero biases
-    and i.i.d. symmetric weights (`summary.lower_bound_excluded`; with biases or orthogonal weights the
+    and i.i.d. symmetric weights (`chain_facts.lower_bound_excluded`; with biases or orthogonal weights the
     true probability is below them). The Prop 10 Markov chain is exact up to 3 ReLU layers and a slight
     underestimate beyond (its Appendix J assumes independent directions; see `relulint.theory.collapse`),
     so relulint reports max(chain, Thm 3.3 lower bound) and calls it the width-2 value, not an exact one.

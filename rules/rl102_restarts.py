@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from relulint.facts import Chain, Finding, InitInfo, Layer, ModelFacts, Severity
 from relulint.formatting import percent
+from relulint.records.model_facts import Chain, InitInfo, Layer, ModelFacts
+from relulint.records.report import Finding, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.theory.nonconvergence import p_inactive_region, restarts_needed
 from relulint.verdict import risk

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from relulint.facts import Chain, Finding, InitInfo, ModelFacts, Severity
+from relulint.chain_facts import init_label, symmetric_init, unprotected_widths
 from relulint.formatting import layers, percent
+from relulint.records.model_facts import Chain, InitInfo, ModelFacts
+from relulint.records.report import Finding, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
-from relulint.summary import init_label, symmetric_init, unprotected_widths
 from relulint.theory.dying import rai_upper_bound
 from relulint.verdict import KillSet, kill_sets, network_risk, risk, single_chain
 

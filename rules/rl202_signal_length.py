@@ -15,11 +15,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from relulint.facts import Chain, Finding, InitInfo, Layer, ModelFacts, Severity
+from relulint.chain_facts import init_label
 from relulint.formatting import percent
 from relulint.option_types import Number
+from relulint.records.model_facts import Chain, InitInfo, Layer, ModelFacts
+from relulint.records.report import Finding, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
-from relulint.summary import init_label
 from relulint.theory.dying import rai_entry_second_moment, rai_sigma_w
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from relulint.facts import Chain, Finding, ModelFacts, Severity
+from relulint.chain_facts import unprotected_widths
 from relulint.formatting import percent
+from relulint.records.model_facts import Chain, ModelFacts
+from relulint.records.report import Finding, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
-from relulint.summary import unprotected_widths
 from relulint.verdict import risk
 
 KINDS = {

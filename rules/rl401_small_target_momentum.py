@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from relulint.facts import Finding, ModelFacts, Severity, TrainingFacts
 from relulint.option_types import Number
+from relulint.records.model_facts import ModelFacts, TrainingFacts
+from relulint.records.report import Finding, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.theory.momentum import OPTIMIZER_FORMS, MomentumSystem, optimizer_system
 from relulint.training import OPTIMIZER_SIGNATURES, resolve_beta1, source_of

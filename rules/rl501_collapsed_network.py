@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from relulint.facts import Chain, Finding, Location, ModelFacts, Severity
 from relulint.formatting import percent
+from relulint.records.location import Location
+from relulint.records.model_facts import Chain, ModelFacts
+from relulint.records.report import Finding, Severity
 from relulint.registry import Case, Rule, RuleContext
 
 CAUSES = {

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from relulint.facts import Finding, ModelFacts, Severity
 from relulint.formatting import percent
 from relulint.option_types import Probability
+from relulint.records.model_facts import ModelFacts
+from relulint.records.report import Finding, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 
 SHOWN = 12  # unit indices listed in a message

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from relulint.facts import Finding, ModelFacts, Severity
+from relulint.records.model_facts import ModelFacts
+from relulint.records.report import Finding, Severity
 from relulint.registry import Case, Rule, RuleContext
 
 

@@ -6,7 +6,10 @@ from typing import Any
 
 from relulint.capture import capture
 from relulint.extract import extract_chains
-from relulint.facts import Capture, Chain, LoadedModel, Location, Target
+from relulint.records.captured import Capture
+from relulint.records.loaded import LoadedModel, Target
+from relulint.records.location import Location
+from relulint.records.model_facts import Chain
 
 
 def loaded_model(module: Any, path: str = "x.py", name: str | None = None) -> LoadedModel:

@@ -10,12 +10,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from relulint.facts import Chain, InitInfo, Layer, LoadedModel, Location, Target
 from relulint.init import rai_
 from relulint.init_reconcile import info_from_event
 from relulint.init_recorder import InitRecorder
 from relulint.probe import NEAR_CONSTANT_RTOL
 from relulint.probe.laws import Law, resolve_bias, resolve_weight
+from relulint.records.loaded import LoadedModel, Target
+from relulint.records.location import Location
+from relulint.records.model_facts import Chain, InitInfo, Layer
 
 LAWS: dict[str, tuple[str, Mapping[str, Any]]] = {
     "he-normal": ("kaiming-normal", {"a": 0, "mode": "fan_in", "nonlinearity": "relu"}),

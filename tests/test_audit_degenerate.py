@@ -8,7 +8,7 @@ from audit_helpers import audit_json, net_class
 from torch import nn
 
 from relulint.audit.degenerate import balance, layer_degeneracies, merge_redundant
-from relulint.facts import Chain, Layer
+from relulint.records.model_facts import Chain, Layer
 
 KWARGS = '{"width": 5, "depth": 1, "d_in": 2}'
 

@@ -28,7 +28,7 @@ from relulint.capture import (
     short_name,
 )
 from relulint.errors import CaptureError
-from relulint.facts import Capture, Node, NodeKind
+from relulint.records.captured import Capture, Node, NodeKind
 
 HERE = str(Path(__file__))
 SOURCE = Path(__file__).read_text().splitlines()

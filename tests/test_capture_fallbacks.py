@@ -15,7 +15,7 @@ from torch import nn
 import relulint
 from relulint.capture_jit import script_nodes
 from relulint.capture_source import argument_hints, functional_relu_leaves, uses_python_random
-from relulint.facts import NodeKind
+from relulint.records.captured import NodeKind
 
 SPELLINGS = str(FIXTURES / "spellings.py")
 CHAIN = [(2, [6] * 10, 1)]  # WIDTH 6, DEPTH 10 in the fixture

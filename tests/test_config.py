@@ -10,8 +10,8 @@ import pytest
 
 from relulint.config import ConfigResult, find_pyproject, load_config
 from relulint.errors import ConfigError
-from relulint.facts import Severity
 from relulint.options import Options
+from relulint.records.report import Severity
 
 
 def write_config(directory: Path, body: str) -> Path:
@@ -229,7 +229,7 @@ def test_rule_option_types_follow_defaults(tmp_path, monkeypatch) -> None:
     importlib.util.find_spec("relulint.training") is None, reason="relulint.training not written yet"
 )
 def test_training_table_is_delegated(tmp_path, monkeypatch) -> None:
-    from relulint.facts import TrainingFacts
+    from relulint.records.model_facts import TrainingFacts
 
     result = load(tmp_path, "[tool.relulint.training]\ntarget-std = 0.05\n", monkeypatch)
     assert isinstance(result.options["training"], TrainingFacts)

@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 from relulint.cli import _with_progress
 from relulint.discover import discover, python_files, skipped_directory
-from relulint.facts import Failure, Report
 from relulint.output import Sink
+from relulint.records.loaded import Failure
+from relulint.records.report import Report
 from relulint.render import render
 
 runner = CliRunner()

@@ -17,7 +17,9 @@ import relulint.init_reconcile
 from relulint.capture import hooks_capture
 from relulint.errors import CaptureError
 from relulint.extract import extract_chains
-from relulint.facts import Capture, InitInfo, Location
+from relulint.records.captured import Capture
+from relulint.records.location import Location
+from relulint.records.model_facts import InitInfo
 
 # ------------------------------------------------------------------------------ every ReLU spelling
 

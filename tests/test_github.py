@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from test_render import make_finding, make_report, make_target, mixed_report
 
-from relulint.facts import Location, Severity, Skipped
+from relulint.records.loaded import Skipped
+from relulint.records.location import Location
+from relulint.records.report import Severity
 from relulint.render import render
 from relulint.render.github import annotation, escape_data, escape_property, workflow_command
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import relulint
-from relulint.facts import GRAPH_ROLES, ModelGraph
+from relulint.records.model_facts import GRAPH_ROLES, ModelGraph
 from relulint.registry import ENTRY_POINT_GROUP, all_rules
 
 PLUGIN = Path(__file__).parent / "fixtures" / "plugin_rule" / "relu_after_sigmoid.py"

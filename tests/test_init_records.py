@@ -237,8 +237,8 @@ def rai_file(tmp_path_factory) -> Path:
 def test_apply_rai_stays_rai_and_the_probe_samples_it_batched(rai_file, monkeypatch, name) -> None:
     """Every layer after the first keeps the recorded RAI (weight and bias), in the form the probe's batched
     sampler resolves (law "rai", Beta(2, 1) moments in args), and the probe takes the batched path."""
-    from relulint.facts import InitInfo
     from relulint.probe.laws import resolve_bias, resolve_weight
+    from relulint.records.model_facts import InitInfo
 
     _, report = check_json(rai_file, name, monkeypatch, "--probe-all", "--samples", "64")
     (chain,) = report["targets"][0]["chains"]
@@ -265,8 +265,9 @@ def rai_linear(out_features: int, in_features: int, seed: int) -> tuple[nn.Linea
 
 
 def resolved(layer: nn.Linear, events) -> tuple:
-    from relulint.facts import LoadedModel, Location, Target
     from relulint.init_reconcile import describe_layer
+    from relulint.records.loaded import LoadedModel, Target
+    from relulint.records.location import Location
 
     loaded = LoadedModel(Target("t"), "t", layer, "t.py", Location("t.py", 1), {}, init_events=events)
     return describe_layer(loaded, "")

@@ -10,12 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from relulint.facts import InitEvent, LoadedModel, Location, Target
 from relulint.init import rai_
 from relulint.init_fingerprint import fingerprint
 from relulint.init_reconcile import describe_layer, resolve
 from relulint.init_recorder import InitRecorder
 from relulint.options import Options
+from relulint.records.loaded import InitEvent, LoadedModel, Target
+from relulint.records.location import Location
 
 
 def line_of(marker: str) -> int:

@@ -14,8 +14,8 @@ from project_files import write
 from torch import nn
 
 from relulint.errors import LoadError, UserCodeError
-from relulint.facts import Location
 from relulint.load import from_module, import_file, load, package_layout, project_root
+from relulint.records.location import Location
 from relulint.target import parse_target
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "load"

@@ -17,8 +17,8 @@ import torch
 from graph_models import findings, run_json
 from torch import nn
 
-from relulint.facts import Layer
-from relulint.summary import degenerate_norm
+from relulint.chain_facts import degenerate_norm
+from relulint.records.model_facts import Layer
 
 GEN = torch.Generator().manual_seed(3)
 

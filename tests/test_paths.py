@@ -16,8 +16,8 @@ import pytest
 import torch
 from graph_models import DEEPONET, GATED_MLP, GAUSSIAN_ACTOR, TANH_SPLIT, findings, run_json, thm8
 
-from relulint.facts import Node, NodeKind
 from relulint.paths import dominators, is_skip_join, route_dominators, zeros_from
+from relulint.records.captured import Node, NodeKind
 
 # ------------------------------------------------------------------------------------ the graph part
 

@@ -117,7 +117,7 @@ def test_gaussian_reduction_with_gaussian_bias_matches_direct() -> None:
 def _with_normal_bias(chain):  # type: ignore[no-untyped-def]
     import dataclasses
 
-    from relulint.facts import InitInfo
+    from relulint.records.model_facts import InitInfo
 
     bias = InitInfo("normal", True, args={"mean": 0.0, "std": 1.0})
     layers = tuple(dataclasses.replace(layer, bias_init=bias) for layer in chain.layers)

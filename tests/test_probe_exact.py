@@ -22,9 +22,9 @@ from probe_helpers import (
 )
 
 from relulint.errors import UsageError
-from relulint.facts import ProbeResult
 from relulint.probe import probe_chain
 from relulint.probe.tally import Tally
+from relulint.records.model_facts import ProbeResult
 
 
 def se2(k1: int, n1: int, k2: int, n2: int) -> float:

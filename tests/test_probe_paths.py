@@ -11,8 +11,8 @@ import torch
 from probe_helpers import MLP, loaded_model, make_chain
 from torch import nn
 
-from relulint.facts import InitInfo
 from relulint.probe import probe_chain
+from relulint.records.model_facts import InitInfo
 
 
 def se2(p1: float, n1: int, p2: float, n2: int) -> float:

@@ -9,9 +9,11 @@ import torch
 from probe_helpers import make_chain, negative_bias_chain
 
 from relulint.errors import UsageError
-from relulint.facts import Location, ModelFacts, ProbeResult, Report, TargetReport
 from relulint.options import Options
 from relulint.probe import parse_device, probe_chain, resolve_device
+from relulint.records.location import Location
+from relulint.records.model_facts import ModelFacts, ProbeResult
+from relulint.records.report import Report, TargetReport
 from relulint.render.probe import BOUND_NOTE_PREFIX, probe_summary_lines, render_probe
 from relulint.theory.collapse import p_born_dead_upper
 

@@ -9,34 +9,25 @@ from pathlib import Path
 
 import pytest
 
-from relulint.facts import (
-    Chain,
-    Finding,
-    InitInfo,
-    Layer,
-    Location,
-    ModelFacts,
-    ProbeResult,
-    Report,
-    Severity,
-    Skipped,
-    TargetReport,
-)
 from relulint.options import Options
+from relulint.records.loaded import Skipped
+from relulint.records.location import Location
+from relulint.records.model_facts import Chain, InitInfo, Layer, ModelFacts, ProbeResult
+from relulint.records.report import Finding, Report, Severity, TargetReport
 from relulint.render import FORMATS, render
 from relulint.render.concise import concise_line
 from relulint.render.json import json_document, jsonable
 from relulint.render.statistics import statistics
-from relulint.summary import (
+from relulint.render.totals import summary_line
+from relulint.theory.collapse import max_safe_depth, min_safe_width, p_born_dead_upper
+from relulint.verdict import (
     VERDICT_AT_RISK,
     VERDICT_LIKELY_DEAD,
     VERDICT_NO_RELU,
     VERDICT_OK,
     VERDICT_PROTECTED,
     chain_summary,
-    summary_line,
 )
-from relulint.theory.collapse import max_safe_depth, min_safe_width, p_born_dead_upper
 
 # ------------------------------------------------------------------------------------------ builders
 

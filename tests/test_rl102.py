@@ -10,8 +10,10 @@ import pytest
 import torch
 from relulint.rules.rl102_restarts import RestartsNeeded, negative_law, p_negative, p_stuck
 
-from relulint.facts import Chain, InitInfo, Layer, Location, ModelFacts, ProbeResult, Severity
 from relulint.options import Options
+from relulint.records.location import Location
+from relulint.records.model_facts import Chain, InitInfo, Layer, ModelFacts, ProbeResult
+from relulint.records.report import Severity
 from relulint.registry import RuleContext
 from relulint.theory.nonconvergence import inactive_region_param_counts, p_inactive_region
 

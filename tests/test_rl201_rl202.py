@@ -16,11 +16,13 @@ import torch
 from torch import nn
 
 from relulint import registry
-from relulint.facts import Chain, InitInfo, Layer, LoadedModel, Location, ModelFacts, ProbeResult, Target
 from relulint.init import apply_rai
 from relulint.init_reconcile import describe_layer
 from relulint.init_recorder import InitRecorder
 from relulint.options import Options
+from relulint.records.loaded import LoadedModel, Target
+from relulint.records.location import Location
+from relulint.records.model_facts import Chain, InitInfo, Layer, ModelFacts, ProbeResult
 from relulint.registry import RuleContext, all_rules
 
 HERE = Location("model.py", 3)

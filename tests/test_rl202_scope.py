@@ -15,8 +15,9 @@ import torch
 from torch import nn
 
 from relulint.api import check
-from relulint.facts import Chain, InitInfo, Layer, Location, ModelFacts
 from relulint.options import Options
+from relulint.records.location import Location
+from relulint.records.model_facts import Chain, InitInfo, Layer, ModelFacts
 from relulint.registry import RuleContext
 
 HERE = Location("model.py", 1)

@@ -12,8 +12,11 @@ from custom_layers import GainDirectionMatmul as DirectionGainMatmul
 from relulint.rules.rl301_weight_norm import WeightNormWithoutBatchNorm
 from torch import nn
 
-from relulint.facts import Chain, Layer, LoadedModel, Location, ModelFacts, ProbeResult, Severity, Target
 from relulint.options import Options
+from relulint.records.loaded import LoadedModel, Target
+from relulint.records.location import Location
+from relulint.records.model_facts import Chain, Layer, ModelFacts, ProbeResult
+from relulint.records.report import Severity
 from relulint.registry import RuleContext
 from relulint.weightnorm import graph_divides_by_norm, weight_norm_kind, weight_norm_modules
 

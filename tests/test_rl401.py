@@ -10,8 +10,10 @@ import pytest
 import torch
 from relulint.rules.rl401_small_target_momentum import SmallTargetVarianceWithMomentum
 
-from relulint.facts import Chain, Layer, Location, ModelFacts, Severity, TrainingFacts
 from relulint.options import Options
+from relulint.records.location import Location
+from relulint.records.model_facts import Chain, Layer, ModelFacts, TrainingFacts
+from relulint.records.report import Severity
 from relulint.registry import RuleContext
 from relulint.training import (
     gather_training_facts,

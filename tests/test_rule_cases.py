@@ -31,7 +31,7 @@ def cases(kind: str) -> list:
 
 def run_case(
     case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rule: type[Rule] | None = None
-) -> relulint.facts.Report:
+) -> relulint.records.report.Report:
     """Write the case's model (and extra files) to a fresh directory and lint it there (an "audit"-group
     rule's case is audited: `relulint.audit.audit`, the model as its code leaves the weights)."""
     (tmp_path / "model.py").write_text(case.source, encoding="utf-8")

@@ -18,8 +18,10 @@ from test_render import make_chain, make_finding, make_report, make_target, mixe
 from typer.testing import CliRunner
 
 from relulint.cli import app
-from relulint.facts import Location, Severity, Skipped
 from relulint.options import Options
+from relulint.records.loaded import Skipped
+from relulint.records.location import Location
+from relulint.records.report import Severity
 from relulint.registry import all_rules
 from relulint.render import render
 from relulint.render.sarif import artifact_location, sarif_document

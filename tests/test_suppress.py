@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from test_render import make_finding, make_report, make_target
 
-from relulint.facts import Severity
 from relulint.options import Options
+from relulint.records.report import Severity
 from relulint.suppress import (
     apply_suppressions,
     glob_matches,

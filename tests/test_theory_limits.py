@@ -510,7 +510,7 @@ def test_rl101_quotes_the_bounds_for_bias_free_iid_init(tmp_path) -> None:
 
 def test_summary_lower_bound_follows_the_same_hypotheses(tmp_path) -> None:
     from relulint.api import check
-    from relulint.summary import chain_summary
+    from relulint.verdict import chain_summary
 
     for init, bias, expected in (("he", False, True), ("default", True, False), ("orthogonal", False, False)):
         chain = check(chain_file(tmp_path, [4] * 3, init, bias=bias)).targets[0].facts.chains[0]

@@ -13,8 +13,8 @@ import torch
 
 from relulint import training as tr
 from relulint.errors import ConfigError, DataError, UsageError
-from relulint.facts import TrainingFacts
 from relulint.options import Options
+from relulint.records.model_facts import TrainingFacts
 
 # ------------------------------------------------------------------------------------- training scripts
 

@@ -16,13 +16,13 @@ from typer.testing import CliRunner
 
 from relulint.api import check
 from relulint.cli import app
-from relulint.facts import Chain, InitInfo, Layer, Location, ModelFacts, ProbeResult
 from relulint.options import Options
 from relulint.probe import wilson_interval
+from relulint.records.location import Location
+from relulint.records.model_facts import Chain, InitInfo, Layer, ModelFacts, ProbeResult
 from relulint.registry import RuleContext
 from relulint.render import render
-from relulint.summary import chain_summary
-from relulint.verdict import decide
+from relulint.verdict import chain_summary, decide
 
 REPO = Path(__file__).resolve().parents[1]
 HE = InitInfo(law="kaiming-normal", symmetric=True)

@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from relulint.facts import LoadedModel, Report, TargetReport
 from relulint.options import Options
+from relulint.records.loaded import LoadedModel
+from relulint.records.report import Report, TargetReport
 
 AUDIT_GROUPS = ("audit", "relulint")
 CAUSE_RULES = ("RL101", "RL201", "RL301", "RL401")  # architecture / init / training rules that explain RL501

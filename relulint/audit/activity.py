@@ -15,7 +15,7 @@ from torch import nn
 
 from relulint.audit.observe import Site, attach, detach_all, first_tensor, sites
 from relulint.audit.records import ChainActivity, LayerActivity
-from relulint.facts import Chain
+from relulint.records.model_facts import Chain
 
 #: a unit (or the output) whose largest |value| over the inputs is at most this, times max(1, max|x|),
 #: without being exactly zero, is reported as *near* zero / near constant, apart from exact zeros

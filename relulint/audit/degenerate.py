@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from relulint.audit.records import Degeneracy
-from relulint.facts import Chain
+from relulint.records.model_facts import Chain
 
 COS_EPS = 1e-6  # cos > 1 − COS_EPS: positively parallel (the threshold for "they merge")
 DEFAULT_UNBALANCE = 100.0  # ‖a_j‖ / ‖c_j‖ above this factor, or below its inverse: unbalanced

@@ -1,6 +1,6 @@
 """Where a hidden ReLU layer's output can be seen in a running model, and hooks that count its units.
 
-A hidden layer `i` of a chain (`relulint.facts.Chain`) is observed at the *input of the next affine
+A hidden layer `i` of a chain (`relulint.records.model_facts.Chain`) is observed at the *input of the next affine
 layer* of the chain (a forward pre-hook on it): that input is the ReLU's output whatever sits between
 (a norm before the ReLU, dropout, a functional `F.relu`), so a unit is active on an input exactly when its
 entry there is non-zero. Where there is no next layer (a ReLU on the chain's last layer) or a norm after
@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from relulint.facts import Chain
+from relulint.records.model_facts import Chain
 
 
 @dataclass(frozen=True)

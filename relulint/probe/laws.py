@@ -38,7 +38,7 @@ from typing import Any, cast
 
 import torch
 
-from relulint.facts import InitInfo
+from relulint.records.model_facts import InitInfo
 from relulint.theory.dying import beta_moments, rai_sigma_w, rai_weight_std
 
 __all__ = [

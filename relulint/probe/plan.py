@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from relulint.errors import DataError, UsageError
-from relulint.facts import Chain, Layer, LoadedModel
 from relulint.probe.laws import Law, he_normal_law, pytorch_default_law, resolve_bias, resolve_weight
+from relulint.records.loaded import LoadedModel
+from relulint.records.model_facts import Chain, Layer
 
 DEFAULT_HALF_WIDTH = math.sqrt(3.0)  # the papers' input domain [-√3, √3]^d_in (`dying` §5)
 

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from relulint.errors import UsageError
-from relulint.facts import Chain, LoadedModel, ProbeResult
 from relulint.probe.device import resolve_device
 from relulint.probe.pair_engine import Workspace, run_pair
 from relulint.probe.plan import Plan, build_plan
@@ -23,6 +22,8 @@ from relulint.probe.point_engine import run_points
 from relulint.probe.progress import Progress, ProgressArg
 from relulint.probe.sampling import Draws, batched_source, block_generator, preloaded_source, rebuild_weights
 from relulint.probe.tally import FIXED, Run, Tally, wilson_interval
+from relulint.records.loaded import LoadedModel
+from relulint.records.model_facts import Chain, ProbeResult
 
 CPU_CHUNK_BYTES = 16 << 20  # working set per chunk on the CPU: small enough to stay in cache
 

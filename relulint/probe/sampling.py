@@ -11,10 +11,11 @@ import numpy as np
 import torch
 
 from relulint.errors import LoadError
-from relulint.facts import Chain, LoadedModel
 from relulint.probe.laws import DrawCounter, draw, draw_layer
 from relulint.probe.plan import ENTRYWISE, LayerPlan, Plan
 from relulint.probe.tally import Run
+from relulint.records.loaded import LoadedModel
+from relulint.records.model_facts import Chain
 from relulint.sandbox import seeded_global_rng
 
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from relulint.errors import UsageError
-from relulint.facts import Report
 from relulint.options import Options
+from relulint.records.report import Report
 
 FORMATS: tuple[str, ...] = ("text", "concise", "json", "sarif", "github")
 

@@ -6,7 +6,7 @@ that stdout holds only findings.
 
 from __future__ import annotations
 
-from relulint.facts import Finding, Report
+from relulint.records.report import Finding, Report
 
 
 def one_line(text: str) -> str:

@@ -10,8 +10,9 @@ plain summary line closes the output.
 
 from __future__ import annotations
 
-from relulint.facts import Finding, Location, Report, Severity
-from relulint.summary import summary_line
+from relulint.records.location import Location
+from relulint.records.report import Finding, Report, Severity
+from relulint.render.totals import summary_line
 
 COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 

@@ -13,7 +13,7 @@ The document is written to stdout (or `-o FILE`) with nothing else on it. Versio
           "line": 5,                     # line of the class / factory definition (null if unknown)
           "capture": {"method": "fx", "reason": null},   # fx | hooks | registration; why a fallback
           "seconds": 0.12,               # time spent on this model
-          "chains": [                    # every ReLU chain found (see relulint.summary.chain_summary)
+          "chains": [                    # every ReLU chain found (see relulint.verdict.chain_summary)
             {
               "index": 0, "shape": "1 → 3×12 → 1", "hidden_widths": [3, ...], "depth": 12,
               "input_dim": 1, "output_dim": 1, "end": "output", "path": "model.py", "line": 8,
@@ -72,17 +72,21 @@ from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
 
-from relulint.facts import Chain, Finding, Layer, ModelFacts, Report, Severity, Skipped, TargetReport
 from relulint.options import Options
-from relulint.summary import (
+from relulint.records.loaded import Skipped
+from relulint.records.model_facts import Chain, Layer, ModelFacts
+from relulint.records.report import Finding, Report, Severity, TargetReport
+from relulint.render.totals import report_counts
+from relulint.verdict import (
     LIKELY_DEAD,
     VERDICT_AT_RISK,
     VERDICT_LIKELY_DEAD,
     VERDICT_OK,
+    KillSet,
     chain_summary,
-    report_counts,
+    kill_sets,
+    network_risk,
 )
-from relulint.verdict import KillSet, kill_sets, network_risk
 
 JSON_VERSION = 1
 

@@ -12,9 +12,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from relulint.facts import Chain, ModelFacts, ProbeResult, Report
 from relulint.formatting import percent
 from relulint.options import Options
+from relulint.records.model_facts import Chain, ModelFacts, ProbeResult
+from relulint.records.report import Report
 
 # `relulint.probe.runner._bound_notes` starts its warning so; the report shows it as the warning, not as a note
 BOUND_NOTE_PREFIX = "estimate above the collapse Thm 8 bound"

@@ -17,8 +17,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from relulint.facts import Finding, Location, Report, Severity
 from relulint.options import Options
+from relulint.records.location import Location
+from relulint.records.report import Finding, Report, Severity
 from relulint.render.json import jsonable
 
 SARIF_VERSION = "2.1.0"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from relulint.facts import Report
+from relulint.records.report import Report
 
 
 def statistics(report: Report) -> list[dict[str, Any]]:

@@ -23,21 +23,20 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from relulint.facts import Finding, Report, Severity, TargetReport
+from relulint.chain_facts import init_notes, init_runs
 from relulint.formatting import percent
 from relulint.options import Options
+from relulint.records.report import Finding, Report, Severity, TargetReport
 from relulint.render.probe import probe_summary_lines
-from relulint.summary import (
+from relulint.render.totals import summary_line
+from relulint.theory.collapse import DEPTH_CAP
+from relulint.verdict import (
     VERDICT_AT_RISK,
     VERDICT_LIKELY_DEAD,
     VERDICT_OK,
     VERDICT_PROTECTED,
     chain_summary,
-    init_notes,
-    init_runs,
-    summary_line,
 )
-from relulint.theory.collapse import DEPTH_CAP
 
 PLAIN_WIDTH = 100
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -82,7 +81,7 @@ def probability_cell(summary: dict[str, Any]) -> Text:
 
 
 def chain_summaries(target: TargetReport, p: float) -> list[dict[str, Any]]:
-    """`summary.chain_summary` of each chain of the target (with its probe), in chain order."""
+    """`verdict.chain_summary` of each chain of the target (with its probe), in chain order."""
     facts = target.facts
     assert facts is not None
     return [chain_summary(chain, p, facts.probes.get(chain.index)) for chain in facts.chains]
@@ -113,7 +112,7 @@ def chain_table(summaries: list[dict[str, Any]]) -> Table:
 
 
 def chain_lines(target: TargetReport, summaries: list[dict[str, Any]]) -> list[Text]:
-    """Under the chain table, per chain: its initializers (runs of equal layers merged, `summary.init_runs`)
+    """Under the chain table, per chain: its initializers (runs of equal layers merged, `chain_facts.init_runs`)
     and why relulint trusted the values over a record, the normalization and skip notes, the probes
     (`summaries`: `chain_summaries`)."""
     facts = target.facts

@@ -1,163 +1,25 @@
-"""The immutable records that flow one way through relulint's pipeline.
+"""`ModelFacts`, everything the rules read about one model, and the records it is made of.
 
-    Target → LoadedModel → Capture → ModelFacts → Finding → Report
+    Capture ──extract──► Chain (Layer, InitInfo) ┐
+            ──graph────► ModelGraph (GraphNode)  ├──► ModelFacts ──rules──► Finding
+    TrainingFacts (relulint.training), ProbeResult (relulint.probe) ┘
 
-Every stage reads the record of the stage before it and returns a new one; nothing is mutated after it
-is built. Only `LoadedModel` holds live torch objects (the user's module); everything from `ModelFacts`
-on is plain data that renders to json without torch.
-
-Layer counting (one convention, used everywhere): a chain's *depth* is the number of ReLU (hidden)
-layers, as in `collapse` Theorem 8 and Eq. 5. `dying` writes "an L-layer network" for L − 1 hidden ReLU
-layers plus a linear output layer (Eq. 2.1); `relulint.theory.layers` converts.
+`Chain`, `Layer` and `InitInfo` come from `relulint.extract` (inits from `relulint.init_fingerprint` and
+`relulint.init_reconcile`), `ModelGraph` / `GraphNode` / `GRAPH_ROLES` from `relulint.graph`,
+`TrainingFacts` from `relulint.training` and the options, `ProbeResult` from `relulint.probe`;
+`relulint.api` assembles `ModelFacts`. Read by the rules (`rules/`), `relulint.chain_facts`,
+`relulint.verdict` and the renderers. Plain data, no torch object.
 """
 
 from __future__ import annotations
 
-import enum
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-
-class Severity(enum.IntEnum):
-    """How bad a finding is; ordered so that `--fail-on` compares with `>=`."""
-
-    INFO = 1
-    WARNING = 2
-    ERROR = 3
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-    @classmethod
-    def parse(cls, text: str) -> Severity:
-        try:
-            return cls[text.strip().upper()]
-        except KeyError:
-            choices = ", ".join(s.label for s in cls)
-            raise ValueError(f"unknown severity {text!r} (choose from {choices})") from None
-
-
-@dataclass(frozen=True)
-class Location:
-    """A place in a source file (1-based line and column)."""
-
-    path: str
-    line: int
-    col: int = 1
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}"
-
-
-# --------------------------------------------------------------------------------------------- load
-
-
-@dataclass(frozen=True)
-class Target:
-    """What the user asked to lint: `file.py:Name`, `pkg.module:Name` or `file.py` (every module in it)."""
-
-    spec: str
-    path: Path | None = None  # the file, when the target names one (resolved)
-    module: str | None = None  # dotted module name, when the target names one
-    name: str | None = None  # class or factory name; None = every nn.Module subclass in the file
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-    # example input of the capture: one shape (batch included) for every forward argument, or one per name
-    input_shape: tuple[int, ...] | Mapping[str, tuple[int, ...]] | None = None
-    input_dtype: str | Mapping[str, str] | None = None  # "int64" (token ids), ...; or one per argument name
-
-    @property
-    def display(self) -> str:
-        return self.spec
-
-
-@dataclass(frozen=True)
-class InitEvent:
-    """One initialization applied to one parameter while the model was built (`relulint.init_recorder`)."""
-
-    param: str  # qualified parameter name, e.g. "layers.0.weight"
-    kind: str  # "kaiming_uniform", "normal", "uniform", "orthogonal", "constant", "zeros", "copy", ...
-    args: Mapping[str, Any]
-    source: str  # "nn.init", "tensor-method", "reset_parameters", "apply"
-    location: Location | None = None
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A built model and where its parts came from in the user's code."""
-
-    target: Target
-    name: str  # the class or factory name
-    module: Any  # torch.nn.Module (Any so that this file needs no torch import)
-    path: str  # the user's file, relative to the working directory when possible
-    location: Location  # where the class / factory is defined
-    module_locations: Mapping[str, Location]  # qualified submodule name ("" = root) → construction site
-    init_events: tuple[InitEvent, ...] = ()
-    rebuild: Any = None  # zero-argument callable building a fresh model (same class/factory and kwargs)
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A module in a file that relulint could not lint, and why (e.g. its constructor needs arguments)."""
-
-    name: str
-    reason: str
-    location: Location | None = None
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A target that failed while the others were checked (`relulint check DIR`): its import or its model
-    raised. One line in the report; the run still ends with exit code 2."""
-
-    target: str
-    path: str
-    message: str
-    hint: str | None = None
-
-
-# ------------------------------------------------------------------------------------------ capture
-
-
-class NodeKind(str, enum.Enum):
-    INPUT = "input"  # a forward argument
-    MODULE = "module"  # a submodule call; `target` is its qualified name
-    FUNCTION = "function"  # torch / F / operator function; `target` is the function's short name
-    METHOD = "method"  # tensor method; `target` is the method name
-    OUTPUT = "output"
-
-
-@dataclass(frozen=True)
-class Node:
-    """One operation of the captured forward pass, normalised over the capture methods."""
-
-    id: int
-    kind: NodeKind
-    target: str  # qualified module name, or function / method name ("relu", "clamp", "add", "cat", ...)
-    inputs: tuple[int, ...] = ()  # ids of nodes whose outputs this node consumes
-    args: Mapping[str, Any] = field(default_factory=dict)  # literal (non-tensor) arguments, e.g. {"min": 0}
-    location: Location | None = None  # the line in the user's forward, when known
-
-
-@dataclass(frozen=True)
-class Capture:
-    """The model's forward pass as a graph of `Node`s, and how it was obtained."""
-
-    method: str  # "fx", "hooks", "torchscript" or "registration"
-    nodes: tuple[Node, ...]
-    reason: str | None = None  # why a fallback was used (None for fx)
-    notes: tuple[str, ...] = ()  # what else the capture saw, e.g. a depth that changes from call to call
-    gaps: tuple[str, ...] = ()  # why the graph may be incomplete (RL902), each naming the flag that helps
-
-    @property
-    def degraded(self) -> bool:
-        return self.method != "fx"
-
-
-# ------------------------------------------------------------------------------------------ extract
+from relulint.records.loaded import InitEvent
+from relulint.records.location import Location
 
 
 @dataclass(frozen=True)
@@ -212,7 +74,7 @@ class Layer:
     bias_init: InitInfo | None = None
     # features one statistic of `norm` is taken over (LayerNorm: its normalized shape, GroupNorm: channels
     # per group); None when unknown or over the batch (BatchNorm). A norm over a single feature outputs its
-    # bias β for every input: it protects nothing (`relulint.summary.degenerate_norm`).
+    # bias β for every input: it protects nothing (`relulint.chain_facts.degenerate_norm`).
     norm_features: int | None = None
     # the input→output routes ("x→output") every path of which crosses this layer's ReLU, so that its death
     # for every input leaves that output constant in that input (`collapse` Lemma 1; `relulint.paths`).
@@ -428,68 +290,3 @@ class ModelFacts:
     capture_gaps: tuple[str, ...] = ()  # `Capture.gaps`: the verdict may be incomplete (RL902)
     graph: ModelGraph = field(default_factory=ModelGraph)  # every node of the forward pass, as plain data
     audit: Any = None  # `relulint.audit.records.AuditFacts` after `relulint audit` (RL501-RL503); else None
-
-
-# ------------------------------------------------------------------------------------------- report
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One diagnostic: a rule fired on a model (or a chain of it) at a line the user owns."""
-
-    code: str
-    name: str
-    severity: Severity
-    message: str
-    location: Location
-    target: str = ""
-    chain: int | None = None
-    fix: str | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
-    # stable id for baselines and SARIF, no line numbers in it: filled once when the report is built
-    # (`relulint.fingerprints`), never by a rule
-    fingerprint: str = ""
-    # what identifies a finding about a place in a file rather than about a model (RL900: an unused
-    # comment, by its text and its occurrence in the file); "" for a finding about a model or a chain
-    anchor: str = ""
-
-    @property
-    def path(self) -> str:
-        return self.location.path
-
-    @property
-    def line(self) -> int:
-        return self.location.line
-
-
-@dataclass(frozen=True)
-class TargetReport:
-    """The result for one built model (or the error / skip that prevented it)."""
-
-    target: str
-    name: str
-    path: str
-    facts: ModelFacts | None
-    findings: tuple[Finding, ...]
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class Report:
-    """Everything one `relulint check` run found; renderers turn it into text, json, sarif, ..."""
-
-    targets: tuple[TargetReport, ...]
-    skipped: tuple[Skipped, ...] = ()
-    fixed: tuple[str, ...] = ()  # baseline entries no longer found
-    version: str = ""
-    failures: tuple[Failure, ...] = ()  # targets whose import or build failed (directory mode)
-
-    @property
-    def findings(self) -> tuple[Finding, ...]:
-        return tuple(f for t in self.targets for f in t.findings)
-
-    def worst(self) -> Severity | None:
-        return max((f.severity for f in self.findings), default=None)
-
-    def failed(self, fail_on: Severity) -> bool:
-        return any(f.severity >= fail_on for f in self.findings)

@@ -1,9 +1,15 @@
-"""One summary per ReLU chain, shared by every report format (text, json, sarif).
+"""What one ReLU chain's records imply, read from a `Chain` (`relulint.records.model_facts`) alone.
 
-`chain_summary(chain, p)` gathers the theory's numbers for a chain so that the renderers print the same
-values: the `collapse` Thm 8 upper bound, the `dying` Thm 3.3 lower bound (uniform width, d_in = 1 only),
-the deepest safe chain at this width (`collapse` Eq. 5), the narrowest safe width at this depth, the
-probe's estimate when one ran, and a one-word verdict.
+Which layers can kill the network (`killing_layers`: on every input→output path, not protected by a
+normalization) and the `collapse` Thm 8 bound over them (`chain_bound`, `bound_over`); why a skip
+connection (`skip_note`) or a normalization (`normalization_note`, `degenerate_norm`) stands RL101 down;
+the inits named for people (`init_label`, `init_runs`, `init_notes`) and whether they meet the theorems'
+hypotheses (`negative_init`, `symmetric_init`, `asymmetric_init`); the `dying` Thm 3.3 lower bound and
+why it may not hold (`p_lower_bound`, `lower_bound_excluded`).
+
+Computed after extraction from the chains alone (no torch, no options); read by `relulint.verdict`
+(risks, kill sets, `chain_summary`), the rules (`rules/`), the renderers and `relulint.api` (which chains
+to probe).
 
 Counting convention: `depth` is the number of ReLU (hidden) layers (`collapse` Thm 8 / Eq. 5).
 """
@@ -14,17 +20,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from relulint.facts import Chain, InitInfo, Layer, ProbeResult, Report, Severity
+from relulint.records.model_facts import Chain, InitInfo, Layer
 
-#: Verdicts, from best to worst.
-VERDICT_NO_RELU = "no relu"  # the chain has no ReLU layer: nothing can die
-VERDICT_PROTECTED = "protected"  # a normalization keeps a live unit before every ReLU (`collapse` §5.2)
-VERDICT_OK = "ok"  # born-dead probability at most p
-VERDICT_AT_RISK = "at risk"  # above p
-VERDICT_LIKELY_DEAD = "likely dead"  # at least one half
-VERDICTS = (VERDICT_NO_RELU, VERDICT_PROTECTED, VERDICT_OK, VERDICT_AT_RISK, VERDICT_LIKELY_DEAD)
-
-LIKELY_DEAD = 0.5
 PROTECTING_NORMS = frozenset({"batchnorm", "layernorm", "groupnorm", "instancenorm"})
 
 
@@ -255,19 +252,6 @@ def p_lower_bound(chain: Chain) -> float | None:
         return None
 
 
-def verdict(chain: Chain, risk: float, p: float) -> str:
-    """The chain's verdict for a born-dead probability `risk` against the threshold `p`."""
-    if chain.depth == 0:
-        return VERDICT_NO_RELU
-    if not unprotected_widths(chain):
-        return VERDICT_PROTECTED
-    if risk >= LIKELY_DEAD:
-        return VERDICT_LIKELY_DEAD
-    if risk > p:
-        return VERDICT_AT_RISK
-    return VERDICT_OK
-
-
 def normalization_note(chain: Chain) -> str | None:
     """Why RL101 stands down on (some of) a chain's layers, or why a norm present does not count.
 
@@ -321,78 +305,4 @@ def _protects(layer: Any) -> bool:
         layer.norm in PROTECTING_NORMS
         and (layer.norm != "batchnorm" or layer.norm_training)
         and not degenerate_norm(layer)
-    )
-
-
-def chain_summary(chain: Chain, p: float, probe: ProbeResult | None = None) -> dict[str, Any]:
-    """The theory's numbers for one chain (json-ready; every count is ReLU layers).
-
-    Keys: `index`, `shape`, `hidden_widths`, `depth`, `input_dim`, `output_dim`, `end`, `path`, `line`,
-    `p_upper_all` (`collapse` Thm 8 over all hidden widths; `p_upper` is the same value, its older name),
-    `p_upper_unprotected` (the same over the layers that can kill the network, `killing_layers`: not
-    protected by a normalization, on every input→output path; what RL101 acts on), `p_lower` (`dying`
-    Thm 3.3; null unless the width is uniform, d_in = 1, biases zero and weights i.i.d. symmetric), `p_probe` (the Monte-Carlo estimate; null
-    without a probe), `safe_depth` (most ReLU layers at the narrowest unprotected width with P ≤ p,
-    `collapse` Eq. 5; 10**18 means unbounded), `min_width` (narrowest uniform width with P ≤ p for the
-    unprotected layers; both null when no layer can kill the network), `verdict` (one of `VERDICTS`; a
-    probe decides it only when its interval lies wholly on one side of p, `relulint.verdict.decide`),
-    `normalization` (why normalized layers do or do not count, `normalization_note`; null without norms).
-    """
-    from relulint.theory.collapse import max_safe_depth, min_safe_width, p_born_dead_upper
-    from relulint.verdict import decide
-
-    widths = chain.hidden_widths
-    unprotected = unprotected_widths(chain)
-    p_upper = p_born_dead_upper(widths)
-    p_acting = chain_bound(chain)
-    p_probe = probe.estimate if probe is not None and probe.samples else None
-    risk, _ = decide(p_acting, probe, p)
-    return {
-        "index": chain.index,
-        "shape": chain.shape,
-        "hidden_widths": list(widths),
-        "depth": chain.depth,
-        "input_dim": chain.input_dim,
-        "output_dim": chain.output_dim,
-        "end": chain.end,
-        "path": chain.location.path if chain.location else None,
-        "line": chain.location.line if chain.location else None,
-        "p_upper": p_upper,
-        "p_upper_all": p_upper,
-        "p_upper_unprotected": p_acting,
-        "p_lower": p_lower_bound(chain) if len(unprotected) == len(widths) else None,
-        "p_probe": p_probe,
-        # both over the layers that can die (the unprotected ones), as RL101 reports them
-        "safe_depth": max_safe_depth(min(unprotected), p) if unprotected else None,
-        "min_width": min_safe_width(len(unprotected), p) if unprotected else None,
-        "verdict": verdict(chain, risk, p),
-        "normalization": normalization_note(chain),
-        "skip": skip_note(chain),
-    }
-
-
-def report_counts(report: Report) -> dict[str, int]:
-    """Counts for the closing line and the json `summary`: findings by severity, models, skipped, fixed."""
-    findings = report.findings
-    return {
-        "findings": len(findings),
-        "errors": sum(f.severity is Severity.ERROR for f in findings),
-        "warnings": sum(f.severity is Severity.WARNING for f in findings),
-        "info": sum(f.severity is Severity.INFO for f in findings),
-        "models": len(report.targets),
-        "skipped": len(report.skipped),
-        "fixed": len(report.fixed),
-    }
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def summary_line(report: Report) -> str:
-    """`N findings (x errors, y warnings, z info) in M models`."""
-    c = report_counts(report)
-    return (
-        f"{_plural(c['findings'], 'finding')} ({_plural(c['errors'], 'error')}, "
-        f"{_plural(c['warnings'], 'warning')}, {c['info']} info) in {_plural(c['models'], 'model')}"
     )
