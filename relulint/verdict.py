@@ -5,7 +5,8 @@ A ReLU layer dead for every input makes everything after it constant, whatever t
 input→output route crosses is dead, and `collapse` Thm 8's argument bounds that probability over exactly
 those layers: each is dead with probability at most 2^−N_l given the layers before it, whatever feeds it
 (a Tanh, a second Linear), so P ≤ 1 − ∏ₗ (1 − 2^−N_l). Chains (`relulint.extract`) are for reading; a
-*kill set* — the ReLU layers on every path of one route, across chains — is what RL101 decides on.
+*kill set* — the ReLU layers on every path of one route, across chains — is what RL101 decides on, and
+RL102 and RL301 with it (`path_risk`: the largest kill set through one chain).
 
 The probe (`relulint.probe`) never overrules a proof with noise: it clears a chain only when its whole
 95 % interval lies at or below `p`, and its estimate replaces the bound only when the interval lies
@@ -47,6 +48,7 @@ __all__ = [
     "decide",
     "kill_sets",
     "network_risk",
+    "path_risk",
     "risk",
     "verdict",
 ]
@@ -166,6 +168,30 @@ def network_risk(kill_set: KillSet, facts: ModelFacts, p: float) -> tuple[float,
         if source == "probe" and measured > p and measured > best[0]:
             best = (measured, "probe")
     return best
+
+
+def path_risk(
+    chain: Chain, facts: ModelFacts, p: float, sets: tuple[KillSet, ...] | None = None
+) -> tuple[float, str, KillSet | None]:
+    """The born-dead probability of the network through one chain, as RL101 decides it: the largest
+    `network_risk` among the kill sets with a member in this chain (a tie goes to the set that is this
+    chain's alone), with its source and that kill set; ``risk(chain)`` and None for a chain in no kill set.
+
+    A chain whose risk alone is at most `p` can still lie on a path that is above it (a Tanh or a bare
+    Linear between two ReLU runs: `collapse` Lemma 1), so rules that judge a chain read this, not `risk`.
+    `sets` are `kill_sets(facts.chains)` when the caller has them already.
+    """
+    best: tuple[float, bool, str, KillSet] | None = None
+    for kill_set in kill_sets(facts.chains) if sets is None else sets:
+        if chain.index not in kill_set.chains:
+            continue
+        probability, source = network_risk(kill_set, facts, p)
+        alone = single_chain(kill_set, facts.chains) is not None
+        if best is None or (probability, alone) > best[:2]:
+            best = (probability, alone, source, kill_set)
+    if best is None:
+        return (*risk(chain, facts, p), None)
+    return best[0], best[2], best[3]
 
 
 def verdict(chain: Chain, risk: float, p: float) -> str:

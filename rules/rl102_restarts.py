@@ -1,9 +1,14 @@
-"""RL102 restarts-needed (info): how many independent initializations a chain at risk needs.
+"""RL102 restarts-needed (info): how many independent initializations a chain or path at risk needs.
 
 Theory: `nonconvergence` (Cheridito, Jentzen, Rossmannek) Definition 3.1 (inactive region: every weight and
 bias of one hidden layer after the first negative), Lemma 3.4 (SGD never leaves it), Lemma 4.1 (the
 probability of starting there, Eq. 4.2; n independent restarts all start there with P^n, Eq. 4.1/4.3) and
 Proposition 4.2 (the expected loss is then bounded below).
+
+Decided on paths, as RL101 decides (`relulint.verdict.kill_sets`): one finding per kill set above `p`, at
+RL101's place. Across chains the inactive region is Lemma 4.1 over the path's layers whose input is a ReLU
+output (`stuck_candidates`): 1 − ∏(1 − P_l), independent inits; a chain's first layer is left out, like
+Def. 3.1's first hidden layer (after a Tanh or a bare Linear its input can be negative).
 """
 
 from __future__ import annotations
@@ -11,12 +16,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from relulint.formatting import percent
+from relulint.formatting import layers, percent
 from relulint.records.model_facts import Chain, InitInfo, Layer, ModelFacts
 from relulint.records.report import Finding, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.theory.nonconvergence import p_inactive_region, restarts_needed
-from relulint.verdict import risk
+from relulint.verdict import KillSet, kill_sets, network_risk, risk, single_chain
 
 CONFIDENCE = 0.99
 
@@ -162,6 +167,37 @@ def p_stuck_why(chain: Chain) -> tuple[float, list[str]]:
     return probability, [why for _, whys in per_layer for why in whys]
 
 
+def stuck_candidates(kill_set: KillSet, chains: tuple[Chain, ...]) -> list[Layer]:
+    """The kill set's layers that Def. 3.1's argument covers: those whose input is a ReLU output (≥ 0).
+
+    `nonconvergence` Def. 3.1 leaves out the first hidden layer because its input can be negative; on a
+    path across chains the same holds for the first ReLU layer of every chain (its input is a Tanh's or a
+    bare Linear's output) and for a layer after a normalization that follows the ReLU. The others, all
+    weights and biases negative, output 0 for every input and stay there (Lemma 3.4); being on every path
+    (the kill set), that makes the network constant.
+    """
+    by_index = {chain.index: chain for chain in chains}
+    found = []
+    for c, i in kill_set.members:
+        chain = by_index[c]
+        before = chain.layers[i - 1] if i > 0 else None
+        if before is not None and before.activation == "relu" and before.norm_after is None:
+            found.append(chain.layers[i])
+    return found
+
+
+def p_stuck_path(kill_set: KillSet, chains: tuple[Chain, ...]) -> tuple[float, list[str], int]:
+    """`nonconvergence` Lemma 4.1 over a kill set across chains: P(some layer of `stuck_candidates` is
+    inactive) = 1 − ∏(1 − P_l) for independently initialized layers, P_l = P(all its weights and biases
+    < 0) (`layer_all_negative_why`). Returns it, the parameters whose law was assumed, and the layer count."""
+    candidates = stuck_candidates(kill_set, chains)
+    if not candidates:
+        return 0.0, [], 0
+    per_layer = [layer_all_negative_why(layer) for layer in candidates]
+    probability = p_inactive_region([1] * len(per_layer), [q for q, _ in per_layer])
+    return probability, [why for _, whys in per_layer for why in whys], len(candidates)
+
+
 def probability_text(p: float) -> str:
     """`percent`, but an exact 0 reads "0" (not "0.0e+00") and an exact 1 reads "1"."""
     if p <= 0.0:
@@ -177,21 +213,26 @@ class RestartsNeeded(Rule):
     severity = Severity.INFO
     groups = ("architecture",)
     summary = (
-        "How many independent initializations a ReLU chain at risk needs for a 99 % chance of one live net."
+        "How many independent initializations a ReLU chain or path at risk needs for a 99 % chance of one "
+        "live net."
     )
     what = """
-        For every ReLU chain at risk (born-dead probability above `p`, as RL101 computes it), reports two
-        numbers. The probability that the recorded initialization starts in the *provably stuck* region of
-        `nonconvergence` Definition 3.1 — every weight and bias of some hidden layer after the first is
-        negative — from Lemma 4.1 (Eq. 4.2), with the per-entry probability of a negative value taken from
-        the recorded law (1/2 for symmetric laws; Φ(−mean/std) for `normal(mean, std)`; the share of
-        [a, b] below 0 for `uniform(a, b)`; 1 for a negative constant and 0 for zeros — Def. 3.1 counts
-        strictly negative parameters — a non-negative constant, RAI or an orthogonal matrix; 1/2 *assumed*,
-        and said so in the message, for a law relulint does not know). And the number n of
+        For every ReLU chain or path at risk (born-dead probability above `p`, decided as RL101 decides it:
+        over the ReLU layers that every input→output path crosses, so a Tanh or a bare Linear that splits a
+        deep, narrow ReLU stack into two chains does not split the risk), reports two numbers, once per
+        path, where RL101 reports it. The probability that the recorded initialization starts in the
+        *provably stuck* region of `nonconvergence` Definition 3.1 — every weight and bias of some hidden
+        layer whose input is a ReLU output is negative (the first layer of a chain is left out, as Def. 3.1
+        leaves out the first hidden layer: its input can be negative) — from Lemma 4.1 (Eq. 4.2),
+        1 − ∏(1 − P_l) over those layers of the path, with the per-entry probability of a negative value
+        taken from the recorded law (1/2 for symmetric laws; Φ(−mean/std) for `normal(mean, std)`; the
+        share of [a, b] below 0 for `uniform(a, b)`; 1 for a negative constant and 0 for zeros — Def. 3.1
+        counts strictly negative parameters — a non-negative constant, RAI or an orthogonal matrix; 1/2
+        *assumed*, and said so in the message, for a law relulint does not know). And the number n of
         independent initializations needed for a 99 % chance that at least one run is not born dead:
         n independent restarts all fail with probability Pⁿ (Lemma 4.1, Eq. 4.1/4.3), so n = ⌈ln 0.01 / ln P⌉,
-        with P the born-dead probability (the `collapse` Theorem 8 bound, or the probe's estimate when
-        `--probe` ran; a bound gives an upper bound on n).
+        with P the born-dead probability (the `collapse` Theorem 8 bound over the path, or the probe's
+        estimate when `--probe` ran; a bound gives an upper bound on n).
     """
     why = """
         A network that starts in the inactive region can never leave it: the layer outputs zero for every
@@ -199,7 +240,10 @@ class RestartsNeeded(Rule):
         (`nonconvergence` Lemma 3.4). The chance of starting there is Lemma 4.1's product; since it is
         positive for every initialization with i.i.d. symmetric parameters, a deep, narrow net has a fixed
         probability of failing however long it trains (Proposition 4.2 bounds the expected loss from below
-        by it), and only restarts help (Lemma 4.1, Eq. 4.3: all n fail with Pⁿ). Knowing n
+        by it), and only restarts help (Lemma 4.1, Eq. 4.3: all n fail with Pⁿ). One inactive layer on
+        every path is enough, whatever sits between it and the output (`collapse` Lemma 1), so restarts must
+        beat the whole path, not each chain of it: with independent layers some layer of the path is
+        inactive with probability 1 − ∏(1 − P_l) over all of them (Lemma 4.1). Knowing n
         turns "sometimes it doesn't train" into a budget — or into the argument for fixing the
         architecture (RL101) instead.
     """
@@ -223,6 +267,19 @@ class RestartsNeeded(Rule):
                     return nn.Sequential(*layers, nn.Linear(2, 1))
             """,
         ),
+        Case(
+            title="A Tanh splits 8 ReLU layers of width 9 into two chains (0.78 % each): the path is 1.6 %",
+            code="""
+                from torch import nn
+
+
+                def Net(width: int = 9):
+                    first = [nn.Linear(1, width), nn.ReLU()]  # expect: RL102
+                    first += [m for _ in range(3) for m in (nn.Linear(width, width), nn.ReLU())]
+                    second = [m for _ in range(4) for m in (nn.Linear(width, width), nn.ReLU())]
+                    return nn.Sequential(*first, nn.Linear(width, width), nn.Tanh(), *second, nn.Linear(width, 1))
+            """,
+        ),
     )
     VALID = (
         Case(
@@ -238,32 +295,88 @@ class RestartsNeeded(Rule):
                     return nn.Sequential(*layers, nn.Linear(width, 1))
             """,
         ),
+        Case(
+            title="The same Tanh split one unit wider: 8 ReLU layers of width 10 on the path, 0.78 %",
+            code="""
+                from torch import nn
+
+
+                def Net(width: int = 10):
+                    first = [nn.Linear(1, width), nn.ReLU()]
+                    first += [m for _ in range(3) for m in (nn.Linear(width, width), nn.ReLU())]
+                    second = [m for _ in range(4) for m in (nn.Linear(width, width), nn.ReLU())]
+                    return nn.Sequential(*first, nn.Linear(width, width), nn.Tanh(), *second, nn.Linear(width, 1))
+            """,
+        ),
     )
 
     def check(self, facts: ModelFacts, ctx: RuleContext) -> Iterator[Finding]:
+        """One finding per kill set above `p`, as RL101 decides (`relulint.verdict.kill_sets`: the ReLU
+        layers on every path of an input→output route): told as its chain when it is one chain's, as a path
+        across chains otherwise, anchored where RL101 anchors it (the path's first chain)."""
         p = ctx.option(type(self), "p")
-        for chain in facts.chains:
-            probability, source = risk(chain, facts, p)
-            if probability <= p:
-                continue
-            stuck, assumed = p_stuck_why(chain)
-            n = restarts_needed(min(max(probability, 0.0), 1.0), CONFIDENCE)
-            n_stuck = restarts_needed(stuck, CONFIDENCE)
-            yield self.finding(
-                facts,
-                self.message(chain, probability, source, stuck, n, assumed),
-                chain=chain,
-                details={
-                    "p_born_dead": probability,
-                    "source": source,
-                    "restarts": n,
-                    "confidence": CONFIDENCE,
-                    "p_stuck": stuck,
-                    "restarts_stuck_only": n_stuck,
-                    "init_assumed": bool(assumed),
-                    "assumed": assumed,
-                },
-            )
+        for kill_set in kill_sets(facts.chains):
+            alone = single_chain(kill_set, facts.chains)
+            if alone is None:
+                yield from self.path_finding(facts, kill_set, p)
+            else:
+                yield from self.chain_finding(facts, alone, p)
+
+    def chain_finding(self, facts: ModelFacts, chain: Chain, p: float) -> Iterator[Finding]:
+        """A kill set that is one chain's layers (the usual case): the chain's risk and Lemma 4.1 over its
+        hidden layers after the first (`p_stuck_why`)."""
+        probability, source = risk(chain, facts, p)
+        if probability <= p:
+            return
+        stuck, assumed = p_stuck_why(chain)
+        n = restarts_needed(min(max(probability, 0.0), 1.0), CONFIDENCE)
+        n_stuck = restarts_needed(stuck, CONFIDENCE)
+        yield self.finding(
+            facts,
+            self.message(chain, probability, source, stuck, n, assumed),
+            chain=chain,
+            details={
+                "p_born_dead": probability,
+                "source": source,
+                "restarts": n,
+                "confidence": CONFIDENCE,
+                "p_stuck": stuck,
+                "restarts_stuck_only": n_stuck,
+                "init_assumed": bool(assumed),
+                "assumed": assumed,
+            },
+        )
+
+    def path_finding(self, facts: ModelFacts, kill_set: KillSet, p: float) -> Iterator[Finding]:
+        """The ReLU layers on every path across several chains (a Tanh or a bare Linear between ReLU runs):
+        the path's born-dead probability (`network_risk`, RL101's) sets the restarts, and the inactive
+        region is Lemma 4.1 over the path's layers whose input is a ReLU output (`p_stuck_path`)."""
+        probability, source = network_risk(kill_set, facts, p)
+        if probability <= p:
+            return
+        chains = [c for c in facts.chains if c.index in kill_set.chains]
+        stuck, assumed, count = p_stuck_path(kill_set, facts.chains)
+        n = restarts_needed(min(max(probability, 0.0), 1.0), CONFIDENCE)
+        n_stuck = restarts_needed(stuck, CONFIDENCE)
+        yield self.finding(
+            facts,
+            path_message(chains, kill_set, probability, source, stuck, count, n, assumed),
+            chain=chains[0],
+            details={
+                "p_born_dead": probability,
+                "source": source,
+                "restarts": n,
+                "confidence": CONFIDENCE,
+                "p_stuck": stuck,
+                "restarts_stuck_only": n_stuck,
+                "init_assumed": bool(assumed),
+                "assumed": assumed,
+                "chains": list(kill_set.chains),
+                "routes": list(kill_set.routes),
+                "hidden_widths": list(kill_set.widths),
+                "stuck_layers": count,
+            },
+        )
 
     @staticmethod
     def message(
@@ -276,25 +389,69 @@ class RestartsNeeded(Rule):
     ) -> str:
         where = "probe" if source == "probe" else "collapse Thm 8 bound"
         amount = percent(probability) if source == "probe" else f"up to {percent(probability)}"
-        if n is None:
-            restarts = "no number of restarts helps: every initialization is born dead"
-        else:
-            at_most = "at most " if source == "bound" else ""
-            restarts = (
-                f"{at_most}{n} independent initialization{'s' if n != 1 else ''} give a 99 % chance that at least "
-                f"one is not born dead (nonconvergence Lemma 4.1, Eq 4.3: all n fail with P^n)"
-            )
-        start = (
-            "cannot start (probability 0)"
-            if stuck <= 0.0
-            else f"starts with probability {probability_text(stuck)}"
-        )
         text = (
-            f"ReLU chain {chain.shape}: born dead with probability {amount} ({where}); {restarts}. "
-            f"With the recorded init it {start} in the region SGD provably never leaves (every weight and bias "
-            f"of a hidden layer negative: nonconvergence Def 3.1, Lemma 3.4, Lemma 4.1)"
+            f"ReLU chain {chain.shape}: born dead with probability {amount} ({where}); "
+            f"{restarts_text(n, source)}. With the recorded init it {start_text(stuck)} in the region SGD "
+            f"provably never leaves (every weight and bias of a hidden layer negative: nonconvergence Def 3.1, "
+            f"Lemma 3.4, Lemma 4.1)"
         )
-        if assumed:
-            shown = ", ".join(assumed[:3]) + (f" and {len(assumed) - 3} more" if len(assumed) > 3 else "")
-            text += f"; P(entry < 0) = 1/2 assumed for {shown}"
-        return text + "."
+        return text + assumed_text(assumed) + "."
+
+
+def restarts_text(n: int | None, source: str) -> str:
+    """How many independent initializations give a 99 % chance of one that is not born dead."""
+    if n is None:
+        return "no number of restarts helps: every initialization is born dead"
+    at_most = "at most " if source == "bound" else ""
+    return (
+        f"{at_most}{n} independent initialization{'s' if n != 1 else ''} give a 99 % chance that at least "
+        f"one is not born dead (nonconvergence Lemma 4.1, Eq 4.3: all n fail with P^n)"
+    )
+
+
+def start_text(stuck: float) -> str:
+    return (
+        "cannot start (probability 0)"
+        if stuck <= 0.0
+        else f"starts with probability {probability_text(stuck)}"
+    )
+
+
+def assumed_text(assumed: list[str] | None) -> str:
+    if not assumed:
+        return ""
+    shown = ", ".join(assumed[:3]) + (f" and {len(assumed) - 3} more" if len(assumed) > 3 else "")
+    return f"; P(entry < 0) = 1/2 assumed for {shown}"
+
+
+def path_message(
+    chains: list[Chain],
+    kill_set: KillSet,
+    probability: float,
+    source: str,
+    stuck: float,
+    count: int,
+    n: int | None,
+    assumed: list[str] | None = None,
+) -> str:
+    """RL102's message for the ReLU layers every path crosses, spread over several chains."""
+    names = " and ".join(f"#{c.index} ({c.shape})" for c in chains)
+    routes = ", ".join(kill_set.routes)
+    if source == "probe":
+        where = "probe, on one of its chains alone"
+        amount = percent(probability)
+    else:
+        where = (
+            "collapse Thm 8 bound over the path: one dead layer makes everything after it constant, "
+            "collapse Lemma 1"
+        )
+        amount = f"up to {percent(probability)}"
+    text = (
+        f"ReLU path through chains {names} ({layers(len(kill_set.widths))} that every path of "
+        f"{'route' if len(kill_set.routes) == 1 else 'routes'} {routes} crosses): born dead with probability "
+        f"{amount} ({where}); {restarts_text(n, source)}. With the recorded init it {start_text(stuck)} in "
+        f"the region SGD provably never leaves (every weight and bias of one of its {layers(count)} whose "
+        "input is a ReLU output negative, 1 − ∏(1 − P_l) over them: nonconvergence Def 3.1, Lemma 3.4, "
+        "Lemma 4.1)"
+    )
+    return text + assumed_text(assumed) + "."

@@ -17,7 +17,10 @@ the codes that must not, and why, with every probability computed here from `rel
 * RL202 follows the length map of `collapse` Eq. 2–3 over the hidden layers only (a deliberately small
   output layer is not a decaying signal): it fires when the input's share of E[q] changes by more than
   10³ and, when it shrinks, the chain has no biases or the biases carry ≥ 99 % of E[q].
-* RL301 fires when weight normalization stands in for a cure on a chain at risk (`collapse` §5.2).
+* RL301 fires when weight normalization stands in for a cure on a chain at risk (`collapse` §5.2): at risk
+  as RL101 decides it, on the path through the chain.
+* RL102 (info, not in the table) reports exactly where RL101 does: once per path at risk, at RL101's
+  location (`test_rl102_mirrors_rl101`).
 
 relulint runs once, as a user runs it (`relulint check FILE:Name ... --format json`), over every model of
 the corpus. The reasons' claims are checked independently of relulint: which layers lie on every path (a
@@ -223,6 +226,10 @@ TABLE: tuple[Row, ...] = (
         "8 ReLU layers of width 9 on one path: Thm 8 bound {risk} > 1 % (split at the bare Linear: {half} "
         "each)", "graph analysis: one path is one network (two Linears in a row)",
         numbers={"half": ub(*[9] * 4)}),
+    row("tanh_split.py:WeightNormTanhMiddle", "RL101 RL201 RL301", "", ub(*[9] * 8),
+        "TanhMiddle with weight norm on every ReLU layer: the path's Thm 8 bound {risk} > 1 % (each chain "
+        "alone {half}), so RL301 warns on both chains; weight norm is no cure (§5.2)",
+        "RL301 decides on paths, as RL101 does", numbers={"half": ub(*[9] * 4)}),
     row("residual_identity.py:ResidualMLP", "", "RL101", ub(16),
         "8 blocks with an nn.Identity shortcut (each 4-unit branch alone {block}); only the stem's 16-unit "
         "ReLU is on every path: P ≤ 2^-16 = {risk}", "graph analysis: Identity shortcuts",
@@ -343,6 +350,45 @@ def test_verdict(entry: Row, run: Run) -> None:
         f"{entry.target}: missing {sorted(missing)}, unwanted {sorted(unwanted)}; "
         f"reported {sorted(codes)}. Why: {entry.text()}. Needs: {entry.needs}"
     )
+
+
+def _said(run: Run, target: str, code: str) -> list[tuple[int, int | None, tuple[int, ...], float]]:
+    """(line, chain, chains of its path, probability) of each finding of `code` on `target`."""
+    entry = next(t for t in run.report()["targets"] if t["target"] == target)
+    said = []
+    for f in entry["findings"]:
+        if f["code"] == code and f["details"].get("source") != "bound-not-applicable":
+            chains = tuple(f["details"].get("chains", [f["chain"]]))
+            probability = f["details"]["p_born_dead" if code == "RL102" else "probability"]
+            said.append((f["line"], f["chain"], chains, probability))
+    return sorted(said)
+
+
+@pytest.mark.parametrize("entry", TABLE, ids=lambda r: r.target)
+def test_rl102_mirrors_rl101(entry: Row, run: Run) -> None:
+    """RL102 (info) gives the restarts for exactly what RL101 reports: one finding per path at risk, at the
+    same place, for the same chains and the same born-dead probability — never one per chain of a path."""
+    rl101, rl102 = _said(run, entry.target, "RL101"), _said(run, entry.target, "RL102")
+    assert [x[:3] for x in rl102] == [x[:3] for x in rl101], entry.target
+    for (*_, said), (*_, expected) in zip(rl102, rl101, strict=True):
+        assert said == pytest.approx(expected, rel=1e-12)
+    if entry.target.startswith("tanh_split.py:"):  # the issue's models: one path of 8 layers, 2 chains
+        ((_, chain, chains, probability),) = rl102
+        assert chain == 0 and chains == (0, 1) and probability == pytest.approx(entry.risk(), rel=1e-12)
+
+
+def test_rl301_warns_on_each_chain_of_a_path_at_risk(run: Run) -> None:
+    """Each half of the weight-normalized Tanh split is 0.78 % alone, below p: RL301 warns on both because
+    RL101 finds the path at risk (1.6 %), and names the path."""
+    target = "tanh_split.py:WeightNormTanhMiddle"
+    entry = next(t for t in run.report()["targets"] if t["target"] == target)
+    findings = [f for f in entry["findings"] if f["code"] == "RL301"]
+    assert [f["chain"] for f in findings] == [0, 1]
+    for f in findings:
+        assert f["severity"] == "warning" and f["details"]["chains"] == [0, 1]
+        assert f["details"]["probability"] == pytest.approx(ROWS[target].risk(), rel=1e-12)
+        assert "ReLU path through chains #0" in f["message"] and "#1" in f["message"]
+    assert ub(*[9] * 4)() <= P < ROWS[target].risk()
 
 
 def load_corpus_model(target: str) -> torch.nn.Module:

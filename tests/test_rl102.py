@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import textwrap
 from pathlib import Path
 
 import pytest
 import torch
-from relulint.rules.rl102_restarts import RestartsNeeded, negative_law, p_negative, p_stuck
+from relulint.rules.rl102_restarts import (
+    RestartsNeeded,
+    negative_law,
+    p_negative,
+    p_stuck,
+    p_stuck_path,
+    stuck_candidates,
+)
 
 from relulint.options import Options
 from relulint.records.location import Location
@@ -16,6 +24,7 @@ from relulint.records.model_facts import Chain, InitInfo, Layer, ModelFacts, Pro
 from relulint.records.report import Severity
 from relulint.registry import RuleContext
 from relulint.theory.nonconvergence import inactive_region_param_counts, p_inactive_region
+from relulint.verdict import kill_sets
 
 RULE = RestartsNeeded
 DEFAULT = InitInfo(law="pytorch-default", symmetric=True)
@@ -247,3 +256,144 @@ def test_assumed_laws_are_named_in_the_message() -> None:
     assert finding.details["init_assumed"]
     assert "P(entry < 0) = 1/2 assumed for 2.bias (law 'custom' (not symmetric))" in finding.message
     assert "and 6 more" in finding.message  # 9 layers after the first, three named
+
+
+# ------------------------------------------------- a path across chains: a Tanh between two ReLU runs
+
+ROUTE = ("x→output",)
+
+
+def split_path(
+    width: int, depth: int, *, routes=ROUTE, weight=DEFAULT, bias_init=DEFAULT
+) -> tuple[Chain, ...]:
+    """``1 → width×depth → Linear → Tanh → width×depth → 1`` as extraction gives it: two chains (the first
+    ends in the Tanh's Linear) whose ReLU layers all lie on every path of the route."""
+
+    def relu(name: str, n_in: int) -> Layer:
+        return Layer(name, n_in, width, True, "relu", weight_init=weight, bias_init=bias_init, routes=routes)
+
+    first = [relu(f"a{i}", 1 if i == 0 else width) for i in range(depth)]
+    mixer = Layer("mix", width, width, True, "tanh", weight_init=weight, bias_init=bias_init)
+    second = [relu(f"b{i}", width) for i in range(depth)]
+    return (
+        Chain(0, (*first, mixer), 1, width, "activation:tanh", Location("model.py", 5)),
+        Chain(1, (*second, Layer("out", width, 1, True, None)), width, 1, "output", Location("model.py", 7)),
+    )
+
+
+def run_all(chains: tuple[Chain, ...], options: Options, probes=None, rule=RULE) -> list:
+    facts = ModelFacts(
+        "model.py:Net", "Net", "model.py", Location("model.py", 4), "fx", None, chains, probes=probes or {}
+    )
+    return list(rule().check(facts, RuleContext(options)))
+
+
+def test_a_tanh_split_path_is_reported_once_with_the_paths_numbers() -> None:
+    """Width 2, 4 + 4 ReLU layers, p = 0.7: each chain alone is 1 − (3/4)^4 = 68.4 % ≤ p and used to pass;
+    the path is 1 − (3/4)^8 = 90.0 % (collapse Thm 8 over every layer every path crosses, Lemma 1)."""
+    options = Options(p=0.7)
+    chains = split_path(2, 4)
+    for chain in split_path(2, 4, routes=None):  # each chain judged alone: below p
+        assert run_all((chain,), options) == []
+    (finding,) = run_all(chains, options)
+    assert finding.chain == 0 and finding.location == Location("model.py", 5)
+    assert finding.severity is Severity.INFO
+    p_path = 1 - (1 - 2**-2) ** 8
+    assert finding.details["p_born_dead"] == pytest.approx(p_path, rel=1e-12)
+    assert finding.details["restarts"] == brute_force_restarts(p_path) == 44
+    assert finding.details["chains"] == [0, 1] and finding.details["routes"] == ["x→output"]
+    # nonconvergence Def 3.1 / Lemma 4.1 over the path: layers 2..4 of each chain (6 parameters each); the
+    # first layer of each chain is left out, its input (x, or the Tanh's output) can be negative
+    p_lemma = 1 - (1 - 2**-6) ** 6
+    counts = inactive_region_param_counts([1, 2, 2, 2, 2, 2]) + inactive_region_param_counts(
+        [2, 2, 2, 2, 2, 1]
+    )
+    assert counts == [6] * 6 and p_inactive_region(counts) == pytest.approx(p_lemma, rel=1e-12)
+    assert finding.details["p_stuck"] == pytest.approx(p_lemma, rel=1e-12)
+    assert finding.details["stuck_layers"] == 6
+    assert finding.details["restarts_stuck_only"] == brute_force_restarts(p_lemma)
+    assert "ReLU path through chains #0 (1 → 2×4 → 2) and #1 (2 → 2×4 → 1)" in finding.message
+    assert "route x→output" in finding.message and "collapse Lemma 1" in finding.message
+    assert "at most 44 independent initializations" in finding.message
+    assert "one of its 6 ReLU layers whose input is a ReLU output" in finding.message
+    # where RL101 reports the path, and nowhere else
+    from relulint.rules.rl101_born_dead import BornDeadReluChain
+
+    (rl101,) = run_all(chains, options, rule=BornDeadReluChain)
+    assert (rl101.location, rl101.chain, rl101.details["chains"]) == (finding.location, 0, [0, 1])
+    assert rl101.details["probability"] == finding.details["p_born_dead"]
+
+
+def test_a_split_path_below_p_stays_silent() -> None:
+    assert run_all(split_path(2, 4), Options(p=0.95)) == []  # 90.0 % ≤ 95 %
+    assert run_all(split_path(10, 4), Options()) == []  # 1 − (1 − 2^-10)^8 = 0.78 % ≤ 1 %
+    (finding,) = run_all(split_path(9, 4), Options())  # 1.6 % > 1 %, each chain 0.78 %
+    assert finding.details["p_born_dead"] == pytest.approx(1 - (1 - 2**-9) ** 8, rel=1e-12)
+
+
+def test_a_layer_after_a_norm_that_follows_the_relu_is_not_in_the_inactive_region() -> None:
+    """ReLU → LayerNorm → Linear: the Linear's input can be negative, so Def 3.1's argument fails for it."""
+    first, second = split_path(2, 4)
+    layers = list(first.layers)
+    layers[1] = dataclasses.replace(layers[1], norm_after="layernorm")
+    chains = (Chain(0, tuple(layers), 1, 2, "activation:tanh", first.location), second)
+    (kill_set,) = kill_sets(chains)
+    names = [layer.module for layer in stuck_candidates(kill_set, chains)]
+    assert names == ["a1", "a3", "b1", "b2", "b3"]  # a0, b0: chain starts; a2: after the LayerNorm
+    assert p_stuck_path(kill_set, chains)[0] == pytest.approx(1 - (1 - 2**-6) ** 5, rel=1e-12)
+
+
+def test_a_probe_measuring_more_on_one_chain_drives_the_paths_restarts() -> None:
+    probe = ProbeResult(
+        samples=1000, born_dead=500, ci=(0.47, 0.53), near_constant=0, device="cpu", seconds=1
+    )
+    (finding,) = run_all(split_path(9, 4), Options(), probes={1: probe})
+    assert finding.details["source"] == "probe" and finding.details["p_born_dead"] == 0.5
+    assert finding.details["restarts"] == brute_force_restarts(0.5) == 7 and "at most" not in finding.message
+
+
+def test_stuck_on_a_split_path_against_monte_carlo() -> None:
+    """Draw the whole net 1 → 2×4 → Linear → Tanh → 2×4 → 1 under PyTorch's default init (uniform
+    ±1/√fan_in, weights and biases) and look at the outputs on 17 points of [−2, 2]: the share of draws
+    with some layer of `stuck_candidates` all negative matches `p_stuck_path` within 4 standard errors,
+    each of them is constant (Def 3.1: inactive, Lemma 3.4: stuck), and the first layer after the Tanh
+    all negative is no such proof (some of those nets still vary), which is why it is left out."""
+    samples, width, depth = 100_000, 2, 4
+    gen = torch.Generator().manual_seed(0)
+
+    def linear(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        bound = 1 / math.sqrt(n_in)
+        w = (torch.rand(samples, n_out, n_in, generator=gen, dtype=torch.float64) * 2 - 1) * bound
+        b = (torch.rand(samples, n_out, 1, generator=gen, dtype=torch.float64) * 2 - 1) * bound
+        return w, b, (w < 0).flatten(1).all(1) & (b < 0).flatten(1).all(1)
+
+    h = torch.linspace(-2, 2, 17, dtype=torch.float64).expand(samples, 1, 17)
+    stuck = torch.zeros(samples, dtype=torch.bool)
+    after_tanh = torch.zeros(samples, dtype=torch.bool)
+    for run_index in range(2):
+        for i in range(depth):
+            w, b, negative = linear(1 if run_index == 0 and i == 0 else width, width)
+            if i > 0:
+                stuck |= negative
+            elif run_index == 1:
+                after_tanh = negative
+            h = torch.relu(w @ h + b)
+        if run_index == 0:
+            w, b, _ = linear(width, width)
+            h = torch.tanh(w @ h + b)
+    w, b, _ = linear(width, 1)
+    out = (w @ h + b).reshape(samples, -1)
+    constant = (out - out[:, :1]).abs().amax(1) <= 1e-12
+
+    chains = split_path(width, depth)
+    (kill_set,) = kill_sets(chains)
+    exact, assumed, count = p_stuck_path(kill_set, chains)
+    assert count == 6 and not assumed
+    estimate = stuck.double().mean().item()
+    assert abs(estimate - exact) < 4 * math.sqrt(exact * (1 - exact) / samples)
+    assert bool(constant[stuck].all())
+    only_after_tanh = after_tanh & ~stuck
+    assert int(only_after_tanh.sum()) > 500 and int((~constant[only_after_tanh]).sum()) > 10
+    # and the net is born dead far more often than either chain's own bound says (RL101's point)
+    share = constant.double().mean().item()
+    assert share - 6 * math.sqrt(share * (1 - share) / samples) > 1 - (3 / 4) ** 4

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import warnings
 
 import pytest
@@ -295,3 +297,103 @@ def test_naming_convention_alone_is_evidence_only_for_weight_norms_own_names() -
     assert weight_norm_kind(GV()) == "custom"
     assert weight_norm_kind(GainDirectionNoNorm()) is None
     assert weight_norm_kind(old_style(3, 4)) == "weight_norm"  # the WeightNorm hook
+
+
+# ------------------------------------------------- a path across chains: a Tanh between two ReLU runs
+
+
+def split_path(width: int, depth: int, *, routes=("x→output",), wn: str | None = "parametrize"):
+    """``1 → width×depth → Linear → Tanh → width×depth → 1`` as extraction gives it: two weight-normalized
+    chains whose ReLU layers all lie on every path of the route."""
+
+    def relu(name: str, n_in: int) -> Layer:
+        return Layer(name, n_in, width, True, "relu", weight_norm=wn, routes=routes)
+
+    first = [relu(f"a{i}", 1 if i == 0 else width) for i in range(depth)]
+    second = [relu(f"b{i}", width) for i in range(depth)]
+    return (
+        Chain(0, (*first, Layer("mix", width, width, True, "tanh")), 1, width, "activation:tanh", FIRST),
+        Chain(1, (*second, Layer("out", width, 1, True, None)), width, 1, "output", Location("model.py", 12)),
+    )
+
+
+def run_all(chains, options: Options | None = None, probes=None, rule=RULE) -> list:
+    facts = ModelFacts(
+        "model.py:Net", "Net", "model.py", Location("model.py", 5), "fx", None, chains, probes=probes or {}
+    )
+    return list(rule().check(facts, RuleContext(options or Options())))
+
+
+def thm8(*widths: int) -> float:
+    return 1 - math.prod(1 - 2.0**-w for w in widths)
+
+
+def test_each_chain_of_a_split_path_at_risk_warns() -> None:
+    """Width 9, 4 + 4 ReLU layers: each chain alone 0.78 % (a note), the path 1.6 % > p (collapse Thm 8
+    over all 8 layers, Lemma 1): both chains warn, with the path's probability, and the message names it."""
+    for chain in split_path(9, 4, routes=None):  # judged alone, as before paths: a note
+        (alone,) = run_all((chain,))
+        assert alone.severity is Severity.INFO
+        assert alone.details["probability"] == pytest.approx(thm8(*[9] * 4), rel=1e-12)
+        assert "chains" not in alone.details and "path" not in alone.message
+    findings = run_all(split_path(9, 4))
+    assert [f.chain for f in findings] == [0, 1]
+    assert findings[0].location == FIRST and findings[1].location == Location("model.py", 12)
+    for finding in findings:
+        assert finding.severity is Severity.WARNING and finding.details["at_risk"]
+        assert finding.details["probability"] == pytest.approx(thm8(*[9] * 8), rel=1e-12)
+        assert finding.details["chains"] == [0, 1] and finding.details["routes"] == ["x→output"]
+        assert finding.details["hidden_widths"] == [9] * 8 and finding.details["relu_layers"] == 4
+        assert "ReLU path through chains #0 (1 → 9×4 → 9) and #1 (9 → 9×4 → 1)" in finding.message
+        assert "route x→output" in finding.message and "collapse Lemma 1" in finding.message
+        assert "up to 1.6 %" in finding.message and "collapse §5.2" in finding.message
+
+
+def test_a_split_path_below_p_is_a_note_that_names_the_path() -> None:
+    (first, second) = run_all(split_path(9, 4), Options(p=0.02))
+    for finding in (first, second):
+        assert finding.severity is Severity.INFO and not finding.details["at_risk"]
+        assert "Its ReLU path through chains #0" in finding.message and "is not at risk" in finding.message
+
+
+@pytest.mark.parametrize("p", [0.001, 0.005, 0.0078, 0.0079, 0.012, 0.0155, 0.0156, 0.03])
+def test_rl301_warns_exactly_when_rl101_finds_the_path_at_risk(p: float) -> None:
+    from relulint.rules.rl101_born_dead import BornDeadReluChain
+
+    options = Options(p=p)
+    rl101 = run_all(split_path(9, 4), options, rule=BornDeadReluChain)
+    rl301 = run_all(split_path(9, 4), options)
+    assert len(rl301) == 2
+    assert all((f.severity is Severity.WARNING) == bool(rl101) for f in rl301)
+    assert bool(rl101) == (thm8(*[9] * 8) > p)
+
+
+def test_only_the_weight_normalized_chain_of_a_path_is_reported() -> None:
+    first, second = split_path(9, 4)
+    plain = Chain(1, tuple(dataclasses.replace(layer, weight_norm=None) for layer in second.layers), 9, 1,
+                  "output", second.location)  # fmt: skip
+    (finding,) = run_all((first, plain))
+    assert finding.chain == 0 and finding.severity is Severity.WARNING
+    assert finding.details["chains"] == [0, 1] and finding.details["weight_normalized_layers"] == 4
+
+
+def test_a_probe_measuring_more_on_one_chain_of_the_path() -> None:
+    probe = ProbeResult(
+        samples=1000, born_dead=500, ci=(0.47, 0.53), near_constant=0, device="cpu", seconds=1
+    )
+    findings = run_all(split_path(9, 4), probes={1: probe})
+    for finding in findings:
+        assert finding.details["source"] == "probe" and finding.details["probability"] == 0.5
+        assert "50 % (probe, on one of its chains alone)" in finding.message
+
+
+def test_path_risk_falls_back_to_the_chain_alone() -> None:
+    """A chain with no layer that can die is in no kill set: its own `risk` (here 0, protected)."""
+    from relulint.verdict import path_risk
+
+    chain = make_chain(3, 12, norm="layernorm")
+    assert path_risk(chain, model_facts(chain), 0.01) == (0.0, "bound", None)
+    at_risk = make_chain(3, 12)
+    probability, source, kill_set = path_risk(at_risk, model_facts(at_risk), 0.01)
+    assert kill_set is not None and kill_set.chains == (0,) and source == "bound"
+    assert probability == pytest.approx(thm8(*[3] * 12), rel=1e-12)
