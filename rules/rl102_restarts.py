@@ -198,6 +198,23 @@ def p_stuck_path(kill_set: KillSet, chains: tuple[Chain, ...]) -> tuple[float, l
     return probability, [why for _, whys in per_layer for why in whys], len(candidates)
 
 
+def restart_details(
+    probability: float, source: str, n: int | None, stuck: float, assumed: list[str]
+) -> dict[str, object]:
+    """The json details every RL102 finding carries: the born-dead probability and its source, the restarts
+    for `CONFIDENCE` (Eq. 4.3), the inactive-region probability and the restarts it alone would need."""
+    return {
+        "p_born_dead": probability,
+        "source": source,
+        "restarts": n,
+        "confidence": CONFIDENCE,
+        "p_stuck": stuck,
+        "restarts_stuck_only": restarts_needed(stuck, CONFIDENCE),
+        "init_assumed": bool(assumed),
+        "assumed": assumed,
+    }
+
+
 def probability_text(p: float) -> str:
     """`percent`, but an exact 0 reads "0" (not "0.0e+00") and an exact 1 reads "1"."""
     if p <= 0.0:
@@ -330,21 +347,11 @@ class RestartsNeeded(Rule):
             return
         stuck, assumed = p_stuck_why(chain)
         n = restarts_needed(min(max(probability, 0.0), 1.0), CONFIDENCE)
-        n_stuck = restarts_needed(stuck, CONFIDENCE)
         yield self.finding(
             facts,
             self.message(chain, probability, source, stuck, n, assumed),
             chain=chain,
-            details={
-                "p_born_dead": probability,
-                "source": source,
-                "restarts": n,
-                "confidence": CONFIDENCE,
-                "p_stuck": stuck,
-                "restarts_stuck_only": n_stuck,
-                "init_assumed": bool(assumed),
-                "assumed": assumed,
-            },
+            details=restart_details(probability, source, n, stuck, assumed),
         )
 
     def path_finding(self, facts: ModelFacts, kill_set: KillSet, p: float) -> Iterator[Finding]:
@@ -357,20 +364,12 @@ class RestartsNeeded(Rule):
         chains = [c for c in facts.chains if c.index in kill_set.chains]
         stuck, assumed, count = p_stuck_path(kill_set, facts.chains)
         n = restarts_needed(min(max(probability, 0.0), 1.0), CONFIDENCE)
-        n_stuck = restarts_needed(stuck, CONFIDENCE)
         yield self.finding(
             facts,
             path_message(chains, kill_set, probability, source, stuck, count, n, assumed),
             chain=chains[0],
             details={
-                "p_born_dead": probability,
-                "source": source,
-                "restarts": n,
-                "confidence": CONFIDENCE,
-                "p_stuck": stuck,
-                "restarts_stuck_only": n_stuck,
-                "init_assumed": bool(assumed),
-                "assumed": assumed,
+                **restart_details(probability, source, n, stuck, assumed),
                 "chains": list(kill_set.chains),
                 "routes": list(kill_set.routes),
                 "hidden_widths": list(kill_set.widths),
