@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from relulint.facts import InitEvent, Location
+from relulint.runcache import cached
 
 __all__ = [
     "NN_INIT_FUNCTIONS",
@@ -257,6 +258,12 @@ def _context(frame: Any, default: str) -> tuple[str, Location | None]:
 
 
 def _display_path(filename: str) -> str:
+    """``filename`` relative to the working directory when under it (memoized for the run: every init
+    call of a build asks for the same few files)."""
+    return cached("init display path", (filename, os.getcwd()), lambda: _relative_path(filename))
+
+
+def _relative_path(filename: str) -> str:
     try:
         relative = os.path.relpath(filename)
     except ValueError:
