@@ -182,8 +182,12 @@ def _import_as(parts: list[str], root: Path, path: Path) -> types.ModuleType:
 def _file_layout(path: Path) -> tuple[Path, list[str], Path | None, Origins]:
     """(import root, dotted name parts, project root, whose code is the user's) of a resolved file.
 
-    The project root is memoized per directory for the run (`relulint.runcache`): each file asks twice
-    (its import, then its target's context), and so does every other file of its directory."""
+    Memoized for the run (`relulint.runcache`): per file (its import, then its target's context ask),
+    and the project root per directory (every file of a package asks)."""
+    return cached("file layout", str(path), lambda: _find_file_layout(path))
+
+
+def _find_file_layout(path: Path) -> tuple[Path, list[str], Path | None, Origins]:
     root, parts = package_layout(path)
     directory = path.parent
     project = cached("project_root", str(directory), lambda: project_root(directory))

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from relulint.errors import LoadError, RelulintError, UserCodeError
+from relulint.runcache import cached
 
 __all__ = ["TAIL_FRAMES", "Origins", "display_path", "user_code"]
 
@@ -96,10 +97,17 @@ def _find_library_dirs() -> tuple[str, ...]:
 
 def display_path(filename: str | os.PathLike[str], cwd: str | os.PathLike[str] | None = None) -> str:
     """``filename`` relative to ``cwd`` (default: the working directory) when under it, else absolute;
-    forward slashes either way."""
+    forward slashes either way. Memoized for the run (`relulint.runcache`)."""
+    here = os.getcwd()  # a relative `filename` is relative to it, whatever `cwd` is
+    base = os.fspath(cwd) if cwd is not None else here
+    key = (os.fspath(filename), base, here)
+    return cached("display path", key, lambda: _display_path(filename, base))
+
+
+def _display_path(filename: str | os.PathLike[str], cwd: str) -> str:
     absolute = os.path.abspath(filename)
     try:
-        relative = os.path.relpath(absolute, cwd if cwd is not None else os.getcwd())
+        relative = os.path.relpath(absolute, cwd)
     except ValueError:  # another drive on Windows
         relative = absolute
     shown = absolute if relative == os.pardir or relative.startswith(os.pardir + os.sep) else relative

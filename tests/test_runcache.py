@@ -20,7 +20,7 @@ import relulint
 from relulint.errors import LoadError, UserCodeError
 from relulint.import_user import _file_layout
 from relulint.runcache import cached, memo, realpath, run_scope
-from relulint.sandbox import rng_guard, seeded_global_rng
+from relulint.sandbox import display_path, rng_guard, seeded_global_rng
 
 
 def write(directory: Path, name: str, text: str) -> Path:
@@ -124,6 +124,28 @@ def test_realpath_is_kept_for_one_run_only(tmp_path) -> None:
         assert realpath(str(link)) == str(first.resolve())  # the run takes the tree as fixed
     with run_scope():
         assert realpath(str(link)) == str(second.resolve())
+
+
+def test_a_files_package_layout_is_kept_for_one_run_only(tmp_path) -> None:
+    model = write(tmp_path, "pkg/model.py", "").resolve()
+    with run_scope():
+        assert _file_layout(model)[1] == ["model"]  # no __init__.py: a plain module
+        write(tmp_path, "pkg/__init__.py", "")
+        assert _file_layout(model) is _file_layout(model)  # the import and the context share one answer
+    with run_scope():
+        assert _file_layout(model)[1] == ["pkg", "model"]
+
+
+def test_display_paths_follow_the_working_directory_within_a_run(tmp_path, monkeypatch) -> None:
+    inner = write(tmp_path, "a/b/model.py", "")
+    with run_scope():
+        monkeypatch.chdir(tmp_path)
+        assert display_path("a/b/model.py") == "a/b/model.py"
+        assert display_path(inner, cwd=tmp_path / "a") == "b/model.py"
+        monkeypatch.chdir(tmp_path / "a")
+        assert display_path("b/model.py") == "b/model.py"
+        assert display_path(inner) == "b/model.py"
+        assert display_path("b/model.py", cwd=tmp_path) == "a/b/model.py"  # relative to the new directory
 
 
 # ------------------------------------------------------------------------------------- the RNG guard
