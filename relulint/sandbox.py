@@ -98,16 +98,18 @@ def _find_library_dirs() -> tuple[str, ...]:
 def display_path(filename: str | os.PathLike[str], cwd: str | os.PathLike[str] | None = None) -> str:
     """``filename`` relative to ``cwd`` (default: the working directory) when under it, else absolute;
     forward slashes either way. Memoized for the run (`relulint.runcache`)."""
-    here = os.getcwd()  # a relative `filename` is relative to it, whatever `cwd` is
-    base = os.fspath(cwd) if cwd is not None else here
-    key = (os.fspath(filename), base, here)
-    return cached("display path", key, lambda: _display_path(filename, base))
+    try:
+        here = os.getcwd()  # a relative `filename` is relative to it, whatever `cwd` is
+    except OSError:  # the working directory is gone: no key to cache under
+        return _display_path(filename, cwd)
+    key = (os.fspath(filename), os.fspath(cwd) if cwd is not None else None, here)
+    return cached("display path", key, lambda: _display_path(filename, cwd))
 
 
-def _display_path(filename: str | os.PathLike[str], cwd: str) -> str:
+def _display_path(filename: str | os.PathLike[str], cwd: str | os.PathLike[str] | None) -> str:
     absolute = os.path.abspath(filename)
     try:
-        relative = os.path.relpath(absolute, cwd)
+        relative = os.path.relpath(absolute, cwd if cwd is not None else os.getcwd())
     except ValueError:  # another drive on Windows
         relative = absolute
     shown = absolute if relative == os.pardir or relative.startswith(os.pardir + os.sep) else relative
