@@ -116,7 +116,28 @@ def run_models(
     build, trace, analysis and probe); the `Report` before suppressions and baseline (`postprocess`).
 
     With `keep_going` a `RelulintError` in one target is recorded in `Report.failures` and the other
-    targets still run; without it, it propagates (exit 2 on the command line)."""
+    targets still run; without it, it propagates (exit 2 on the command line). File-system look-ups are
+    memoized for the run (`relulint.runcache.run_scope`), the caller's numpy and `random` states are saved
+    once for it (`relulint.sandbox.rng_guard`), and the console script freezes what is imported before
+    the first target is (`relulint.runcache.freeze_imports`)."""
+    from relulint.runcache import freeze_imports, run_scope
+    from relulint.sandbox import rng_guard
+
+    freeze_imports()
+    with run_scope(), rng_guard():
+        return _run_models(targets, opts, base, one_model, progress, verb, keep_going)
+
+
+def _run_models(
+    targets: Iterable[Any],
+    opts: Options,
+    base: Path,
+    one_model: Callable[[LoadedModel], TargetReport],
+    progress: Progress | None,
+    verb: str,
+    keep_going: bool,
+) -> Report:
+    """`run_models` inside its run scope."""
     reports: list[TargetReport] = []
     skipped: list[Skipped] = []
     failures: list[Failure] = []

@@ -19,6 +19,7 @@ from torch.nn.utils import parametrize
 
 from relulint.capture_jit import is_script_module
 from relulint.records.location import Location
+from relulint.runcache import realpath
 from relulint.weightnorm import DIRECTION_NAMES, SCALE_NAMES
 
 # Names of the weight of a custom linear-like module, and of a weight-norm gain beside it: the lists of
@@ -98,7 +99,7 @@ class _Locator:
     def matches(self, filename: str) -> bool:
         hit = self._cache.get(filename)
         if hit is None:
-            hit = bool(self.real) and os.path.realpath(filename) == self.real
+            hit = bool(self.real) and realpath(filename) == self.real
             self._cache[filename] = hit
         return hit
 

@@ -684,10 +684,13 @@ def rule_command(
 
 def main() -> None:
     """Console-script entry point: the report on stdout is the report (`relulint.output.claim_stdout`),
-    and nothing escapes as a raw traceback (exit 2; 130 for Ctrl-C)."""
+    nothing escapes as a raw traceback (exit 2; 130 for Ctrl-C), and what a run imports is frozen for
+    the garbage collector (`relulint.runcache.freeze_imports`)."""
     from relulint.output import enable_stdout_guard
+    from relulint.runcache import enable_freeze
 
     enable_stdout_guard()
+    enable_freeze()
     try:
         app()
     except KeyboardInterrupt as interrupt:  # outside a command body (while typer parses, say)

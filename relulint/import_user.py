@@ -46,6 +46,7 @@ from typing import Any
 
 from relulint.errors import LoadError, UserCodeError
 from relulint.project import project_root
+from relulint.runcache import cached
 from relulint.sandbox import USER, Origins, display_path, seeded_global_rng, user_code
 from relulint.sites import ConstructionSites
 
@@ -57,7 +58,7 @@ _IMPORT_RECORDS: dict[str, Any] = {}  # normcase(resolved path) → _ImportRecor
 OWN_IMPORTS = frozenset(
     """
     ast cmath collections concurrent contextlib contextvars copy csv ctypes dataclasses decimal difflib enum
-    errno fnmatch fractions functools hashlib heapq importlib inspect io json math numbers operator os pathlib pickle pkgutil
+    errno fnmatch fractions functools gc hashlib heapq importlib inspect io json math numbers operator os pathlib pickle pkgutil
     platform queue random re runpy shlex shutil signal site stat statistics subprocess sys sysconfig tempfile
     textwrap threading time tokenize tomli tomllib traceback types typing urllib warnings weakref zipfile
     numpy torch rich typer markdown_it mdurl pygments shellingham click safetensors lightning pytorch_lightning matplotlib PIL
@@ -179,9 +180,17 @@ def _import_as(parts: list[str], root: Path, path: Path) -> types.ModuleType:
 
 
 def _file_layout(path: Path) -> tuple[Path, list[str], Path | None, Origins]:
-    """(import root, dotted name parts, project root, whose code is the user's) of a resolved file."""
+    """(import root, dotted name parts, project root, whose code is the user's) of a resolved file.
+
+    Memoized for the run (`relulint.runcache`): per file (its import, then its target's context ask),
+    and the project root per directory (every file of a package asks)."""
+    return cached("file layout", str(path), lambda: _find_file_layout(path))
+
+
+def _find_file_layout(path: Path) -> tuple[Path, list[str], Path | None, Origins]:
     root, parts = package_layout(path)
-    project = project_root(path.parent)
+    directory = path.parent
+    project = cached("project_root", str(directory), lambda: project_root(directory))
     origins = Origins([path], [str(r) for r in (root, project) if r is not None])
     return root, parts, project, origins
 

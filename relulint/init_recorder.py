@@ -29,6 +29,7 @@ from typing import Any
 
 from relulint.records.loaded import InitEvent
 from relulint.records.location import Location
+from relulint.runcache import cached
 
 __all__ = [
     "NN_INIT_FUNCTIONS",
@@ -258,6 +259,12 @@ def _context(frame: Any, default: str) -> tuple[str, Location | None]:
 
 
 def _display_path(filename: str) -> str:
+    """``filename`` relative to the working directory when under it (memoized for the run: every init
+    call of a build asks for the same few files)."""
+    return cached("init display path", (filename, os.getcwd()), lambda: _relative_path(filename))
+
+
+def _relative_path(filename: str) -> str:
     try:
         relative = os.path.relpath(filename)
     except ValueError:
@@ -419,6 +426,24 @@ def _on_register(module: Any, name: str, param: Any) -> None:
             pass
 
 
+#: (where, name) → (the original, its wrapper): a wrapper is made once per original function and reused by
+#: every later `_patch` (making one costs an ``inspect.signature``; a model's import and build patch twice)
+_WRAPPERS: dict[tuple[str, str], tuple[Any, Callable[..., Any]]] = {}
+
+
+def _wrapper_of(
+    where: str, name: str, original: Any, make: Callable[[str, Any], Callable[..., Any]]
+) -> Callable[..., Any]:
+    """The wrapper of ``original`` (``where`` and ``name`` say which function it is), made by ``make``
+    the first time; a new original (replaced since by someone else) gets a new wrapper."""
+    cached = _WRAPPERS.get((where, name))
+    if cached is not None and cached[0] is original:
+        return cached[1]
+    wrapper = make(name, original)
+    _WRAPPERS[(where, name)] = (original, wrapper)
+    return wrapper
+
+
 def _patch() -> None:
     import torch
     import torch.nn.init as nn_init
@@ -431,14 +456,16 @@ def _patch() -> None:
         original = getattr(nn_init, name, None)
         if original is not None:
             _PATCHES.append((nn_init, name, original))
-            setattr(nn_init, name, _nn_init_wrapper(name, original))
+            setattr(nn_init, name, _wrapper_of("nn.init", name, original, _nn_init_wrapper))
     for name in TENSOR_METHODS:
         had_own = name in torch.Tensor.__dict__
         original = getattr(torch.Tensor, name)
         _PATCHES.append((torch.Tensor, name, original if had_own else None))
-        setattr(torch.Tensor, name, _method_wrapper(name, original))
-    _PATCHES.append((torch.nn.Module, "_apply", torch.nn.Module._apply))
-    torch.nn.Module._apply = _apply_wrapper(torch.nn.Module._apply)  # type: ignore[method-assign]
+        setattr(torch.Tensor, name, _wrapper_of("Tensor", name, original, _method_wrapper))
+    apply = torch.nn.Module._apply
+    _PATCHES.append((torch.nn.Module, "_apply", apply))
+    wrapper = _wrapper_of("Module", "_apply", apply, lambda _, original: _apply_wrapper(original))
+    torch.nn.Module._apply = wrapper  # type: ignore[method-assign]
     _HOOKS.append(register_module_parameter_registration_hook(_on_register))
 
 

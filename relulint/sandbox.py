@@ -41,8 +41,10 @@ import traceback
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from relulint.errors import LoadError, RelulintError, UserCodeError
+from relulint.runcache import cached
 
 __all__ = ["TAIL_FRAMES", "Origins", "display_path", "user_code"]
 
@@ -95,7 +97,16 @@ def _find_library_dirs() -> tuple[str, ...]:
 
 def display_path(filename: str | os.PathLike[str], cwd: str | os.PathLike[str] | None = None) -> str:
     """``filename`` relative to ``cwd`` (default: the working directory) when under it, else absolute;
-    forward slashes either way."""
+    forward slashes either way. Memoized for the run (`relulint.runcache`)."""
+    try:
+        here = os.getcwd()  # a relative `filename` is relative to it, whatever `cwd` is
+    except OSError:  # the working directory is gone: no key to cache under
+        return _display_path(filename, cwd)
+    key = (os.fspath(filename), os.fspath(cwd) if cwd is not None else None, here)
+    return cached("display path", key, lambda: _display_path(filename, cwd))
+
+
+def _display_path(filename: str | os.PathLike[str], cwd: str | os.PathLike[str] | None) -> str:
     absolute = os.path.abspath(filename)
     try:
         relative = os.path.relpath(absolute, cwd if cwd is not None else os.getcwd())
@@ -194,21 +205,55 @@ def _time_limit(timeout: float | None) -> Iterator[None]:
 BUILD_SEED = 0
 
 
+_GUARDED: list[bool] = []  # non-empty while `rng_guard` holds the caller's numpy and `random` states
+
+
+@contextmanager
+def rng_guard() -> Iterator[None]:
+    """Save the caller's numpy and `random` states once for a whole run, and restore them on the way out
+    (also on an error, a timeout or Ctrl-C); nested guards leave it to the outermost.
+
+    Inside, `seeded_global_rng` only seeds these two generators: saving and restoring numpy's state is
+    most of its cost, and a run enters it several times per model (import, build, trace; the probe once
+    per sample). Between two seeded stages the generators hold what the last stage left, which relulint
+    never draws from (every draw of its own comes from a generator of its own).
+    """
+    if _GUARDED:
+        yield
+        return
+    import random
+
+    import numpy as np
+
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    _GUARDED.append(True)
+    try:
+        yield
+    finally:
+        _GUARDED.clear()
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+
+
 @contextmanager
 def seeded_global_rng(seed: int = BUILD_SEED) -> Iterator[None]:
     """Run user code with the global torch / numpy / random RNGs seeded from ``seed``, then restore them.
 
     Building a model draws its initial weights from torch's global generator; seeding it makes every
     fingerprint, and so every verdict, the same from run to run, and restoring it afterwards leaves the
-    caller's RNG state (a notebook's, a test suite's) as it was.
+    caller's RNG state (a notebook's, a test suite's) as it was. Inside `rng_guard` the numpy and
+    `random` states are restored by the guard, at the end of the run; torch's (CPU and CUDA) always here.
     """
     import random
 
     import numpy as np
     import torch
 
-    np_state = np.random.get_state()
-    py_state = random.getstate()
+    guarded = bool(_GUARDED)
+    if not guarded:
+        np_state = np.random.get_state()
+        py_state = random.getstate()
     cuda = (
         list(range(torch.cuda.device_count()))
         if torch.cuda.is_available() and torch.cuda.is_initialized()
@@ -223,8 +268,9 @@ def seeded_global_rng(seed: int = BUILD_SEED) -> Iterator[None]:
             random.seed(seed)
             yield
     finally:
-        np.random.set_state(np_state)
-        random.setstate(py_state)
+        if not guarded:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
 
 
 def _flush(*streams: object) -> None:
@@ -235,14 +281,19 @@ def _flush(*streams: object) -> None:
             pass
 
 
+_FFLUSH: list[Any] = []  # the C library's fflush, looked up once (`_flush_c_stdio` runs twice per stage)
+
+
 def _flush_c_stdio() -> None:
     """Flush the C library's stdout buffer (printf from extensions) before fd 1 changes."""
     if os.name != "posix":
         return
     try:
-        import ctypes
+        if not _FFLUSH:
+            import ctypes
 
-        ctypes.CDLL(None).fflush(None)
+            _FFLUSH.append(ctypes.CDLL(None).fflush)
+        _FFLUSH[0](None)
     except (OSError, AttributeError, TypeError):  # pragma: no cover - no libc symbols
         pass
 

@@ -75,6 +75,8 @@ def parse_directive(comment: str, path: str = "", line: int = 0, col: int = 1) -
 
 def scan_source(text: str, path: str = "") -> list[Directive]:
     """Every directive in a file's comments (tokenize, so strings that look like comments don't count)."""
+    if DIRECTIVE.search(text) is None:  # a comment is part of the text: no match in it, none in a comment
+        return []
     found = []
     try:
         for token in tokenize.generate_tokens(io.StringIO(text).readline):
@@ -230,9 +232,12 @@ def unused_suppressions(
             continue
         seen.add(key)
         text = cache.text(path)
+        directives = scan_source(text, path)
+        if not directives:
+            continue
         skip = _foreign_module_lines(text, set((linted or {}).get(path, ()))) if linted is not None else set()
         counts: dict[str, int] = {}
-        for directive in scan_source(text, path):
+        for directive in directives:
             if directive.line in skip:
                 continue
             problem = _unused_problem(directive, used.get((key, directive.line), set()), enabled)

@@ -197,6 +197,30 @@ def test_recorder_restores_module_apply_and_hooks() -> None:
     assert dict(torch_module._global_parameter_registration_hooks) == hooks
 
 
+def test_recorder_reuses_its_wrappers_and_follows_a_replaced_original(monkeypatch) -> None:
+    """A wrapper is made once per original (not per recording), and a function replaced since (a test's
+    monkeypatch, another tool's patch) gets a wrapper of its own and is what is restored afterwards."""
+    with InitRecorder():
+        first = (nn.init.kaiming_uniform_, torch.Tensor.uniform_, nn.Module._apply)
+    with InitRecorder():
+        assert (nn.init.kaiming_uniform_, torch.Tensor.uniform_, nn.Module._apply) == first
+    calls: list[str] = []
+    original = nn.init.zeros_
+
+    def replaced(tensor: torch.Tensor) -> torch.Tensor:
+        calls.append("replaced")
+        return original(tensor)
+
+    monkeypatch.setattr(nn.init, "zeros_", replaced)
+    layer = nn.Linear(3, 3)
+    with InitRecorder() as rec:
+        assert nn.init.zeros_ is not replaced
+        nn.init.zeros_(layer.bias)
+    assert nn.init.zeros_ is replaced
+    assert calls == ["replaced"]
+    assert [e.kind for e in rec.events_for(layer)] == ["zeros"]
+
+
 # ------------------------------------------------------------------------------ a recorded law is kept
 
 RAI_MODELS = """

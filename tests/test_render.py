@@ -333,6 +333,42 @@ def test_json_document_is_plain_data() -> None:
     assert json.loads(json.dumps(document, allow_nan=False)) == document
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        {},
+        [],
+        "",
+        None,
+        0,
+        {"a": [], "b": {}, "c": [[]], "d": [{}], "e": {"f": {"g": [1, [2, [3]]]}}},
+        {"unicode": 'ρ → ∞ “quoted” \\ " \n\t\u0000', "emoji": "🙂", "ключ": "значение"},
+        [True, False, None, -0.0, 0.1, 1e16, 1e-7, 123456789012345678901234567890, -5, 2.5e300],
+        (1, (2, 3), [4]),
+        {"severity": Severity.WARNING.label, "nested": [{"x": 1.0}, {"y": [0.5, None]}]},
+    ],
+)
+def test_indented_json_writes_what_json_dumps_writes(value) -> None:
+    from relulint.render.json import indented_json
+
+    assert indented_json(value) == json.dumps(value, indent=2, allow_nan=False)
+
+
+def test_indented_json_of_a_report_and_of_what_it_leaves_to_json_dumps() -> None:
+    from relulint.render.json import indented_json
+
+    document = json_document(mixed_report(), statistics=True)
+    assert indented_json(document) == json.dumps(document, indent=2, allow_nan=False)
+    # a key that is not a string, a value jsonable never makes: json.dumps's own text and errors
+    assert indented_json({1: "a", None: [2], 2.5: {}}) == json.dumps({1: "a", None: [2], 2.5: {}}, indent=2)
+    for bad in ({"x": float("nan")}, [float("inf")], {"p": Path("a")}):
+        with pytest.raises((ValueError, TypeError)) as ours:
+            indented_json(bad)
+        with pytest.raises(type(ours.value)) as theirs:
+            json.dumps(bad, indent=2, allow_nan=False)
+        assert str(ours.value) == str(theirs.value)
+
+
 def test_statistics_rows() -> None:
     rows = statistics(mixed_report())
     assert [(r["code"], r["count"]) for r in rows] == [("RL101", 2), ("RL901", 1)]
