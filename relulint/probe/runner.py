@@ -29,8 +29,12 @@ CPU_CHUNK_BYTES = 16 << 20  # working set per chunk on the CPU: small enough to 
 
 
 # working set of one block of samples (each block has its own generator): fixed per device type, so the
-# draws never depend on --max-memory, which only sets how many blocks run at once
-BLOCK_BYTES = {"cpu": 16 << 20, "cuda": 64 << 20}
+# draws never depend on --max-memory, which only sets how many blocks run at once. On the CPU 32 MiB (e.g.
+# 47,392 samples of a width-10 chain): each operation is issued from Python, so a block's operations cost
+# their count as well as their size, and with two chunks at once each one hands the interpreter lock over;
+# 10^6 samples of 1 -> 10x10 -> 1 took 0.72 s with 16 MiB blocks, 0.63 s with 32 MiB, 0.69 s with 64 MiB
+# (`benchmarks/bench_probe.py`, 2 cores). Changing it changes which random numbers each sample gets.
+BLOCK_BYTES = {"cpu": 32 << 20, "cuda": 64 << 20}
 
 
 _T = TypeVar("_T")
