@@ -57,7 +57,7 @@ def pair_step(
     float64 temporaries.
     """
     _check_shapes(gram, eps, gram_out, cos_out, zero_out)
-    weight = _lerp_weight(gram, cos_out, eps.dtype)
+    weight = _lerp_weight(gram, cos_out, eps.dtype, scratch)
     z0, z1 = eps.unbind(0)
     z1.sub_(z0).mul_(weight).add_(z0)  # z0 + s (z1 - z0): three roundings, in this order
     gram_of(eps.clamp_min_(0.0), gram_out, scratch)
@@ -167,23 +167,38 @@ def _prod_root(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return prod, (prod - uv * uv).clamp_min_(0.0).sqrt_(), uv + TINY
 
 
-def _lerp_weight(gram: torch.Tensor, cos_out: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def _lerp_weight(
+    gram: torch.Tensor, cos_out: torch.Tensor, dtype: torch.dtype, scratch: Scratch
+) -> torch.Tensor:
     """``s = root / (w + root)``, ``root = √(max(uu vv - w², 0))`` (in ``dtype``, the draws') and ``cos θ =
     min(w / √(uu vv), 1)`` into ``cos_out``, with ``w = h_0·h_1 + TINY``; in NumPy on the CPU (correctly
-    rounded sqrt; maximum and minimum keep NaN)."""
+    rounded sqrt; maximum and minimum keep NaN), each operation into a buffer lent by ``scratch`` (past
+    the ``2 m`` that `gram_of` uses) and the quotient rounded once to ``dtype`` as it is stored."""
     if gram.device.type != "cpu":
         prod, root, w = _prod_root(gram)
         torch.div(w, prod.sqrt(), out=cos_out).clamp_max_(1.0)
         return (root / (w + root)).to(dtype)
-    uu, vv, uv = gram.numpy()
-    prod = uu * vv
-    gap = prod - uv * uv
+    m = gram.shape[1]
+    temporaries = scratch(5 * m)[2 * m : 5 * m].numpy().reshape(3, m)
+    weight = np.empty(m, dtype=np.float32 if dtype == torch.float32 else np.float64)
+    _lerp_weight_numpy(gram.numpy(), cos_out.numpy(), temporaries, weight)
+    return torch.from_numpy(weight)
+
+
+def _lerp_weight_numpy(
+    gram: np.ndarray, cos: np.ndarray, temporaries: np.ndarray, weight: np.ndarray
+) -> None:
+    """`_lerp_weight` on the CPU: ``cos θ`` into ``cos``, ``s`` into ``weight`` (rounded once as it is
+    stored), the float64 work in ``temporaries`` (3, m)."""
+    uu, vv, uv = gram
+    prod, gap, w = temporaries
+    np.multiply(uu, vv, out=prod)
+    np.subtract(prod, np.multiply(uv, uv, out=gap), out=gap)
     root = np.sqrt(np.maximum(gap, 0.0, out=gap), out=gap)
-    w = uv + TINY
+    np.add(uv, TINY, out=w)
     with np.errstate(divide="ignore"):  # w / 0 = inf where a point is zero: cos θ = 1
-        np.minimum(w / np.sqrt(prod, out=prod), 1.0, out=cos_out.numpy())
-    weight = root / (w + root)
-    return torch.from_numpy(weight.astype(np.float32) if dtype == torch.float32 else weight)
+        np.minimum(np.divide(w, np.sqrt(prod, out=prod), out=prod), 1.0, out=cos)
+    np.divide(root, np.add(w, root, out=w), out=weight, casting="same_kind")
 
 
 def _check_shapes(
