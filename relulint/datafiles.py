@@ -370,8 +370,8 @@ def _all_numbers(cells: Sequence[str]) -> bool:
 def _csv_columns(
     names: list[str], has_header: bool, key: str | None, path: Path, what: str, *, every: bool
 ) -> list[int]:
-    """The columns read: ``key`` (a header name or a 0-based index); without one, all of them (``every``) or
-    the only one."""
+    """The columns read: ``key`` (a header name or a 0-based index, or several of them separated by commas);
+    without one, all of them (``every``) or the only one."""
     if key is None:
         if every or len(names) == 1:
             return list(range(len(names)))
@@ -379,11 +379,16 @@ def _csv_columns(
             f"{what} {path.name} has {len(names)} columns; name one",
             hint=f"{path.name}:COLUMN (columns: {', '.join(names)})",
         )
-    if has_header and key in names:
-        return [names.index(key)]
-    if key.isdigit() and int(key) < len(names):
-        return [int(key)]
-    raise DataError(f"{what} {path.name} has no column {key!r}", hint=f"columns: {', '.join(names)}")
+    parts = [key] if has_header and key in names else [part.strip() for part in key.split(",")]
+    columns = []
+    for part in parts:
+        if has_header and part in names:
+            columns.append(names.index(part))
+        elif part.isdigit() and int(part) < len(names):
+            columns.append(int(part))
+        else:
+            raise DataError(f"{what} {path.name} has no column {part!r}", hint=f"columns: {', '.join(names)}")
+    return columns
 
 
 def _csv_number(

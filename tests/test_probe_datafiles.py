@@ -90,3 +90,21 @@ def test_csv_columns_by_name_index_or_all(tmp_path: Path) -> None:
     np.testing.assert_array_equal(by_name, [[0.5], [1.5], [-1.0]])
     np.testing.assert_array_equal(by_index, by_name)
     np.testing.assert_array_equal(load_probe_data(path), [[1, 0.5], [2, 1.5], [3, -1]])
+
+
+def test_the_audit_reads_keyed_files_through_the_one_reader(tmp_path: Path) -> None:
+    """`relulint.audit.data.read_array` (--data / --targets of an audit) reads named CSV columns (several,
+    comma-separated), an .npz member and an entry of a saved list through `relulint.datafiles`."""
+    from relulint.audit.data import read_array
+
+    (tmp_path / "t.csv").write_text("a,b,c\n1,2,3\n4,5,6\n")
+    np.savez(tmp_path / "t.npz", x=np.arange(6.0).reshape(3, 2), y=np.zeros(3))
+    torch.save([torch.ones(2, 2), torch.arange(4.0)], tmp_path / "t.pt")
+    assert read_array("t.csv:c,a", tmp_path).tolist() == [[3.0, 1.0], [6.0, 4.0]]
+    assert read_array("t.csv:b", tmp_path, "targets").tolist() == [[2.0], [5.0]]
+    assert read_array("t.npz:x", tmp_path).shape == (3, 2)
+    assert read_array("t.pt:1", tmp_path).ravel().tolist() == [0.0, 1.0, 2.0, 3.0]
+    with pytest.raises(DataError, match="no column 'd'"):
+        read_array("t.csv:a,d", tmp_path)
+    with pytest.raises(DataError, match="holds 2 arrays; name one"):
+        read_array("t.npz", tmp_path)
