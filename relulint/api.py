@@ -277,12 +277,18 @@ def lint_model(
     loaded: LoadedModel, options: Options, training: TrainingFacts, progress: Progress | None = None
 ) -> TargetReport:
     """Capture, extract, probe and run the rules on one built model."""
-    from relulint.registry import run_rules
-
     started = time.perf_counter()
     facts = model_facts(loaded, options, training)
     facts = with_probes(loaded, facts, options, progress)
-    findings = tuple(sorted(run_rules(facts, options), key=_finding_order))
+    return target_report(loaded, facts, options, started)
+
+
+def target_report(loaded: LoadedModel, facts: ModelFacts, rules: Options, started: float) -> TargetReport:
+    """The rules ``rules`` selects run on ``facts``, as one model's report (``started``: `time.perf_counter`
+    when its work began); shared by `lint_model` and `relulint.audit.audit_model`."""
+    from relulint.registry import run_rules
+
+    findings = tuple(sorted(run_rules(facts, rules), key=_finding_order))
     return TargetReport(
         target=loaded.target.spec,
         name=loaded.name,

@@ -35,7 +35,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from relulint.audit.observe import Site, detach_all, first_tensor, relu_module_sites, rows, sites
+from relulint.audit.observe import (
+    Site,
+    detach_all,
+    first_tensor,
+    relu_module_sites,
+    rows,
+    sites,
+    watched_module,
+)
 
 KINDS = ("dead-layer", "dead-units", "constant-output")
 #: a pass's ReLU outputs are summed in one kernel over their concatenation up to this many values (a
@@ -93,11 +101,8 @@ def _hook(model: nn.Module, counter: _Counter, lazy: bool) -> Any:
     """A forward (pre-)hook that keeps the layer's ReLU output for `Monitor._flush` (`lazy`) or sums it
     over the inputs at once (one kernel per call)."""
     site = counter.site
-    if site.watch is None:
-        return None
-    try:
-        module = model.get_submodule(site.watch)
-    except AttributeError:
+    module = watched_module(model, site)
+    if module is None:
         return None
     keep = counter.pending if lazy else None
     counts = counter.counts

@@ -67,21 +67,12 @@ def audit_model(
 ) -> TargetReport:
     """Capture and extract as `check`, load the weights, run the model over the inputs, run RL5xx
     (`rules`: the options narrowed by `audit_options`, computed once per run by `audit`)."""
-    from relulint.api import _finding_order, model_facts
-    from relulint.registry import run_rules
+    from relulint.api import model_facts, target_report
 
     started = time.perf_counter()
     facts = model_facts(loaded, options, training)
     facts = dataclasses.replace(facts, audit=audit_facts(loaded, facts, options, base))
-    findings = tuple(sorted(run_rules(facts, rules or audit_options(options)), key=_finding_order))
-    return TargetReport(
-        target=loaded.target.spec,
-        name=loaded.name,
-        path=loaded.path,
-        facts=facts,
-        findings=findings,
-        seconds=time.perf_counter() - started,
-    )
+    return target_report(loaded, facts, rules or audit_options(options), started)
 
 
 def audit_facts(loaded: LoadedModel, facts: Any, options: Options, base: Path) -> Any:

@@ -80,15 +80,22 @@ def first_tensor(value: Any) -> torch.Tensor | None:
     return None
 
 
+def watched_module(model: nn.Module, site: Site) -> nn.Module | None:
+    """The submodule a hook on ``site`` goes on (`Site.watch`), or None when there is none to hook."""
+    if site.watch is None:
+        return None
+    try:
+        return model.get_submodule(site.watch)
+    except AttributeError:
+        return None
+
+
 def attach(
     model: nn.Module, site: Site, record: Callable[[torch.Tensor], None]
 ) -> torch.utils.hooks.RemovableHandle | None:
     """Call `record(relu_output_rows)` on every call of the site's module (None: nothing to hook)."""
-    if site.watch is None:
-        return None
-    try:
-        module = model.get_submodule(site.watch)
-    except AttributeError:
+    module = watched_module(model, site)
+    if module is None:
         return None
     width = site.width
     if site.mode == "input":
