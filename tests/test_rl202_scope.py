@@ -315,19 +315,3 @@ def test_rl202_reports_a_rai_whose_law_does_not_keep_the_length() -> None:
     assert findings[0].details["q_out_range"][1] < 1e-3
     facts = ModelFacts("t", "Net", "model.py", HERE, "fx", None, (rai_chain(5, 20),))
     assert [f for f in check_facts(facts) if f.code == "RL202"] == []
-
-
-class Residual(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.inp = nn.Linear(2, 3)
-        self.branch = nn.Sequential(*[m for _ in range(12) for m in (nn.Linear(3, 3), nn.ReLU())])
-        self.out = nn.Linear(3, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.inp(x)
-        return self.out(h + self.branch(h))
-
-
-def test_rl202_is_silent_on_a_residual_branch() -> None:
-    assert "RL202" not in {f.code for f in check(Residual()).findings}

@@ -91,6 +91,10 @@ class Residual(nn.Module):
         return self.out(h + self.branch(h))
 
 
+def test_rl202_is_silent_on_a_residual_branch() -> None:
+    assert "RL202" not in {f.code for f in check(Residual()).findings}
+
+
 def test_probing_a_chain_with_a_skip_around_it_does_not_crash() -> None:
     report = check(Residual(), probe_all=True, samples=300, points=32)
     bypassed = [c for c in report.targets[0].facts.chains if c.bypassed]
