@@ -138,12 +138,13 @@ def test_the_gpu_form_of_the_gram_agrees(points: int) -> None:
 def test_relu_state_reads_the_live_and_largest_units(points: int, m: int) -> None:
     z = torch.empty(points, 6, m).normal_(generator=torch.Generator().manual_seed(m + points))
     z[:, :, m // 2 :: 5] = -z[:, :, m // 2 :: 5].abs()  # dead samples
-    zz, live, top = z.clone(), torch.empty(m), torch.empty(points, m)
-    relu_state(zz, live, top)
     relu = np.maximum(z.numpy(), 0.0)
-    assert torch.equal(bits(zz), bits(torch.from_numpy(relu)))
-    assert torch.equal(top, torch.from_numpy(relu.max(axis=1)))
-    assert live.tolist() == (relu.sum(0) > 0).sum(0).astype(np.float32).tolist() and (live == 0).any()
+    for spare in (None, torch.full((6 * m + 3,), 7.0)):  # its own buffer, or a lent one (any contents)
+        zz, live, top = z.clone(), torch.empty(m), torch.empty(points, m)
+        relu_state(zz, live, top, spare)
+        assert torch.equal(bits(zz), bits(torch.from_numpy(relu)))
+        assert torch.equal(top, torch.from_numpy(relu.max(axis=1)))
+        assert live.tolist() == (relu.sum(0) > 0).sum(0).astype(np.float32).tolist() and (live == 0).any()
 
 
 @pytest.mark.parametrize("m", [1, 6, 1000])
@@ -261,3 +262,21 @@ def test_float64_draws_agree_with_float32(monkeypatch: pytest.MonkeyPatch) -> No
     se = math.sqrt(2 * p * (1 - p) / n)
     assert abs(k64 - k32) / n < 4 * se, (k32, k64, lo, hi)
     assert 0.2 < p < 0.8  # a chain where born-dead samples are common, so the comparison has teeth
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_a_first_layer_from_the_points_is_each_points_product(k: int) -> None:
+    """``W x_p`` for the fixed points, samples last: one input (a multiply by each point's number) and
+    several (a matmul) give the plain per-sample products, bit for bit where there is one input."""
+    from relulint.probe.pair_engine import _points_affine_samples_last
+
+    gen = torch.Generator().manual_seed(k)
+    n_out, m = 5, 257
+    w = torch.empty(n_out, k, m).normal_(generator=gen)
+    xs = torch.tensor([[-1.5] * k, [0.25] * k])[:, :k]
+    out = torch.full((2 * n_out * m,), float("nan"))
+    z = _points_affine_samples_last(w, None, xs, out)
+    if k == 1:
+        assert torch.equal(bits(z), bits(w[:, 0][None] * xs[:, 0, None, None]))
+    else:
+        torch.testing.assert_close(z, torch.einsum("pk,nkm->pnm", xs, w))

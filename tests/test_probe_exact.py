@@ -353,3 +353,33 @@ def test_worker_count_follows_the_engine_and_the_cpu(monkeypatch: pytest.MonkeyP
     assert _workers(pair, cuda, 10_000, 1_000, 1 << 20, 1 << 30, None) == 1
     assert _workers(pair, cpu, 1_000, 1_000, 1 << 20, 1 << 30, None) == 1  # one block: nothing to overlap
     assert _workers(pair, cpu, 10_000, 1_000, 1 << 20, 1 << 20, None) == 1  # memory for one block only
+
+
+@pytest.mark.parametrize("samples", [1, 999, 47_392, 47_393, 100_000, 1_000_000, 3_333_333])
+def test_default_blocks_come_in_even_numbers_of_equal_size(samples: int) -> None:
+    """Several blocks are an even number of equal blocks (the last smaller by less than their count), each
+    within BLOCK_BYTES: the two chunks a CPU runs at once finish together. One block when they fit."""
+    from relulint.probe.plan import build_plan
+    from relulint.probe.runner import BLOCK_BYTES, _block_samples, _per_sample_bytes
+
+    kwargs = dict(init="recorded", path="auto", points=32, domain=None, data=None, seed=0)
+    plan = build_plan(None, make_chain(1, [10] * 10), **kwargs)
+    per_sample = _per_sample_bytes(plan)
+    block = _block_samples(plan, torch.device("cpu"), samples)
+    count = -(-samples // block)
+    assert block * per_sample <= BLOCK_BYTES["cpu"]
+    if samples * per_sample <= BLOCK_BYTES["cpu"]:
+        assert (block, count) == (samples, 1)
+    else:
+        assert count % 2 == 0
+        assert 0 <= count * block - samples < count  # equal blocks; the last one short by the rounding
+        assert count == 2 * -(-samples * per_sample // (2 * BLOCK_BYTES["cpu"]))  # no more than needed
+
+
+def test_the_default_block_split_keeps_both_threads_busy_to_the_end() -> None:
+    """21.1 blocks' worth of samples: 22 equal blocks, dealt 11 and 11 (before: 21 full and one of 10 %)."""
+    chain = make_chain(1, [10] * 10)
+    tally = Tally()
+    probe_chain(None, chain, samples=1_000_000, seed=0, device="cpu", progress=False, tally=tally)
+    first_layer = {size // 10: count for (_kind, size), count in tally.drawn.calls.items() if size < 500_000}
+    assert first_layer == {45_455: 21, 45_445: 1}  # the first layer draws 10 weights per sample of a block

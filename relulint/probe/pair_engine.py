@@ -53,8 +53,8 @@ def _split(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
 # the pair engine's buffers: the draws and states alternate between 0 and 1; float64 Grams alternate
 # between 3 and 4 (a layer's input and output), cos θ in 5, the PyTorch path's scratch in 6, the zero flags
 # in 7, a drawn layer's live units and largest units in 8 and 9 (distinct indices: with float64 draws the
-# dtypes coincide)
-GRAMS, COS, SCRATCH, ZERO, LIVE, TOP = (3, 4), 5, 6, 7, 8, 9
+# dtypes coincide), the units' sum over the points in 10
+GRAMS, COS, SCRATCH, ZERO, LIVE, TOP, SPARE = (3, 4), 5, 6, 7, 8, 9, 10
 
 
 def scratch_of(ws: Workspace) -> Scratch:
@@ -154,8 +154,9 @@ def _points_affine_samples_last(
     """``W x_p + b`` into ``out`` (P, N, m) from ``W (N, K, m)``, ``b (N, m)`` (samples last) and points ``xs``."""
     n_out, k, m = w.shape
     z = out[: xs.shape[0] * n_out * m].view(xs.shape[0], n_out, m)
-    if k == 1:
-        torch.mul(w.view(1, n_out, m), xs.view(-1, 1, 1), out=z)
+    if k == 1:  # one multiply by a number per point (a broadcast multiply is several times slower)
+        for point, x in zip(z, xs.view(-1).tolist(), strict=True):
+            torch.mul(w.view(n_out, m), x, out=point)
     else:
         torch.matmul(xs, w.permute(1, 0, 2).reshape(k, n_out * m), out=z.view(-1, n_out * m))
     return z.add_(b) if b is not None else z
@@ -253,7 +254,7 @@ def run_pair(
             gram = None
             # ReLU, live units per sample and the largest unit per point, in one pass
             live, top = ws.take(LIVE, (run.rows,)), ws.take(TOP, (n_points, run.rows))
-            relu_state(z, live, top)
+            relu_state(z, live, top, ws.flat(SPARE, width * run.rows))
             h = z
             remaining = run.record(index, live, width)
         if remaining == 0:

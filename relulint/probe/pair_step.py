@@ -57,11 +57,13 @@ def pair_step(
     float64 temporaries.
     """
     _check_shapes(gram, eps, gram_out, cos_out, zero_out)
+    m = eps.shape[-1]
     weight = _lerp_weight(gram, cos_out, eps.dtype, scratch)
     z0, z1 = eps.unbind(0)
     z1.sub_(z0).mul_(weight).add_(z0)  # z0 + s (z1 - z0): three roundings, in this order
     gram_of(eps.clamp_min_(0.0), gram_out, scratch)
-    torch.logical_and(gram_out[0] == 0, gram_out[1] == 0, out=zero_out)
+    # both squares are >= 0: the layer is zero at both points iff their sum is
+    torch.eq(torch.add(gram_out[0], gram_out[1], out=scratch(m)[:m]), 0.0, out=zero_out)
 
 
 def gram_of(h: torch.Tensor, out: torch.Tensor, scratch: Scratch) -> torch.Tensor:
@@ -95,26 +97,32 @@ def _gram_wide(states: torch.Tensor, out: torch.Tensor, scratch: Scratch, *, ord
         if n_points == 2:
             torch.mul(states[0], states[1], out=terms[2])
         return torch.sum(terms, dim=1, out=out)
-    out.zero_()
     squares = out[:n_points]
     column = scratch(n_points * m)[: n_points * m].view(n_points, m)
+    units = states.unbind(1)  # in order; the first unit's products start the sums (0 + p = p exactly)
+    column.copy_(units[0])
+    torch.mul(column, column, out=squares)
     if n_points == 2:
         cross, (left, right) = out[2], column.unbind(0)
-        for unit in states.unbind(1):  # in order
+        torch.mul(left, right, out=cross)
+        for unit in units[1:]:
             column.copy_(unit)
             squares.addcmul_(column, column)
             cross.addcmul_(left, right)
     else:
-        for unit in states.unbind(1):
+        for unit in units[1:]:
             column.copy_(unit)
             squares.addcmul_(column, column)
     return out
 
 
-def relu_state(z: torch.Tensor, live_out: torch.Tensor, top_out: torch.Tensor) -> None:
+def relu_state(
+    z: torch.Tensor, live_out: torch.Tensor, top_out: torch.Tensor, spare: torch.Tensor | None = None
+) -> None:
     """A drawn layer's pre-activations ``z`` (P, N, m), P <= 2, through its ReLU in place, with the numbers the
     probe reads off them in the same pass: ``live_out`` (m,) the units nonzero at some point (as ``z``'s
-    dtype, exact), ``top_out`` (P, m) each point's largest unit (the bias-free rescaling)."""
+    dtype, exact), ``top_out`` (P, m) each point's largest unit (the bias-free rescaling). ``spare``: a
+    buffer of at least ``N m`` elements of ``z``'s dtype to count in (else a fresh one)."""
     n_points, width, m = z.shape
     if n_points not in (1, 2) or live_out.shape != (m,) or top_out.shape != (n_points, m):
         raise ValueError(
@@ -124,7 +132,10 @@ def relu_state(z: torch.Tensor, live_out: torch.Tensor, top_out: torch.Tensor) -
         raise ValueError("relu_state: live and top in the states' dtype")
     h = z.clamp_min_(0.0)
     torch.amax(h, dim=1, out=top_out)
-    any_point = h[0] + h[1] if n_points == 2 else h[0].clone()
+    if spare is None:
+        spare = torch.empty(width * m, dtype=z.dtype, device=z.device)
+    any_point = spare[: width * m].view(width, m)
+    torch.add(h[0], h[1], out=any_point) if n_points == 2 else any_point.copy_(h[0])
     torch.sum(any_point.sign_(), dim=0, out=live_out)  # 0/1 values: an exact integer in any order
 
 

@@ -28,12 +28,13 @@ from relulint.records.model_facts import Chain, ProbeResult
 CPU_CHUNK_BYTES = 16 << 20  # working set per chunk on the CPU: small enough to stay in cache
 
 
-# working set of one block of samples (each block has its own generator): fixed per device type, so the
-# draws never depend on --max-memory, which only sets how many blocks run at once. On the CPU 32 MiB (e.g.
-# 47,392 samples of a width-10 chain): each operation is issued from Python, so a block's operations cost
-# their count as well as their size, and with two chunks at once each one hands the interpreter lock over;
-# 10^6 samples of 1 -> 10x10 -> 1 took 0.72 s with 16 MiB blocks, 0.63 s with 32 MiB, 0.69 s with 64 MiB
-# (`benchmarks/bench_probe.py`, 2 cores). Changing it changes which random numbers each sample gets.
+# the largest working set of one block of samples (each block has its own generator): fixed per device type,
+# so the draws never depend on --max-memory, which only sets how many blocks run at once (see
+# `_block_samples` for how a run is split). On the CPU 32 MiB (e.g. 47,392 samples of a width-10 chain):
+# each operation is issued from Python, so a block's operations cost their count as well as their size,
+# and with two chunks at once each one hands the interpreter lock over; 10^6 samples of 1 -> 10x10 -> 1
+# took 0.66 s with blocks of up to 16 MiB, 0.59 s with 32 MiB, 0.64 s with 64 MiB (`benchmarks/
+# bench_probe.py`, 2 cores). Changing it changes which random numbers each sample gets.
 BLOCK_BYTES = {"cpu": 32 << 20, "cuda": 64 << 20}
 
 
@@ -70,9 +71,17 @@ def _per_sample_bytes(plan: Plan) -> int:
     return 4 * (4 * wmax * n_points + 3 * wmax * wmax + 4 * wmax) + 64
 
 
-def _block_samples(plan: Plan, device: torch.device) -> int:
-    """Samples per block: fixed by the chain and the device type (never by ``max_memory``)."""
-    return max(1, BLOCK_BYTES.get(device.type, BLOCK_BYTES["cuda"]) // _per_sample_bytes(plan))
+def _block_samples(plan: Plan, device: torch.device, samples: int) -> int:
+    """Samples per block: fixed by the chain, the device type and ``samples`` (never by ``max_memory`` or the
+    machine's threads). At most ``BLOCK_BYTES`` per block, in an even number of blocks of equal size (the
+    last one smaller by less than the number of blocks) when there are several: the CPU runs two chunks at
+    once, and with an odd count one thread would finish a whole block alone at the end (10^6 samples of a
+    width-10 chain: 21 full blocks and a 10 % one, ~8 % of the wall time idle on one core)."""
+    largest = max(1, BLOCK_BYTES.get(device.type, BLOCK_BYTES["cuda"]) // _per_sample_bytes(plan))
+    blocks = -(-samples // largest)
+    if blocks <= 1:
+        return samples
+    return -(-samples // (blocks + blocks % 2))
 
 
 def _blocks_per_chunk(plan: Plan, block: int, max_memory: int, device: torch.device) -> int:
@@ -240,7 +249,7 @@ def probe_chain(
         shortcuts=shortcuts,
     )
     notes = list(plan.notes) + ([device_note] if device_note else [])
-    block_size = min(block or _block_samples(plan, dev), samples)
+    block_size = min(block or _block_samples(plan, dev, samples), samples)
     block_bytes = block_size * _per_sample_bytes(plan)
     workers = _workers(plan, dev, samples, block_size, block_bytes, int(max_memory), workers)
     total = Tally(dead_units=[0] * len(plan.hidden), workers=workers)
