@@ -36,7 +36,8 @@ outputs for the near-constant count.
 Speed: vectorised over samples, samples already dead are dropped (early exit), float32. The samples are
 drawn in blocks fixed by the chain, the number of samples and the device type (an even number of equal
 blocks when there are several), each from a generator seeded from (seed, block index); ``max_memory`` only
-sets how many blocks run at once, so the result is deterministic for a given seed, sample count and device. torch draws a
+sets how many blocks run at once, so the result is deterministic for a given seed, sample count and device
+(and kind of CPU: PyTorch's ``normal_`` draws other numbers on CPUs without AVX2). torch draws a
 generator's numbers on one thread, so on a CPU two chunks run at once (threads), each on its
 own blocks' generators: both cores draw, and neither idles while the other does the arithmetic. After a
 ReLU, a Gaussian-reduced bias-free layer at two points (the common case: deep bias-free chains) runs as one

@@ -9,7 +9,9 @@ sin θ) = √(uu vv - w²) / (w + √(uu vv - w²))`` from the inputs' Gram ``(u
 accurate for nearly identical inputs, where ``s`` is small).
 
 Plain PyTorch (and NumPy for the per-sample square roots), with correctly rounded IEEE operations in a fixed
-order, so a result depends on the seed only, never on the machine's compiler: per sample in float64 (NumPy's
+order, so the step's numbers depend on its inputs only, never on which of PyTorch's CPU kernels (with or
+without fused multiply-adds) runs it (the draws themselves do: PyTorch's ``normal_`` gives other numbers on
+CPUs without AVX2): per sample in float64 (NumPy's
 sqrt: PyTorch's float64 sqrt is not correctly rounded), per unit in float32 (three in-place passes for the
 lerp, one for the ReLU), the Gram in float64 (a product of two floats is exact there, so one fused
 multiply-add per unit rounds exactly as a product then a sum) summed over the units in order. On CUDA the
