@@ -28,6 +28,7 @@ from relulint.probe.pair_step import (
     relu_state,
     tally_expected,
 )
+from relulint.probe.tally import Tally
 
 
 def scratch(numel: int) -> torch.Tensor:
@@ -280,3 +281,47 @@ def test_a_first_layer_from_the_points_is_each_points_product(k: int) -> None:
         assert torch.equal(bits(z), bits(w[:, 0][None] * xs[:, 0, None, None]))
     else:
         torch.testing.assert_close(z, torch.einsum("pk,nkm->pnm", xs, w))
+
+
+@pytest.mark.parametrize(
+    ("widths", "data", "dtype"),
+    [
+        ([10] * 10, None, torch.float32),
+        ([3] * 12, None, torch.float32),
+        ([10] * 10, None, torch.float64),
+        ([8] * 6, np.array([[1.0, 2.0, 3.0], [1.0 + 1e-6, 2.0, 3.0]]), torch.float32),  # nearly identical
+    ],
+)
+def test_the_gpu_form_of_the_step_counts_as_the_cpu_form(
+    monkeypatch: pytest.MonkeyPatch, widths: list[int], data: np.ndarray | None, dtype: torch.dtype
+) -> None:
+    """The form CUDA takes (one reduction for the Gram, PyTorch's square roots), run on the CPU through the
+    whole probe: the same counts as the CPU form, sample for sample, on seeded runs of 100,000."""
+    from relulint.probe import pair_step as step
+
+    def run() -> tuple[int, int, list[int]]:
+        tally = Tally()
+        chain = make_chain(1 if data is None else data.shape[1], widths)
+        probe_chain(
+            None,
+            chain,
+            samples=100_000,
+            seed=7,
+            device="cpu",
+            progress=False,
+            tally=tally,
+            data=data,
+            dtype=dtype,
+        )
+        return tally.born_dead, tally.near_constant, tally.dead_units
+
+    cpu_form = run()
+    gpu_calls: list[str] = []
+
+    def gpu_form(t: torch.Tensor) -> bool:
+        gpu_calls.append(t.device.type)
+        return False
+
+    monkeypatch.setattr(step, "in_order", gpu_form)
+    assert run() == cpu_form
+    assert gpu_calls  # the GPU form ran

@@ -68,6 +68,13 @@ def pair_step(
     torch.eq(torch.add(gram_out[0], gram_out[1], out=scratch(m)[:m]), 0.0, out=zero_out)
 
 
+def in_order(t: torch.Tensor) -> bool:
+    """Whether the step on ``t``'s device takes the CPU form: the documented operations one at a time, in
+    order (else the GPU form: fewer, larger operations, PyTorch's own reduction order and square roots). One
+    predicate, so the tests can run the GPU form on a CPU."""
+    return t.device.type == "cpu"
+
+
 def gram_of(h: torch.Tensor, out: torch.Tensor, scratch: Scratch) -> torch.Tensor:
     """The Gram of states ``h`` (P, N, m), P <= 2, into ``out`` (float64): ``(|h_0|², |h_1|², h_0·h_1)`` (3, m)
     for two points, ``|h_0|²`` (1, m) for one. On the CPU, products in float64 (exact: a product of two
@@ -77,7 +84,7 @@ def gram_of(h: torch.Tensor, out: torch.Tensor, scratch: Scratch) -> torch.Tenso
     rows = 3 if n_points == 2 else 1
     if n_points not in (1, 2) or out.shape != (rows, m) or out.dtype != torch.float64:
         raise ValueError(f"gram_of: states {tuple(h.shape)} into {tuple(out.shape)} {out.dtype}")
-    if h.device.type != "cpu":
+    if not in_order(h):
         wide = scratch(n_points * width * m)[: n_points * width * m].view(n_points, width, m).copy_(h)
         return _gram_wide(wide, out, scratch, ordered=False)
     return _gram_wide(h, out, scratch, ordered=True)
@@ -187,7 +194,7 @@ def _lerp_weight(
     min(w / √(uu vv), 1)`` into ``cos_out``, with ``w = h_0·h_1 + TINY``; in NumPy on the CPU (correctly
     rounded sqrt; maximum and minimum keep NaN), each operation into a buffer lent by ``scratch`` (past
     the ``2 m`` that `gram_of` uses) and the quotient rounded once to ``dtype`` as it is stored."""
-    if gram.device.type != "cpu":
+    if not in_order(gram):
         prod, root, w = _prod_root(gram)
         torch.div(w, prod.sqrt(), out=cos_out).clamp_max_(1.0)
         return (root / (w + root)).to(dtype)
