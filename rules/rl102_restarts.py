@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from relulint.chain_facts import killing_indices
 from relulint.formatting import layers, percent
 from relulint.records.model_facts import Chain, InitInfo, Layer, ModelFacts
 from relulint.records.report import Finding, Severity
@@ -151,35 +152,37 @@ def p_stuck(chain: Chain) -> tuple[float, bool]:
     """`nonconvergence` Lemma 4.1 for the chain's recorded init: P(some hidden layer after the first is inactive).
 
     Def. 3.1 ranges over hidden layers j = 2..D−1 (the ReLU layers after the first; the first one's input
-    can be negative).  Returns the probability and whether an init law had to be assumed.
+    can be negative); only layers whose death makes the network constant count (`stuck_layers`).  Returns
+    the probability and whether an init law had to be assumed.
     """
-    probability, assumed = p_stuck_why(chain)
+    probability, assumed, _count = p_stuck_why(chain)
     return probability, bool(assumed)
 
 
-def p_stuck_why(chain: Chain) -> tuple[float, list[str]]:
-    """:func:`p_stuck` with the parameters whose P(entry < 0) = 1/2 was assumed, and why."""
-    layers = chain.hidden[1:]
-    if not layers:
-        return 0.0, []
-    per_layer = [layer_all_negative_why(layer) for layer in layers]
-    probability = p_inactive_region([1] * len(per_layer), [q for q, _ in per_layer])
-    return probability, [why for _, whys in per_layer for why in whys]
+def p_stuck_why(chain: Chain) -> tuple[float, list[str], int]:
+    """:func:`p_stuck` with the parameters whose P(entry < 0) = 1/2 was assumed, and why, and the layer count."""
+    return _lemma_4_1(stuck_layers([(chain, i) for i in killing_indices(chain)]))
 
 
 def stuck_candidates(kill_set: KillSet, chains: tuple[Chain, ...]) -> list[Layer]:
-    """The kill set's layers that Def. 3.1's argument covers: those whose input is a ReLU output (≥ 0).
-
-    `nonconvergence` Def. 3.1 leaves out the first hidden layer because its input can be negative; on a
-    path across chains the same holds for the first ReLU layer of every chain (its input is a Tanh's or a
-    bare Linear's output) and for a layer after a normalization that follows the ReLU. The others, all
-    weights and biases negative, output 0 for every input and stay there (Lemma 3.4); being on every path
-    (the kill set), that makes the network constant.
-    """
+    """`stuck_layers` of a kill set (its members across chains)."""
     by_index = {chain.index: chain for chain in chains}
+    return stuck_layers([(by_index[c], i) for c, i in kill_set.members])
+
+
+def stuck_layers(members: list[tuple[Chain, int]]) -> list[Layer]:
+    """The layers (``(chain, index in chain.layers)``, each one whose death makes the network constant) that
+    Def. 3.1's argument covers: those whose input is a ReLU output (≥ 0).
+
+    `nonconvergence` Def. 3.1 leaves out the first hidden layer because its input can be negative; the
+    same holds for the first ReLU layer of every chain (its input is the network's input, a Tanh's or a
+    bare Linear's output) and for a layer after a normalization that follows the ReLU. The others, all
+    weights and biases negative, output 0 for every input and stay there (Lemma 3.4); a layer that every
+    path crosses, that makes the network constant. Layers a norm protects or a skip bypasses never come in
+    (`relulint.chain_facts.killing_indices`).
+    """
     found = []
-    for c, i in kill_set.members:
-        chain = by_index[c]
+    for chain, i in members:
         before = chain.layers[i - 1] if i > 0 else None
         if before is not None and before.activation == "relu" and before.norm_after is None:
             found.append(chain.layers[i])
@@ -190,7 +193,11 @@ def p_stuck_path(kill_set: KillSet, chains: tuple[Chain, ...]) -> tuple[float, l
     """`nonconvergence` Lemma 4.1 over a kill set across chains: P(some layer of `stuck_candidates` is
     inactive) = 1 − ∏(1 − P_l) for independently initialized layers, P_l = P(all its weights and biases
     < 0) (`layer_all_negative_why`). Returns it, the parameters whose law was assumed, and the layer count."""
-    candidates = stuck_candidates(kill_set, chains)
+    return _lemma_4_1(stuck_candidates(kill_set, chains))
+
+
+def _lemma_4_1(candidates: list[Layer]) -> tuple[float, list[str], int]:
+    """1 − ∏(1 − P_l) over ``candidates``, the parameters whose law was assumed, and how many layers."""
     if not candidates:
         return 0.0, [], 0
     per_layer = [layer_all_negative_why(layer) for layer in candidates]
@@ -341,11 +348,11 @@ class RestartsNeeded(Rule):
 
     def chain_finding(self, facts: ModelFacts, chain: Chain, p: float) -> Iterator[Finding]:
         """A kill set that is one chain's layers (the usual case): the chain's risk and Lemma 4.1 over its
-        hidden layers after the first (`p_stuck_why`)."""
+        killing layers whose input is a ReLU output (`p_stuck_why`)."""
         probability, source = risk(chain, facts, p)
         if probability <= p:
             return
-        stuck, assumed = p_stuck_why(chain)
+        stuck, assumed, _count = p_stuck_why(chain)
         n = restarts_needed(min(max(probability, 0.0), 1.0), CONFIDENCE)
         yield self.finding(
             facts,

@@ -343,6 +343,21 @@ def test_a_layer_after_a_norm_that_follows_the_relu_is_not_in_the_inactive_regio
     assert p_stuck_path(kill_set, chains)[0] == pytest.approx(1 - (1 - 2**-6) ** 5, rel=1e-12)
 
 
+def test_one_chains_inactive_region_leaves_out_what_a_norm_or_a_skip_covers() -> None:
+    """The single-chain finding counts the layers the path finding would (`stuck_layers`): not one after a
+    ReLU → LayerNorm (its input can be negative), not one a skip connection bypasses (its death is not the
+    network's). 1 → 2×6 → 1 with biases, P_l = 2^-6 per layer."""
+    plain = make_chain(2, 6)
+    (finding,) = run(plain)
+    assert finding.details["p_stuck"] == pytest.approx(1 - (1 - 2**-6) ** 5, rel=1e-12)  # layers 2..6
+    layers = list(plain.layers)
+    layers[2] = dataclasses.replace(layers[2], norm_after="layernorm")  # layer 3's input can be negative
+    layers[4] = dataclasses.replace(layers[4], routes=())  # a skip around layer 4 (every path can avoid it)
+    (finding,) = run(dataclasses.replace(plain, layers=tuple(layers)))
+    assert finding.details["p_stuck"] == pytest.approx(1 - (1 - 2**-6) ** 3, rel=1e-12)  # layers 2, 3, 6
+    assert p_stuck(dataclasses.replace(plain, layers=tuple(layers)))[0] == finding.details["p_stuck"]
+
+
 def test_a_probe_measuring_more_on_one_chain_drives_the_paths_restarts() -> None:
     probe = ProbeResult(
         samples=1000, born_dead=500, ci=(0.47, 0.53), near_constant=0, device="cpu", seconds=1
