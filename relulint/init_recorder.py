@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -346,10 +347,10 @@ def _nn_init_wrapper(name: str, original: Callable[..., Any]) -> Callable[..., A
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if _LOCAL.depth or not _ACTIVE:
-            return original(*args, **kwargs)
+            return _init_call(original, args, kwargs)
         _LOCAL.depth += 1
         try:
-            result = original(*args, **kwargs)
+            result = _init_call(original, args, kwargs)
         finally:
             _LOCAL.depth -= 1
         try:
@@ -367,6 +368,19 @@ def _nn_init_wrapper(name: str, original: Callable[..., Any]) -> Callable[..., A
     wrapper.__name__ = name
     wrapper.__doc__ = original.__doc__
     return wrapper
+
+
+def _init_call(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``original(*args, **kwargs)``; on a zero-element tensor without torch's "Initializing zero-element
+    tensors is a no-op" warning. This wrapper is one frame more than torch expects, so the warning would
+    point at relulint's file; and relulint reports a zero-width layer itself, as a usage error naming the
+    layer (`relulint.extract`)."""
+    tensor = args[0] if args else kwargs.get("tensor")
+    if getattr(tensor, "numel", None) is None or tensor.numel() != 0:
+        return original(*args, **kwargs)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Initializing zero-element tensors is a no-op")
+        return original(*args, **kwargs)
 
 
 def _method_wrapper(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
