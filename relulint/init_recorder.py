@@ -375,8 +375,8 @@ def _init_call(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict
     tensors is a no-op" warning. This wrapper is one frame more than torch expects, so the warning would
     point at relulint's file; and relulint reports a zero-width layer itself, as a usage error naming the
     layer (`relulint.extract`)."""
-    tensor = args[0] if args else kwargs.get("tensor")
-    if getattr(tensor, "numel", None) is None or tensor.numel() != 0:
+    numel = getattr(args[0] if args else kwargs.get("tensor"), "numel", None)
+    if numel is None or numel() != 0:
         return original(*args, **kwargs)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Initializing zero-element tensors is a no-op")

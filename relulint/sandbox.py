@@ -41,7 +41,6 @@ import traceback
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from relulint.errors import LoadError, RelulintError, UserCodeError
 from relulint.runcache import cached
@@ -281,23 +280,6 @@ def _flush(*streams: object) -> None:
             pass
 
 
-_FFLUSH: list[Any] = []  # the C library's fflush, looked up once (`_flush_c_stdio` runs twice per stage)
-
-
-def _flush_c_stdio() -> None:
-    """Flush the C library's stdout buffer (printf from extensions) before fd 1 changes."""
-    if os.name != "posix":
-        return
-    try:
-        if not _FFLUSH:
-            import ctypes
-
-            _FFLUSH.append(ctypes.CDLL(None).fflush)
-        _FFLUSH[0](None)
-    except (OSError, AttributeError, TypeError):  # pragma: no cover - no libc symbols
-        pass
-
-
 def _dup_fd_1() -> int | None:
     """Point fd 1 at fd 2; return a copy of the old fd 1 to restore, or None when fd 1/2 are unusable."""
     try:
@@ -315,11 +297,15 @@ def _dup_fd_1() -> int | None:
 
 @contextmanager
 def _stdout_to_stderr() -> Iterator[None]:
-    """Everything written to stdout (Python or fd 1) goes to stderr while the block runs."""
+    """Everything written to stdout (Python's, or to fd 1) goes to stderr while the block runs.
+
+    Output an extension leaves in the C library's own stdout buffer is written when that library flushes
+    it, wherever fd 1 points then (relulint loads no C code to flush it). The console script never lets
+    that reach the report: it points fd 1 at stderr for the whole run (`relulint.output.claim_stdout`).
+    """
     real_stdout, real_stderr = sys.__stdout__, sys.__stderr__
     current_stdout = sys.stdout
     _flush(current_stdout, real_stdout, sys.stderr, real_stderr)
-    _flush_c_stdio()
     saved = _dup_fd_1()
     sys.stdout = sys.stderr
     try:
@@ -328,7 +314,6 @@ def _stdout_to_stderr() -> Iterator[None]:
         _flush(sys.stdout, sys.stderr, real_stdout, real_stderr)
         sys.stdout = current_stdout
         if saved is not None:
-            _flush_c_stdio()
             try:
                 os.dup2(saved, 1)
             finally:

@@ -98,3 +98,29 @@ def test_the_sarif_schema_is_in_the_repository() -> None:
     schema = TESTS / "data" / "sarif-schema-2.1.0.json"
     assert schema.is_file()
     assert "sarif-schema-2.1.0.json" in (TESTS / "data" / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_package_builds_and_loads_no_native_code() -> None:
+    """No C source, shared library or ``ctypes`` import in the package or the rules: relulint invokes no
+    compiler and loads no library at run time (speed comes from PyTorch)."""
+    native = [
+        path.relative_to(REPO).as_posix()
+        for folder in ("relulint", "rules")
+        for path in (REPO / folder).rglob("*")
+        if path.suffix in {".c", ".h", ".cc", ".cpp", ".so", ".dll", ".dylib", ".pyd"}
+    ]
+    assert native == []
+    ctypes_users = []
+    for folder in ("relulint", "rules"):
+        for path in (REPO / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = (
+                    [alias.name for alias in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else []
+                )
+                if any(name.split(".")[0] == "ctypes" for name in names):
+                    ctypes_users.append(f"{path.relative_to(REPO).as_posix()}:{node.lineno}")
+    assert ctypes_users == []
