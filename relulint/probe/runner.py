@@ -74,7 +74,8 @@ def _per_sample_bytes(plan: Plan) -> int:
 def _block_samples(plan: Plan, device: torch.device, samples: int) -> int:
     """Samples per block: fixed by the chain, the device type and ``samples`` (never by ``max_memory`` or the
     machine's threads). At most ``BLOCK_BYTES`` per block, in an even number of blocks of equal size (the
-    last one smaller by less than the number of blocks) when there are several: the CPU runs two chunks at
+    last one smaller by less than the number of blocks; the count may come out odd only where a block
+    holds fewer samples than there are blocks) when there are several: the CPU runs two chunks at
     once, and with an odd count one thread would finish a whole block alone at the end (10^6 samples of a
     width-10 chain: 21 full blocks and a 10 % one, ~8 % of the wall time idle on one core)."""
     largest = max(1, BLOCK_BYTES.get(device.type, BLOCK_BYTES["cuda"]) // _per_sample_bytes(plan))
