@@ -330,18 +330,20 @@ def model_facts(loaded: LoadedModel, options: Options, training: TrainingFacts) 
 
 def chains_to_probe(facts: ModelFacts, options: Options) -> list[Chain]:
     """`--probe`: the chains at risk (Thm 8 bound above p over the layers that can die, or an init the bound
-    does not cover); `--probe-all`: every chain."""
-    if options.probe_all:
-        return list(facts.chains)
-    if not options.probe:
-        return []
-    from relulint.chain_facts import negative_init, unprotected_widths
+    does not cover); `--probe-all`: every chain. Never a chain with a sum of layers, which the probe does
+    not model (`relulint.chain_facts.summed_layers`): the bound stands for it."""
+    from relulint.chain_facts import negative_init, summed_layers, unprotected_widths
     from relulint.theory.collapse import p_born_dead_upper
 
+    if not (options.probe or options.probe_all):
+        return []
+    modelled = [c for c in facts.chains if not summed_layers(c)]
+    if options.probe_all:
+        return modelled
     # at risk by the bound, or outside it (a negative-mean init, which the symmetric bound does not cover)
     return [
         c
-        for c in facts.chains
+        for c in modelled
         if unprotected_widths(c)
         and (p_born_dead_upper(unprotected_widths(c)) > options.p or negative_init(c) is not None)
     ]

@@ -47,6 +47,16 @@ def killing_indices(chain: Chain) -> tuple[int, ...]:
     )
 
 
+def summed_layers(chain: Chain) -> list[str]:
+    """The chain's layers that are a sum of layers (`Layer.summed_with`), as ``"a + b"``: the probe draws
+    one layer at a time from one input and does not model them, so their chains keep the bound."""
+    return [
+        " + ".join(part.module or "(functional layer)" for part in (layer, *layer.summed_with))
+        for layer in chain.layers
+        if layer.summed_with
+    ]
+
+
 def unprotected_widths(chain: Chain) -> tuple[int, ...]:
     """Widths of the chain's ReLU layers that can kill the network (`killing_layers`)."""
     return tuple(layer.out_features for layer in killing_layers(chain))

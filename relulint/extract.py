@@ -7,8 +7,10 @@ ends the chain with ``end="activation:<name>"``. An ``add`` / ``sub`` or a ``cat
 a run: when a ReLU output also feeds one, the run ends there and the next linear layer starts a new
 chain, so a chain's depth is the longest pure feed-forward run. The end is ``"residual"`` when the add
 is a skip connection (two operands from one stream, `relulint.paths.is_skip_join`), ``"add"`` when it is
-not (``mu * 0.0 + sigma``). Where the graph branches (several heads on one trunk), the chain follows the
-deepest branch.
+not (``mu * 0.0 + sigma``). An add whose every operand is a linear layer of one width (``relu(a(x) +
+b(y))``: GraphSAGE-style layers, projection shortcuts) is no split but one layer, the first operand
+standing for the sum (`Layer.summed_with`, `_summed_layers`). Where the graph branches (several heads on
+one trunk), the chain follows the deepest branch.
 
 Chains are for reading; the verdict is decided on paths. Each ReLU layer records in `Layer.routes` the
 input→output routes it makes constant when it dies (the dominators of the output, `relulint.routes`), so a
@@ -88,7 +90,7 @@ def extract_chains(loaded: LoadedModel, capture: Capture) -> tuple[Chain, ...]:
     paths = longest_paths(tails)
     chains: list[Chain] = []
     for start in graph.linear_ids:
-        if start in reached:
+        if start in reached or start in graph.summed_into:
             continue
         path = paths[start]
         if not any(tails[node_id].activation == "relu" for node_id in path):
@@ -182,6 +184,8 @@ class _Graph:
             _refuse_zero_width(loaded, self.roles[node_id].layer)
         # dataflow=False: the nodes are a guess in registration order, with no skip seen
         self.routes = relulint.routes.Routes(self.nodes, self.roles, self.consumers, dataflow=dataflow)
+        # linear layers summed before their activation (`_summed_layers`): the first one stands for the sum
+        self.sum_join, self.sum_parts, self.summed_into = _summed_layers(nodes, self.roles, self.consumers)
         # (weight_init, bias_init) per module qualname: a module called several times (or shared by
         # two chains) is fingerprinted once.
         self._inits: dict[str, tuple[InitInfo | None, InitInfo | None]] = {}
@@ -192,7 +196,7 @@ class _Graph:
     def tail(self, linear_id: int) -> Tail:
         """Follow one linear layer's output to its activation and on to the next linear layers."""
         norm, training, dropout, features = None, True, False, None
-        current = linear_id
+        current = self.sum_join.get(linear_id, linear_id)  # a sum of layers goes on after the add
         while True:
             consumers = self.consumers.get(current, [])
             split = _split_end([self.role(c) for c in consumers])
@@ -238,7 +242,7 @@ class _Graph:
             for c in consumers:
                 role = self.role(c)
                 if role.kind == "linear":
-                    successors.append(c)
+                    successors.append(self.summed_into.get(c, c))  # a part of a sum: the layer it is in
                 elif role.kind in ("relu", "norm", "dropout", "transparent"):
                     dropout = dropout or role.kind == "dropout"
                     after = after or (role.name if role.kind == "norm" else None)
@@ -256,6 +260,23 @@ class _Graph:
 
     def layer(self, node_id: int, tail: Tail) -> Layer:
         """The linear layer of a node, completed with what follows it."""
+        parts = tuple(
+            replace(self._affine(part), activation=tail.activation)
+            for part in self.sum_parts.get(node_id, ())
+        )
+        return replace(
+            self._affine(node_id),
+            summed_with=parts,
+            activation=tail.activation,
+            norm=tail.norm,
+            norm_training=tail.norm_training,
+            norm_after=tail.norm_after,
+            norm_features=tail.norm_features,
+            dropout=tail.dropout,
+        )
+
+    def _affine(self, node_id: int) -> Layer:
+        """The linear layer of a node on its own: shape, where it was built, its recorded inits."""
         base = self.role(node_id).layer
         assert base is not None
         weight_init = bias_init = None
@@ -270,15 +291,41 @@ class _Graph:
         return replace(
             base,
             location=_layer_location(self.loaded, base.module, is_module),
-            activation=tail.activation,
-            norm=tail.norm,
-            norm_training=tail.norm_training,
-            norm_after=tail.norm_after,
-            norm_features=tail.norm_features,
-            dropout=tail.dropout,
             weight_init=weight_init,
             bias_init=bias_init,
         )
+
+
+def _summed_layers(
+    nodes: tuple[Node, ...], roles: Mapping[int, Role], consumers: Mapping[int, list[int]]
+) -> tuple[dict[int, int], dict[int, tuple[int, ...]], dict[int, int]]:
+    """Linear layers whose outputs are only added (or subtracted) together: ``relu(a(x) + b(y))``.
+
+    Such a sum is one affine layer of the common width (a GraphSAGE layer, ``fc2(h) + proj(x)`` of a
+    projection shortcut, two branches of a block), not a skip: every operand went through its own symmetric
+    weights, so each unit's pre-activation is symmetric given the inputs. Only an add whose every operand is
+    a linear layer of one width, used nowhere else, counts; ``x + f(x)`` (an operand that is no layer) stays
+    a skip. Returns ``(join, parts, into)``: for the first operand in forward order (it stands for the sum)
+    the add node and the other operands, and for each other operand the one standing for it.
+    """
+    join: dict[int, int] = {}
+    parts: dict[int, tuple[int, ...]] = {}
+    into: dict[int, int] = {}
+    for node in nodes:
+        if roles[node.id].kind != "residual":
+            continue
+        operands = sorted(dict.fromkeys(node.inputs))
+        layers = [roles[o].layer if o in roles and roles[o].kind == "linear" else None for o in operands]
+        if len(operands) < 2 or any(layer is None for layer in layers):
+            continue
+        if len({layer.out_features for layer in layers if layer is not None}) != 1:
+            continue
+        if any(list(consumers.get(o, ())) != [node.id] for o in operands):
+            continue
+        first, *others = operands
+        join[first], parts[first] = node.id, tuple(others)
+        into.update(dict.fromkeys(others, first))
+    return join, parts, into
 
 
 def _refuse_zero_width(loaded: LoadedModel, layer: Layer | None) -> None:

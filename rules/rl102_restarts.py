@@ -130,7 +130,16 @@ def _all_negative_impossible(info: InitInfo | None, layer: Layer) -> bool:
 
 
 def layer_all_negative_why(layer: Layer) -> tuple[float, list[str]]:
-    """P(every weight and bias of the layer is negative) and, per parameter, why its law was assumed."""
+    """P(every weight and bias of the layer is negative) and, per parameter, why its law was assumed. A sum
+    of layers (`Layer.summed_with`) is inactive when every part is: the product over the independent parts."""
+    probability, assumed = _one_layer_all_negative(layer)
+    for part in layer.summed_with:
+        p_part, why = _one_layer_all_negative(part)
+        probability, assumed = probability * p_part, assumed + why
+    return probability, assumed
+
+
+def _one_layer_all_negative(layer: Layer) -> tuple[float, list[str]]:
     assumed: list[str] = []
     name = layer.module or "(functional layer)"
     if _all_negative_impossible(layer.weight_init, layer):

@@ -56,7 +56,10 @@ def rai_info(layer: Layer) -> InitInfo | None:
 
 def layer_factor(layer: Layer, first: bool) -> float | None:
     """The layer's factor on E[q]: σ_w² for the chain's first layer (its input is not rectified), σ_w²/2 after
-    a ReLU (`collapse` Eq. 3); for RAI layers the upper factor of `rai_length_bounds` (fan_in · m₂)."""
+    a ReLU (`collapse` Eq. 3); for RAI layers the upper factor of `rai_length_bounds` (fan_in · m₂). None
+    for a sum of layers (`Layer.summed_with`): its parts read inputs of different lengths, so no claim."""
+    if layer.summed_with:
+        return None
     if rai_info(layer) is not None and not first:
         return rai_length_bounds(layer, previous_rai=True)[1]
     s2 = weight_second_moment(layer)

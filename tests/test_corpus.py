@@ -234,6 +234,13 @@ TABLE: tuple[Row, ...] = (
         "8 blocks with an nn.Identity shortcut (each 4-unit branch alone {block}); only the stem's 16-unit "
         "ReLU is on every path: P ≤ 2^-16 = {risk}", "graph analysis: Identity shortcuts",
         numbers={"block": ub(4)}),
+    row("summed_branches.py:MeanSAGE", "RL101 RL201", "", ub(*[4] * 9),
+        "the input layer's ReLU and 8 ReLUs after lin_l(mean) + lin_r(x), each a layer of width 4 on every "
+        "path: Thm 8 bound {risk}", "extraction: a ReLU after a sum of Linear branches is a layer"),
+    row("summed_branches.py:ProjectionResMLP", "RL101 RL201", "", ub(*[6] * 9),
+        "the stem's ReLU and the 8 ReLUs after fc2(..) + proj(x) lie on every path; the fc1 ReLUs are "
+        "bypassed by the projection: Thm 8 bound {risk} (all 17 counted: {all})",
+        "extraction: a ReLU after a sum of Linear branches is a layer", numbers={"all": ub(*[6] * 17)}),
     row("physicsnemo_fc.py:FullyConnected", "", "RL101", ub(8, 8),
         "skips every 2 layers with swapped variables: only the first and last of 8 layers of width 8 are on "
         "every path, Thm 8 bound {risk} ≤ 1 % (pairs of bypassed layers add O(2^-16); all 8 on one path: "
@@ -444,6 +451,10 @@ PATHS = (
           tuple(f"h.{i}.mlp.c_fc" for i in range(6))),
     Paths("residual_identity.py:ResidualMLP", _randn(256, 3), ("stem.0",),
           tuple(f"blocks.{i}.branch.0" for i in range(8))),
+    Paths("summed_branches.py:ProjectionResMLP", _randn(256, 2),
+          ("stem.0", *(f"blocks.{i}.fc2" for i in range(8))), tuple(f"blocks.{i}.fc1" for i in range(8))),
+    Paths("summed_branches.py:MeanSAGE", _randn(256, 3),
+          ("lin_in", *(f"convs.{i}.lin_l" for i in range(8))), (), select=lambda out: out[:, 0]),
     Paths("nerf_mlp.py:TinyNeRF", _randn(256, 6), tuple(f"pts_linears.{i}" for i in (5, 6, 7)),
           tuple(f"pts_linears.{i}" for i in range(5)), select=lambda out: out[:, 3]),  # the density
     Paths("deepsdf_decoder.py:Decoder", _randn(256, 6), tuple(f"lin{i}" for i in range(4, 10)),

@@ -6,6 +6,7 @@ layer* of the chain (a forward pre-hook on it): that input is the ReLU's output 
 entry there is non-zero. Where there is no next layer (a ReLU on the chain's last layer) or a norm after
 the ReLU changes the values, the layer's own affine output is observed instead when no norm sits before
 the ReLU (then active ⇔ pre-activation > 0); otherwise the layer is not observed (`Site.note` says why).
+A sum of layers (`Layer.summed_with`) is observed only at the input of a next layer that is no sum.
 
 Shared by the audit (`relulint.audit.activity`) and the training monitor (`relulint.monitor`).
 """
@@ -44,12 +45,25 @@ def sites(chain: Chain) -> list[Site]:
         common: dict[str, Any] = dict(
             chain=chain.index, layer=i, module=layer.module, width=layer.out_features
         )
-        if following is not None and following.module and layer.norm_after is None:
+        # a sum of layers (`Layer.summed_with`): its first part's output is not the sum, and the next sum's
+        # first part may read something else than this ReLU (a GraphSAGE layer reads the neighbours' mean)
+        if (
+            following is not None
+            and following.module
+            and layer.norm_after is None
+            and not following.summed_with
+        ):
             out.append(Site(**common, watch=following.module, mode="input"))
-        elif layer.module and layer.norm is None:
+        elif layer.module and layer.norm is None and not layer.summed_with:
             out.append(Site(**common, watch=layer.module, mode="output"))
         else:
-            why = "a norm after the ReLU" if layer.norm_after else "no module to hook"
+            why = (
+                "a norm after the ReLU"
+                if layer.norm_after
+                else "a sum of layers"
+                if layer.summed_with
+                else "no module to hook"
+            )
             out.append(Site(**common, watch=None, note=f"not observed ({why})"))
     return out
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from relulint.chain_facts import summed_layers
 from relulint.errors import DataError, UsageError
 from relulint.probe.laws import Law, he_normal_law, pytorch_default_law, resolve_bias, resolve_weight
 from relulint.records.loaded import LoadedModel
@@ -199,6 +200,12 @@ def build_plan(
 ) -> Plan:
     if not chain.hidden:
         raise UsageError(f"chain {chain.index} has no ReLU layer to probe")
+    summed = summed_layers(chain)
+    if summed:
+        raise UsageError(
+            f"chain {chain.index} has a sum of layers ({', '.join(summed)}), which the probe does not model",
+            hint="the collapse Thm 8 bound covers it; probe the model's other chains",
+        )
     plans, unknown = layer_plans(chain, init)
     notes: list[str] = []
     rebuild = getattr(loaded, "rebuild", None) if loaded is not None else None

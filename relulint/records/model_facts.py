@@ -80,6 +80,12 @@ class Layer:
     # for every input leaves that output constant in that input (`collapse` Lemma 1; `relulint.paths`).
     # () when a path avoids it (a skip connection); None when not analysed: the chain is judged alone.
     routes: tuple[str, ...] | None = None
+    # the other affine layers whose outputs are added to this one's before the activation (``relu(a(x) +
+    # b(y))``: a GraphSAGE layer, a projection shortcut, two branches of one block): with them it is one
+    # layer of width `out_features` whose pre-activation is the sum. Each unit's pre-activation is still
+    # symmetric given the inputs, which is all `collapse` Thm 8's per-layer 2^-N needs; the rules that read
+    # weight laws take every part into account or make no claim. () for a plain layer.
+    summed_with: tuple[Layer, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,9 @@ The document is written to stdout (or `-o FILE`) with nothing else on it. Versio
               "normalization": null,     # why normalized layers count or not (string), or null
               "layers": [                # one entry per affine layer of the chain
                 {"module": "layers.0", "in_features": 1, "out_features": 3, "activation": "relu",
-                 "norm": null, "norm_features": null, "routes": ["x→output"], "line": 8,
+                 "norm": null, "norm_features": null, "routes": ["x→output"],
+                 "summed_with": [],        # other layers added to this one before its ReLU (relu(a(x) + b(y)))
+                 "line": 8,
                  "init": {"weight": {"law": "pytorch-default", "symmetric": true, "origin": "...", ...} | null,
                           "bias": {...} | null}}
               ],
@@ -121,6 +123,7 @@ def layer_record(layer: Layer) -> dict[str, Any]:
         "norm": layer.norm,
         "norm_features": layer.norm_features,
         "routes": list(layer.routes) if layer.routes is not None else None,
+        "summed_with": [part.module for part in layer.summed_with],
         "line": layer.location.line if layer.location else None,
         "init": {
             "weight": layer.weight_init.as_dict() if layer.weight_init else None,
