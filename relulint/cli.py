@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,7 +185,10 @@ def build_report(
     directories = (
         [a for a in arguments if _is_directory(a, cwd)] if arguments else [] if configured else ["."]
     )
-    named = [a for a in arguments if a not in directories]
+    named = _force_excluded([a for a in arguments if a not in directories], options.exclude, cwd)
+    if arguments and not directories and not named:
+        sink.note("nothing to check: every file given matches an `exclude` pattern (pre-commit)")
+        return None, options
     discovered: list[Any] = []
     if directories:
         from relulint.discover import discover
@@ -209,7 +213,7 @@ def build_report(
     from relulint.api import check
 
     specs = [_target_spec(t, options, cwd) for t in targets]
-    keep_going = bool(directories)
+    keep_going = bool(directories) or len(specs) > 1  # one bad target of several never hides the others
     report = _with_progress(
         lambda progress: check(*specs, options=options, cwd=cwd, progress=progress, keep_going=keep_going),
         sink,
@@ -219,6 +223,25 @@ def build_report(
         # a file named on the command line must build a model; in a directory such a file is a skip
         _require_a_model_per_file(report, among=_named_files(named, cwd) if directories else None)
     return report, options
+
+
+def _force_excluded(named: list[str], exclude: Sequence[str], cwd: Path) -> list[str]:
+    """Under pre-commit (``PRE_COMMIT`` set), the files it passes that `exclude` matches (the file or a
+    directory between the working directory and it) are left out, as in a directory run: the hook passes
+    every changed file, so ``exclude`` is the way to keep one out (ruff's hook does the same with
+    ``--force-exclude``). Named on the command line otherwise, a file is checked: the user asked for it."""
+    if not os.environ.get("PRE_COMMIT") or not exclude:
+        return named
+    from relulint.discover import excluded
+
+    kept = []
+    for argument in named:
+        path = Path(argument) if Path(argument).is_absolute() else cwd / argument
+        inside = path.resolve().is_relative_to(cwd.resolve())
+        if path.is_file() and inside and excluded(path.resolve(), cwd.resolve(), exclude, cwd):
+            continue
+        kept.append(argument)
+    return kept
 
 
 def run_check(

@@ -643,3 +643,44 @@ def test_wide_layers_never_print_a_negative_probability(tmp_path, monkeypatch) -
     )
     result = invoke(["check", "ffn.py:FFN"], tmp_path, monkeypatch)
     assert result.exit_code == 0 and "-0.0" not in result.output
+
+
+def test_one_bad_file_of_several_never_hides_the_others(tmp_path, monkeypatch) -> None:
+    """Several files or targets named (what the pre-commit hook passes): a failing one is listed and the
+    run is exit 2, but every other target is checked and reported (json: `failures` beside `targets`)."""
+    bad = (
+        "from torch import nn\n\nraise RuntimeError('boom at import')\n\n\nclass Net(nn.Module):\n    pass\n"
+    )
+    write(tmp_path, "bad.py", bad)  # defines a model: pre-commit imports it too
+    write(tmp_path, "deep.py", DEEP_NARROW)
+    for precommit in ("", "1"):
+        monkeypatch.setenv("PRE_COMMIT", precommit)
+        result = invoke(["check", "bad.py", "deep.py", "--format", "json"], tmp_path, monkeypatch)
+        assert result.exit_code == 2, result.output
+        report = json.loads(result.stdout)
+        assert [t["target"] for t in report["targets"]] == ["deep.py"]
+        assert "RL101" in {f["code"] for f in report["targets"][0]["findings"]}
+        assert [f["path"] for f in report["failures"]] == ["bad.py"]
+    monkeypatch.delenv("PRE_COMMIT")
+    result = invoke(["check", "deep.py:Nope", "deep.py:Net", "--format", "json"], tmp_path, monkeypatch)
+    assert result.exit_code == 2 and json.loads(result.stdout)["targets"][0]["target"] == "deep.py:Net"
+    result = invoke(["check", "deep.py:Nope"], tmp_path, monkeypatch)  # one target: its one-line error
+    assert_usage_error(result, "has no 'Nope'")
+
+
+def test_under_pre_commit_exclude_applies_to_the_files_it_passes(tmp_path, monkeypatch) -> None:
+    """pre-commit passes every changed file, so `exclude` must be able to keep one out (ruff's hook does
+    the same with --force-exclude); named by hand outside pre-commit, the file is checked."""
+    old = "from torch import nn\n\nraise RuntimeError('old code')\n\n\nclass Old(nn.Module):\n    pass\n"
+    write(tmp_path, "legacy/old.py", old)  # defines a model: pre-commit would import it
+    write(tmp_path, "deep.py", DEEP_NARROW)
+    write(tmp_path, "pyproject.toml", '[tool.relulint]\nexclude = ["legacy"]\n')
+    monkeypatch.setenv("PRE_COMMIT", "1")
+    result = invoke(["check", "legacy/old.py", "deep.py", "--format", "json"], tmp_path, monkeypatch)
+    assert result.exit_code == 1, result.output  # deep.py's findings, legacy/old.py left out
+    assert json.loads(result.stdout)["failures"] == []
+    result = invoke(["check", "legacy/old.py"], tmp_path, monkeypatch)
+    assert result.exit_code == 0 and "exclude" in result.stderr
+    monkeypatch.delenv("PRE_COMMIT")
+    result = invoke(["check", "legacy/old.py"], tmp_path, monkeypatch)
+    assert result.exit_code == 2 and "old code" in result.output
