@@ -69,7 +69,7 @@ def test_summary_lines_estimate_interval_near_constant_and_warning() -> None:
     assert warning.startswith(f"warning: {BOUND_NOTE_PREFIX}") and "does not cover" in warning
     assert note == "note: D: the 2 data points"
     # the probe's own reasons, when it gave them, are the warning (once, not also as a note)
-    own = f"{BOUND_NOTE_PREFIX} 0.33 beyond its 95 % interval: the theory does not cover this case (x)"
+    own = f"{BOUND_NOTE_PREFIX} 0.33 beyond chance (exact binomial test): the theory does not cover this case (x)"
     lines = probe_summary_lines(ProbeResult(**{**probe.__dict__, "notes": (own,)}), bound)
     assert lines[1:] == [f"warning: {own}"]
     # below the bound: no warning
@@ -123,3 +123,17 @@ def test_cuda_index_without_gpu_falls_back_with_note() -> None:
         pytest.skip("a GPU is present")
     device, note = resolve_device("cuda:0")
     assert device.type == "cpu" and note == "no CUDA device; ran on CPU"
+
+
+def test_one_rare_hit_is_no_contradiction_of_the_bound() -> None:
+    """A width-20, 8-layer chain: bound 7.6e-06. One born-dead draw in 10,000 is what the bound allows 7 %
+    of the time (1 − (1 − p)^n), so no warning, though the Wilson interval's lower end (1.8e-05) is above
+    the bound; five hits would happen with probability < 1e-12 and are a contradiction."""
+    bound = p_born_dead_upper([20] * 8)
+    one = ProbeResult(
+        samples=10_000, born_dead=1, ci=(1.77e-05, 5.7e-04), near_constant=0, device="cpu", seconds=1
+    )
+    assert one.ci[0] > bound and len(probe_summary_lines(one, bound)) == 1  # no warning
+    five = ProbeResult(**{**one.__dict__, "born_dead": 5, "ci": (2.1e-4, 1.2e-3)})
+    (_, warning) = probe_summary_lines(five, bound)
+    assert warning.startswith(f"warning: {BOUND_NOTE_PREFIX}") and "exact binomial test" in warning

@@ -371,7 +371,7 @@ def _result(
     ci = wilson_interval(total.born_dead, n)
     widths = [p.out_features for p in plan.hidden]
     fractions = tuple(d / (n * w * FIXED) for d, w in zip(total.dead_units, widths, strict=True)) if n else ()
-    notes = notes + _bound_notes(chain, plan, ci, init)
+    notes = notes + _bound_notes(chain, plan, total, init)
     return ProbeResult(
         samples=n,
         born_dead=total.born_dead,
@@ -387,12 +387,14 @@ def _result(
     )
 
 
-def _bound_notes(chain: Chain, plan: Plan, ci: tuple[float, float], init: str) -> list[str]:
-    """A warning when the estimate exceeds `collapse` Thm 8's upper bound beyond its interval, and why."""
+def _bound_notes(chain: Chain, plan: Plan, tally: Tally, init: str) -> list[str]:
+    """A warning when the count exceeds `collapse` Thm 8's upper bound beyond chance (the exact one-sided
+    binomial test, `relulint.theory.binomial.exceeds_bound`), and why."""
+    from relulint.theory.binomial import exceeds_bound
     from relulint.theory.collapse import p_born_dead_upper
 
     upper = p_born_dead_upper(chain.hidden_widths)
-    if ci[0] <= upper:
+    if not exceeds_bound(tally.born_dead, tally.samples, upper):
         return []
     reasons = []
     laws = [p.weight.kind for p in plan.hidden if p.weight is not None]
@@ -411,6 +413,7 @@ def _bound_notes(chain: Chain, plan: Plan, ci: tuple[float, float], init: str) -
     if not reasons:
         reasons.append("the inputs D are not a single fixed input")
     return [
-        f"estimate above the collapse Thm 8 bound {upper:.4g} beyond its 95 % interval: the theory does not"
-        f" cover this case ({'; '.join(reasons)})"
+        f"estimate above the collapse Thm 8 bound {upper:.4g} beyond chance (exact binomial test,"
+        f" P(≥ {tally.born_dead} of {tally.samples} | bound) < 2.5 %): the theory does not cover this case"
+        f" ({'; '.join(reasons)})"
     ]

@@ -1,8 +1,8 @@
 """`relulint probe` report: the Monte-Carlo estimate of every chain beside the theory's bounds.
 
 `probe_summary_lines` is the probe's block for any text report (the `check --probe` report uses it too):
-the estimate with its Wilson interval, the near-constant fraction, a warning when the estimate exceeds the
-`collapse` Thm 8 bound beyond its interval, and the probe's notes (CPU fallback, exact shortcuts, assumed
+the estimate with its Wilson interval, the near-constant fraction, a warning when the count exceeds the
+`collapse` Thm 8 bound beyond chance (an exact binomial test), and the probe's notes (CPU fallback, exact shortcuts, assumed
 inits, ...).
 """
 
@@ -22,9 +22,13 @@ BOUND_NOTE_PREFIX = "estimate above the collapse Thm 8 bound"
 
 
 def beyond_bound(probe: ProbeResult | Mapping[str, Any], p_upper: float) -> bool:
-    """The estimate exceeds the `collapse` Thm 8 upper bound by more than its 95 % interval."""
-    ci = probe.ci if isinstance(probe, ProbeResult) else probe["ci"]
-    return ci[0] > p_upper
+    """The count exceeds the `collapse` Thm 8 upper bound beyond chance: the exact one-sided binomial test
+    (`relulint.theory.binomial.exceeds_bound`; a Wilson interval is too narrow for the few hits of a rare
+    event)."""
+    from relulint.theory.binomial import exceeds_bound
+
+    record = probe.as_dict() if isinstance(probe, ProbeResult) else probe
+    return exceeds_bound(int(record["born_dead"]), int(record["samples"]), p_upper)
 
 
 def bound_note(chain: Chain) -> str:
@@ -53,8 +57,9 @@ def probe_summary_lines(
     reason: str | None = None,
 ) -> list[str]:
     """The probe's lines for a text report, unindented: the estimate, its 95 % Wilson interval, the samples
-    (and how many were requested, where the time limit stopped the probe short), the near-constant fraction, the method, device and time; then ``warning: ...`` when the estimate is
-    above ``bound`` (the `collapse` Thm 8 bound) beyond its interval, then ``note: ...`` per note.
+    (and how many were requested, where the time limit stopped the probe short), the near-constant fraction,
+    the method, device and time; then ``warning: ...`` when the count is above ``bound`` (the `collapse` Thm 8
+    bound) beyond chance, then ``note: ...`` per note.
 
     ``probe``: a `ProbeResult` or its ``as_dict()``. The warning gives the probe's own reasons when it has
     them, else ``reason``, else ``chain``'s (`bound_note`).
@@ -75,7 +80,7 @@ def probe_summary_lines(
     warning = next((note for note in notes if note.startswith(BOUND_NOTE_PREFIX)), None)
     if warning is None and bound is not None and beyond_bound(record, bound):
         why = reason or (bound_note(chain) if chain is not None else "the theory does not cover this case")
-        warning = f"{BOUND_NOTE_PREFIX} {_pct(bound)} beyond its 95 % interval; {why}"
+        warning = f"{BOUND_NOTE_PREFIX} {_pct(bound)} beyond chance (exact binomial test); {why}"
     if warning is not None:
         lines.append(f"warning: {warning}")
     lines.extend(f"note: {note}" for note in notes if note != warning)
