@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from relulint.chain_facts import (
+    asymmetric_init,
     bound_over,
     chain_bound,
     killing_indices,
@@ -51,6 +52,8 @@ __all__ = [
     "path_risk",
     "risk",
     "verdict",
+    "verdict_for",
+    "loose_bound",
 ]
 
 
@@ -194,17 +197,30 @@ def path_risk(
     return best[0], best[2], best[3]
 
 
-def verdict(chain: Chain, risk: float, p: float) -> str:
-    """The chain's verdict for a born-dead probability `risk` against the threshold `p`."""
+def verdict(chain: Chain, risk: float, p: float, source: str = "bound") -> str:
+    """The chain's verdict for a born-dead probability `risk` (from `source`, `decide`) against `p`."""
     if chain.depth == 0:
         return VERDICT_NO_RELU
     if not unprotected_widths(chain):
         return VERDICT_PROTECTED
-    if risk >= LIKELY_DEAD:
+    return verdict_for(risk, p, loose=loose_bound([chain], source))
+
+
+def verdict_for(probability: float, p: float, *, loose: bool = False) -> str:
+    """ "likely dead" (at least one half), "at risk" (above `p`) or "ok". A `loose` probability (`loose_bound`)
+    says at most "at risk": it is only an upper bound, lowered by an unknown amount."""
+    if probability >= LIKELY_DEAD and not loose:
         return VERDICT_LIKELY_DEAD
-    if risk > p:
+    if probability > p:
         return VERDICT_AT_RISK
     return VERDICT_OK
+
+
+def loose_bound(chains: list[Chain], source: str) -> bool:
+    """Is the probability the symmetric `collapse` Thm 8 bound of chains of which one has an asymmetric
+    init (RAI: `asymmetric_init`)? It still bounds the risk from above (`dying` Thm 4.1 with γ_l = 0), but
+    RAI exists to lower it (`dying` Fig. 4: 88 % → 22 %), so it cannot say "likely dead"; a probe can."""
+    return source == "bound" and any(asymmetric_init(chain) for chain in chains)
 
 
 def chain_summary(chain: Chain, p: float, probe: ProbeResult | None = None) -> dict[str, Any]:
@@ -228,7 +244,7 @@ def chain_summary(chain: Chain, p: float, probe: ProbeResult | None = None) -> d
     p_upper = p_born_dead_upper(widths)
     p_acting = chain_bound(chain)
     p_probe = probe.estimate if probe is not None and probe.samples else None
-    risk, _ = decide(p_acting, probe, p)
+    risk, source = decide(p_acting, probe, p)
     return {
         "index": chain.index,
         "shape": chain.shape,
@@ -247,7 +263,7 @@ def chain_summary(chain: Chain, p: float, probe: ProbeResult | None = None) -> d
         # both over the layers that can die (the unprotected ones), as RL101 reports them
         "safe_depth": max_safe_depth(min(unprotected), p) if unprotected else None,
         "min_width": min_safe_width(len(unprotected), p) if unprotected else None,
-        "verdict": verdict(chain, risk, p),
+        "verdict": verdict(chain, risk, p, source),
         "normalization": normalization_note(chain),
         "skip": skip_note(chain),
     }

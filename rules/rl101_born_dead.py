@@ -24,7 +24,16 @@ from relulint.records.model_facts import Chain, ModelFacts, ProbeResult
 from relulint.records.report import Finding, Severity
 from relulint.registry import Case, Rule, RuleContext, RuleOption
 from relulint.theory.collapse import max_safe_depth, min_safe_width, p_born_dead_upper
-from relulint.verdict import KillSet, kill_sets, network_risk, risk, single_chain
+from relulint.verdict import (
+    VERDICT_LIKELY_DEAD,
+    KillSet,
+    kill_sets,
+    loose_bound,
+    network_risk,
+    risk,
+    single_chain,
+    verdict_for,
+)
 
 __all__ = [
     "BornDeadReluChain",
@@ -330,7 +339,7 @@ class BornDeadReluChain(Rule):
             facts,
             message,
             chain=chain,
-            severity=Severity.ERROR if probability >= 0.5 else Severity.WARNING,
+            severity=severity_for(probability, p, loose_bound([chain], source)),
             fix=DEGENERATE_FIX if source == "degenerate-norm" else self.fix_text(chain, values),
             details={
                 "probability": probability,
@@ -365,8 +374,8 @@ class BornDeadReluChain(Rule):
             facts,
             path_message(chains, kill_set, probability, source, safe, need, p),
             chain=chains[0],
-            severity=Severity.ERROR if probability >= 0.5 else Severity.WARNING,
-            fix=fix_for(widths, safe, need),
+            severity=severity_for(probability, p, loose_bound(chains, source)),
+            fix=fix_for(widths, safe, need, rai=any(asymmetric_init(c) for c in chains)),
             details={
                 "probability": probability,
                 "source": source,
@@ -429,7 +438,19 @@ class BornDeadReluChain(Rule):
 
     @staticmethod
     def fix_text(chain: Chain, values: dict) -> str:
-        return fix_for(unprotected_widths(chain), values["safe_depth"], values["min_width"])
+        return fix_for(
+            unprotected_widths(chain), values["safe_depth"], values["min_width"], rai=asymmetric_init(chain)
+        )
+
+
+def severity_for(probability: float, p: float, loose: bool) -> Severity:
+    """Error where the verdict is "likely dead" (`relulint.verdict.verdict_for`), else warning: a loose
+    bound (an asymmetric init such as RAI, `loose_bound`) is at most a warning until a probe measures it."""
+    return (
+        Severity.ERROR
+        if verdict_for(probability, p, loose=loose) == VERDICT_LIKELY_DEAD
+        else Severity.WARNING
+    )
 
 
 DEGENERATE_FIX = (
@@ -438,13 +459,16 @@ DEGENERATE_FIX = (
 )
 
 
-def fix_for(widths: tuple[int, ...], safe: int | None, need: int) -> str:
-    """The fixes for ReLU layers of these widths that can kill the network."""
+def fix_for(widths: tuple[int, ...], safe: int | None, need: int, rai: bool = False) -> str:
+    """The fixes for ReLU layers of these widths that can kill the network; with `rai` (the init is already
+    asymmetric, `asymmetric_init`) measuring its risk replaces the advice to use RAI."""
     fixes = [
         f"widen to {need} (P ≤ {percent(p_born_dead_upper([need] * len(widths)))})",
         f"cut to {safe} ReLU layers" if safe else "cut the chain",
         "put BatchNorm/LayerNorm before each ReLU (P → 0, collapse §5.2)",
-        "use an asymmetric init: relulint.init.apply_rai(model) (dying §4)",
+        "measure what the asymmetric init leaves: relulint probe (or --probe)"
+        if rai
+        else "use an asymmetric init: relulint.init.apply_rai(model) (dying §4)",
         "or SELU activations (collapse §5.2)",
     ]
     return "; ".join(fixes)

@@ -21,6 +21,7 @@ from relulint.options import Options
 from relulint.probe import wilson_interval
 from relulint.records.location import Location
 from relulint.records.model_facts import Chain, InitInfo, Layer, ModelFacts, ProbeResult
+from relulint.records.report import Severity
 from relulint.registry import RuleContext
 from relulint.render import render
 from relulint.verdict import chain_summary, decide
@@ -287,3 +288,43 @@ def test_negative_mean_init_is_not_passed_by_the_symmetric_bound(tmp_path) -> No
     probed = check(f"{tmp_path / 'neg.py'}:Neg", probe=True, samples=200, points=32)
     (measured,) = [f for f in probed.findings if f.code == "RL101"]
     assert measured.details["source"] == "probe" and measured.details["probability"] > 0.9
+
+
+# ------------------------------------------------------------------------ an asymmetric init (RAI)
+
+
+class RaiNarrow(nn.Module):
+    """2 → 3×11 → 1 initialized with relulint's RAI: the symmetric Thm 8 bound (77 %) still bounds it, but
+    RAI exists to lower it (dying Fig. 4: 88 % → 22 %), so the bound cannot call it likely dead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from relulint.init import apply_rai
+
+        layers: list[nn.Module] = [nn.Linear(2, 3), nn.ReLU()]
+        for _ in range(10):
+            layers += [nn.Linear(3, 3), nn.ReLU()]
+        self.net = nn.Sequential(*layers, nn.Linear(3, 1))
+        apply_rai(self)
+
+    def forward(self, x):  # type: ignore[no-untyped-def]
+        return self.net(x)
+
+
+def test_a_bound_over_an_rai_chain_is_a_warning_that_does_not_advise_rai() -> None:
+    report = check(RaiNarrow())
+    (rl101,) = [f for f in report.findings if f.code == "RL101"]
+    assert (
+        rl101.details["probability"] == pytest.approx(thm8(*[3] * 11), rel=1e-12)
+        and rl101.details["probability"] > 0.5
+    )
+    assert rl101.severity is Severity.WARNING and "apply_rai" not in (rl101.fix or "")
+    assert "relulint probe" in (rl101.fix or "") and "asymmetric init (RAI) lowers it" in rl101.message
+    (chain,) = json.loads(render(report, "json", options=Options()))["targets"][0]["chains"]
+    assert chain["verdict"] == "at risk"
+    # measured by a probe at ≥ 50 %, the verdict may say likely dead again
+    measured = ProbeResult(
+        samples=1000, born_dead=700, ci=(0.67, 0.73), near_constant=0, device="cpu", seconds=1
+    )
+    facts = report.targets[0].facts
+    assert chain_summary(facts.chains[0], 0.01, measured)["verdict"] == "likely dead"

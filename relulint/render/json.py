@@ -81,14 +81,12 @@ from relulint.records.model_facts import Chain, Layer, ModelFacts
 from relulint.records.report import Finding, Report, Severity, TargetReport
 from relulint.render.totals import report_counts
 from relulint.verdict import (
-    LIKELY_DEAD,
-    VERDICT_AT_RISK,
-    VERDICT_LIKELY_DEAD,
-    VERDICT_OK,
     KillSet,
     chain_summary,
     kill_sets,
+    loose_bound,
     network_risk,
+    verdict_for,
 )
 
 JSON_VERSION = 1
@@ -149,13 +147,8 @@ def path_record(facts: ModelFacts, kill_set: KillSet, p: float) -> dict[str, Any
     """One kill set (`relulint.verdict.kill_sets`): the ReLU layers that can die on every path of its routes,
     their `collapse` Thm 8 bound, and the probability RL101 decides on (`relulint.verdict.network_risk`)."""
     probability, source = network_risk(kill_set, facts, p)
-    verdict = (
-        VERDICT_LIKELY_DEAD
-        if probability >= LIKELY_DEAD
-        else VERDICT_AT_RISK
-        if probability > p
-        else VERDICT_OK
-    )
+    chains = [c for c in facts.chains if c.index in kill_set.chains]
+    verdict = verdict_for(probability, p, loose=loose_bound(chains, source))
     return {
         "chains": list(kill_set.chains),
         "routes": list(kill_set.routes),

@@ -139,7 +139,7 @@ def chain_lines(target: TargetReport, summaries: list[dict[str, Any]]) -> list[T
 def path_lines(target: TargetReport, p: float) -> list[Text]:
     """Under the chains: each set of ReLU layers on every input→output path that spans several chains, with
     its own bound (what RL101 decides on; `relulint.verdict.kill_sets`). One chain's set is its table row."""
-    from relulint.verdict import kill_sets, single_chain
+    from relulint.verdict import kill_sets, loose_bound, single_chain, verdict_for
 
     facts = target.facts
     assert facts is not None
@@ -151,7 +151,8 @@ def path_lines(target: TargetReport, p: float) -> list[Text]:
         widths = kill_set.widths
         shape = f"{widths[0]}×{len(widths)}" if len(set(widths)) == 1 else "-".join(map(str, widths))
         bound = kill_set.bound
-        verdict = VERDICT_LIKELY_DEAD if bound >= 0.5 else VERDICT_AT_RISK if bound > p else VERDICT_OK
+        chosen = [c for c in facts.chains if c.index in kill_set.chains]
+        verdict = verdict_for(bound, p, loose=loose_bound(chosen, "bound"))
         line = Text(
             f"path {chains}: {len(widths)} ReLU layers ({shape}) on every input→output path: "
             f"≤ {percent(bound)} (collapse Thm 8 over them all) "
