@@ -16,6 +16,7 @@ Counting convention: `depth` is the number of ReLU (hidden) layers (`collapse` T
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -114,8 +115,26 @@ def negative_init(chain: Chain) -> InitInfo | None:
     for layer in chain.hidden:
         info = layer.weight_init
         if info is not None and info.symmetric is False and info.mean is not None and info.mean < 0:
-            return info
+            if _clearly_negative(info, layer):
+                return info
     return None
+
+
+#: how many standard errors below zero a mean read off the values must lie to count as leaning negative
+NEGATIVE_MEAN_Z = 3.0
+
+
+def _clearly_negative(info: InitInfo, layer: Layer) -> bool:
+    """A recorded law's mean is exact; a mean read off the values (a fingerprint) counts only when it lies
+    `NEGATIVE_MEAN_Z` standard errors below zero (``σ/√n`` over the layer's n weights, σ² = sigma2 / fan_in):
+    on a narrow layer an asymmetric positive law such as RAI often has a slightly negative sample mean."""
+    if info.origin == "recorded":
+        return True
+    if info.sigma2 is None or info.sigma2 <= 0 or info.mean is None:
+        return False
+    n = layer.in_features * layer.out_features
+    standard_error = math.sqrt(info.sigma2 / max(layer.in_features, 1) / max(n, 1))
+    return info.mean < -NEGATIVE_MEAN_Z * standard_error
 
 
 def asymmetric_init(chain: Chain) -> bool:

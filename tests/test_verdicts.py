@@ -312,7 +312,13 @@ class RaiNarrow(nn.Module):
 
 
 def test_a_bound_over_an_rai_chain_is_a_warning_that_does_not_advise_rai() -> None:
-    report = check(RaiNarrow())
+    """Built here, outside relulint's recorder: the pooled values tell RAI (`pool_chain_asymmetry`), and a
+    layer's slightly negative sample mean is no "law leaning negative" (`negative_init` asks 3 SE)."""
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        report = check(RaiNarrow())
     (rl101,) = [f for f in report.findings if f.code == "RL101"]
     assert (
         rl101.details["probability"] == pytest.approx(thm8(*[3] * 11), rel=1e-12)
@@ -328,3 +334,17 @@ def test_a_bound_over_an_rai_chain_is_a_warning_that_does_not_advise_rai() -> No
     )
     facts = report.targets[0].facts
     assert chain_summary(facts.chains[0], 0.01, measured)["verdict"] == "likely dead"
+
+
+def test_a_law_leans_negative_when_recorded_so_or_clearly_so_in_the_values() -> None:
+    """`negative_init`: a recorded mean is exact; one read off a 3×3 layer's values must lie 3 standard
+    errors below zero (σ² = 0.5 → SE = √(0.5/3/9) = 0.136)."""
+    from relulint.chain_facts import negative_init
+
+    def chain_with(info: InitInfo) -> Chain:
+        hidden = [Layer(str(i), 3, 3, True, "relu", weight_init=info) for i in range(4)]
+        return Chain(0, (*hidden, Layer("out", 3, 1, True, None)), 3, 1, "output", Location("m.py", 1))
+
+    assert negative_init(chain_with(InitInfo("normal", False, 0.5, -0.01, origin="recorded"))) is not None
+    assert negative_init(chain_with(InitInfo("custom", False, 0.5, -0.3, origin="fingerprint"))) is None
+    assert negative_init(chain_with(InitInfo("custom", False, 0.5, -0.45, origin="fingerprint"))) is not None
