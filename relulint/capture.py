@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -131,8 +132,12 @@ def capture(
         )
     locate = _Locator(loaded.path)
     inputs = _InputRequest(input_shape, input_dtype)
-    # seeded, and the global torch / numpy / random RNG states restored afterwards
-    with seeded_global_rng():
+    # seeded, and the global torch / numpy / random RNG states restored afterwards; the forward passes here
+    # run as a symbolic trace or on relulint's own example inputs, so what they warn about (PyTorch on an
+    # input relulint guessed, fx on a trace) is relulint's probing, not the user's model: not shown (and
+    # PyTorch's warnings would point at relulint's hooks, the frame that called the operation)
+    with seeded_global_rng(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         if capture_inputs.is_lazy(module):
             materialise_lazy(loaded, locate, inputs)
         with restored_attributes(module):

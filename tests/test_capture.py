@@ -428,3 +428,27 @@ def test_forward_drawing_from_numpy_and_random_leaves_their_state() -> None:
     before = (np.random.get_state()[1].copy(), random.getstate())
     check(Draws())
     assert (np.random.get_state()[1] == before[0]).all() and random.getstate() == before[1]
+
+
+def test_warnings_of_the_capture_forward_passes_are_not_shown() -> None:
+    """The capture runs forward as a trace or on relulint's example inputs: what PyTorch warns about there
+    (here softmax without a dim) is relulint's probing, and would point at relulint's hooks; not shown."""
+    import warnings
+
+    from relulint.api import check
+
+    class Implicit(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.abs().sum() >= 0:  # data-dependent: fx cannot trace it, the hooks run forward for real
+                return torch.nn.functional.softmax(self.body(x))  # no dim: PyTorch warns
+            return x
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = check(Implicit())
+    assert report.targets[0].facts is not None and report.targets[0].facts.chains
+    assert [str(w.message) for w in caught if "softmax" in str(w.message)] == []
