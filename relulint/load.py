@@ -102,7 +102,11 @@ def _public_names(obj: Any) -> list[str]:
 
 
 def _missing_name(ctx: _Context, owner: Any, part: str, name: str) -> LoadError:
-    close = difflib.get_close_matches(part, _public_names(owner), n=3, cutoff=0.6)
+    names = _public_names(owner)
+    # a name that differs only in case first (`pinn` for `PINN`), then difflib's nearest
+    close = [n for n in names if n.lower() == part.lower()]
+    close += [n for n in difflib.get_close_matches(part, names, n=3, cutoff=0.6) if n not in close]
+    close = close[:3]
     if close:
         hint = "did you mean " + " or ".join(repr(c) for c in close) + "?"
     else:

@@ -53,6 +53,9 @@ def split_target(spec: str, cwd: Path | None = None) -> tuple[str, str | None]:
     if ":" in text and _existing_file(text, base):
         return text, None
     location, sep, name = text.rpartition(":") if ":" in text else (text, "", "")
+    if "::" in text and _existing_file(text.replace("::", ":", 1).rpartition(":")[0], base):
+        single = text.replace("::", ":", 1)
+        raise UsageError(f"target {spec!r} has '::' (pytest's separator)", hint=f"relulint check {single}")
     if text.count(":") > 1 and not (_existing_file(location, base) or location.endswith(".py")):
         raise UsageError(
             f"target {spec!r} has more than one ':'",

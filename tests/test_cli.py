@@ -105,6 +105,8 @@ def test_kwargs_reach_the_constructor(tmp_path, monkeypatch) -> None:
     [
         (["check", "nope.py:Net"], ["nope.py"]),
         (["check", "model.py:Nett"], ["Nett"]),
+        (["check", "model.py:net"], ["has no 'net'", "did you mean 'Net'"]),  # the case first
+        (["check", "model.py::Net"], ["'::'", "relulint check model.py:Net"]),  # pytest's separator
         (["check", "model.py:torch"], ["torch"]),
         (["check", "model.py:Net", "--kwargs", "{width: 4}"], ["--kwargs"]),
         (["check", "model.py:Net", "--kwargs", '{"widht": 4}'], ["widht"]),
@@ -117,6 +119,7 @@ def test_kwargs_reach_the_constructor(tmp_path, monkeypatch) -> None:
 )
 def test_user_mistakes_are_one_line_errors(args, needles, tmp_path, monkeypatch) -> None:
     write(tmp_path, "model.py", DEEP_NARROW)
+    monkeypatch.delenv("PRE_COMMIT", raising=False)
     assert_usage_error(invoke(args, tmp_path, monkeypatch), *needles)
 
 
