@@ -400,7 +400,8 @@ def _skip_reason(missing: list[inspect.Parameter]) -> str:
 
 
 def _load_file(ctx: _Context, strict: bool = False) -> tuple[list[LoadedModel], list[Skipped]]:
-    """Every nn.Module subclass defined in the file; those that need arguments are skipped, with why.
+    """Every nn.Module subclass defined in the file; those that need arguments are skipped, with why. A
+    file that defines none has its module-level models checked (`_module_level_models`).
 
     A class whose construction raises (the user's code failing, or hanging past the time limit) is
     skipped too unless `strict`, when the error propagates (exit code 2 on the command line) — except for
@@ -410,7 +411,10 @@ def _load_file(ctx: _Context, strict: bool = False) -> tuple[list[LoadedModel], 
     """
     loaded: list[LoadedModel] = []
     skipped: list[Skipped] = []
-    for cls in _module_classes(ctx.module):
+    classes = _module_classes(ctx.module)
+    if not classes:  # a script-style file (`model = nn.Sequential(...)`): the models it builds at import
+        return [_load_named(ctx, name) for name in _module_level_models(ctx)], skipped
+    for cls in classes:
         label = cls.__qualname__
         kwargs = _accepted_kwargs(cls, ctx.target.kwargs)
         parameters = _parameters(cls)
@@ -431,6 +435,22 @@ def _load_file(ctx: _Context, strict: bool = False) -> tuple[list[LoadedModel], 
                 )
             skipped.append(Skipped(label, reason, definition(cls, fallback=ctx.where)))
     return loaded, skipped
+
+
+def _module_level_models(ctx: _Context) -> list[str]:
+    """The global names of the nn.Module instances the file itself built at import time (its import record
+    saw them built), each model once and none that is part of another (``body`` inside ``model``)."""
+    record = import_record(ctx.source) if ctx.source else None
+    if record is None or record.sites is None:
+        return []
+    nn = _nn()
+    found: dict[int, tuple[str, Any]] = {}
+    for name, value in vars(ctx.module).items():
+        if isinstance(value, nn.Module) and not name.startswith("_") and id(value) not in found:
+            if record.sites.root_site(value) is not None:
+                found[id(value)] = (name, value)
+    inside = {id(sub) for _, model in found.values() for sub in list(model.modules())[1:]}
+    return [name for key, (name, _) in found.items() if key not in inside]
 
 
 def nothing_built_error(where: str, skipped: list[Skipped]) -> LoadError:

@@ -687,3 +687,24 @@ def test_under_pre_commit_exclude_applies_to_the_files_it_passes(tmp_path, monke
     monkeypatch.delenv("PRE_COMMIT")
     result = invoke(["check", "legacy/old.py"], tmp_path, monkeypatch)
     assert result.exit_code == 2 and "old code" in result.output
+
+
+SCRIPT_STYLE = """
+    from torch import nn
+
+    body = nn.Sequential(*[m for _ in range(15) for m in (nn.Linear(3, 3), nn.ReLU())])
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), body, nn.Linear(3, 1))
+    same = model
+"""
+
+
+def test_a_file_without_classes_has_its_module_level_models_checked(tmp_path, monkeypatch) -> None:
+    """`model = nn.Sequential(...)` at the top of a script (no class, no optimizer): named on the command
+    line, the file's own models are checked, each once and not their parts (`body` is inside `model`)."""
+    write(tmp_path, "net.py", SCRIPT_STYLE)
+    monkeypatch.delenv("PRE_COMMIT", raising=False)
+    result = invoke(["check", "net.py", "--format", "json"], tmp_path, monkeypatch)
+    assert result.exit_code == 1, result.output
+    (target,) = json.loads(result.stdout)["targets"]
+    assert target["name"] == "model" and "RL101" in {f["code"] for f in target["findings"]}
+    assert [chain["hidden_widths"] for chain in target["chains"]] == [[3] * 16]
