@@ -234,11 +234,11 @@ def _force_excluded(named: list[str], exclude: Sequence[str], cwd: Path) -> list
         return named
     from relulint.discover import excluded
 
+    root = cwd.resolve()
     kept = []
     for argument in named:
-        path = Path(argument) if Path(argument).is_absolute() else cwd / argument
-        inside = path.resolve().is_relative_to(cwd.resolve())
-        if path.is_file() and inside and excluded(path.resolve(), cwd.resolve(), exclude, cwd):
+        path = (cwd / argument).resolve()  # an absolute argument stays itself
+        if path.is_file() and path.is_relative_to(root) and excluded(path, root, exclude, cwd):
             continue
         kept.append(argument)
     return kept

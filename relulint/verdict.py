@@ -21,6 +21,7 @@ the tests read them. The chain facts they are computed from are `relulint.chain_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,6 +113,10 @@ class KillSet:
     def widths(self) -> tuple[int, ...]:
         return tuple(layer.out_features for layer in self.layers)
 
+    def member_chains(self, chains: Sequence[Chain]) -> list[Chain]:
+        """The chains of `chains` that hold this kill set's layers, in forward order."""
+        return [chain for chain in chains if chain.index in self.chains]
+
     @property
     def bound(self) -> float:
         """`collapse` Thm 8 over the layers that can die (`relulint.chain_facts.bound_over`)."""
@@ -147,7 +152,7 @@ def single_chain(kill_set: KillSet, chains: tuple[Chain, ...]) -> Chain | None:
     """The chain whose killing layers are exactly this kill set (the usual case), else None."""
     if len(kill_set.chains) != 1:
         return None
-    chain = next(c for c in chains if c.index == kill_set.chains[0])
+    (chain,) = kill_set.member_chains(chains)
     ours = {(chain.index, i) for i in killing_indices(chain)}
     return chain if ours == set(kill_set.members) else None
 

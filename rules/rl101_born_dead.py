@@ -357,7 +357,7 @@ class BornDeadReluChain(Rule):
         probability, source = network_risk(kill_set, facts, p)
         if probability <= p:
             return
-        chains = [c for c in facts.chains if c.index in kill_set.chains]
+        chains = kill_set.member_chains(facts.chains)
         widths = kill_set.widths
         width, count = min(widths), len(widths)
         safe, need = max_safe_depth(width, p), min_safe_width(count, p)

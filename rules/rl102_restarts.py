@@ -377,7 +377,7 @@ class RestartsNeeded(Rule):
         probability, source = network_risk(kill_set, facts, p)
         if probability <= p:
             return
-        chains = [c for c in facts.chains if c.index in kill_set.chains]
+        chains = kill_set.member_chains(facts.chains)
         stuck, assumed, count = p_stuck_path(kill_set, facts.chains)
         n = restarts_needed(min(max(probability, 0.0), 1.0), CONFIDENCE)
         yield self.finding(

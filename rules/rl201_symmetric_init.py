@@ -236,7 +236,7 @@ class SymmetricInitDeepNarrow(Rule):
     def path_finding(self, facts: ModelFacts, kill_set: KillSet, p: float) -> Iterator[Finding]:
         """The ReLU layers every path crosses, over several chains (a Tanh or a bare Linear between ReLU
         runs: `collapse` Lemma 1): RL201 speaks when each of those chains has a known symmetric init."""
-        chains = [c for c in facts.chains if c.index in kill_set.chains]
+        chains = kill_set.member_chains(facts.chains)
         symmetric: list[InitInfo] = []
         for chain in chains:
             known, rai, asymmetric = chain_inits(chain)

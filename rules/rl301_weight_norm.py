@@ -239,7 +239,7 @@ class WeightNormWithoutBatchNorm(Rule):
             at_risk = probability > p
             path = None
             if kill_set is not None and len(kill_set.chains) > 1:
-                path = [c for c in facts.chains if c.index in kill_set.chains], kill_set
+                path = kill_set.member_chains(facts.chains), kill_set
             details = {
                 "weight_norm": sorted(set(kinds)),
                 "weight_normalized_layers": len(kinds),

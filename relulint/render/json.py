@@ -147,7 +147,7 @@ def path_record(facts: ModelFacts, kill_set: KillSet, p: float) -> dict[str, Any
     """One kill set (`relulint.verdict.kill_sets`): the ReLU layers that can die on every path of its routes,
     their `collapse` Thm 8 bound, and the probability RL101 decides on (`relulint.verdict.network_risk`)."""
     probability, source = network_risk(kill_set, facts, p)
-    chains = [c for c in facts.chains if c.index in kill_set.chains]
+    chains = kill_set.member_chains(facts.chains)
     verdict = verdict_for(probability, p, loose=loose_bound(chains, source))
     return {
         "chains": list(kill_set.chains),

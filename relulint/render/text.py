@@ -151,7 +151,7 @@ def path_lines(target: TargetReport, p: float) -> list[Text]:
         widths = kill_set.widths
         shape = f"{widths[0]}×{len(widths)}" if len(set(widths)) == 1 else "-".join(map(str, widths))
         bound = kill_set.bound
-        chosen = [c for c in facts.chains if c.index in kill_set.chains]
+        chosen = kill_set.member_chains(facts.chains)
         verdict = verdict_for(bound, p, loose=loose_bound(chosen, "bound"))
         line = Text(
             f"path {chains}: {len(widths)} ReLU layers ({shape}) on every input→output path: "
