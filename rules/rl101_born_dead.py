@@ -206,6 +206,28 @@ class BornDeadReluChain(Rule):
                     return nn.Sequential(*first, nn.Linear(width, width), nn.Tanh(), *second, nn.Linear(width, 1))
             """,
         ),
+        Case(
+            title="A ReLU after a sum of two Linear branches (GraphSAGE-style) is one layer of its width",
+            code="""
+                import torch
+                from torch import nn
+
+
+                class Net(nn.Module):
+                    def __init__(self, width: int = 4, depth: int = 8):
+                        super().__init__()
+                        self.stem = nn.Linear(3, width)
+                        self.own = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))  # expect: RL101
+                        self.mean = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
+                        self.head = nn.Linear(width, 1)
+
+                    def forward(self, x):
+                        x = self.stem(x)  # no ReLU here: only the sums' ReLUs can die
+                        for own, mean in zip(self.own, self.mean):
+                            x = torch.relu(own(x) + mean(x.mean(0, keepdim=True).expand_as(x)))
+                        return self.head(x)
+            """,
+        ),
     )
     VALID = (
         Case(
